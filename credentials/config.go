@@ -1,0 +1,167 @@
+package credentials
+
+import (
+	"crypto/rsa"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/ghbridge/ghbridge/internal/ghhttp"
+)
+
+// Environment variables read by LoadAppConfig. Where two names are listed
+// for one setting, the first wins.
+const (
+	EnvAppID          = "GITHUB_APP_ID"
+	EnvBotAppID       = "GITHUB_BOT_APP_ID"
+	EnvPrivateKey     = "GITHUB_APP_PRIVATE_KEY"
+	EnvBotPrivateKey  = "GITHUB_BOT_PRIVATE_KEY"
+	EnvPrivateKeyFile = "GITHUB_APP_PRIVATE_KEY_FILE"
+	EnvClientID       = "GITHUB_APP_CLIENT_ID"
+	EnvAppName        = "GITHUB_APP_NAME"
+	EnvBotName        = "GITHUB_BOT_NAME"
+	EnvAPIURL         = "GITHUB_API_URL"
+)
+
+// AppConfig identifies a GitHub App and where its API lives.
+type AppConfig struct {
+	// AppID is the numeric App id from the App's settings page.
+	AppID int64
+	// ClientID is the App's client id ("Iv1..."). Optional; when set it is
+	// used as the JWT issuer, as GitHub recommends.
+	ClientID string
+	// Slug is the App's URL name, used to build its install URL. Optional.
+	Slug string
+	// PrivateKey is the App's PEM private key (PKCS#1 or PKCS#8).
+	PrivateKey Secret
+	// BaseURL is the REST API root: empty for github.com, or a GitHub
+	// Enterprise Server URL such as https://ghe.example.com/api/v3/.
+	BaseURL string
+}
+
+// IsZero reports whether no App is configured at all.
+func (c AppConfig) IsZero() bool { return c.AppID == 0 && c.PrivateKey.IsZero() }
+
+// Validate checks that the App id is set and the key parses.
+func (c AppConfig) Validate() error {
+	_, err := c.key()
+	return err
+}
+
+func (c AppConfig) key() (*rsa.PrivateKey, error) {
+	switch {
+	case c.IsZero():
+		return nil, fmt.Errorf("%w: no App id and no private key", ErrNotConfigured)
+	case c.AppID <= 0:
+		return nil, fmt.Errorf("%w: the App id is missing", ErrNotConfigured)
+	case c.PrivateKey.IsZero():
+		return nil, fmt.Errorf("%w: the App private key is missing", ErrNotConfigured)
+	}
+	if _, err := ghhttp.ParseBaseURL(c.BaseURL); err != nil {
+		return nil, err
+	}
+	return ParsePrivateKey(c.PrivateKey.Reveal())
+}
+
+// String describes the config without its key.
+func (c AppConfig) String() string {
+	key := "no key"
+	if !c.PrivateKey.IsZero() {
+		key = "key " + redacted
+	}
+	base := c.BaseURL
+	if base == "" {
+		base = ghhttp.DefaultBaseURL
+	}
+	return fmt.Sprintf("GitHub App %d (%s) at %s", c.AppID, key, base)
+}
+
+// Format implements fmt.Formatter so that no verb prints the key.
+func (c AppConfig) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue implements slog.LogValuer.
+func (c AppConfig) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int64("app_id", c.AppID),
+		slog.String("client_id", c.ClientID),
+		slog.String("base_url", c.BaseURL),
+		slog.Bool("has_key", !c.PrivateKey.IsZero()),
+	)
+}
+
+// LookupFunc reads an environment variable; os.LookupEnv is one.
+type LookupFunc func(key string) (string, bool)
+
+// LoadAppConfig reads the App config from environment variables through
+// lookup (pass os.LookupEnv for the process environment):
+//
+//	GITHUB_APP_ID / GITHUB_BOT_APP_ID                 numeric App id
+//	GITHUB_APP_PRIVATE_KEY / GITHUB_BOT_PRIVATE_KEY   PEM text
+//	GITHUB_APP_PRIVATE_KEY_FILE                       path to the PEM file
+//	GITHUB_APP_CLIENT_ID                              client id (optional)
+//	GITHUB_APP_NAME / GITHUB_BOT_NAME                 App slug (optional)
+//	GITHUB_API_URL                                    API base URL (optional)
+//
+// The key is repaired (see RepairPEM) and parsed, so a bad key fails here
+// rather than at the first token exchange. When neither an id nor a key is
+// set the error matches ErrNotConfigured and the returned config still holds
+// BaseURL, for a static-token setup. Every other error is an *EnvError
+// naming the variable.
+func LoadAppConfig(lookup LookupFunc) (AppConfig, error) {
+	get := func(names ...string) (string, string) {
+		for _, n := range names {
+			if v, ok := lookup(n); ok && strings.TrimSpace(v) != "" {
+				return n, v
+			}
+		}
+		return "", ""
+	}
+	var cfg AppConfig
+	if _, v := get(EnvAPIURL); v != "" {
+		u, err := ghhttp.ParseBaseURL(v)
+		if err != nil {
+			return cfg, &EnvError{Var: EnvAPIURL, Err: err}
+		}
+		cfg.BaseURL = u.String()
+	}
+	_, cfg.ClientID = get(EnvClientID)
+	_, cfg.Slug = get(EnvAppName, EnvBotName)
+	cfg.ClientID, cfg.Slug = strings.TrimSpace(cfg.ClientID), strings.TrimSpace(cfg.Slug)
+
+	idVar, idText := get(EnvAppID, EnvBotAppID)
+	keyVar, keyText := get(EnvPrivateKey, EnvBotPrivateKey)
+	if keyVar == "" {
+		if fileVar, path := get(EnvPrivateKeyFile); fileVar != "" {
+			b, err := os.ReadFile(strings.TrimSpace(path))
+			if err != nil {
+				return cfg, &EnvError{Var: fileVar, Err: fmt.Errorf("cannot read the private key file: %w", err)}
+			}
+			keyVar, keyText = fileVar, string(b)
+		}
+	}
+	switch {
+	case idVar == "" && keyVar == "":
+		return cfg, fmt.Errorf("%w: set %s and %s (or %s)", ErrNotConfigured, EnvAppID, EnvPrivateKey, EnvPrivateKeyFile)
+	case idVar == "":
+		return cfg, &EnvError{Var: EnvAppID, Err: fmt.Errorf("%w: not set, but %s is", ErrNotConfigured, keyVar)}
+	case keyVar == "":
+		return cfg, &EnvError{Var: EnvPrivateKey, Err: fmt.Errorf("%w: neither it nor %s is set, but %s is", ErrNotConfigured, EnvPrivateKeyFile, idVar)}
+	}
+	id, err := strconv.ParseInt(strings.TrimSpace(idText), 10, 64)
+	if err != nil || id <= 0 {
+		return cfg, &EnvError{Var: idVar, Err: fmt.Errorf("%q is not a positive number; use the numeric App ID from the App's settings page", idText)}
+	}
+	cfg.AppID = id
+	fixed, err := RepairPEM(keyText)
+	if err == nil {
+		_, err = ParsePrivateKey(fixed)
+	}
+	if err != nil {
+		return cfg, &EnvError{Var: keyVar, Err: err}
+	}
+	cfg.PrivateKey = NewSecret(fixed)
+	return cfg, nil
+}

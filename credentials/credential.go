@@ -1,0 +1,136 @@
+package credentials
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Type says what kind of credential authenticates a request.
+type Type string
+
+// Credential types.
+const (
+	// TypeInstallation is a GitHub App installation token.
+	TypeInstallation Type = "installation"
+	// TypeStaticToken is a token given by the host: a personal access
+	// token or another App's token.
+	TypeStaticToken Type = "static_token"
+	// TypeApp is the App's own JWT, for the /app endpoints.
+	TypeApp Type = "app"
+)
+
+// TokenSource issues installation tokens. TokenCache is the implementation
+// hosts use; tests may substitute their own.
+type TokenSource interface {
+	Token(ctx context.Context, installationID int64) (InstallationToken, error)
+}
+
+// InstallationToken is an installation access token and what GitHub said
+// about it. Its value is a Secret.
+type InstallationToken struct {
+	Value     Secret
+	ExpiresAt time.Time
+	// Permissions maps a permission name ("actions", "contents", ...) to
+	// "read", "write" or "admin", as granted to the installation.
+	Permissions map[string]string
+}
+
+// Credential is the outcome of credential resolution: how to authenticate
+// GitHub requests for one target. Its token never appears in its String,
+// Format, MarshalJSON or LogValue output.
+type Credential struct {
+	Type Type
+	// InstallationID is set for TypeInstallation.
+	InstallationID int64
+	// Source says why this credential was chosen, for logs and errors,
+	// e.g. "installationId in job config" or "secret DEPLOY_TOKEN".
+	Source string
+
+	static Secret
+	tokens TokenSource
+}
+
+// StaticToken returns a credential that always sends token.
+func StaticToken(token Secret, source string) Credential {
+	return Credential{Type: TypeStaticToken, Source: source, static: token}
+}
+
+// ForInstallation returns a credential that authenticates as an
+// installation, with tokens from src.
+func ForInstallation(src TokenSource, installationID int64, source string) Credential {
+	return Credential{Type: TypeInstallation, InstallationID: installationID, Source: source, tokens: src}
+}
+
+// IsZero reports whether c is the zero Credential.
+func (c Credential) IsZero() bool { return c.Type == "" }
+
+// Token returns the token to send now: the static token, or a current
+// installation token (see TokenCache.Token).
+func (c Credential) Token(ctx context.Context) (Secret, error) {
+	switch c.Type {
+	case TypeStaticToken:
+		return c.static, nil
+	case TypeInstallation:
+		if c.tokens == nil {
+			return Secret{}, fmt.Errorf("%w: installation credential without a token source", ErrNotConfigured)
+		}
+		tok, err := c.tokens.Token(ctx, c.InstallationID)
+		if err != nil {
+			return Secret{}, err
+		}
+		return tok.Value, nil
+	}
+	return Secret{}, fmt.Errorf("%w: empty credential", ErrNotConfigured)
+}
+
+// String describes the credential without its token.
+func (c Credential) String() string {
+	switch c.Type {
+	case TypeInstallation:
+		return fmt.Sprintf("installation %d (%s)", c.InstallationID, c.Source)
+	case "":
+		return "no credential"
+	}
+	return fmt.Sprintf("%s (%s)", c.Type, c.Source)
+}
+
+// Format implements fmt.Formatter so that no verb prints the token.
+func (c Credential) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// MarshalJSON implements json.Marshaler without the token.
+func (c Credential) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Type           Type   `json:"type"`
+		InstallationID int64  `json:"installation_id,omitempty"`
+		Source         string `json:"source,omitempty"`
+	}{c.Type, c.InstallationID, c.Source})
+}
+
+// LogValue implements slog.LogValuer without the token.
+func (c Credential) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("type", string(c.Type))}
+	if c.InstallationID != 0 {
+		attrs = append(attrs, slog.Int64("installation_id", c.InstallationID))
+	}
+	if c.Source != "" {
+		attrs = append(attrs, slog.String("source", c.Source))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// String describes the token without its value.
+func (t InstallationToken) String() string {
+	return fmt.Sprintf("installation token %s expiring %s", t.Value, t.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// Format implements fmt.Formatter so that no verb prints the token.
+func (t InstallationToken) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, t.String()) }
+
+// LogValue implements slog.LogValuer without the token.
+func (t InstallationToken) LogValue() slog.Value {
+	return slog.GroupValue(slog.Time("expires_at", t.ExpiresAt))
+}

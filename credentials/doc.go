@@ -1,0 +1,17 @@
+// Package credentials decides how ghbridge authenticates to GitHub for a
+// job and keeps the secrets involved out of sight.
+//
+// A GitHub App is configured with an AppConfig (see LoadAppConfig for the
+// environment variables). A TokenCache exchanges the App's JWT for
+// short-lived installation tokens: one exchange per installation per token
+// lifetime however many goroutines ask, refreshed minutes before expiry on
+// a context of its own. A Resolver picks the Credential for a repository:
+// an explicit installation id, else the installation linked to the
+// repository in an InstallationStore, else a static token (literal or a
+// "{{ secrets.NAME }}" reference resolved through a SecretStore), else
+// ErrNotConfigured.
+//
+// Tokens and keys are held in Secret values, and every type that carries
+// one formats, marshals and logs as "[redacted]". Hosts observe what
+// happens through an AuditSink.
+package credentials

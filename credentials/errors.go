@@ -1,0 +1,132 @@
+package credentials
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+var (
+	// ErrNotConfigured means no credential can be built: no GitHub App
+	// (id and key) and no static token. The wrapping error names what is
+	// missing.
+	ErrNotConfigured = errors.New("GitHub bot not configured")
+
+	// ErrInstallationToken means GitHub refused or failed to issue an
+	// installation token. It is wrapped by a *TokenError holding GitHub's
+	// status and message.
+	ErrInstallationToken = errors.New("failed to get installation token")
+
+	// ErrInstallationNotFound is returned by an InstallationStore that
+	// knows no installation for the id or repository asked for.
+	ErrInstallationNotFound = errors.New("installation not found")
+
+	// ErrInstallationSuspended means the installation picked for a job has
+	// been suspended by the account owner; it must be unsuspended in the
+	// account's installation settings before jobs can run.
+	ErrInstallationSuspended = errors.New("GitHub App installation is suspended")
+
+	// ErrInstallationDeleted means the installation picked for a job was
+	// uninstalled; the App has to be installed again.
+	ErrInstallationDeleted = errors.New("GitHub App installation was deleted")
+
+	// ErrSecretNotFound is returned by a SecretStore that has no secret of
+	// the name asked for.
+	ErrSecretNotFound = errors.New("secret not found")
+
+	// ErrInvalidKey means the App private key could not be used.
+	ErrInvalidKey = errors.New("invalid GitHub App private key")
+)
+
+// EnvError reports an environment variable whose value cannot be used.
+type EnvError struct {
+	Var string // the variable, e.g. GITHUB_APP_ID
+	Err error
+}
+
+func (e *EnvError) Error() string { return e.Var + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *EnvError) Unwrap() error { return e.Err }
+
+// InstallationError reports an installation that cannot be used because
+// of its status. It matches ErrInstallationSuspended or
+// ErrInstallationDeleted with errors.Is.
+type InstallationError struct {
+	InstallationID int64
+	Account        string
+	Status         InstallationStatus
+}
+
+func (e *InstallationError) Error() string {
+	who := fmt.Sprintf("installation %d", e.InstallationID)
+	if e.Account != "" {
+		who += " (" + e.Account + ")"
+	}
+	switch e.Status {
+	case StatusSuspended:
+		return fmt.Sprintf("%s: %s; an owner of the account can unsuspend it under Settings > GitHub Apps", ErrInstallationSuspended, who)
+	case StatusDeleted:
+		return fmt.Sprintf("%s: %s; install the App on the account again", ErrInstallationDeleted, who)
+	}
+	return fmt.Sprintf("%s has status %q", who, e.Status)
+}
+
+// Is matches the sentinel for the installation's status.
+func (e *InstallationError) Is(target error) bool {
+	switch e.Status {
+	case StatusSuspended:
+		return target == ErrInstallationSuspended
+	case StatusDeleted:
+		return target == ErrInstallationDeleted
+	}
+	return false
+}
+
+// TokenError reports a failed installation token exchange. It matches
+// ErrInstallationToken with errors.Is.
+type TokenError struct {
+	InstallationID int64
+	// StatusCode is GitHub's HTTP status, 0 when GitHub was not reached.
+	StatusCode int
+	// Message is GitHub's error message, if it sent one.
+	Message string
+	// Err is the underlying error (a go-github error, or a transport one).
+	Err error
+}
+
+func (e *TokenError) Error() string {
+	s := fmt.Sprintf("%s for installation %d", ErrInstallationToken, e.InstallationID)
+	if e.StatusCode != 0 {
+		s += fmt.Sprintf(": GitHub answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+		if e.Message != "" {
+			s += fmt.Sprintf(" (%q)", e.Message)
+		}
+	} else if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	if hint := e.hint(); hint != "" {
+		s += "; " + hint
+	}
+	return s
+}
+
+func (e *TokenError) hint() string {
+	switch {
+	case e.StatusCode == http.StatusUnauthorized:
+		return "GitHub rejected the App's JWT: check that the App id matches the private key and that this machine's clock is right"
+	case e.StatusCode == http.StatusForbidden:
+		return "the installation may be suspended, or the App lacks a permission it asked for"
+	case e.StatusCode == http.StatusNotFound:
+		return "this App has no such installation: it was uninstalled or the installation id is wrong"
+	case e.StatusCode >= 500 || e.StatusCode == 0:
+		return "GitHub could not be reached or failed; try again"
+	}
+	return ""
+}
+
+// Is reports whether target is ErrInstallationToken.
+func (e *TokenError) Is(target error) bool { return target == ErrInstallationToken }
+
+// Unwrap returns the underlying error.
+func (e *TokenError) Unwrap() error { return e.Err }

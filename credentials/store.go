@@ -1,0 +1,120 @@
+package credentials
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// InstallationStatus is the lifecycle state of an App installation.
+type InstallationStatus string
+
+// Installation statuses.
+const (
+	StatusActive    InstallationStatus = "active"
+	StatusSuspended InstallationStatus = "suspended"
+	StatusDeleted   InstallationStatus = "deleted"
+)
+
+// Valid reports whether s is one of the known statuses.
+func (s InstallationStatus) Valid() bool {
+	return s == StatusActive || s == StatusSuspended || s == StatusDeleted
+}
+
+// Repository selections of an installation, as GitHub names them.
+const (
+	SelectionAll      = "all"
+	SelectionSelected = "selected"
+)
+
+// Installation is what ghbridge remembers of a GitHub App installation.
+type Installation struct {
+	ID int64
+	// Account is the login of the user or organization the App is
+	// installed on.
+	Account string
+	// AccountType is "User" or "Organization".
+	AccountType string
+	Status      InstallationStatus
+	// RepositorySelection is SelectionAll (every repository of Account) or
+	// SelectionSelected (only Repositories).
+	RepositorySelection string
+	// Repositories are the granted repositories as "owner/name", used when
+	// RepositorySelection is SelectionSelected.
+	Repositories []string
+	// Tenant is the host's owner of the installation, empty when unclaimed.
+	Tenant    string
+	UpdatedAt time.Time
+}
+
+// Grants reports whether the installation covers owner/repo. Names compare
+// case-insensitively, as on GitHub.
+func (in Installation) Grants(owner, repo string) bool {
+	if in.RepositorySelection == SelectionAll {
+		return strings.EqualFold(in.Account, owner)
+	}
+	full := owner + "/" + repo
+	return slices.ContainsFunc(in.Repositories, func(r string) bool { return strings.EqualFold(r, full) })
+}
+
+// InstallationStore remembers App installations and the repositories they
+// grant. Implementations must be safe for concurrent use; lookups of an
+// unknown installation return an error matching ErrInstallationNotFound.
+// credentialstest.TestInstallationStore checks an implementation.
+type InstallationStore interface {
+	// GetInstallation returns the installation with the id.
+	GetInstallation(ctx context.Context, id int64) (Installation, error)
+	// FindInstallationByRepo returns the installation granting owner/repo,
+	// preferring an active one over suspended or deleted ones.
+	FindInstallationByRepo(ctx context.Context, owner, repo string) (Installation, error)
+	// ListInstallations returns every installation, ordered by id.
+	ListInstallations(ctx context.Context) ([]Installation, error)
+	// UpsertInstallation creates or replaces an installation.
+	UpsertInstallation(ctx context.Context, in Installation) error
+	// SetInstallationStatus changes the status of a known installation.
+	SetInstallationStatus(ctx context.Context, id int64, status InstallationStatus) error
+	// UpdateRepositories records a change of granted repositories: the
+	// selection (ignored when empty), then added and removed "owner/name"
+	// entries, atomically.
+	UpdateRepositories(ctx context.Context, id int64, selection string, added, removed []string) error
+}
+
+// SecretStore resolves the secret names used in "{{ secrets.NAME }}"
+// references. A missing name returns an error matching ErrSecretNotFound.
+type SecretStore interface {
+	Secret(ctx context.Context, name string) (Secret, error)
+}
+
+var secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// ValidSecretName reports whether name may be used in a secret reference:
+// letters, digits and underscores, not starting with a digit.
+func ValidSecretName(name string) bool { return secretName.MatchString(name) }
+
+// EnvSecretStore resolves secrets from environment variables: the secret
+// NAME is read from the variable Prefix+NAME.
+type EnvSecretStore struct {
+	// Prefix is prepended to the secret name, e.g. "GHBRIDGE_SECRET_".
+	Prefix string
+	// Lookup reads a variable; os.LookupEnv for the process environment.
+	Lookup LookupFunc
+}
+
+// Secret implements SecretStore.
+func (s EnvSecretStore) Secret(ctx context.Context, name string) (Secret, error) {
+	if err := ctx.Err(); err != nil {
+		return Secret{}, err
+	}
+	if !ValidSecretName(name) {
+		return Secret{}, fmt.Errorf("invalid secret name %q: use letters, digits and underscores", name)
+	}
+	if s.Lookup != nil {
+		if v, ok := s.Lookup(s.Prefix + name); ok && v != "" {
+			return NewSecret(v), nil
+		}
+	}
+	return Secret{}, fmt.Errorf("%w: %s (set the environment variable %s)", ErrSecretNotFound, name, s.Prefix+name)
+}

@@ -1,0 +1,159 @@
+package github
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	gh "github.com/google/go-github/v62/github"
+
+	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/internal/ghhttp"
+)
+
+// DefaultUserAgent is sent when no WithUserAgent option is given.
+const DefaultUserAgent = "ghbridge"
+
+// RetryPolicy tunes the retrying transport; zero fields take defaults.
+type RetryPolicy struct {
+	// MaxRetries after the first attempt (default 4); negative disables.
+	MaxRetries int
+	// MinWait and MaxWait bound backoff after connection errors and 5xx
+	// answers (default 500 ms and 10 s).
+	MinWait, MaxWait time.Duration
+	// MaxRateLimitWait is the longest wait the transport accepts when
+	// GitHub rate-limits a request (default 60 s); beyond it the caller
+	// gets go-github's rate-limit error with the reset time.
+	MaxRateLimitWait time.Duration
+	// AttemptTimeout bounds one attempt (default 30 s).
+	AttemptTimeout time.Duration
+}
+
+// ClientFactory builds go-github clients sharing one retrying transport.
+// It is safe for concurrent use.
+type ClientFactory struct {
+	baseURL   *url.URL
+	uploadURL *url.URL
+	userAgent string
+	transport http.RoundTripper
+}
+
+// Option configures a ClientFactory.
+type Option func(*factoryConfig)
+
+type factoryConfig struct {
+	baseURL   string
+	userAgent string
+	base      http.RoundTripper
+	retry     RetryPolicy
+	logger    *slog.Logger
+}
+
+// WithBaseURL sets the REST API root: empty for github.com, or a GitHub
+// Enterprise Server URL (https://ghe.example.com/api/v3/; "/api/v3/" is
+// added when missing).
+func WithBaseURL(u string) Option { return func(c *factoryConfig) { c.baseURL = u } }
+
+// WithUserAgent sets the User-Agent header. GitHub asks for one that
+// names the integration.
+func WithUserAgent(ua string) Option { return func(c *factoryConfig) { c.userAgent = ua } }
+
+// WithHTTPTransport sets the transport below the retry layer (default a
+// pooled transport from go-cleanhttp). Tests use it to point at a fake.
+func WithHTTPTransport(rt http.RoundTripper) Option {
+	return func(c *factoryConfig) { c.base = rt }
+}
+
+// WithRetryPolicy tunes retries.
+func WithRetryPolicy(p RetryPolicy) Option { return func(c *factoryConfig) { c.retry = p } }
+
+// WithLogger sets the logger for retry decisions (debug level).
+func WithLogger(l *slog.Logger) Option { return func(c *factoryConfig) { c.logger = l } }
+
+// NewClientFactory returns a factory. It fails only on a malformed base URL.
+func NewClientFactory(opts ...Option) (*ClientFactory, error) {
+	cfg := factoryConfig{userAgent: DefaultUserAgent}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	u, err := ghhttp.ParseBaseURL(cfg.baseURL)
+	if err != nil {
+		return nil, err
+	}
+	return &ClientFactory{
+		baseURL:   u,
+		uploadURL: ghhttp.UploadURL(u),
+		userAgent: cfg.userAgent,
+		transport: ghhttp.NewTransport(ghhttp.Config{
+			MaxRetries:       cfg.retry.MaxRetries,
+			MinWait:          cfg.retry.MinWait,
+			MaxWait:          cfg.retry.MaxWait,
+			MaxRateLimitWait: cfg.retry.MaxRateLimitWait,
+			AttemptTimeout:   cfg.retry.AttemptTimeout,
+			Base:             cfg.base,
+			Logger:           cfg.logger,
+		}),
+	}, nil
+}
+
+// BaseURL returns the API root clients are built for.
+func (f *ClientFactory) BaseURL() *url.URL { u := *f.baseURL; return &u }
+
+// Transport returns the shared retrying transport, unauthenticated. Pass
+// it to credentials.WithTransport so that token exchanges share its
+// connections and retry policy.
+func (f *ClientFactory) Transport() http.RoundTripper { return f.transport }
+
+// Client returns a client that authenticates every request with cred.
+// Installation tokens are fetched per request from cred's token source,
+// so a long-lived client keeps working across token refreshes.
+func (f *ClientFactory) Client(cred credentials.Credential) (*gh.Client, error) {
+	if cred.IsZero() {
+		return nil, fmt.Errorf("%w: no credential to build a client with", credentials.ErrNotConfigured)
+	}
+	return f.newClient(&tokenTransport{cred: cred, base: f.transport}), nil
+}
+
+// AppClient returns a client authenticated as the App itself (JWT), for
+// the /app endpoints: installations, webhook deliveries.
+func (f *ClientFactory) AppClient(app credentials.AppConfig) (*gh.Client, error) {
+	rt, err := app.AppTransport(f.transport)
+	if err != nil {
+		return nil, err
+	}
+	return f.newClient(rt), nil
+}
+
+func (f *ClientFactory) newClient(rt http.RoundTripper) *gh.Client {
+	c := gh.NewClient(&http.Client{Transport: rt})
+	c.BaseURL, c.UploadURL = f.BaseURL(), ghhttp.UploadURL(f.baseURL)
+	c.UserAgent = f.userAgent
+	return c
+}
+
+// tokenTransport sets the Authorization header from a credential.
+type tokenTransport struct {
+	cred credentials.Credential
+	base http.RoundTripper
+}
+
+func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, err := t.cred.Token(req.Context())
+	if err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", "Bearer "+tok.Reveal())
+	return t.base.RoundTrip(r)
+}
+
+// MarkIdempotent returns a context under which a POST or PATCH may be
+// retried like a GET after a connection error or 5xx answer. Use it only
+// for requests whose repetition is harmless.
+func MarkIdempotent(ctx context.Context) context.Context { return ghhttp.MarkIdempotent(ctx) }

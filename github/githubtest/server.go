@@ -1,0 +1,454 @@
+// Package githubtest is an in-process fake of the parts of the GitHub REST
+// API that ghbridge uses, for tests and demos.
+//
+// A Server checks App JWTs (RS256, iss, iat/exp window) against a key it
+// generates, issues installation tokens with an expiry and counts the
+// exchanges, enforces what each installation may see and do, records
+// workflow dispatches, repository dispatches, deployments, deployment
+// statuses and check runs, and serves workflow runs that a test moves
+// through their states. It answers like GitHub (status codes, error
+// bodies, rate-limit headers), can inject faults per route, and can send
+// signed webhook deliveries to a URL.
+//
+// The API lives under "/api/v3/", as on GitHub Enterprise Server, so the
+// base URL handling clients need for GHES is exercised too.
+package githubtest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ghbridge/ghbridge/credentials"
+)
+
+// APIPrefix is the path under which the fake serves the API.
+const APIPrefix = "/api/v3"
+
+// Server is a fake GitHub. Create it with NewServer and Close it when done.
+// All methods are safe for concurrent use.
+type Server struct {
+	// URL is the API base URL, ending in "/api/v3/".
+	URL string
+	// AppID and ClientID identify the fake's only App.
+	AppID    int64
+	ClientID string
+	// AppSlug is the App's URL name.
+	AppSlug string
+
+	srv    *httptest.Server
+	key    *rsa.PrivateKey
+	keyPEM string
+
+	tokenLifetime time.Duration
+	runDelay      time.Duration
+	runDetails    bool // accept return_run_details
+	runDetailsErr int  // status answered to return_run_details when unsupported
+	now           func() time.Time
+
+	bg            sync.WaitGroup // background redeliveries
+	mu            sync.Mutex
+	installations map[int64]*installation
+	tokens        map[string]*issuedToken
+	staticTokens  map[string]bool
+	exchanges     map[int64]int
+	repos         map[string]*repo // by lower-case "owner/name"
+	runs          map[int64]*run
+	dispatches    []WorkflowDispatch
+	repoEvents    []RepositoryDispatch
+	deployments   map[int64]*Deployment
+	checkRuns     map[int64]*CheckRun
+	requests      map[string]int
+	faults        []*faultState
+	hook          webhookConfig
+	deliveries    []*Delivery
+	nextID        int64
+	pulls         map[int64]*PullRequest
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithTokenLifetime sets how long installation tokens live (default 1h).
+func WithTokenLifetime(d time.Duration) Option { return func(s *Server) { s.tokenLifetime = d } }
+
+// WithClock sets the fake's clock, for token expiry and timestamps.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithRunDelay makes a dispatched run invisible to the API for d, as on
+// GitHub where a run shows up a few seconds after its dispatch.
+func WithRunDelay(d time.Duration) Option { return func(s *Server) { s.runDelay = d } }
+
+// WithoutRunDetails makes the fake behave like GitHub Enterprise Server
+// 3.20 and older: a workflow dispatch carrying return_run_details is
+// rejected with status (400 or 422).
+func WithoutRunDetails(status int) Option {
+	return func(s *Server) { s.runDetails, s.runDetailsErr = false, status }
+}
+
+// WithAppID sets the App id (default 4242).
+func WithAppID(id int64) Option { return func(s *Server) { s.AppID = id } }
+
+// NewServer starts a fake GitHub on a loopback port.
+func NewServer(opts ...Option) *Server {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic("githubtest: generating the App key: " + err.Error())
+	}
+	s := &Server{
+		AppID:         4242,
+		ClientID:      "Iv1.fakeclientid",
+		AppSlug:       "ghbridge-test",
+		key:           key,
+		tokenLifetime: time.Hour,
+		runDetails:    true,
+		now:           time.Now,
+		installations: map[int64]*installation{},
+		tokens:        map[string]*issuedToken{},
+		staticTokens:  map[string]bool{},
+		exchanges:     map[int64]int{},
+		repos:         map[string]*repo{},
+		runs:          map[int64]*run{},
+		deployments:   map[int64]*Deployment{},
+		checkRuns:     map[int64]*CheckRun{},
+		pulls:         map[int64]*PullRequest{},
+		requests:      map[string]int{},
+		nextID:        1000,
+	}
+	s.keyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	for _, o := range opts {
+		o(s)
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	s.srv = httptest.NewServer(http.StripPrefix(APIPrefix, mux))
+	s.URL = s.srv.URL + APIPrefix + "/"
+	return s
+}
+
+// Close waits for background redeliveries and shuts the server down.
+func (s *Server) Close() {
+	s.bg.Wait()
+	s.srv.Close()
+}
+
+// Client returns an HTTP client for the server (plain, no retries).
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// PrivateKeyPEM returns the App's private key, PKCS#1 PEM.
+func (s *Server) PrivateKeyPEM() string { return s.keyPEM }
+
+// PrivateKey returns the App's private key.
+func (s *Server) PrivateKey() *rsa.PrivateKey { return s.key }
+
+// AppConfig returns a credentials.AppConfig for the fake's App.
+func (s *Server) AppConfig() credentials.AppConfig {
+	return credentials.AppConfig{
+		AppID:      s.AppID,
+		ClientID:   s.ClientID,
+		Slug:       s.AppSlug,
+		PrivateKey: credentials.NewSecret(s.keyPEM),
+		BaseURL:    s.URL,
+	}
+}
+
+// Now returns the fake's current time.
+func (s *Server) Now() time.Time { return s.now() }
+
+func (s *Server) id() int64 {
+	s.nextID++
+	return s.nextID
+}
+
+// RequestCount returns how many requests reached route, a pattern such as
+// "POST /repos/{owner}/{repo}/dispatches" (see Routes).
+func (s *Server) RequestCount(route string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[route]
+}
+
+// ---- errors, as GitHub writes them ----
+
+const docsURL = "https://docs.github.com/rest"
+
+// apiError is GitHub's error body.
+type apiError struct {
+	Message          string            `json:"message"`
+	Errors           []json.RawMessage `json:"errors,omitempty"`
+	DocumentationURL string            `json:"documentation_url"`
+	Status           string            `json:"status"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Message: msg, DocumentationURL: docsURL, Status: strconv.Itoa(status)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	if v != nil {
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+func notFound(w http.ResponseWriter) { writeError(w, http.StatusNotFound, "Not Found") }
+
+// ---- routing, auth and faults ----
+
+type authKind int
+
+const (
+	authNone  authKind = iota
+	authApp            // App JWT
+	authToken          // installation or static token
+)
+
+// caller is who made a request.
+type caller struct {
+	installation *installation // nil for static tokens and App JWTs
+	static       bool
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, c caller)
+
+func (s *Server) handle(mux *http.ServeMux, pattern string, auth authKind, h handler) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.requests[pattern]++
+		f := s.takeFault(pattern)
+		s.mu.Unlock()
+		w.Header().Set("X-GitHub-Request-Id", randomHex(8))
+		w.Header().Set("X-GitHub-Api-Version-Selected", "2022-11-28")
+		if f != nil && !f.AfterHandling {
+			if f.apply(w, r) {
+				return
+			}
+		}
+		c, ok := s.authenticate(w, r, auth)
+		if !ok {
+			return
+		}
+		if f != nil && f.AfterHandling {
+			rec := httptest.NewRecorder()
+			h(rec, r, c)
+			if !f.apply(w, r) {
+				copyRecorded(w, rec)
+			}
+			return
+		}
+		h(w, r, c)
+	})
+}
+
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, kind authKind) (caller, bool) {
+	if kind == authNone {
+		return caller{}, true
+	}
+	authz := r.Header.Get("Authorization")
+	scheme, tok, _ := strings.Cut(authz, " ")
+	if tok == "" || (!strings.EqualFold(scheme, "bearer") && !strings.EqualFold(scheme, "token")) {
+		writeError(w, http.StatusUnauthorized, "Requires authentication")
+		return caller{}, false
+	}
+	if kind == authApp {
+		if msg := s.verifyJWT(tok); msg != "" {
+			writeError(w, http.StatusUnauthorized, msg)
+			return caller{}, false
+		}
+		return caller{}, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.staticTokens[tok] {
+		return caller{static: true}, true
+	}
+	it := s.tokens[tok]
+	if it == nil || !s.now().Before(it.expiresAt) || it.revoked {
+		writeError(w, http.StatusUnauthorized, "Bad credentials")
+		return caller{}, false
+	}
+	in := s.installations[it.installationID]
+	if in == nil || in.deleted {
+		writeError(w, http.StatusUnauthorized, "Bad credentials")
+		return caller{}, false
+	}
+	if in.Suspended {
+		writeError(w, http.StatusForbidden, "This installation has been suspended")
+		return caller{}, false
+	}
+	return caller{installation: in}, true
+}
+
+// Fault is an injected failure for requests to one route.
+type Fault struct {
+	// Route is the pattern to affect, e.g.
+	// "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches".
+	Route string
+	// Status, when set, is answered instead of the route's own answer,
+	// with a GitHub-style error body.
+	Status int
+	// SecondaryRateLimit answers 403 with GitHub's secondary-rate-limit
+	// body, and RetryAfter (when set) as Retry-After.
+	SecondaryRateLimit bool
+	// PrimaryRateLimit answers 403 with x-ratelimit-remaining: 0 and an
+	// x-ratelimit-reset RetryAfter from now.
+	PrimaryRateLimit bool
+	// RetryAfter sets Retry-After (secondary) or the reset (primary).
+	RetryAfter time.Duration
+	// Delay waits before answering (after handling, with AfterHandling).
+	Delay time.Duration
+	// AfterHandling lets the request take effect (a run is created, a
+	// deployment recorded) before the fault answers: the ambiguous
+	// failures a client cannot tell from a lost request.
+	AfterHandling bool
+	// ResetConnection closes the connection without an answer.
+	ResetConnection bool
+	// Times is how many requests the fault affects: 0 means 1, negative
+	// means every request until ClearFaults.
+	Times int
+}
+
+type faultState struct {
+	Fault
+	left int
+	now  func() time.Time
+}
+
+// InjectFault adds a fault. Faults for a route apply in the order added.
+func (s *Server) InjectFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	left := f.Times
+	if left == 0 {
+		left = 1
+	}
+	s.faults = append(s.faults, &faultState{Fault: f, left: left, now: s.now})
+}
+
+// ClearFaults removes every fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+func (s *Server) takeFault(route string) *faultState {
+	for i, f := range s.faults {
+		if f.Route != route {
+			continue
+		}
+		if f.left > 0 {
+			f.left--
+			if f.left == 0 {
+				s.faults = slices.Delete(s.faults, i, i+1)
+			}
+		}
+		return f
+	}
+	return nil
+}
+
+// apply writes the fault's answer; false means the request should proceed
+// (a pure delay).
+func (f *faultState) apply(w http.ResponseWriter, r *http.Request) bool {
+	if f.Delay > 0 {
+		select {
+		case <-time.After(f.Delay):
+		case <-r.Context().Done():
+			return true
+		}
+	}
+	switch {
+	case f.ResetConnection:
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				if tc, ok := conn.(interface{ SetLinger(int) error }); ok {
+					_ = tc.SetLinger(0)
+				}
+				_ = conn.Close()
+			}
+		}
+		return true
+	case f.SecondaryRateLimit:
+		if f.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
+		}
+		writeJSON(w, http.StatusForbidden, apiError{
+			Message:          "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID.",
+			DocumentationURL: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+			Status:           "403",
+		})
+		return true
+	case f.PrimaryRateLimit:
+		reset := f.now().Add(f.RetryAfter)
+		w.Header().Set("X-RateLimit-Limit", "5000")
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		w.Header().Set("X-RateLimit-Used", "5000")
+		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+		w.Header().Set("X-RateLimit-Resource", "core")
+		writeJSON(w, http.StatusForbidden, apiError{
+			Message:          "API rate limit exceeded for installation ID 1.",
+			DocumentationURL: "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting",
+			Status:           "403",
+		})
+		return true
+	case f.Status != 0:
+		writeError(w, f.Status, http.StatusText(f.Status))
+		return true
+	}
+	return false
+}
+
+// ---- small helpers ----
+
+func copyRecorded(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 10<<20))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "Problems reading the request body")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+		return false
+	}
+	return true
+}
+
+func (s *Server) ts() string { return s.now().UTC().Format(time.RFC3339) }
+
+func (s *Server) webURL(path string) string {
+	return strings.TrimSuffix(s.srv.URL, "/") + "/" + strings.TrimPrefix(path, "/")
+}
+
+func (s *Server) apiURL(format string, args ...any) string {
+	return strings.TrimSuffix(s.URL, "/") + fmt.Sprintf(format, args...)
+}
