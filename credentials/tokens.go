@@ -50,6 +50,10 @@ type TokenCache struct {
 	audit   AuditSink
 	log     *slog.Logger
 
+	// hookAfterMiss, when set by tests, runs between a cache miss and
+	// joining the flight: the window in which a flight can end unseen.
+	hookAfterMiss func(ctx context.Context)
+
 	group singleflight.Group
 	mu    sync.RWMutex
 	cache map[int64]*cachedToken
@@ -167,7 +171,18 @@ func (c *TokenCache) Token(ctx context.Context, installationID int64) (Installat
 	if ct != nil && now.Before(ct.refreshAt) {
 		return ct.tok, nil
 	}
+	if c.hookAfterMiss != nil {
+		c.hookAfterMiss(ctx)
+	}
 	ch := c.group.DoChan(flightKey(installationID, gen), func() (any, error) {
+		// A flight that ended between our cache read and DoChan may have
+		// stored a fresh token already: reuse it rather than exchange twice.
+		c.mu.RLock()
+		ct, same := c.cache[installationID], c.gen[installationID] == gen
+		c.mu.RUnlock()
+		if same && ct != nil && c.now().Before(ct.refreshAt) {
+			return ct.tok, nil
+		}
 		return c.exchange(context.WithoutCancel(ctx), installationID, gen)
 	})
 	if ct != nil && now.Before(ct.staleAt) {

@@ -165,7 +165,7 @@ func (s *Server) AddStaticToken(token string) {
 // verifyJWT checks an App JWT the way GitHub does and returns GitHub's
 // message when it is not acceptable.
 func (s *Server) verifyJWT(raw string) string {
-	parser := jwt.Parser{SkipClaimsValidation: true, ValidMethods: []string{"RS256"}}
+	parser := jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithValidMethods([]string{"RS256"}))
 	var claims jwt.RegisteredClaims
 	_, err := parser.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return &s.key.PublicKey, nil })
 	if err != nil {

@@ -1,0 +1,285 @@
+// Package credentialstest holds conformance suites for implementations of
+// the credentials package's storage interfaces. A host's SQL (or other)
+// store runs the suite from its own tests:
+//
+//	func TestMyStore(t *testing.T) {
+//		credentialstest.TestInstallationStore(t, func(t *testing.T) credentials.InstallationStore {
+//			return newEmptyStore(t)
+//		})
+//	}
+package credentialstest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghbridge/ghbridge/credentials"
+)
+
+// TestInstallationStore runs the InstallationStore conformance suite.
+// newStore must return an empty store for each call.
+func TestInstallationStore(t *testing.T, newStore func(t *testing.T) credentials.InstallationStore) {
+	ctx := context.Background()
+	base := credentials.Installation{
+		ID: 101, Account: "Acme", AccountType: "Organization", Status: credentials.StatusActive,
+		RepositorySelection: credentials.SelectionSelected,
+		Repositories:        []string{"acme/api", "acme/web"},
+		Tenant:              "tenant-a",
+		UpdatedAt:           time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+	}
+
+	t.Run("GetMissing", func(t *testing.T) {
+		s := newStore(t)
+		_, err := s.GetInstallation(ctx, 999)
+		require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
+		_, err = s.FindInstallationByRepo(ctx, "acme", "api")
+		require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
+		list, err := s.ListInstallations(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, list)
+	})
+
+	t.Run("UpsertRoundTrip", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.UpsertInstallation(ctx, base))
+		got, err := s.GetInstallation(ctx, base.ID)
+		require.NoError(t, err)
+		assert.Equal(t, base.ID, got.ID)
+		assert.Equal(t, base.Account, got.Account)
+		assert.Equal(t, base.AccountType, got.AccountType)
+		assert.Equal(t, base.Status, got.Status)
+		assert.Equal(t, base.RepositorySelection, got.RepositorySelection)
+		assert.ElementsMatch(t, base.Repositories, got.Repositories)
+		assert.Equal(t, base.Tenant, got.Tenant)
+		assert.True(t, base.UpdatedAt.Equal(got.UpdatedAt), "UpdatedAt %v, want %v", got.UpdatedAt, base.UpdatedAt)
+	})
+
+	t.Run("UpsertSetsUpdatedAtWhenZero", func(t *testing.T) {
+		s := newStore(t)
+		in := base
+		in.UpdatedAt = time.Time{}
+		require.NoError(t, s.UpsertInstallation(ctx, in))
+		got, err := s.GetInstallation(ctx, in.ID)
+		require.NoError(t, err)
+		assert.False(t, got.UpdatedAt.IsZero())
+	})
+
+	t.Run("UpsertReplaces", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.UpsertInstallation(ctx, base))
+		next := base
+		next.Repositories = []string{"acme/other"}
+		next.Status = credentials.StatusSuspended
+		next.Tenant = ""
+		require.NoError(t, s.UpsertInstallation(ctx, next))
+		got, err := s.GetInstallation(ctx, base.ID)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"acme/other"}, got.Repositories)
+		assert.Equal(t, credentials.StatusSuspended, got.Status)
+		assert.Empty(t, got.Tenant)
+		list, err := s.ListInstallations(ctx)
+		require.NoError(t, err)
+		assert.Len(t, list, 1)
+	})
+
+	t.Run("UpsertRejectsInvalid", func(t *testing.T) {
+		s := newStore(t)
+		for name, in := range map[string]credentials.Installation{
+			"zero id":        {Status: credentials.StatusActive, RepositorySelection: credentials.SelectionAll},
+			"bad status":     {ID: 1, Status: "gone", RepositorySelection: credentials.SelectionAll},
+			"bad selection":  {ID: 1, Status: credentials.StatusActive, RepositorySelection: "some"},
+			"bad repository": {ID: 1, Status: credentials.StatusActive, RepositorySelection: credentials.SelectionSelected, Repositories: []string{"noslash"}},
+		} {
+			assert.Error(t, s.UpsertInstallation(ctx, in), name)
+		}
+		list, err := s.ListInstallations(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, list, "an invalid installation must not be stored")
+	})
+
+	t.Run("ReturnedValuesAreCopies", func(t *testing.T) {
+		s := newStore(t)
+		in := base
+		in.Repositories = []string{"acme/api"}
+		require.NoError(t, s.UpsertInstallation(ctx, in))
+		in.Repositories[0] = "evil/repo"
+		got, err := s.GetInstallation(ctx, base.ID)
+		require.NoError(t, err)
+		got.Repositories[0] = "evil/repo"
+		again, err := s.GetInstallation(ctx, base.ID)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"acme/api"}, again.Repositories)
+	})
+
+	t.Run("FindByRepoSelected", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.UpsertInstallation(ctx, base))
+		got, err := s.FindInstallationByRepo(ctx, "ACME", "Web")
+		require.NoError(t, err, "repository names compare case-insensitively")
+		assert.Equal(t, base.ID, got.ID)
+		_, err = s.FindInstallationByRepo(ctx, "acme", "secret")
+		require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
+		_, err = s.FindInstallationByRepo(ctx, "other", "api")
+		require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
+	})
+
+	t.Run("FindByRepoAllSelection", func(t *testing.T) {
+		s := newStore(t)
+		all := base
+		all.ID, all.RepositorySelection, all.Repositories = 202, credentials.SelectionAll, nil
+		require.NoError(t, s.UpsertInstallation(ctx, all))
+		got, err := s.FindInstallationByRepo(ctx, "acme", "anything")
+		require.NoError(t, err)
+		assert.Equal(t, int64(202), got.ID)
+		_, err = s.FindInstallationByRepo(ctx, "acme-other", "anything")
+		require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
+	})
+
+	t.Run("FindByRepoPrefersActive", func(t *testing.T) {
+		s := newStore(t)
+		old := base
+		old.ID, old.Status = 1, credentials.StatusDeleted
+		old.UpdatedAt = base.UpdatedAt.Add(time.Hour) // newer, but deleted
+		require.NoError(t, s.UpsertInstallation(ctx, old))
+		require.NoError(t, s.UpsertInstallation(ctx, base))
+		got, err := s.FindInstallationByRepo(ctx, "acme", "api")
+		require.NoError(t, err)
+		assert.Equal(t, base.ID, got.ID)
+
+		s2 := newStore(t)
+		require.NoError(t, s2.UpsertInstallation(ctx, old))
+		got, err = s2.FindInstallationByRepo(ctx, "acme", "api")
+		require.NoError(t, err, "an inactive installation is still found, so that callers can report it")
+		assert.Equal(t, credentials.StatusDeleted, got.Status)
+	})
+
+	t.Run("SetStatus", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.UpsertInstallation(ctx, base))
+		for _, st := range []credentials.InstallationStatus{credentials.StatusSuspended, credentials.StatusActive, credentials.StatusDeleted} {
+			require.NoError(t, s.SetInstallationStatus(ctx, base.ID, st))
+			got, err := s.GetInstallation(ctx, base.ID)
+			require.NoError(t, err)
+			assert.Equal(t, st, got.Status)
+			assert.ElementsMatch(t, base.Repositories, got.Repositories, "status change keeps repositories")
+		}
+		require.ErrorIs(t, s.SetInstallationStatus(ctx, 999, credentials.StatusActive), credentials.ErrInstallationNotFound)
+		assert.Error(t, s.SetInstallationStatus(ctx, base.ID, "bogus"))
+	})
+
+	t.Run("UpdateRepositories", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.UpsertInstallation(ctx, base))
+		require.NoError(t, s.UpdateRepositories(ctx, base.ID, "", []string{"acme/new", "ACME/API"}, []string{"acme/web"}))
+		got, err := s.GetInstallation(ctx, base.ID)
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []string{"acme/api", "acme/new"}, got.Repositories, "no duplicates, removals applied")
+		assert.Equal(t, credentials.SelectionSelected, got.RepositorySelection)
+		_, err = s.FindInstallationByRepo(ctx, "acme", "web")
+		require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
+		_, err = s.FindInstallationByRepo(ctx, "acme", "new")
+		require.NoError(t, err)
+
+		require.NoError(t, s.UpdateRepositories(ctx, base.ID, credentials.SelectionAll, nil, nil))
+		got, err = s.GetInstallation(ctx, base.ID)
+		require.NoError(t, err)
+		assert.Equal(t, credentials.SelectionAll, got.RepositorySelection)
+
+		require.ErrorIs(t, s.UpdateRepositories(ctx, 999, "", []string{"a/b"}, nil), credentials.ErrInstallationNotFound)
+		assert.Error(t, s.UpdateRepositories(ctx, base.ID, "some", nil, nil))
+	})
+
+	t.Run("ListOrdered", func(t *testing.T) {
+		s := newStore(t)
+		for _, id := range []int64{30, 10, 20} {
+			in := base
+			in.ID = id
+			require.NoError(t, s.UpsertInstallation(ctx, in))
+		}
+		list, err := s.ListInstallations(ctx)
+		require.NoError(t, err)
+		var ids []int64
+		for _, in := range list {
+			ids = append(ids, in.ID)
+		}
+		assert.Equal(t, []int64{10, 20, 30}, ids)
+	})
+
+	t.Run("CanceledContext", func(t *testing.T) {
+		s := newStore(t)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err := s.GetInstallation(cctx, 1)
+		assert.Error(t, err)
+		assert.Error(t, s.UpsertInstallation(cctx, base))
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.UpsertInstallation(ctx, base))
+		var wg sync.WaitGroup
+		errs := make(chan error, 200)
+		for i := range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				repo := fmt.Sprintf("acme/r%d", i)
+				errs <- s.UpdateRepositories(ctx, base.ID, "", []string{repo}, nil)
+				_, err := s.FindInstallationByRepo(ctx, "acme", fmt.Sprintf("r%d", i))
+				errs <- err
+				in := base
+				in.ID = int64(1000 + i)
+				errs <- s.UpsertInstallation(ctx, in)
+				_, err = s.ListInstallations(ctx)
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		got, err := s.GetInstallation(ctx, base.ID)
+		require.NoError(t, err)
+		assert.Len(t, got.Repositories, 52, "no concurrent repository update may be lost")
+	})
+}
+
+// TestSecretStore runs the SecretStore conformance suite. newStore must
+// return a store holding exactly the given secrets.
+func TestSecretStore(t *testing.T, newStore func(t *testing.T, secrets map[string]string) credentials.SecretStore) {
+	ctx := context.Background()
+	s := newStore(t, map[string]string{"DEPLOY_TOKEN": "tok-123", "OTHER": "x"})
+
+	t.Run("Found", func(t *testing.T) {
+		v, err := s.Secret(ctx, "DEPLOY_TOKEN")
+		require.NoError(t, err)
+		assert.Equal(t, "tok-123", v.Reveal())
+	})
+	t.Run("Missing", func(t *testing.T) {
+		_, err := s.Secret(ctx, "NOPE")
+		require.ErrorIs(t, err, credentials.ErrSecretNotFound)
+	})
+	t.Run("CaseSensitive", func(t *testing.T) {
+		_, err := s.Secret(ctx, "deploy_token")
+		require.Error(t, err)
+	})
+	t.Run("CanceledContext", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err := s.Secret(cctx, "DEPLOY_TOKEN")
+		require.Error(t, err)
+		assert.ErrorIs(t, err, context.Canceled)
+	})
+	t.Run("ValueNeverPrinted", func(t *testing.T) {
+		v, err := s.Secret(ctx, "DEPLOY_TOKEN")
+		require.NoError(t, err)
+		assert.NotContains(t, fmt.Sprintf("%v %+v %#v %s", v, v, v, v), "tok-123")
+	})
+}

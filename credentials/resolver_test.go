@@ -1,0 +1,197 @@
+package credentials_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghbridge/ghbridge/credentials"
+)
+
+// stubTokens is a TokenSource that never talks to GitHub.
+type stubTokens struct{}
+
+func (stubTokens) Token(_ context.Context, id int64) (credentials.InstallationToken, error) {
+	return credentials.InstallationToken{Value: credentials.NewSecret("inst-token")}, nil
+}
+
+func TestResolver(t *testing.T) {
+	ctx := context.Background()
+	store := credentials.NewMemoryInstallationStore()
+	for _, in := range []credentials.Installation{
+		{ID: 1, Account: "acme", Status: credentials.StatusActive, RepositorySelection: credentials.SelectionSelected, Repositories: []string{"acme/api"}},
+		{ID: 2, Account: "globex", Status: credentials.StatusActive, RepositorySelection: credentials.SelectionAll},
+		{ID: 3, Account: "initech", Status: credentials.StatusSuspended, RepositorySelection: credentials.SelectionAll},
+		{ID: 4, Account: "hooli", Status: credentials.StatusDeleted, RepositorySelection: credentials.SelectionAll},
+	} {
+		require.NoError(t, store.UpsertInstallation(ctx, in))
+	}
+	secrets := credentials.NewMemorySecretStore(map[string]string{"DEPLOY_TOKEN": "pat-from-secret", "EMPTY": ""})
+	full := credentials.NewResolver(
+		credentials.WithTokenSource(stubTokens{}),
+		credentials.WithInstallationStore(store),
+		credentials.WithSecretStore(secrets),
+	)
+	noApp := credentials.NewResolver(credentials.WithInstallationStore(store), credentials.WithSecretStore(secrets))
+	noSecrets := credentials.NewResolver()
+	tok := credentials.NewSecret
+
+	for _, tc := range []struct {
+		name      string
+		r         *credentials.Resolver
+		target    credentials.Target
+		wantType  credentials.Type
+		wantInst  int64
+		wantToken string
+		wantIs    error
+		wantText  string
+	}{
+		{name: "explicit installation wins over the store and a token", r: full,
+			target:   credentials.Target{Owner: "acme", Repo: "api", InstallationID: 2, StaticToken: tok("pat")},
+			wantType: credentials.TypeInstallation, wantInst: 2, wantToken: "inst-token"},
+		{name: "explicit installation unknown to the store is used", r: full,
+			target:   credentials.Target{Owner: "acme", Repo: "api", InstallationID: 77},
+			wantType: credentials.TypeInstallation, wantInst: 77},
+		{name: "explicit suspended installation", r: full,
+			target: credentials.Target{Owner: "initech", Repo: "x", InstallationID: 3, StaticToken: tok("pat")},
+			wantIs: credentials.ErrInstallationSuspended, wantText: "unsuspend"},
+		{name: "explicit deleted installation", r: full,
+			target: credentials.Target{Owner: "hooli", Repo: "x", InstallationID: 4},
+			wantIs: credentials.ErrInstallationDeleted, wantText: "install the App"},
+		{name: "explicit installation without an App", r: noApp,
+			target: credentials.Target{Owner: "acme", Repo: "api", InstallationID: 1},
+			wantIs: credentials.ErrNotConfigured, wantText: "GITHUB_APP_ID"},
+		{name: "installation linked to the repository", r: full,
+			target:   credentials.Target{Owner: "acme", Repo: "api", StaticToken: tok("pat")},
+			wantType: credentials.TypeInstallation, wantInst: 1},
+		{name: "installation for all repositories of the account", r: full,
+			target:   credentials.Target{Owner: "Globex", Repo: "anything"},
+			wantType: credentials.TypeInstallation, wantInst: 2},
+		{name: "linked installation suspended is not a silent fallback", r: full,
+			target: credentials.Target{Owner: "initech", Repo: "x", StaticToken: tok("pat")},
+			wantIs: credentials.ErrInstallationSuspended},
+		{name: "linked installation deleted", r: full,
+			target: credentials.Target{Owner: "hooli", Repo: "x", StaticToken: tok("pat")},
+			wantIs: credentials.ErrInstallationDeleted},
+		{name: "static token when no installation", r: full,
+			target:   credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("pat-literal")},
+			wantType: credentials.TypeStaticToken, wantToken: "pat-literal"},
+		{name: "static token without an App", r: noApp,
+			target:   credentials.Target{Owner: "acme", Repo: "api", StaticToken: tok("pat-literal")},
+			wantType: credentials.TypeStaticToken, wantToken: "pat-literal"},
+		{name: "secret reference", r: full,
+			target:   credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("{{ secrets.DEPLOY_TOKEN }}")},
+			wantType: credentials.TypeStaticToken, wantToken: "pat-from-secret"},
+		{name: "secret reference without spaces", r: full,
+			target:   credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("{{secrets.DEPLOY_TOKEN}}")},
+			wantType: credentials.TypeStaticToken, wantToken: "pat-from-secret"},
+		{name: "missing secret", r: full,
+			target: credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("{{ secrets.NOPE }}")},
+			wantIs: credentials.ErrSecretNotFound, wantText: "NOPE"},
+		{name: "empty secret", r: full,
+			target: credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("{{ secrets.EMPTY }}")},
+			wantIs: credentials.ErrSecretNotFound, wantText: "empty"},
+		{name: "malformed secret reference", r: full,
+			target:   credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("{{ secret.DEPLOY_TOKEN }}")},
+			wantText: "malformed secret reference"},
+		{name: "secret reference without a secret store", r: noSecrets,
+			target: credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("{{ secrets.X }}")},
+			wantIs: credentials.ErrNotConfigured, wantText: "secret X"},
+		{name: "token with white space", r: full,
+			target:   credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("ghp_abc def")},
+			wantText: "white space"},
+		{name: "nothing configured", r: noSecrets,
+			target: credentials.Target{Owner: "acme", Repo: "api"},
+			wantIs: credentials.ErrNotConfigured, wantText: "GitHub bot not configured for acme/api: no GitHub App is configured"},
+		{name: "App without installation and no token", r: full,
+			target: credentials.Target{Owner: "acme", Repo: "other"},
+			wantIs: credentials.ErrNotConfigured, wantText: "no installation linked to acme/other"},
+		{name: "missing repo", r: full, target: credentials.Target{Owner: "acme"}, wantText: "without owner and repo"},
+		{name: "negative installation id", r: full, target: credentials.Target{Owner: "a", Repo: "b", InstallationID: -1}, wantText: "must be positive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cred, err := tc.r.Resolve(ctx, tc.target)
+			if tc.wantIs != nil || tc.wantText != "" {
+				require.Error(t, err)
+				if tc.wantIs != nil {
+					assert.ErrorIs(t, err, tc.wantIs)
+				}
+				assert.Contains(t, err.Error(), tc.wantText)
+				assert.True(t, cred.IsZero())
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantType, cred.Type)
+			assert.Equal(t, tc.wantInst, cred.InstallationID)
+			assert.NotEmpty(t, cred.Source)
+			if tc.wantToken != "" {
+				got, err := cred.Token(ctx)
+				require.NoError(t, err)
+				assert.Equal(t, tc.wantToken, got.Reveal())
+			}
+		})
+	}
+}
+
+// failingStore fails every lookup, as a database that is down would.
+type failingStore struct{ credentials.InstallationStore }
+
+var errDown = errors.New("database is down")
+
+func (failingStore) GetInstallation(context.Context, int64) (credentials.Installation, error) {
+	return credentials.Installation{}, errDown
+}
+
+func (failingStore) FindInstallationByRepo(context.Context, string, string) (credentials.Installation, error) {
+	return credentials.Installation{}, errDown
+}
+
+func TestResolverStoreFailureIsNotAFallback(t *testing.T) {
+	r := credentials.NewResolver(credentials.WithTokenSource(stubTokens{}), credentials.WithInstallationStore(failingStore{}))
+	_, err := r.Resolve(context.Background(), credentials.Target{Owner: "a", Repo: "b", StaticToken: credentials.NewSecret("pat")})
+	require.ErrorIs(t, err, errDown, "a store outage must not silently switch to the static token")
+	_, err = r.Resolve(context.Background(), credentials.Target{Owner: "a", Repo: "b", InstallationID: 5})
+	require.ErrorIs(t, err, errDown)
+}
+
+func TestResolverAudit(t *testing.T) {
+	log := &credentials.MemoryAuditLog{}
+	r := credentials.NewResolver(credentials.WithResolverAudit(log))
+	_, err := r.Resolve(context.Background(), credentials.Target{Owner: "a", Repo: "b", StaticToken: credentials.NewSecret("pat-xyz"), JobID: "job-1"})
+	require.NoError(t, err)
+	_, err = r.Resolve(context.Background(), credentials.Target{Owner: "a", Repo: "c"})
+	require.Error(t, err)
+	evs := log.Events()
+	require.Len(t, evs, 2)
+	assert.Equal(t, credentials.EventResolve, evs[0].Name)
+	assert.Equal(t, credentials.TypeStaticToken, evs[0].CredentialType)
+	assert.Equal(t, "a/b", evs[0].Repo)
+	assert.Equal(t, "job-1", evs[0].JobID)
+	assert.Equal(t, credentials.OutcomeSuccess, evs[0].Outcome)
+	assert.Equal(t, credentials.OutcomeFailure, evs[1].Outcome)
+	assert.Contains(t, evs[1].Error, "not configured")
+}
+
+func TestParseSecretRef(t *testing.T) {
+	for in, want := range map[string]struct {
+		name   string
+		ok     bool
+		hasErr bool
+	}{
+		"ghp_plain":             {},
+		"{{ secrets.A_1 }}":     {name: "A_1", ok: true},
+		"  {{secrets.x}}  ":     {name: "x", ok: true},
+		"{{ secrets.1A }}":      {hasErr: true},
+		"{{ secrets. }}":        {hasErr: true},
+		"{{ env.HOME }}":        {hasErr: true},
+		"{{ secrets.A }} extra": {hasErr: true},
+	} {
+		name, ok, err := credentials.ParseSecretRef(in)
+		assert.Equal(t, want.hasErr, err != nil, in)
+		assert.Equal(t, want.ok, ok, in)
+		assert.Equal(t, want.name, name, in)
+	}
+}

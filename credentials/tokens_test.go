@@ -1,0 +1,391 @@
+package credentials_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jwt "github.com/golang-jwt/jwt/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/github"
+	"github.com/ghbridge/ghbridge/github/githubtest"
+)
+
+const accessTokensRoute = "POST /app/installations/{installation_id}/access_tokens"
+
+// fakeClock is a settable clock shared by the fake GitHub and the cache.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{t: time.Now().Truncate(time.Second)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type tokenEnv struct {
+	srv   *githubtest.Server
+	clock *fakeClock
+	cache *credentials.TokenCache
+	inst  githubtest.Installation
+	audit *credentials.MemoryAuditLog
+}
+
+// fastRetries keeps retry waits short in tests.
+var fastRetries = github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond, MaxRateLimitWait: 2 * time.Second}
+
+func newTokenEnv(t *testing.T, app func(*credentials.AppConfig), opts ...credentials.TokenCacheOption) *tokenEnv {
+	t.Helper()
+	clock := newClock()
+	srv := githubtest.NewServer(githubtest.WithClock(clock.Now))
+	t.Cleanup(srv.Close)
+	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
+	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api"})
+	f, err := github.NewClientFactory(github.WithBaseURL(srv.URL), github.WithRetryPolicy(fastRetries))
+	require.NoError(t, err)
+	cfg := srv.AppConfig()
+	if app != nil {
+		app(&cfg)
+	}
+	audit := &credentials.MemoryAuditLog{}
+	cache, err := credentials.NewTokenCache(cfg, append([]credentials.TokenCacheOption{
+		credentials.WithClock(clock.Now), credentials.WithTransport(f.Transport()), credentials.WithAudit(audit),
+	}, opts...)...)
+	require.NoError(t, err)
+	return &tokenEnv{srv: srv, clock: clock, cache: cache, inst: inst, audit: audit}
+}
+
+func TestTokenCacheConcurrentColdCallersShareOneExchange(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 50 * time.Millisecond})
+	var wg sync.WaitGroup
+	tokens := make([]string, 100)
+	errs := make([]error, 100)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := e.cache.Token(context.Background(), e.inst.ID)
+			tokens[i], errs[i] = tok.Value.Reveal(), err
+		}()
+	}
+	wg.Wait()
+	for i := range 100 {
+		require.NoError(t, errs[i])
+		require.Equal(t, tokens[0], tokens[i])
+	}
+	assert.Equal(t, 1, e.srv.TokenExchanges(e.inst.ID))
+	assert.True(t, strings.HasPrefix(tokens[0], "ghs_"))
+}
+
+func TestTokenCacheWarmHitsDoNotExchange(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	ctx := context.Background()
+	first, err := e.cache.Token(ctx, e.inst.ID)
+	require.NoError(t, err)
+	e.clock.Advance(54 * time.Minute) // 6 minutes left: outside the 5 minute margin
+	for range 10 {
+		tok, err := e.cache.Token(ctx, e.inst.ID)
+		require.NoError(t, err)
+		assert.Equal(t, first.Value.Reveal(), tok.Value.Reveal())
+	}
+	assert.Equal(t, 1, e.srv.TokenExchanges(e.inst.ID))
+	assert.Equal(t, "write", first.Permissions["actions"])
+	assert.WithinDuration(t, e.clock.Now().Add(6*time.Minute), first.ExpiresAt, time.Second)
+}
+
+func TestTokenCacheRefreshesInBackgroundWithinMargin(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	ctx := context.Background()
+	first, err := e.cache.Token(ctx, e.inst.ID)
+	require.NoError(t, err)
+	e.clock.Advance(56 * time.Minute) // inside the margin, still usable
+
+	got, err := e.cache.Token(ctx, e.inst.ID)
+	require.NoError(t, err)
+	assert.Equal(t, first.Value.Reveal(), got.Value.Reveal(), "a usable token is returned while the refresh runs")
+	require.Eventually(t, func() bool { return e.srv.TokenExchanges(e.inst.ID) == 2 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool {
+		tok, err := e.cache.Token(ctx, e.inst.ID)
+		return err == nil && tok.Value.Reveal() != first.Value.Reveal()
+	}, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, 2, e.srv.TokenExchanges(e.inst.ID))
+}
+
+func TestTokenCacheBlocksWhenTokenIsNearlyExpired(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	ctx := context.Background()
+	first, err := e.cache.Token(ctx, e.inst.ID)
+	require.NoError(t, err)
+	e.clock.Advance(59*time.Minute + 30*time.Second) // 30 s left: too little to hand out
+
+	got, err := e.cache.Token(ctx, e.inst.ID)
+	require.NoError(t, err)
+	assert.NotEqual(t, first.Value.Reveal(), got.Value.Reveal())
+	assert.Equal(t, 2, e.srv.TokenExchanges(e.inst.ID))
+}
+
+func TestTokenCacheShortLivedTokensAreNotRefreshedOnEveryCall(t *testing.T) {
+	clock := newClock()
+	srv := githubtest.NewServer(githubtest.WithClock(clock.Now), githubtest.WithTokenLifetime(4*time.Minute))
+	t.Cleanup(srv.Close)
+	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	cache, err := credentials.NewTokenCache(srv.AppConfig(), credentials.WithClock(clock.Now))
+	require.NoError(t, err)
+	for range 5 {
+		_, err := cache.Token(context.Background(), inst.ID)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1, srv.TokenExchanges(inst.ID), "a lifetime shorter than the margin must not cause an exchange per call")
+}
+
+func TestTokenCacheCallerDeadlineDoesNotFailTheSharedExchange(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 300 * time.Millisecond})
+
+	hurried, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	var patientTok credentials.InstallationToken
+	var patientErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		time.Sleep(5 * time.Millisecond)
+		patientTok, patientErr = e.cache.Token(context.Background(), e.inst.ID)
+	}()
+	_, err := e.cache.Token(hurried, e.inst.ID)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	wg.Wait()
+	require.NoError(t, patientErr, "the exchange started by the hurried caller must complete for the others")
+	assert.False(t, patientTok.Value.IsZero())
+
+	again, err := e.cache.Token(context.Background(), e.inst.ID)
+	require.NoError(t, err)
+	assert.Equal(t, patientTok.Value.Reveal(), again.Value.Reveal())
+	assert.Equal(t, 1, e.srv.TokenExchanges(e.inst.ID))
+}
+
+func TestTokenCacheExchangeTimeout(t *testing.T) {
+	e := newTokenEnv(t, nil, credentials.WithExchangeTimeout(50*time.Millisecond))
+	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 500 * time.Millisecond})
+	start := time.Now()
+	_, err := e.cache.Token(context.Background(), e.inst.ID)
+	require.ErrorIs(t, err, credentials.ErrInstallationToken)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 400*time.Millisecond)
+}
+
+func TestTokenCacheRevoke(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	ctx := context.Background()
+	first, err := e.cache.Token(ctx, e.inst.ID)
+	require.NoError(t, err)
+	e.cache.Revoke(e.inst.ID)
+	second, err := e.cache.Token(ctx, e.inst.ID)
+	require.NoError(t, err)
+	assert.NotEqual(t, first.Value.Reveal(), second.Value.Reveal())
+	assert.Equal(t, 2, e.srv.TokenExchanges(e.inst.ID))
+}
+
+func TestTokenCacheRevokeDuringExchangeIsNotUndone(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	ctx := context.Background()
+	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 200 * time.Millisecond})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = e.cache.Token(ctx, e.inst.ID)
+	}()
+	require.Eventually(t, func() bool { return e.srv.RequestCount(accessTokensRoute) == 1 }, time.Second, time.Millisecond)
+	e.cache.Revoke(e.inst.ID)
+	<-done
+	require.Equal(t, 1, e.srv.TokenExchanges(e.inst.ID))
+	_, err := e.cache.Token(ctx, e.inst.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, e.srv.TokenExchanges(e.inst.ID), "a token fetched before Revoke must not be cached after it")
+}
+
+func TestTokenCacheJWTClaims(t *testing.T) {
+	clock := newClock()
+	srv := githubtest.NewServer(githubtest.WithClock(clock.Now))
+	t.Cleanup(srv.Close)
+	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	var authz []string
+	var mu sync.Mutex
+	rec := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		authz = append(authz, r.Header.Get("Authorization"))
+		mu.Unlock()
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	for _, tc := range []struct {
+		name     string
+		clientID string
+		wantIss  string
+	}{
+		{"client id as issuer", srv.ClientID, srv.ClientID},
+		{"app id as issuer", "", strconv.FormatInt(srv.AppID, 10)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := srv.AppConfig()
+			cfg.ClientID = tc.clientID
+			cache, err := credentials.NewTokenCache(cfg, credentials.WithClock(clock.Now), credentials.WithTransport(rec))
+			require.NoError(t, err)
+			_, err = cache.Token(context.Background(), inst.ID)
+			require.NoError(t, err)
+			mu.Lock()
+			last := authz[len(authz)-1]
+			mu.Unlock()
+			raw, ok := strings.CutPrefix(last, "Bearer ")
+			require.True(t, ok, last)
+			var claims jwt.RegisteredClaims
+			_, err = jwt.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return &srv.PrivateKey().PublicKey, nil },
+				jwt.WithoutClaimsValidation())
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantIss, claims.Issuer)
+			assert.Equal(t, clock.Now().Add(-60*time.Second).Unix(), claims.IssuedAt.Unix(), "iat is backdated 60 s")
+			assert.LessOrEqual(t, claims.ExpiresAt.Unix(), clock.Now().Add(10*time.Minute).Unix(), "exp within GitHub's 10 minutes")
+			assert.Greater(t, claims.ExpiresAt.Unix(), clock.Now().Add(5*time.Minute).Unix())
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestTokenCacheRetriesTransientExchangeFailures(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Status: http.StatusBadGateway})
+	tok, err := e.cache.Token(context.Background(), e.inst.ID)
+	require.NoError(t, err, "creating a token is safe to repeat, so a 502 is retried")
+	assert.False(t, tok.Value.IsZero())
+	assert.Equal(t, 2, e.srv.RequestCount(accessTokensRoute))
+	assert.Equal(t, 1, e.srv.TokenExchanges(e.inst.ID))
+}
+
+func TestTokenCacheErrors(t *testing.T) {
+	otherKey := pkcs1PEM() // the test key, which the fake does not know
+	for _, tc := range []struct {
+		name       string
+		app        func(*credentials.AppConfig)
+		setup      func(e *tokenEnv) int64
+		wantStatus int
+		wantText   string
+	}{
+		{name: "unknown installation", setup: func(*tokenEnv) int64 { return 999999 }, wantStatus: 404, wantText: "uninstalled or the installation id is wrong"},
+		{name: "deleted installation", setup: func(e *tokenEnv) int64 { e.srv.DeleteInstallation(e.inst.ID); return e.inst.ID }, wantStatus: 404},
+		{name: "suspended installation", setup: func(e *tokenEnv) int64 { e.srv.SetSuspended(e.inst.ID, true); return e.inst.ID }, wantStatus: 403, wantText: "suspended"},
+		{name: "wrong App id", app: func(c *credentials.AppConfig) { c.AppID, c.ClientID = 1, "" }, wantStatus: 401, wantText: "Integration not found"},
+		{name: "wrong key", app: func(c *credentials.AppConfig) { c.PrivateKey = credentials.NewSecret(otherKey) }, wantStatus: 401, wantText: "check that the App id matches the private key"},
+		{name: "GitHub down", setup: func(e *tokenEnv) int64 {
+			e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Status: 503, Times: -1})
+			return e.inst.ID
+		}, wantStatus: 503, wantText: "try again"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTokenEnv(t, tc.app)
+			id := e.inst.ID
+			if tc.setup != nil {
+				id = tc.setup(e)
+			}
+			_, err := e.cache.Token(context.Background(), id)
+			require.ErrorIs(t, err, credentials.ErrInstallationToken)
+			var te *credentials.TokenError
+			require.True(t, errors.As(err, &te))
+			assert.Equal(t, tc.wantStatus, te.StatusCode)
+			assert.Equal(t, id, te.InstallationID)
+			assert.True(t, strings.HasPrefix(err.Error(), "failed to get installation token for installation "), err.Error())
+			assert.Contains(t, err.Error(), tc.wantText)
+
+			evs := e.audit.Events()
+			require.NotEmpty(t, evs)
+			last := evs[len(evs)-1]
+			assert.Equal(t, credentials.EventTokenExchange, last.Name)
+			assert.Equal(t, credentials.OutcomeFailure, last.Outcome)
+			assert.Equal(t, id, last.InstallationID)
+			assert.Equal(t, err.Error(), last.Error)
+		})
+	}
+}
+
+func TestTokenCacheFailuresAreNotCached(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	e.srv.SetSuspended(e.inst.ID, true)
+	_, err := e.cache.Token(context.Background(), e.inst.ID)
+	require.ErrorIs(t, err, credentials.ErrInstallationToken)
+	e.srv.SetSuspended(e.inst.ID, false)
+	_, err = e.cache.Token(context.Background(), e.inst.ID)
+	require.NoError(t, err)
+}
+
+func TestTokenCacheRejectsBadInput(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	_, err := e.cache.Token(context.Background(), 0)
+	require.Error(t, err)
+	_, err = credentials.NewTokenCache(credentials.AppConfig{})
+	require.ErrorIs(t, err, credentials.ErrNotConfigured)
+}
+
+func TestTokenCacheAuditsSuccess(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	_, err := e.cache.Token(context.Background(), e.inst.ID)
+	require.NoError(t, err)
+	evs := e.audit.Events()
+	require.Len(t, evs, 1)
+	assert.Equal(t, credentials.AuditEvent{
+		Time: e.clock.Now(), Name: credentials.EventTokenExchange, CredentialType: credentials.TypeInstallation,
+		InstallationID: e.inst.ID, Attempt: 1, Outcome: credentials.OutcomeSuccess,
+	}, evs[0])
+}
+
+func TestTokenWorksAgainstGitHub(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	f, err := github.NewClientFactory(github.WithBaseURL(e.srv.URL))
+	require.NoError(t, err)
+	c, err := f.Client(credentials.ForInstallation(e.cache, e.inst.ID, "test"))
+	require.NoError(t, err)
+	repo, _, err := c.Repositories.Get(context.Background(), "acme", "api")
+	require.NoError(t, err)
+	assert.Equal(t, "acme/api", repo.GetFullName())
+}
+
+// Without a slow exchange, late joiners race the end of the flight; the
+// count must still be one exchange per round.
+func TestTokenCacheOneExchangePerRoundWithoutDelay(t *testing.T) {
+	e := newTokenEnv(t, nil)
+	const rounds = 30
+	for range rounds {
+		e.cache.Revoke(e.inst.ID)
+		var wg sync.WaitGroup
+		for range 100 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := e.cache.Token(context.Background(), e.inst.ID)
+				assert.NoError(t, err)
+			}()
+		}
+		wg.Wait()
+	}
+	assert.Equal(t, rounds, e.srv.TokenExchanges(e.inst.ID))
+}

@@ -1,0 +1,27 @@
+// Package ghbridge runs a control plane's jobs on GitHub Actions through a
+// GitHub App, and turns the runs' progress back into job statuses.
+//
+//	job --> credentials --> template --> dispatch --> GitHub Actions run
+//	                                                        |
+//	job status <-- status <-- webhook <-- workflow_run / deployment_status / ...
+//
+// The module is a set of small packages that compose around storage
+// interfaces the host implements (each with an in-memory implementation and
+// an exported conformance suite):
+//
+//   - credentials: GitHub App configuration, installation token cache,
+//     credential resolution (installation, static token, secret reference),
+//     audit events. Tokens never reach logs.
+//   - github: go-github clients for a credential, over a retrying transport
+//     that honours GitHub's rate limits and never blindly repeats a POST;
+//     github/githubtest is a fake GitHub API for tests and demos.
+//   - template: renders a job agent's config (Go templates) against the job.
+//   - dispatch: turns a job into a workflow_dispatch, repository_dispatch,
+//     deployment or pull request, and finds the run it created.
+//   - webhook: verifies, de-duplicates and routes GitHub deliveries.
+//   - status: maps runs to job statuses without ever regressing a finished
+//     job, and reports back to GitHub.
+//
+// examples/server is a reference server wiring everything together;
+// examples/demo runs the whole pipeline against the fake GitHub.
+package ghbridge
