@@ -1,0 +1,486 @@
+package template
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Kind says how a job is started on GitHub.
+type Kind string
+
+// Kinds of agent config.
+const (
+	KindWorkflowDispatch   Kind = "workflow_dispatch"
+	KindRepositoryDispatch Kind = "repository_dispatch"
+	KindDeployment         Kind = "deployment"
+	KindPullRequest        Kind = "pull_request"
+)
+
+// GitHub's limits, checked before anything is sent.
+const (
+	MaxWorkflowInputs    = 25
+	MaxEventTypeLength   = 100
+	MaxClientPayloadKeys = 10
+	// JobIDKey is the input (workflow_dispatch) or payload key
+	// (repository_dispatch, deployment) that carries the job id. It
+	// counts towards GitHub's limits.
+	JobIDKey = "job_id"
+)
+
+// DefaultRef is the ref dispatched when the config names none.
+const DefaultRef = "main"
+
+// WorkflowRef names a workflow by numeric id or by file name.
+type WorkflowRef struct {
+	ID   int64  // numeric workflow id, or 0
+	File string // file name such as "deploy.yml", or ""
+}
+
+// String returns the id or the file name, as used in API paths.
+func (w WorkflowRef) String() string {
+	if w.ID != 0 {
+		return strconv.FormatInt(w.ID, 10)
+	}
+	return w.File
+}
+
+// IsZero reports whether no workflow is named.
+func (w WorkflowRef) IsZero() bool { return w.ID == 0 && w.File == "" }
+
+// AgentConfig is a rendered, validated job agent config.
+type AgentConfig struct {
+	Type Kind
+
+	// InstallationID selects the App installation; 0 leaves it to the
+	// credential resolver.
+	InstallationID int64
+	Owner, Repo    string
+	// Token is a static token or a "{{ secrets.NAME }}" reference, used
+	// when no installation applies. It is not a template: secret
+	// references are resolved by the credentials package.
+	Token string
+
+	// Ref is the branch (or tag) to run on; DefaultRef when unset. For
+	// pull requests it is the base branch.
+	Ref string
+
+	// workflow_dispatch
+	Workflow WorkflowRef
+	Inputs   map[string]string
+
+	// repository_dispatch
+	EventType     string
+	ClientPayload map[string]any
+
+	// deployment
+	Environment string
+	Task        string
+	Description string
+	Payload     map[string]any
+	// RequiredContexts is nil to let the Dispatcher's default apply, an
+	// empty slice to skip commit status checks.
+	RequiredContexts []string
+	AutoMerge        *bool
+
+	// pull_request
+	PullRequest *PullRequestSpec
+}
+
+// PullRequestSpec describes a pull request to open.
+type PullRequestSpec struct {
+	// Branch is the head branch to create; by default "ghbridge/job-<id>".
+	Branch        string
+	Title, Body   string
+	CommitMessage string
+	Draft         bool
+	// Files maps repository paths to their new content.
+	Files map[string]string
+}
+
+// Repository returns "owner/repo".
+func (c AgentConfig) Repository() string { return c.Owner + "/" + c.Repo }
+
+// fieldKinds lists the fields each kind accepts besides the common ones.
+var (
+	commonFields = []string{"type", "installationId", "owner", "repo", "ref", "token", "template"}
+	kindFields   = map[Kind][]string{
+		KindWorkflowDispatch:   {"workflowId", "inputs"},
+		KindRepositoryDispatch: {"eventType", "clientPayload"},
+		KindDeployment:         {"environment", "task", "description", "payload", "requiredContexts", "autoMerge"},
+		KindPullRequest:        {"branch", "title", "body", "commitMessage", "draft", "files"},
+	}
+)
+
+// Render renders a job agent config against the job context and returns
+// it typed and validated. cfg is the config as JSON. Errors are *Error
+// values matching the sentinel errors of this package; validation
+// failures match ErrInvalidConfig.
+func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (AgentConfig, error) {
+	n, ok := r.compiled.Get(string(cfg))
+	if !ok {
+		var m map[string]any
+		if err := decodeJSONObject("", string(cfg), &m); err != nil {
+			e := err.(*Error)
+			e.Detail = "the agent config itself: " + e.Detail
+			return AgentConfig{}, e
+		}
+		var err error
+		if n, err = r.compile("", m, true); err != nil {
+			return AgentConfig{}, err
+		}
+		r.compiled.Add(string(cfg), n)
+	}
+	out, err := r.newRun(ctx, c).document(n)
+	if err != nil {
+		return AgentConfig{}, err
+	}
+	return ParseAgentConfig(out, c.JobID)
+}
+
+// ParseAgentConfig types and validates an already rendered config. jobID
+// is the job the config is for; it is needed to check GitHub's limits,
+// which count the job id ghbridge adds.
+func ParseAgentConfig(m map[string]any, jobID string) (AgentConfig, error) {
+	p := parser{m: m}
+	var c AgentConfig
+	c.Type = Kind(p.str("type"))
+	if c.Type == "" {
+		c.Type = KindWorkflowDispatch
+	}
+	allowed, ok := kindFields[c.Type]
+	if !ok {
+		return AgentConfig{}, invalid("type", "unknown type %q; use workflow_dispatch, repository_dispatch, deployment or pull_request", c.Type)
+	}
+	for k := range m {
+		if !slices.Contains(commonFields, k) && !slices.Contains(allowed, k) {
+			return AgentConfig{}, invalid(k, "unknown field for type %s%s", c.Type, suggest(k, append(slices.Clone(commonFields), allowed...)))
+		}
+	}
+	c.InstallationID = p.int64("installationId")
+	c.Owner, c.Repo = p.str("owner"), p.str("repo")
+	c.Token = p.str("token")
+	c.Ref = p.str("ref")
+	if p.err != nil {
+		return AgentConfig{}, p.err
+	}
+	if c.InstallationID < 0 {
+		return AgentConfig{}, invalid("installationId", "must be a positive number")
+	}
+	if err := checkName("owner", c.Owner); err != nil {
+		return AgentConfig{}, err
+	}
+	if err := checkName("repo", c.Repo); err != nil {
+		return AgentConfig{}, err
+	}
+	if c.Ref == "" {
+		c.Ref = DefaultRef
+	}
+	if strings.ContainsAny(c.Ref, " \t\n~^:?*[\\") {
+		return AgentConfig{}, invalid("ref", "%q is not a valid git ref", c.Ref)
+	}
+
+	switch c.Type {
+	case KindWorkflowDispatch:
+		c.Workflow = p.workflow("workflowId")
+		c.Inputs = p.stringMap("inputs")
+		if p.err != nil {
+			return AgentConfig{}, p.err
+		}
+		if _, ok := c.Inputs[JobIDKey]; ok {
+			return AgentConfig{}, invalid("inputs."+JobIDKey, "is set by ghbridge to the job id; remove it")
+		}
+		if len(c.Inputs)+1 > MaxWorkflowInputs {
+			return AgentConfig{}, invalid("inputs", "%d inputs plus %s exceed GitHub's limit of %d", len(c.Inputs), JobIDKey, MaxWorkflowInputs)
+		}
+	case KindRepositoryDispatch:
+		c.EventType = p.str("eventType")
+		c.ClientPayload = p.object("clientPayload")
+		if p.err != nil {
+			return AgentConfig{}, p.err
+		}
+		switch {
+		case c.EventType == "":
+			return AgentConfig{}, invalid("eventType", "is required for repository_dispatch")
+		case utf8.RuneCountInString(c.EventType) > MaxEventTypeLength:
+			return AgentConfig{}, invalid("eventType", "is %d characters; GitHub allows %d", utf8.RuneCountInString(c.EventType), MaxEventTypeLength)
+		}
+		if _, ok := c.ClientPayload[JobIDKey]; ok {
+			return AgentConfig{}, invalid("clientPayload."+JobIDKey, "is set by ghbridge to the job id; remove it")
+		}
+		if len(c.ClientPayload)+1 > MaxClientPayloadKeys {
+			return AgentConfig{}, invalid("clientPayload", "%d top-level keys plus %s exceed GitHub's limit of %d; nest them in an object", len(c.ClientPayload), JobIDKey, MaxClientPayloadKeys)
+		}
+	case KindDeployment:
+		c.Environment = p.str("environment")
+		c.Task = p.str("task")
+		c.Description = p.str("description")
+		c.Payload = p.object("payload")
+		c.RequiredContexts = p.stringList("requiredContexts")
+		c.AutoMerge = p.boolPtr("autoMerge")
+		if p.err != nil {
+			return AgentConfig{}, p.err
+		}
+		if c.Environment == "" {
+			return AgentConfig{}, invalid("environment", "is required for a deployment")
+		}
+		if _, ok := c.Payload[JobIDKey]; ok {
+			return AgentConfig{}, invalid("payload."+JobIDKey, "is set by ghbridge to the job id; remove it")
+		}
+		if len(c.Description) > 140 {
+			return AgentConfig{}, invalid("description", "is %d characters; GitHub allows 140", len(c.Description))
+		}
+	case KindPullRequest:
+		pr := &PullRequestSpec{
+			Branch:        p.str("branch"),
+			Title:         p.str("title"),
+			Body:          p.str("body"),
+			CommitMessage: p.str("commitMessage"),
+			Draft:         p.bool("draft"),
+			Files:         p.stringMap("files"),
+		}
+		if p.err != nil {
+			return AgentConfig{}, p.err
+		}
+		if pr.Branch == "" {
+			pr.Branch = "ghbridge/job-" + jobID
+		}
+		if pr.Title == "" {
+			return AgentConfig{}, invalid("title", "is required for a pull request")
+		}
+		if len(pr.Files) == 0 {
+			return AgentConfig{}, invalid("files", "is required for a pull request: map each path to its new content")
+		}
+		for f := range pr.Files {
+			if f == "" || strings.HasPrefix(f, "/") || path.Clean(f) != f || strings.HasPrefix(f, "../") || f == ".." {
+				return AgentConfig{}, invalid("files", "%q is not a clean relative path", f)
+			}
+		}
+		if strings.ContainsAny(pr.Branch, " \t\n~^:?*[\\") || pr.Branch == c.Ref {
+			return AgentConfig{}, invalid("branch", "%q cannot be the head branch (it must be a valid new branch, not the base %q)", pr.Branch, c.Ref)
+		}
+		if pr.CommitMessage == "" {
+			pr.CommitMessage = pr.Title
+		}
+		c.PullRequest = pr
+	}
+	return c, nil
+}
+
+func invalid(field, format string, args ...any) error {
+	return &Error{Field: field, Kind: ErrInvalidConfig, Detail: fmt.Sprintf(format, args...)}
+}
+
+func checkName(field, v string) error {
+	switch {
+	case v == "":
+		return invalid(field, "is required")
+	case strings.ContainsAny(v, "/ \t\n") || v == "." || v == "..":
+		return invalid(field, "%q is not a GitHub %s name", v, field)
+	}
+	return nil
+}
+
+// suggest proposes the known field closest to an unknown one, for
+// "workflowID" or "installation_id".
+func suggest(k string, known []string) string {
+	norm := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "_", "")) }
+	for _, f := range known {
+		if norm(f) == norm(k) {
+			return fmt.Sprintf("; did you mean %q?", f)
+		}
+	}
+	return ""
+}
+
+// parser reads typed fields out of a rendered config, keeping the first
+// error.
+type parser struct {
+	m   map[string]any
+	err error
+}
+
+func (p *parser) fail(field, format string, args ...any) {
+	if p.err == nil {
+		p.err = invalid(field, format, args...)
+	}
+}
+
+func (p *parser) str(k string) string {
+	v, ok := p.m[k]
+	if !ok || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		p.fail(k, "must be a string, got %s", jsonType(v))
+	}
+	return strings.TrimSpace(s)
+}
+
+func (p *parser) bool(k string) bool {
+	b := p.boolPtr(k)
+	return b != nil && *b
+}
+
+func (p *parser) boolPtr(k string) *bool {
+	v, ok := p.m[k]
+	if !ok || v == nil {
+		return nil
+	}
+	switch x := v.(type) {
+	case bool:
+		return &x
+	case string: // a template renders to text
+		if b, err := strconv.ParseBool(x); err == nil {
+			return &b
+		}
+	}
+	p.fail(k, "must be true or false, got %s", jsonType(v))
+	return nil
+}
+
+// number reads a whole number given as a JSON number or as the text a
+// template rendered.
+func number(v any) (int64, bool) {
+	switch x := v.(type) {
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x), true
+		}
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	case json.Number:
+		i, err := x.Int64()
+		return i, err == nil
+	case string:
+		x = strings.TrimSpace(x)
+		if x == "" || (x[0] < '0' || x[0] > '9') && x[0] != '-' {
+			return 0, false
+		}
+		i, err := strconv.ParseInt(x, 10, 64)
+		return i, err == nil
+	}
+	return 0, false
+}
+
+func (p *parser) int64(k string) int64 {
+	v, ok := p.m[k]
+	if !ok || v == nil || v == "" {
+		return 0
+	}
+	n, ok := number(v)
+	if !ok {
+		p.fail(k, "must be a whole number, got %s", jsonType(v))
+	}
+	return n
+}
+
+func (p *parser) workflow(k string) WorkflowRef {
+	v, ok := p.m[k]
+	if !ok || v == nil || v == "" {
+		p.fail(k, "is required: the workflow's numeric id or its file name, e.g. deploy.yml")
+		return WorkflowRef{}
+	}
+	if n, ok := number(v); ok {
+		if n <= 0 {
+			p.fail(k, "must be a positive workflow id")
+		}
+		return WorkflowRef{ID: n}
+	}
+	s, isStr := v.(string)
+	s = strings.TrimSpace(s)
+	name := path.Base(s)
+	if !isStr || (!strings.HasSuffix(name, ".yml") && !strings.HasSuffix(name, ".yaml")) || len(name) <= len(".yml") {
+		p.fail(k, "%s is neither a numeric workflow id nor a workflow file name ending in .yml or .yaml", jsonText(v))
+		return WorkflowRef{}
+	}
+	// ".github/workflows/deploy.yml" is accepted and reduced to its file
+	// name, which is what the API takes.
+	return WorkflowRef{File: name}
+}
+
+func (p *parser) object(k string) map[string]any {
+	v, ok := p.m[k]
+	if !ok || v == nil {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		p.fail(k, "must be an object, got %s", jsonType(v))
+	}
+	return m
+}
+
+func (p *parser) stringMap(k string) map[string]string {
+	obj := p.object(k)
+	if obj == nil {
+		return nil
+	}
+	out := make(map[string]string, len(obj))
+	for name, v := range obj {
+		s, ok := v.(string)
+		if !ok {
+			p.fail(k+"."+name, "must be a string, got %s; quote it (GitHub passes inputs as strings)", jsonType(v))
+			return nil
+		}
+		out[name] = s
+	}
+	return out
+}
+
+func (p *parser) stringList(k string) []string {
+	v, ok := p.m[k]
+	if !ok || v == nil {
+		return nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		p.fail(k, "must be a list of strings, got %s", jsonType(v))
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for i, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			p.fail(fmt.Sprintf("%s[%d]", k, i), "must be a string, got %s", jsonType(e))
+			return nil
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case float64, int64, int, json.Number:
+		return "a number"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}

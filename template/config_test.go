@@ -1,0 +1,212 @@
+package template_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghbridge/ghbridge/template"
+)
+
+func render(t *testing.T, cfg string) (template.AgentConfig, error) {
+	t.Helper()
+	return template.NewRenderer().Render(context.Background(), json.RawMessage(cfg), ctxData)
+}
+
+func TestAgentConfigWorkflowDispatch(t *testing.T) {
+	c, err := render(t, `{"installationId": 42, "owner": "acme", "repo": "deployer", "workflowId": "deploy.yml",
+		"inputs": {"version": "{{ .version.tag }}", "env": "{{ .environment.name }}"}}`)
+	require.NoError(t, err)
+	assert.Equal(t, template.AgentConfig{
+		Type: template.KindWorkflowDispatch, InstallationID: 42, Owner: "acme", Repo: "deployer",
+		Ref: "main", Workflow: template.WorkflowRef{File: "deploy.yml"},
+		Inputs: map[string]string{"version": "v1.4.0", "env": "production"},
+	}, c)
+	assert.Equal(t, "acme/deployer", c.Repository())
+	assert.Equal(t, "deploy.yml", c.Workflow.String())
+
+	for _, tc := range []struct {
+		workflowID string
+		want       template.WorkflowRef
+	}{
+		{`123`, template.WorkflowRef{ID: 123}},
+		{`"123"`, template.WorkflowRef{ID: 123}},
+		{`"{{ printf \"%d\" 77 }}"`, template.WorkflowRef{ID: 77}},
+		{`"deploy.yaml"`, template.WorkflowRef{File: "deploy.yaml"}},
+		{`".github/workflows/deploy.yml"`, template.WorkflowRef{File: "deploy.yml"}},
+		{`"{{ .resource.config.namespace }}.yml"`, template.WorkflowRef{File: "api.yml"}},
+	} {
+		c, err := render(t, `{"owner":"a","repo":"b","workflowId":`+tc.workflowID+`,"ref":"{{ .version.tag }}","installationId":"{{ printf \"%d\" 9 }}"}`)
+		require.NoError(t, err, tc.workflowID)
+		assert.Equal(t, tc.want, c.Workflow, tc.workflowID)
+		assert.Equal(t, "v1.4.0", c.Ref)
+		assert.Equal(t, int64(9), c.InstallationID)
+		assert.Equal(t, tc.want.String(), c.Workflow.String())
+	}
+}
+
+func TestAgentConfigOtherKinds(t *testing.T) {
+	c, err := render(t, `{"type": "repository_dispatch", "owner": "acme", "repo": "api", "eventType": "deploy-{{ .environment.name }}",
+		"clientPayload": {"version": "{{ .version.tag }}", "n": 1}, "token": "{{ secrets.PAT }}"}`)
+	require.NoError(t, err)
+	assert.Equal(t, template.KindRepositoryDispatch, c.Type)
+	assert.Equal(t, "deploy-production", c.EventType)
+	assert.Equal(t, map[string]any{"version": "v1.4.0", "n": int64(1)}, c.ClientPayload)
+	assert.Equal(t, "{{ secrets.PAT }}", c.Token)
+
+	c, err = render(t, `{"type": "deployment", "owner": "acme", "repo": "api", "environment": "{{ .environment.name }}",
+		"ref": "{{ .version.tag }}", "payload": {"resource": "{{ .resource.identifier }}"}, "requiredContexts": [], "autoMerge": false,
+		"task": "deploy:migrate", "description": "ship it"}`)
+	require.NoError(t, err)
+	assert.Equal(t, "production", c.Environment)
+	assert.Equal(t, "v1.4.0", c.Ref)
+	assert.Equal(t, map[string]any{"resource": "cluster-eu-1"}, c.Payload)
+	assert.NotNil(t, c.RequiredContexts)
+	assert.Empty(t, c.RequiredContexts)
+	require.NotNil(t, c.AutoMerge)
+	assert.False(t, *c.AutoMerge)
+	assert.Equal(t, "deploy:migrate", c.Task)
+
+	c, err = render(t, `{"type": "deployment", "owner": "acme", "repo": "api", "environment": "staging", "autoMerge": "{{ eq 1 1 }}"}`)
+	require.NoError(t, err)
+	assert.Nil(t, c.RequiredContexts, "absent requiredContexts leaves the choice to the dispatcher")
+	assert.True(t, *c.AutoMerge)
+
+	c, err = render(t, `{"type": "pull_request", "owner": "acme", "repo": "gitops", "ref": "main", "title": "Deploy {{ .version.tag }}",
+		"files": {"envs/{{ .environment.name }}/version.txt": "{{ .version.tag }}\n"}}`)
+	require.NoError(t, err)
+	require.NotNil(t, c.PullRequest)
+	assert.Equal(t, &template.PullRequestSpec{
+		Branch: "ghbridge/job-job-7", Title: "Deploy v1.4.0", CommitMessage: "Deploy v1.4.0",
+		Files: map[string]string{"envs/production/version.txt": "v1.4.0\n"},
+	}, c.PullRequest, "keys are rendered too")
+
+	_, err = render(t, `{"type": "pull_request", "owner": "a", "repo": "b", "title": "t",
+		"files": {"x/{{ .version.name }}": "1", "x/1.4": "2"}}`)
+	require.ErrorIs(t, err, template.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), `two keys render to "x/1.4"`)
+	_, err = render(t, `{"type": "pull_request", "owner": "a", "repo": "b", "title": "t",
+		"files": {"a/{{ .version.name }}": "1", "a/1.4": "2"}}`)
+	require.ErrorIs(t, err, template.ErrInvalidConfig, "whichever key comes first")
+}
+
+func TestAgentConfigValidation(t *testing.T) {
+	many := func(n int, prefix string) string {
+		var parts []string
+		for i := range n {
+			parts = append(parts, fmt.Sprintf(`"%s%d": "v"`, prefix, i))
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	}
+	wd := func(extra string) string { return `{"owner":"acme","repo":"api","workflowId":"deploy.yml"` + extra + `}` }
+	rd := func(extra string) string { return `{"type":"repository_dispatch","owner":"acme","repo":"api"` + extra + `}` }
+	for _, tc := range []struct {
+		name, cfg, field, text string
+		kind                   error
+	}{
+		{"config not JSON", `{"owner":`, "", "the agent config itself", template.ErrInvalidJSON},
+		{"config not an object", `[1]`, "", "not an object", template.ErrInvalidJSON},
+		{"missing owner", `{"repo":"api","workflowId":"d.yml"}`, "owner", "is required", nil},
+		{"owner rendered empty", `{"owner":"{{ get .deployment.variables \"X\" }}","repo":"api","workflowId":"d.yml"}`, "owner", "is required", nil},
+		{"missing repo", `{"owner":"acme","workflowId":"d.yml"}`, "repo", "is required", nil},
+		{"repo with slash", `{"owner":"acme","repo":"a/b","workflowId":"d.yml"}`, "repo", "not a GitHub repo name", nil},
+		{"owner not a string", `{"owner":1,"repo":"api","workflowId":"d.yml"}`, "owner", "must be a string, got a number", nil},
+		{"missing workflow", `{"owner":"acme","repo":"api"}`, "workflowId", "is required", nil},
+		{"workflow not yml", wd(`,"workflowId":"deploy"`), "workflowId", "neither a numeric workflow id nor a workflow file name", nil},
+		{"workflow json", wd(`,"workflowId":"deploy.json"`), "workflowId", "ending in .yml or .yaml", nil},
+		{"workflow only extension", `{"owner":"acme","repo":"api","workflowId":".yml"}`, "workflowId", "neither", nil},
+		{"workflow negative", `{"owner":"acme","repo":"api","workflowId":-4}`, "workflowId", "positive", nil},
+		{"workflow fraction", `{"owner":"acme","repo":"api","workflowId":1.5}`, "workflowId", "neither", nil},
+		{"installation not a number", wd(`,"installationId":"abc"`), "installationId", "whole number", nil},
+		{"installation negative", wd(`,"installationId":-1`), "installationId", "positive", nil},
+		{"bad ref", wd(`,"ref":"feature x"`), "ref", "not a valid git ref", nil},
+		{"input not a string", wd(`,"inputs":{"n":3}`), "inputs.n", "quote it", nil},
+		{"input from document not a string", `{"template":"{\"owner\":\"acme\",\"repo\":\"api\",\"workflowId\":\"d.yml\",\"inputs\":{\"n\":true}}"}`, "inputs.n", "a boolean", nil},
+		{"inputs not an object", wd(`,"inputs":["a"]`), "inputs", "must be an object, got a list", nil},
+		{"job_id input reserved", wd(`,"inputs":{"job_id":"x"}`), "inputs.job_id", "set by ghbridge", nil},
+		{"too many inputs", wd(`,"inputs":`+many(25, "i")), "inputs", "limit of 25", nil},
+		{"unknown field", wd(`,"workflowID":"x.yml"`), "workflowID", `did you mean "workflowId"`, nil},
+		{"unknown field snake", wd(`,"installation_id":1`), "installation_id", `did you mean "installationId"`, nil},
+		{"field of another kind", wd(`,"eventType":"x"`), "eventType", "unknown field for type workflow_dispatch", nil},
+		{"unknown type", `{"type":"cron","owner":"a","repo":"b"}`, "type", "unknown type", nil},
+		{"event type missing", rd(``), "eventType", "is required", nil},
+		{"event type too long", rd(`,"eventType":"`+strings.Repeat("é", 101)+`"`), "eventType", "101 characters", nil},
+		{"payload too many keys", rd(`,"eventType":"e","clientPayload":`+many(10, "k")), "clientPayload", "limit of 10", nil},
+		{"payload job_id reserved", rd(`,"eventType":"e","clientPayload":{"job_id":1}`), "clientPayload.job_id", "set by ghbridge", nil},
+		{"payload not object", rd(`,"eventType":"e","clientPayload":"x"`), "clientPayload", "must be an object", nil},
+		{"deployment without environment", `{"type":"deployment","owner":"a","repo":"b"}`, "environment", "is required", nil},
+		{"deployment contexts not strings", `{"type":"deployment","owner":"a","repo":"b","environment":"e","requiredContexts":[1]}`, "requiredContexts[0]", "must be a string", nil},
+		{"deployment autoMerge text", `{"type":"deployment","owner":"a","repo":"b","environment":"e","autoMerge":"maybe"}`, "autoMerge", "true or false", nil},
+		{"deployment description too long", `{"type":"deployment","owner":"a","repo":"b","environment":"e","description":"` + strings.Repeat("x", 141) + `"}`, "description", "140", nil},
+		{"deployment payload job_id", `{"type":"deployment","owner":"a","repo":"b","environment":"e","payload":{"job_id":"x"}}`, "payload.job_id", "set by ghbridge", nil},
+		{"pr without title", `{"type":"pull_request","owner":"a","repo":"b","files":{"a":"b"}}`, "title", "is required", nil},
+		{"pr without files", `{"type":"pull_request","owner":"a","repo":"b","title":"t"}`, "files", "is required", nil},
+		{"pr absolute path", `{"type":"pull_request","owner":"a","repo":"b","title":"t","files":{"/etc/x":"b"}}`, "files", "clean relative path", nil},
+		{"pr parent path", `{"type":"pull_request","owner":"a","repo":"b","title":"t","files":{"../x":"b"}}`, "files", "clean relative path", nil},
+		{"pr branch is base", `{"type":"pull_request","owner":"a","repo":"b","title":"t","files":{"x":"b"},"branch":"main"}`, "branch", "not the base", nil},
+		{"pr file content not string", `{"type":"pull_request","owner":"a","repo":"b","title":"t","files":{"x":1}}`, "files.x", "must be a string", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := render(t, tc.cfg)
+			require.Error(t, err)
+			kind := tc.kind
+			if kind == nil {
+				kind = template.ErrInvalidConfig
+			}
+			require.ErrorIs(t, err, kind)
+			var e *template.Error
+			require.True(t, errors.As(err, &e), "%T", err)
+			assert.Equal(t, tc.field, e.Field)
+			assert.Contains(t, err.Error(), tc.text)
+		})
+	}
+}
+
+func TestAgentConfigLimitsCountJobID(t *testing.T) {
+	inputs := map[string]any{}
+	for i := range 24 {
+		inputs[fmt.Sprint("i", i)] = "v"
+	}
+	c, err := template.ParseAgentConfig(map[string]any{"owner": "a", "repo": "b", "workflowId": "d.yml", "inputs": inputs}, "j")
+	require.NoError(t, err, "24 inputs plus job_id is GitHub's 25")
+	assert.Len(t, c.Inputs, 24)
+
+	payload := map[string]any{}
+	for i := range 9 {
+		payload[fmt.Sprint("k", i)] = i
+	}
+	_, err = template.ParseAgentConfig(map[string]any{"type": "repository_dispatch", "owner": "a", "repo": "b", "eventType": strings.Repeat("e", 100), "clientPayload": payload}, "j")
+	require.NoError(t, err, "9 keys plus job_id is GitHub's 10; 100 characters is allowed")
+}
+
+func TestContextInputsAndData(t *testing.T) {
+	in := ctxData.Inputs()
+	assert.Equal(t, "job-7", in["job_id"])
+	assert.Equal(t, "v1.4.0", in["version_tag"])
+	assert.Equal(t, "1.4", in["version_name"])
+	assert.Equal(t, "production", in["environment_name"])
+	assert.Equal(t, "env-1", in["environment_id"])
+	assert.Equal(t, "cluster-eu-1", in["resource_identifier"])
+	assert.Equal(t, "EU One", in["resource_name"])
+	assert.Equal(t, "kubernetes", in["resource_kind"])
+	assert.Equal(t, map[string]any{"namespace": "api"}, in["resource_config"])
+	assert.Equal(t, "API", in["deployment_name"])
+	assert.Equal(t, map[string]any{"REGION": "eu-west-1", "DEBUG": true}, in["deployment_variables"])
+
+	d := template.Context{}.Data()
+	d["version"].(map[string]any)["config"].(map[string]any)["x"] = 1
+	assert.Empty(t, template.Context{}.Data()["version"].(map[string]any)["config"], "Data returns maps of its own")
+
+	b, err := json.Marshal(ctxData)
+	require.NoError(t, err)
+	var back template.Context
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, ctxData.JobID, back.JobID)
+	assert.Equal(t, ctxData.Resource.Identifier, back.Resource.Identifier)
+}

@@ -1,0 +1,66 @@
+package template
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrMissingKey means a template used a name the job context does not
+	// have. The *Error names the key and the config field.
+	ErrMissingKey = errors.New("missing key")
+	// ErrSyntax means a template does not parse.
+	ErrSyntax = errors.New("template syntax error")
+	// ErrOutputTooLarge means a template's output exceeded the limit.
+	ErrOutputTooLarge = errors.New("template output too large")
+	// ErrTimeout means rendering took longer than the limit.
+	ErrTimeout = errors.New("template rendering took too long")
+	// ErrTooManyIterations means range loops ran more iterations in total
+	// than the limit.
+	ErrTooManyIterations = errors.New("template range loops exceed the iteration limit")
+	// ErrInvalidJSON means a rendered document is not valid JSON.
+	ErrInvalidJSON = errors.New("rendered config is not valid JSON")
+	// ErrInvalidConfig means the rendered agent config is not usable; the
+	// error says which field and why.
+	ErrInvalidConfig = errors.New("invalid job agent config")
+	// ErrNotAllowed means a template uses a construct ghbridge does not
+	// allow (define, template, block).
+	ErrNotAllowed = errors.New("template construct not allowed")
+)
+
+// Error reports a problem with one field of an agent config.
+type Error struct {
+	// Field is the config field, as a path: "inputs.version", "ref",
+	// "template" for a whole-document template.
+	Field string
+	// Key is the missing name, for ErrMissingKey.
+	Key string
+	// Kind is one of the sentinel errors of this package.
+	Kind error
+	// Detail says more, for a person.
+	Detail string
+}
+
+func (e *Error) Error() string {
+	s := e.Kind.Error()
+	if e.Key != "" {
+		s += fmt.Sprintf(" %q", e.Key)
+	}
+	if e.Field != "" {
+		s += " in config field " + e.Field
+	}
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Is matches the error's Kind.
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+// Unwrap returns the Kind, so errors.Is works through wrapping too.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// ErrRender means a template failed while executing for a reason other
+// than the ones above (a function returned an error, a type mismatch).
+var ErrRender = errors.New("template execution failed")
