@@ -725,3 +725,18 @@ func parseCreated(v string) (from, to time.Time, err error) {
 	}
 	return
 }
+
+// Workflows returns the workflows of a repository, with their ids.
+func (s *Server) Workflows(owner, name string) []Workflow {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repos[strings.ToLower(owner+"/"+name)]
+	if rp == nil {
+		return nil
+	}
+	out := make([]Workflow, len(rp.workflows))
+	for i, wf := range rp.workflows {
+		out[i] = *wf
+	}
+	return out
+}

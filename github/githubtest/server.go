@@ -76,7 +76,7 @@ type Server struct {
 	hook          webhookConfig
 	deliveries    []*Delivery
 	nextID        int64
-	pulls         map[int64]*PullRequest
+	gitObjects    *gitState
 }
 
 // Option configures a Server.
@@ -124,7 +124,6 @@ func NewServer(opts ...Option) *Server {
 		runs:          map[int64]*run{},
 		deployments:   map[int64]*Deployment{},
 		checkRuns:     map[int64]*CheckRun{},
-		pulls:         map[int64]*PullRequest{},
 		requests:      map[string]int{},
 		nextID:        1000,
 	}

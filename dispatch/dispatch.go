@@ -1,0 +1,426 @@
+// Package dispatch turns a job into a GitHub run: a workflow_dispatch (the
+// usual case), a repository_dispatch, a GitHub deployment or a pull
+// request, and finds the run it started.
+//
+// Dispatcher.Dispatch renders the job's agent config (package template),
+// resolves the credential for its repository (package credentials), sends
+// the request with a client from package github, and returns a Result
+// with the run id and URLs, the credential type and installation used.
+//
+// # Finding the run
+//
+// A workflow_dispatch is sent with return_run_details, and GitHub answers
+// with the run's id. GitHub Enterprise Server 3.20 and older reject that
+// field; the Dispatcher remembers this per API base URL and falls back to
+// listing the workflow's runs (event workflow_dispatch, the ref's branch,
+// created since the dispatch less a clock skew margin) and matching the job
+// id in each run's display title, then its name. For that fallback the
+// workflow must put the job id in its run-name:
+//
+//	on:
+//	  workflow_dispatch:
+//	    inputs:
+//	      job_id:
+//	        description: ghbridge job id
+//	        required: true
+//	run-name: Deploy ${{ inputs.job_id }}
+//
+// repository_dispatch runs are found the same way, from
+// ${{ github.event.client_payload.job_id }} in the run-name.
+//
+// # Never twice
+//
+// A dispatch is not idempotent on GitHub's side, so it is never retried
+// blindly. When an attempt fails in a way that leaves open whether GitHub
+// acted on it (a timeout, a reset connection, a 5xx answer), the
+// Dispatcher looks for the job's run before anything else: found, the
+// dispatch succeeded; provably absent, it tries again; undecidable, it
+// stops with ErrDispatchUncertain rather than risk a second run. Every
+// attempt is recorded as one audit event.
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	gh "github.com/google/go-github/v62/github"
+
+	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/template"
+)
+
+// Job is one unit of work for GitHub.
+type Job struct {
+	// ID is the host's job id; it travels to GitHub as the job_id input
+	// (or payload key) and identifies the run later.
+	ID string
+	// Agent is the job agent config as JSON; string values may be
+	// templates (see package template).
+	Agent json.RawMessage
+	// Context is what the templates are rendered against. Its JobID
+	// defaults to ID.
+	Context template.Context
+}
+
+// Result is what a dispatch produced.
+type Result struct {
+	Kind        template.Kind
+	Owner, Repo string
+	Ref         string
+	// CredentialType and InstallationID say how the request was made.
+	CredentialType credentials.Type
+	InstallationID int64
+	// RunID, RunURL (API) and HTMLURL (web) identify the run, when known.
+	RunID   int64
+	RunURL  string
+	HTMLURL string
+	// DeploymentID is set for deployments.
+	DeploymentID int64
+	// PullRequestNumber and PullRequestURL are set for pull requests.
+	PullRequestNumber int
+	PullRequestURL    string
+	// Attempts counts the requests sent to start the job.
+	Attempts int
+	// Config is the rendered agent config.
+	Config template.AgentConfig
+}
+
+// CredentialResolver picks the credential for a repository;
+// *credentials.Resolver is the implementation.
+type CredentialResolver interface {
+	Resolve(ctx context.Context, t credentials.Target) (credentials.Credential, error)
+}
+
+// ClientProvider builds GitHub clients; *github.ClientFactory is the
+// implementation.
+type ClientProvider interface {
+	Client(cred credentials.Credential) (*gh.Client, error)
+}
+
+// RunLookup bounds the search for a dispatched run.
+type RunLookup struct {
+	// Interval between two listings (default 2 s).
+	Interval time.Duration
+	// Timeout for finding the run of a dispatch that GitHub accepted
+	// without returning its id (default 60 s).
+	Timeout time.Duration
+	// Settle is how long runs are looked for after an ambiguous failure
+	// before concluding that none was started (default 15 s): GitHub
+	// lists a new run a few seconds after its dispatch.
+	Settle time.Duration
+	// ClockSkew is subtracted from the dispatch time in the created
+	// filter, for a GitHub clock behind ours (default 2 min).
+	ClockSkew time.Duration
+}
+
+func (l RunLookup) withDefaults() RunLookup {
+	if l.Interval <= 0 {
+		l.Interval = 2 * time.Second
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = time.Minute
+	}
+	if l.Settle <= 0 {
+		l.Settle = 15 * time.Second
+	}
+	if l.ClockSkew <= 0 {
+		l.ClockSkew = 2 * time.Minute
+	}
+	return l
+}
+
+// Dispatcher starts jobs on GitHub. It is safe for concurrent use.
+type Dispatcher struct {
+	resolver    CredentialResolver
+	clients     ClientProvider
+	renderer    *template.Renderer
+	audit       credentials.AuditSink
+	log         *slog.Logger
+	now         func() time.Time
+	lookup      RunLookup
+	maxAttempts int
+	contexts    []string
+	autoMerge   bool
+
+	// noRunDetails remembers API base URLs (GitHub Enterprise Server
+	// 3.20 and older) that reject return_run_details.
+	noRunDetails sync.Map
+}
+
+// Option configures a Dispatcher.
+type Option func(*Dispatcher)
+
+// WithRenderer sets the template renderer (default: a new one).
+func WithRenderer(r *template.Renderer) Option { return func(d *Dispatcher) { d.renderer = r } }
+
+// WithAudit sends one audit event per dispatch attempt.
+func WithAudit(sink credentials.AuditSink) Option { return func(d *Dispatcher) { d.audit = sink } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option {
+	return func(d *Dispatcher) {
+		if l != nil {
+			d.log = l
+		}
+	}
+}
+
+// WithRunLookup bounds the search for runs.
+func WithRunLookup(l RunLookup) Option { return func(d *Dispatcher) { d.lookup = l.withDefaults() } }
+
+// WithMaxAttempts bounds the requests sent for one dispatch, retries
+// after a provably failed attempt included (default 3).
+func WithMaxAttempts(n int) Option {
+	return func(d *Dispatcher) {
+		if n > 0 {
+			d.maxAttempts = n
+		}
+	}
+}
+
+// WithDeploymentDefaults sets what deployments use when their config does
+// not say: the commit status contexts that must pass (default none, so a
+// deployment is not blocked by unrelated checks; nil means all contexts,
+// GitHub's default) and whether GitHub may merge the default branch into
+// the ref (default false).
+func WithDeploymentDefaults(requiredContexts []string, autoMerge bool) Option {
+	return func(d *Dispatcher) { d.contexts, d.autoMerge = requiredContexts, autoMerge }
+}
+
+// WithClock sets the clock, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(d *Dispatcher) {
+		if now != nil {
+			d.now = now
+		}
+	}
+}
+
+// New returns a Dispatcher.
+func New(resolver CredentialResolver, clients ClientProvider, opts ...Option) *Dispatcher {
+	d := &Dispatcher{
+		resolver:    resolver,
+		clients:     clients,
+		log:         slog.New(slog.DiscardHandler),
+		now:         time.Now,
+		lookup:      RunLookup{}.withDefaults(),
+		maxAttempts: 3,
+		contexts:    []string{},
+	}
+	for _, o := range opts {
+		o(d)
+	}
+	if d.renderer == nil {
+		d.renderer = template.NewRenderer()
+	}
+	return d
+}
+
+// Dispatch starts the job on GitHub. On success the Result identifies the
+// run (or deployment, or pull request). A Result is also returned with
+// ErrRunNotFound: the job was started, only its run is unknown yet.
+func (d *Dispatcher) Dispatch(ctx context.Context, job Job) (Result, error) {
+	if strings.TrimSpace(job.ID) == "" {
+		return Result{}, fmt.Errorf("%w: no job id", ErrInvalidJob)
+	}
+	if job.Context.JobID == "" {
+		job.Context.JobID = job.ID
+	}
+	cfg, err := d.renderer.Render(ctx, job.Agent, job.Context)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrInvalidAgentConfig, err)
+	}
+	cred, err := d.resolver.Resolve(ctx, credentials.Target{
+		Owner: cfg.Owner, Repo: cfg.Repo, InstallationID: cfg.InstallationID,
+		StaticToken: credentials.NewSecret(cfg.Token), JobID: job.ID,
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
+	}
+	client, err := d.clients.Client(cred)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
+	}
+	a := &attempt{d: d, client: client, cfg: cfg, cred: cred, jobID: job.ID}
+	res := Result{
+		Kind: cfg.Type, Owner: cfg.Owner, Repo: cfg.Repo, Ref: cfg.Ref,
+		CredentialType: cred.Type, InstallationID: cred.InstallationID, Config: cfg,
+	}
+	switch cfg.Type {
+	case template.KindRepositoryDispatch:
+		err = a.repositoryDispatch(ctx, &res)
+	case template.KindDeployment:
+		err = a.deployment(ctx, &res)
+	case template.KindPullRequest:
+		err = a.pullRequest(ctx, &res)
+	default:
+		err = a.workflowDispatch(ctx, &res)
+	}
+	res.Attempts = a.sent
+	if err != nil && !errors.Is(err, ErrRunNotFound) {
+		return Result{Kind: res.Kind, Owner: res.Owner, Repo: res.Repo, CredentialType: res.CredentialType,
+			InstallationID: res.InstallationID, Attempts: res.Attempts, Config: cfg}, err
+	}
+	return res, err
+}
+
+// attempt carries one dispatch through its requests.
+type attempt struct {
+	d      *Dispatcher
+	client *gh.Client
+	cfg    template.AgentConfig
+	cred   credentials.Credential
+	jobID  string
+	sent   int
+}
+
+// record sends the audit event for one request.
+func (a *attempt) record(ctx context.Context, err error) {
+	if a.d.audit == nil {
+		return
+	}
+	ev := credentials.AuditEvent{
+		Time: a.d.now(), Name: "dispatch." + string(a.cfg.Type), CredentialType: a.cred.Type,
+		Repo: a.cfg.Repository(), InstallationID: a.cred.InstallationID, JobID: a.jobID,
+		Attempt: a.sent, Outcome: credentials.OutcomeSuccess,
+	}
+	if err != nil {
+		ev.Outcome, ev.Error = credentials.OutcomeFailure, err.Error()
+	}
+	a.d.audit.Audit(ctx, ev)
+}
+
+// send performs one request that may start a run, counting and auditing it.
+func (a *attempt) send(ctx context.Context, do func() error) error {
+	a.sent++
+	err := do()
+	a.record(ctx, err)
+	if err != nil {
+		a.d.log.WarnContext(ctx, "dispatch attempt failed", "job_id", a.jobID, "repo", a.cfg.Repository(),
+			"kind", a.cfg.Type, "attempt", a.sent, "error", err)
+	}
+	return err
+}
+
+// outcome classifies a failed request.
+type outcome int
+
+const (
+	definite  outcome = iota // GitHub refused: nothing happened
+	ambiguous                // may or may not have happened
+)
+
+// classify turns a request error into an *Error and says whether GitHub
+// may have acted on the request.
+func (a *attempt) classify(ctx context.Context, op, target string, err error) (*Error, outcome) {
+	e := &Error{Op: op, Repo: a.cfg.Repository(), Target: target, Err: err}
+	var er *gh.ErrorResponse
+	var rl *gh.RateLimitError
+	var arl *gh.AbuseRateLimitError
+	switch {
+	case errors.As(err, &rl):
+		e.Kind, e.StatusCode, e.Message, e.RetryAt = ErrRateLimited, rl.Response.StatusCode, rl.Message, rl.Rate.Reset.Time
+		e.Hint = "GitHub's primary rate limit is used up for this credential"
+		return e, definite
+	case errors.As(err, &arl):
+		e.Kind, e.StatusCode, e.Message = ErrRateLimited, arl.Response.StatusCode, arl.Message
+		e.RetryAt = a.d.now().Add(time.Minute)
+		if arl.RetryAfter != nil {
+			e.RetryAt = a.d.now().Add(*arl.RetryAfter)
+		}
+		e.Hint = "GitHub's secondary rate limit: slow down"
+		return e, definite
+	case errors.Is(err, credentials.ErrInstallationToken), errors.Is(err, credentials.ErrNotConfigured):
+		// The request never left: its token could not be had.
+		e.Kind, e.Hint = ErrInvalidIntegration, "the credential could not be used"
+		return e, definite
+	case errors.As(err, &er) && er.Response != nil:
+		e.StatusCode, e.Message = er.Response.StatusCode, er.Message
+		return a.classifyStatus(ctx, e)
+	case ctx.Err() != nil:
+		e.Kind, e.Hint = ErrDispatchUncertain, "the caller's context ended while the request was in flight"
+		return e, ambiguous
+	}
+	e.Kind = ErrUnavailable
+	return e, ambiguous
+}
+
+func (a *attempt) classifyStatus(ctx context.Context, e *Error) (*Error, outcome) {
+	msg := strings.ToLower(e.Message)
+	switch code := e.StatusCode; {
+	case code >= 500:
+		e.Kind = ErrUnavailable
+		return e, ambiguous
+	case code == http.StatusTooManyRequests:
+		e.Kind, e.RetryAt = ErrRateLimited, a.d.now().Add(time.Minute)
+	case code == http.StatusUnauthorized:
+		e.Kind, e.Hint = ErrInvalidIntegration, "GitHub rejected the credential (revoked or expired token)"
+	case code == http.StatusForbidden && strings.Contains(msg, "suspended"):
+		e.Kind, e.Hint = ErrInvalidIntegration, "the installation is suspended"
+	case code == http.StatusForbidden:
+		e.Kind = ErrMissingPermission
+		switch a.cfg.Type {
+		case template.KindWorkflowDispatch:
+			e.Hint = "the GitHub App needs the \"Actions: Read and write\" permission; grant it in the App settings and have the installation owner accept it"
+		case template.KindDeployment:
+			e.Hint = "the GitHub App needs the \"Deployments: Read and write\" permission"
+		default:
+			e.Hint = "the GitHub App needs the \"Contents: Read and write\" permission"
+		}
+	case code == http.StatusNotFound:
+		e.Kind = a.notFoundKind(ctx, e)
+	case code == http.StatusConflict:
+		e.Kind, e.Hint = ErrRejected, "commit status checks of the ref failed; fix them or set requiredContexts"
+	case strings.Contains(msg, "workflow_dispatch' trigger"):
+		e.Kind, e.Hint = ErrNoDispatchTrigger, "add \"on: workflow_dispatch\" with a job_id input to the workflow file on the ref being run"
+	case strings.Contains(msg, "disabled workflow"):
+		e.Kind, e.Hint = ErrWorkflowDisabled, "enable the workflow in the repository's Actions tab"
+	case strings.Contains(msg, "no ref found") || strings.Contains(msg, "no commit found for the ref"):
+		e.Kind, e.Hint = ErrRefNotFound, fmt.Sprintf("the ref %q does not exist in %s; push it or fix ref in the agent config", a.cfg.Ref, a.cfg.Repository())
+	case strings.Contains(msg, "unexpected inputs") || strings.Contains(msg, "required input") || strings.Contains(msg, "inputs"):
+		e.Kind, e.Hint = ErrInvalidInputs, "declare every input, job_id included, under on.workflow_dispatch.inputs"
+	default:
+		e.Kind = ErrRejected
+	}
+	return e, definite
+}
+
+// notFoundKind tells a missing workflow from a repository the credential
+// cannot see: GitHub answers 404 to both.
+func (a *attempt) notFoundKind(ctx context.Context, e *Error) error {
+	repoMissing := a.cfg.Type != template.KindWorkflowDispatch // other endpoints exist for every repository
+	if !repoMissing {
+		_, _, err := a.client.Repositories.Get(ctx, a.cfg.Owner, a.cfg.Repo)
+		var er *gh.ErrorResponse
+		repoMissing = errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusNotFound
+	}
+	if repoMissing {
+		if a.cred.Type == credentials.TypeInstallation {
+			e.Hint = fmt.Sprintf("installation %d cannot see %s: add the repository to the App's installation (or check owner and repo)", a.cred.InstallationID, a.cfg.Repository())
+		} else {
+			e.Hint = fmt.Sprintf("the token cannot see %s: check owner and repo, and the token's access", a.cfg.Repository())
+		}
+		return ErrRepoNotAccessible
+	}
+	e.Hint = "check workflowId: a numeric workflow id, or the file name under .github/workflows (e.g. deploy.yml)"
+	return ErrWorkflowNotFound
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
