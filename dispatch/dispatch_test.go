@@ -219,8 +219,10 @@ func TestDispatchErrors(t *testing.T) {
 		{name: "undeclared input", agent: `{"owner":"acme","repo":"deployer","workflowId":"deploy.yml","inputs":{"extra":"x"}}`,
 			kind: dispatch.ErrInvalidInputs, hint: "declare every input", audits: 1},
 		{name: "missing actions write", agent: deployAgent,
-			setup: func(e *env) { e.srv.SetPermissions(e.inst.ID, map[string]string{"actions": "read", "metadata": "read"}) },
-			kind:  dispatch.ErrMissingPermission, hint: "Actions: Read and write", audits: 1},
+			setup: func(e *env) {
+				e.srv.SetPermissions(e.inst.ID, map[string]string{"actions": "read", "metadata": "read"})
+			},
+			kind: dispatch.ErrMissingPermission, hint: "Actions: Read and write", audits: 1},
 		{name: "no installation for the repo and no token", agent: `{"owner":"acme","repo":"secret","workflowId":"deploy.yml"}`,
 			kind: dispatch.ErrInvalidIntegration, also: credentials.ErrNotConfigured, hint: "no installation linked to acme/secret", audits: 0},
 		{name: "primary rate limit", agent: deployAgent,

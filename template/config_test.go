@@ -104,8 +104,12 @@ func TestAgentConfigValidation(t *testing.T) {
 		}
 		return "{" + strings.Join(parts, ",") + "}"
 	}
-	wd := func(extra string) string { return `{"owner":"acme","repo":"api","workflowId":"deploy.yml"` + extra + `}` }
-	rd := func(extra string) string { return `{"type":"repository_dispatch","owner":"acme","repo":"api"` + extra + `}` }
+	wd := func(extra string) string {
+		return `{"owner":"acme","repo":"api","workflowId":"deploy.yml"` + extra + `}`
+	}
+	rd := func(extra string) string {
+		return `{"type":"repository_dispatch","owner":"acme","repo":"api"` + extra + `}`
+	}
 	for _, tc := range []struct {
 		name, cfg, field, text string
 		kind                   error
@@ -130,14 +134,14 @@ func TestAgentConfigValidation(t *testing.T) {
 		{"input from document not a string", `{"template":"{\"owner\":\"acme\",\"repo\":\"api\",\"workflowId\":\"d.yml\",\"inputs\":{\"n\":true}}"}`, "inputs.n", "a boolean", nil},
 		{"inputs not an object", wd(`,"inputs":["a"]`), "inputs", "must be an object, got a list", nil},
 		{"job_id input reserved", wd(`,"inputs":{"job_id":"x"}`), "inputs.job_id", "set by ghbridge", nil},
-		{"too many inputs", wd(`,"inputs":`+many(25, "i")), "inputs", "limit of 25", nil},
+		{"too many inputs", wd(`,"inputs":` + many(25, "i")), "inputs", "limit of 25", nil},
 		{"unknown field", wd(`,"workflowID":"x.yml"`), "workflowID", `did you mean "workflowId"`, nil},
 		{"unknown field snake", wd(`,"installation_id":1`), "installation_id", `did you mean "installationId"`, nil},
 		{"field of another kind", wd(`,"eventType":"x"`), "eventType", "unknown field for type workflow_dispatch", nil},
 		{"unknown type", `{"type":"cron","owner":"a","repo":"b"}`, "type", "unknown type", nil},
 		{"event type missing", rd(``), "eventType", "is required", nil},
-		{"event type too long", rd(`,"eventType":"`+strings.Repeat("é", 101)+`"`), "eventType", "101 characters", nil},
-		{"payload too many keys", rd(`,"eventType":"e","clientPayload":`+many(10, "k")), "clientPayload", "limit of 10", nil},
+		{"event type too long", rd(`,"eventType":"` + strings.Repeat("é", 101) + `"`), "eventType", "101 characters", nil},
+		{"payload too many keys", rd(`,"eventType":"e","clientPayload":` + many(10, "k")), "clientPayload", "limit of 10", nil},
 		{"payload job_id reserved", rd(`,"eventType":"e","clientPayload":{"job_id":1}`), "clientPayload.job_id", "set by ghbridge", nil},
 		{"payload not object", rd(`,"eventType":"e","clientPayload":"x"`), "clientPayload", "must be an object", nil},
 		{"deployment without environment", `{"type":"deployment","owner":"a","repo":"b"}`, "environment", "is required", nil},

@@ -38,9 +38,9 @@ func TestRenderStringValues(t *testing.T) {
 		{"{{ .resource.identifier }} {{ .resource.name }} {{ .resource.kind }}", "cluster-eu-1 EU One kubernetes"},
 		{"{{ .deployment.name }} {{ .deployment.slug }}", "API api"},
 		{"{{ .version.config.image }}:{{ .version.tag }}", "ghcr.io/acme/api:v1.4.0"},
-		{"{{ .version.config.replicas }}", "3"},                // a number: rendered by text/template
-		{"{{ .deployment.variables.DEBUG }}", "true"},         // a bool
-		{"{{ .resource.config.namespace | upper }}", "API"},   // pipeline
+		{"{{ .version.config.replicas }}", "3"},             // a number: rendered by text/template
+		{"{{ .deployment.variables.DEBUG }}", "true"},       // a bool
+		{"{{ .resource.config.namespace | upper }}", "API"}, // pipeline
 		{"{{ index .deployment.variables \"REGION\" }}", "eu-west-1"},
 		{"{{ get .deployment.variables \"MISSING\" \"dflt\" }}", "dflt"},
 		{"{{ get .deployment.variables \"MISSING\" }}", ""},
