@@ -34,6 +34,10 @@ var (
 	// the name asked for.
 	ErrSecretNotFound = errors.New("secret not found")
 
+	// ErrInstallationClaimed means the installation belongs to another
+	// tenant of the host.
+	ErrInstallationClaimed = errors.New("installation is claimed by another tenant")
+
 	// ErrInvalidKey means the App private key could not be used.
 	ErrInvalidKey = errors.New("invalid GitHub App private key")
 )

@@ -119,7 +119,32 @@ func (s *MemoryInstallationStore) UpsertInstallation(ctx context.Context, in Ins
 	if s.byID == nil {
 		s.byID = make(map[int64]Installation)
 	}
+	if old, ok := s.byID[in.ID]; ok {
+		in.Tenant = old.Tenant
+	}
 	s.byID[in.ID] = in
+	return nil
+}
+
+// ClaimInstallation implements InstallationStore.
+func (s *MemoryInstallationStore) ClaimInstallation(ctx context.Context, id int64, tenant string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if tenant == "" {
+		return fmt.Errorf("claiming installation %d: empty tenant", id)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.byID[id]
+	switch {
+	case !ok:
+		return notFound(id)
+	case in.Tenant != "" && in.Tenant != tenant:
+		return fmt.Errorf("%w: installation %d", ErrInstallationClaimed, id)
+	}
+	in.Tenant, in.UpdatedAt = tenant, s.clock()
+	s.byID[id] = in
 	return nil
 }
 

@@ -72,8 +72,15 @@ type InstallationStore interface {
 	FindInstallationByRepo(ctx context.Context, owner, repo string) (Installation, error)
 	// ListInstallations returns every installation, ordered by id.
 	ListInstallations(ctx context.Context) ([]Installation, error)
-	// UpsertInstallation creates or replaces an installation.
+	// UpsertInstallation creates or replaces an installation, except for
+	// its Tenant: a new installation gets in.Tenant, an existing one keeps
+	// its own (tenants change only through ClaimInstallation, so that a
+	// webhook racing an install callback cannot drop a claim).
 	UpsertInstallation(ctx context.Context, in Installation) error
+	// ClaimInstallation sets the tenant of a known installation that has
+	// none, or already has this one. Another tenant's installation gives
+	// an error matching ErrInstallationClaimed.
+	ClaimInstallation(ctx context.Context, id int64, tenant string) error
 	// SetInstallationStatus changes the status of a known installation.
 	SetInstallationStatus(ctx context.Context, id int64, status InstallationStatus) error
 	// UpdateRepositories records a change of granted repositories: the

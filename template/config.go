@@ -91,6 +91,25 @@ type AgentConfig struct {
 
 	// pull_request
 	PullRequest *PullRequestSpec
+
+	// Report says what of the job's status to mirror back to GitHub.
+	Report ReportSpec
+}
+
+// ReportSpec configures the mirroring of a job's status to GitHub.
+type ReportSpec struct {
+	// DeploymentStatus mirrors the status onto the job's deployment, as
+	// deployment statuses. It applies to type deployment, where it is on
+	// unless set to false.
+	DeploymentStatus bool
+	// CheckRun, when set, mirrors the status onto a check run.
+	CheckRun *CheckRunSpec
+}
+
+// CheckRunSpec names the check run and the commit it is attached to.
+type CheckRunSpec struct {
+	Name    string
+	HeadSHA string
 }
 
 // PullRequestSpec describes a pull request to open.
@@ -109,7 +128,7 @@ func (c AgentConfig) Repository() string { return c.Owner + "/" + c.Repo }
 
 // fieldKinds lists the fields each kind accepts besides the common ones.
 var (
-	commonFields = []string{"type", "installationId", "owner", "repo", "ref", "token", "template"}
+	commonFields = []string{"type", "installationId", "owner", "repo", "ref", "token", "template", "report"}
 	kindFields   = map[Kind][]string{
 		KindWorkflowDispatch:   {"workflowId", "inputs"},
 		KindRepositoryDispatch: {"eventType", "clientPayload"},
@@ -184,6 +203,10 @@ func ParseAgentConfig(m map[string]any, jobID string) (AgentConfig, error) {
 	}
 	if strings.ContainsAny(c.Ref, " \t\n~^:?*[\\") {
 		return AgentConfig{}, invalid("ref", "%q is not a valid git ref", c.Ref)
+	}
+
+	if err := p.report(&c); err != nil {
+		return AgentConfig{}, err
 	}
 
 	switch c.Type {
@@ -271,6 +294,54 @@ func ParseAgentConfig(m map[string]any, jobID string) (AgentConfig, error) {
 		c.PullRequest = pr
 	}
 	return c, nil
+}
+
+// report parses the "report" object.
+func (p *parser) report(c *AgentConfig) error {
+	c.Report.DeploymentStatus = c.Type == KindDeployment
+	obj := p.object("report")
+	if p.err != nil || obj == nil {
+		return p.err
+	}
+	for k := range obj {
+		if k != "deploymentStatus" && k != "checkRun" {
+			return invalid("report."+k, "unknown field; use deploymentStatus or checkRun")
+		}
+	}
+	sub := parser{m: obj}
+	if ds := sub.boolPtr("deploymentStatus"); ds != nil {
+		if *ds && c.Type != KindDeployment {
+			return invalid("report.deploymentStatus", "needs type deployment: only deployments have deployment statuses")
+		}
+		c.Report.DeploymentStatus = *ds
+	}
+	if cr := sub.object("checkRun"); cr != nil {
+		crp := parser{m: cr}
+		spec := &CheckRunSpec{Name: crp.str("name"), HeadSHA: crp.str("headSha")}
+		if crp.err != nil {
+			return prefixed("report.checkRun.", crp.err)
+		}
+		switch {
+		case spec.Name == "":
+			return invalid("report.checkRun.name", "is required")
+		case len(spec.HeadSHA) != 40 || strings.Trim(strings.ToLower(spec.HeadSHA), "0123456789abcdef") != "":
+			return invalid("report.checkRun.headSha", "must be the 40-character commit SHA the check run belongs to")
+		}
+		c.Report.CheckRun = spec
+	}
+	if sub.err != nil {
+		return prefixed("report.", sub.err)
+	}
+	return nil
+}
+
+func prefixed(prefix string, err error) error {
+	if e, ok := err.(*Error); ok {
+		c := *e
+		c.Field = prefix + c.Field
+		return &c
+	}
+	return err
 }
 
 func invalid(field, format string, args ...any) error {

@@ -214,3 +214,33 @@ func TestContextInputsAndData(t *testing.T) {
 	assert.Equal(t, ctxData.JobID, back.JobID)
 	assert.Equal(t, ctxData.Resource.Identifier, back.Resource.Identifier)
 }
+
+func TestAgentConfigReport(t *testing.T) {
+	sha := strings.Repeat("a1", 20)
+	c, err := render(t, `{"owner":"a","repo":"b","workflowId":"d.yml","report":{"checkRun":{"name":"Deploy {{ .environment.name }}","headSha":"`+sha+`"}}}`)
+	require.NoError(t, err)
+	assert.Equal(t, &template.CheckRunSpec{Name: "Deploy production", HeadSHA: sha}, c.Report.CheckRun)
+	assert.False(t, c.Report.DeploymentStatus)
+
+	c, err = render(t, `{"type":"deployment","owner":"a","repo":"b","environment":"e"}`)
+	require.NoError(t, err)
+	assert.True(t, c.Report.DeploymentStatus, "deployments mirror their status by default")
+	c, err = render(t, `{"type":"deployment","owner":"a","repo":"b","environment":"e","report":{"deploymentStatus":false}}`)
+	require.NoError(t, err)
+	assert.False(t, c.Report.DeploymentStatus)
+
+	for _, tc := range []struct{ cfg, field string }{
+		{`{"owner":"a","repo":"b","workflowId":"d.yml","report":{"deploymentStatus":true}}`, "report.deploymentStatus"},
+		{`{"owner":"a","repo":"b","workflowId":"d.yml","report":{"checkRun":{"headSha":"` + sha + `"}}}`, "report.checkRun.name"},
+		{`{"owner":"a","repo":"b","workflowId":"d.yml","report":{"checkRun":{"name":"x","headSha":"main"}}}`, "report.checkRun.headSha"},
+		{`{"owner":"a","repo":"b","workflowId":"d.yml","report":{"checkRun":{"name":1,"headSha":"` + sha + `"}}}`, "report.checkRun.name"},
+		{`{"owner":"a","repo":"b","workflowId":"d.yml","report":{"slack":true}}`, "report.slack"},
+		{`{"owner":"a","repo":"b","workflowId":"d.yml","report":true}`, "report"},
+	} {
+		_, err := render(t, tc.cfg)
+		require.ErrorIs(t, err, template.ErrInvalidConfig, tc.cfg)
+		var e *template.Error
+		require.True(t, errors.As(err, &e))
+		assert.Equal(t, tc.field, e.Field, tc.cfg)
+	}
+}

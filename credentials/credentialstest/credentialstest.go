@@ -76,13 +76,13 @@ func TestInstallationStore(t *testing.T, newStore func(t *testing.T) credentials
 		next := base
 		next.Repositories = []string{"acme/other"}
 		next.Status = credentials.StatusSuspended
-		next.Tenant = ""
+		next.Tenant = "tenant-b"
 		require.NoError(t, s.UpsertInstallation(ctx, next))
 		got, err := s.GetInstallation(ctx, base.ID)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"acme/other"}, got.Repositories)
 		assert.Equal(t, credentials.StatusSuspended, got.Status)
-		assert.Empty(t, got.Tenant)
+		assert.Equal(t, "tenant-a", got.Tenant, "an upsert keeps the tenant of an existing installation")
 		list, err := s.ListInstallations(ctx)
 		require.NoError(t, err)
 		assert.Len(t, list, 1)
@@ -193,6 +193,50 @@ func TestInstallationStore(t *testing.T, newStore func(t *testing.T) credentials
 
 		require.ErrorIs(t, s.UpdateRepositories(ctx, 999, "", []string{"a/b"}, nil), credentials.ErrInstallationNotFound)
 		assert.Error(t, s.UpdateRepositories(ctx, base.ID, "some", nil, nil))
+	})
+
+	t.Run("Claim", func(t *testing.T) {
+		s := newStore(t)
+		in := base
+		in.Tenant = ""
+		require.NoError(t, s.UpsertInstallation(ctx, in))
+		require.NoError(t, s.ClaimInstallation(ctx, in.ID, "tenant-a"))
+		require.NoError(t, s.ClaimInstallation(ctx, in.ID, "tenant-a"), "claiming again is a no-op")
+		require.ErrorIs(t, s.ClaimInstallation(ctx, in.ID, "tenant-b"), credentials.ErrInstallationClaimed)
+		got, err := s.GetInstallation(ctx, in.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "tenant-a", got.Tenant)
+		require.ErrorIs(t, s.ClaimInstallation(ctx, 999, "tenant-a"), credentials.ErrInstallationNotFound)
+		assert.Error(t, s.ClaimInstallation(ctx, in.ID, ""))
+
+		in.Repositories = []string{"acme/x"}
+		require.NoError(t, s.UpsertInstallation(ctx, in))
+		got, err = s.GetInstallation(ctx, in.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "tenant-a", got.Tenant, "a webhook upsert cannot drop a claim")
+	})
+
+	t.Run("ConcurrentClaims", func(t *testing.T) {
+		s := newStore(t)
+		in := base
+		in.Tenant = ""
+		require.NoError(t, s.UpsertInstallation(ctx, in))
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won := 0
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if s.ClaimInstallation(ctx, in.ID, fmt.Sprint("tenant-", i)) == nil {
+					mu.Lock()
+					won++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		assert.Equal(t, 1, won, "exactly one tenant wins an installation")
 	})
 
 	t.Run("ListOrdered", func(t *testing.T) {
