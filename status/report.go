@@ -1,0 +1,147 @@
+package status
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	gh "github.com/google/go-github/v62/github"
+
+	"github.com/ghbridge/ghbridge/credentials"
+)
+
+// CredentialResolver picks the credential for a repository;
+// *credentials.Resolver is one.
+type CredentialResolver interface {
+	Resolve(ctx context.Context, t credentials.Target) (credentials.Credential, error)
+}
+
+// ClientProvider builds GitHub clients; *github.ClientFactory is one.
+type ClientProvider interface {
+	Client(cred credentials.Credential) (*gh.Client, error)
+}
+
+// GitHubReporter mirrors job statuses to GitHub: as deployment statuses
+// of a deployment job's deployment, and as a check run on a commit. It
+// authenticates as the job's installation; check runs need a GitHub App.
+type GitHubReporter struct {
+	resolver CredentialResolver
+	clients  ClientProvider
+}
+
+// NewGitHubReporter returns a reporter.
+func NewGitHubReporter(resolver CredentialResolver, clients ClientProvider) *GitHubReporter {
+	return &GitHubReporter{resolver: resolver, clients: clients}
+}
+
+// DeploymentState maps a job status to a deployment status state.
+func DeploymentState(s Status) string {
+	switch s {
+	case Pending:
+		return "queued"
+	case InProgress, ActionRequired:
+		return "in_progress"
+	case Successful:
+		return "success"
+	case Failure:
+		return "failure"
+	case Cancelled, Skipped:
+		return "inactive"
+	}
+	return "error"
+}
+
+// CheckRunState maps a job status to a check run status and conclusion.
+func CheckRunState(s Status) (status, conclusion string) {
+	switch s {
+	case Pending:
+		return "queued", ""
+	case InProgress, ActionRequired, ExternalRunNotFound:
+		return "in_progress", ""
+	case Successful:
+		return "completed", "success"
+	case Cancelled:
+		return "completed", "cancelled"
+	case Skipped:
+		return "completed", "skipped"
+	}
+	return "completed", "failure"
+}
+
+// Report implements Reporter.
+func (r *GitHubReporter) Report(ctx context.Context, j Job) (*Update, error) {
+	cred, err := r.resolver.Resolve(ctx, credentials.Target{Owner: j.Owner, Repo: j.Repo, InstallationID: j.InstallationID, JobID: j.ID})
+	if err != nil {
+		return nil, err
+	}
+	client, err := r.clients.Client(cred)
+	if err != nil {
+		return nil, err
+	}
+	u := &Update{}
+	if j.Report.DeploymentStatus && j.DeploymentID != 0 {
+		_, _, err := client.Repositories.CreateDeploymentStatus(ctx, j.Owner, j.Repo, j.DeploymentID, &gh.DeploymentStatusRequest{
+			State:       gh.String(DeploymentState(j.Status)),
+			LogURL:      optional(j.RunURL),
+			Description: gh.String(truncate(j.Message, 140)),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("deployment status: %w", err)
+		}
+	}
+	if j.Report.CheckRunName != "" && j.Report.HeadSHA != "" {
+		status, conclusion := CheckRunState(j.Status)
+		out := &gh.CheckRunOutput{
+			Title:   gh.String(fmt.Sprintf("%s: %s", j.Report.CheckRunName, j.Status)),
+			Summary: gh.String(checkSummary(j)),
+		}
+		if j.Report.CheckRunID == 0 {
+			cr, _, err := client.Checks.CreateCheckRun(ctx, j.Owner, j.Repo, gh.CreateCheckRunOptions{
+				Name: j.Report.CheckRunName, HeadSHA: j.Report.HeadSHA, ExternalID: gh.String(j.ID),
+				DetailsURL: optional(j.RunURL), Status: gh.String(status), Conclusion: optional(conclusion), Output: out,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("check run: %w", err)
+			}
+			u.CheckRunID = cr.GetID()
+		} else {
+			_, resp, err := client.Checks.UpdateCheckRun(ctx, j.Owner, j.Repo, j.Report.CheckRunID, gh.UpdateCheckRunOptions{
+				Name: j.Report.CheckRunName, ExternalID: gh.String(j.ID), DetailsURL: optional(j.RunURL),
+				Status: gh.String(status), Conclusion: optional(conclusion), Output: out,
+			})
+			if err != nil && (resp == nil || resp.StatusCode != http.StatusNotFound) {
+				return nil, fmt.Errorf("check run: %w", err)
+			}
+		}
+	}
+	return u, nil
+}
+
+func checkSummary(j Job) string {
+	s := fmt.Sprintf("Job `%s` is **%s**.", j.ID, j.Status)
+	if j.Message != "" {
+		s += "\n\n" + j.Message
+	}
+	if j.RunURL != "" {
+		s += fmt.Sprintf("\n\n[Workflow run](%s)", j.RunURL)
+	}
+	return truncate(s, 65535)
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	for len(string(r)) > n-1 {
+		r = r[:len(r)-1]
+	}
+	return string(r) + "…"
+}

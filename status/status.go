@@ -1,0 +1,145 @@
+// Package status keeps jobs' statuses in step with GitHub: it maps
+// workflow runs to job statuses, applies webhook deliveries to jobs
+// without ever regressing a finished one, and reports job statuses back to
+// GitHub as deployment statuses and check runs.
+//
+// # Mapping
+//
+//	workflow_run status requested, queued, pending, waiting, in_progress  -> in_progress
+//	conclusion success                                                   -> successful
+//	conclusion failure, timed_out, startup_failure                       -> failure
+//	conclusion cancelled                                                 -> cancelled
+//	conclusion action_required                                           -> action_required
+//	conclusion skipped, neutral, stale                                   -> skipped
+//
+// An unknown status of a run that has not completed maps to in_progress;
+// an unknown conclusion maps to failure, so that a job never looks
+// successful by accident. Both are logged.
+//
+// # Rules
+//
+// A finished job (successful, failure, cancelled, skipped, and the
+// invalid_* statuses set before any run) never changes status again: a
+// late or repeated delivery is acknowledged and ignored. Updates of one
+// run attempt apply in the order of the run's updated_at, so an
+// out-of-order delivery cannot move a job backwards. A run is applied to a
+// job only if the run's repository (and installation, when both are known)
+// match the job's: one tenant cannot move another tenant's job.
+//
+// A re-run (run_attempt above the job's) of an unfinished job is followed.
+// A re-run of a finished job is ignored by default, which keeps the rule
+// above: the job's outcome was reported and acted upon. A host that
+// treats re-runs on GitHub as retries of the job can say so with
+// WithRerunPolicy; the job then follows the new attempt.
+package status
+
+// Status is a job's status.
+type Status string
+
+// Job statuses.
+const (
+	Pending             Status = "pending"
+	InProgress          Status = "in_progress"
+	ActionRequired      Status = "action_required"
+	Successful          Status = "successful"
+	Failure             Status = "failure"
+	Cancelled           Status = "cancelled"
+	Skipped             Status = "skipped"
+	InvalidJobAgent     Status = "invalid_job_agent"
+	InvalidIntegration  Status = "invalid_integration"
+	ExternalRunNotFound Status = "external_run_not_found"
+)
+
+// Statuses lists every status.
+var Statuses = []Status{Pending, InProgress, ActionRequired, Successful, Failure, Cancelled, Skipped,
+	InvalidJobAgent, InvalidIntegration, ExternalRunNotFound}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	for _, v := range Statuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Final reports whether a job in status s is finished for good.
+// external_run_not_found is not final: the run may still report.
+func (s Status) Final() bool {
+	switch s {
+	case Successful, Failure, Cancelled, Skipped, InvalidJobAgent, InvalidIntegration:
+		return true
+	}
+	return false
+}
+
+// rank orders statuses along a job's life, for updates that carry the
+// same timestamp.
+func (s Status) rank() int {
+	switch {
+	case s == Pending:
+		return 0
+	case s.Final():
+		return 3
+	case s == ExternalRunNotFound:
+		return 1
+	}
+	return 2
+}
+
+// CanTransition reports whether a job may go from one status to another:
+// never out of a final status, never back to pending.
+func CanTransition(from, to Status) bool {
+	switch {
+	case !to.Valid():
+		return false
+	case from == to:
+		return true
+	case from.Final():
+		return false
+	case to == Pending:
+		return false
+	}
+	return true
+}
+
+// RunStatuses maps a workflow run's status, before completion, to a job
+// status.
+var RunStatuses = map[string]Status{
+	"requested":   InProgress,
+	"queued":      InProgress,
+	"pending":     InProgress,
+	"waiting":     InProgress,
+	"in_progress": InProgress,
+}
+
+// RunConclusions maps a completed workflow run's conclusion to a job
+// status.
+var RunConclusions = map[string]Status{
+	"success":         Successful,
+	"failure":         Failure,
+	"timed_out":       Failure,
+	"startup_failure": Failure,
+	"cancelled":       Cancelled,
+	"action_required": ActionRequired,
+	"skipped":         Skipped,
+	"neutral":         Skipped,
+	"stale":           Skipped,
+}
+
+// FromRun maps a workflow run's status and conclusion to a job status.
+// known is false for a value missing from the tables; the status returned
+// then is the safe one (in_progress before completion, failure after).
+func FromRun(status, conclusion string) (s Status, known bool) {
+	if status != "completed" {
+		if s, ok := RunStatuses[status]; ok {
+			return s, true
+		}
+		return InProgress, false
+	}
+	if s, ok := RunConclusions[conclusion]; ok {
+		return s, true
+	}
+	return Failure, false
+}

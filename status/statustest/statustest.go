@@ -1,0 +1,197 @@
+// Package statustest holds the conformance suite for status.JobStore
+// implementations. A host's store runs it from its own tests:
+//
+//	func TestMyJobStore(t *testing.T) {
+//		statustest.TestJobStore(t, func(t *testing.T) status.JobStore { return newEmptyStore(t) })
+//	}
+package statustest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghbridge/ghbridge/status"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// TestJobStore runs the JobStore conformance suite. newStore must return
+// an empty store for each call.
+func TestJobStore(t *testing.T, newStore func(t *testing.T) status.JobStore) {
+	ctx := context.Background()
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	newJob := func(id string) status.Job {
+		return status.Job{
+			ID: id, Status: status.Pending, Kind: "workflow_dispatch", Owner: "acme", Repo: "deployer", InstallationID: 7,
+			Report:    status.Report{DeploymentStatus: true, CheckRunName: "deploy", HeadSHA: "abc"},
+			CreatedAt: at,
+		}
+	}
+
+	t.Run("CreateAndGet", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.CreateJob(ctx, newJob("j1")))
+		j, err := s.GetJob(ctx, "j1")
+		require.NoError(t, err)
+		assert.Equal(t, "j1", j.ID)
+		assert.Equal(t, status.Pending, j.Status)
+		assert.Equal(t, "workflow_dispatch", j.Kind)
+		assert.Equal(t, "acme", j.Owner)
+		assert.Equal(t, "deployer", j.Repo)
+		assert.Equal(t, int64(7), j.InstallationID)
+		assert.Equal(t, status.Report{DeploymentStatus: true, CheckRunName: "deploy", HeadSHA: "abc"}, j.Report)
+		assert.Equal(t, int64(1), j.Version)
+		assert.True(t, at.Equal(j.CreatedAt))
+		assert.Empty(t, j.History)
+	})
+
+	t.Run("CreateRejects", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.CreateJob(ctx, newJob("j1")))
+		require.ErrorIs(t, s.CreateJob(ctx, newJob("j1")), status.ErrJobExists)
+		assert.Error(t, s.CreateJob(ctx, status.Job{Status: status.Pending}), "no id")
+		assert.Error(t, s.CreateJob(ctx, status.Job{ID: "j2", Status: "bogus"}))
+		bad := newJob("j3")
+		bad.Version = 4
+		assert.Error(t, s.CreateJob(ctx, bad))
+	})
+
+	t.Run("GetMissing", func(t *testing.T) {
+		s := newStore(t)
+		_, err := s.GetJob(ctx, "nope")
+		require.ErrorIs(t, err, status.ErrJobNotFound)
+		_, err = s.FindJobByRunID(ctx, 42)
+		require.ErrorIs(t, err, status.ErrJobNotFound)
+		_, err = s.UpdateJob(ctx, "nope", 1, status.Update{Status: status.InProgress})
+		require.ErrorIs(t, err, status.ErrJobNotFound)
+	})
+
+	t.Run("UpdateAppliesAndRecordsHistory", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.CreateJob(ctx, newJob("j1")))
+		j, err := s.UpdateJob(ctx, "j1", 1, status.Update{
+			Status: status.InProgress, Message: ptr("run 9 queued"), RunID: 9, RunURL: "https://x/runs/9",
+			RunAttempt: 1, RunUpdatedAt: at.Add(time.Second), Source: "workflow_run", At: at.Add(2 * time.Second),
+		})
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), j.Version)
+		assert.Equal(t, status.InProgress, j.Status)
+		assert.Equal(t, "run 9 queued", j.Message)
+		assert.Equal(t, int64(9), j.RunID)
+		assert.Equal(t, "https://x/runs/9", j.RunURL)
+		assert.Equal(t, 1, j.RunAttempt)
+		assert.True(t, at.Add(time.Second).Equal(j.RunUpdatedAt))
+		require.Len(t, j.History, 1)
+		assert.Equal(t, status.Pending, j.History[0].From)
+		assert.Equal(t, status.InProgress, j.History[0].To)
+		assert.Equal(t, "run 9 queued", j.History[0].Message)
+		assert.Equal(t, "workflow_run", j.History[0].Source)
+		assert.True(t, at.Add(2*time.Second).Equal(j.History[0].At))
+
+		// A message-only update does not add history.
+		j, err = s.UpdateJob(ctx, "j1", 2, status.Update{Message: ptr("job build in_progress"), At: at.Add(3 * time.Second)})
+		require.NoError(t, err)
+		assert.Len(t, j.History, 1)
+		assert.Equal(t, status.InProgress, j.Status)
+		assert.Equal(t, int64(9), j.RunID, "zero fields leave values as they are")
+
+		j, err = s.UpdateJob(ctx, "j1", 3, status.Update{Status: status.Successful, Message: ptr("done"), Source: "workflow_run", At: at.Add(4 * time.Second)})
+		require.NoError(t, err)
+		require.Len(t, j.History, 2)
+		assert.Equal(t, status.Successful, j.History[1].To)
+
+		got, err := s.GetJob(ctx, "j1")
+		require.NoError(t, err)
+		assert.Equal(t, j.Version, got.Version)
+		assert.Equal(t, j.History, got.History, "history survives a read")
+		byRun, err := s.FindJobByRunID(ctx, 9)
+		require.NoError(t, err)
+		assert.Equal(t, "j1", byRun.ID)
+	})
+
+	t.Run("UpdateOtherFields", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.CreateJob(ctx, newJob("j1")))
+		j, err := s.UpdateJob(ctx, "j1", 1, status.Update{DeploymentID: 5, PullRequestNumber: 6, InstallationID: 8, CheckRunID: 11, Reported: status.Pending})
+		require.NoError(t, err)
+		assert.Equal(t, int64(5), j.DeploymentID)
+		assert.Equal(t, 6, j.PullRequestNumber)
+		assert.Equal(t, int64(8), j.InstallationID)
+		assert.Equal(t, int64(11), j.Report.CheckRunID)
+		assert.Equal(t, status.Pending, j.Report.Reported)
+		assert.Equal(t, "deploy", j.Report.CheckRunName)
+	})
+
+	t.Run("CompareAndSet", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.CreateJob(ctx, newJob("j1")))
+		_, err := s.UpdateJob(ctx, "j1", 1, status.Update{Status: status.InProgress})
+		require.NoError(t, err)
+		_, err = s.UpdateJob(ctx, "j1", 1, status.Update{Status: status.Failure})
+		require.ErrorIs(t, err, status.ErrConflict, "a stale version is refused")
+		j, err := s.GetJob(ctx, "j1")
+		require.NoError(t, err)
+		assert.Equal(t, status.InProgress, j.Status, "and changes nothing")
+		_, err = s.UpdateJob(ctx, "j1", 2, status.Update{Status: "bogus"})
+		assert.Error(t, err)
+	})
+
+	t.Run("ConcurrentUpdatesOneWinner", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.CreateJob(ctx, newJob("j1")))
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won := 0
+		for i := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.UpdateJob(ctx, "j1", 1, status.Update{Status: status.InProgress, Message: ptr(fmt.Sprint("writer ", i))})
+				if err == nil {
+					mu.Lock()
+					won++
+					mu.Unlock()
+				} else {
+					assert.ErrorIs(t, err, status.ErrConflict)
+				}
+			}()
+		}
+		wg.Wait()
+		assert.Equal(t, 1, won)
+		j, err := s.GetJob(ctx, "j1")
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), j.Version)
+		assert.Len(t, j.History, 1)
+	})
+
+	t.Run("RunIDIndexFollowsUpdates", func(t *testing.T) {
+		s := newStore(t)
+		j := newJob("j1")
+		j.RunID = 100
+		require.NoError(t, s.CreateJob(ctx, j))
+		got, err := s.FindJobByRunID(ctx, 100)
+		require.NoError(t, err)
+		assert.Equal(t, "j1", got.ID)
+		require.NoError(t, s.CreateJob(ctx, newJob("j2")))
+		_, err = s.UpdateJob(ctx, "j2", 1, status.Update{RunID: 200})
+		require.NoError(t, err)
+		got, err = s.FindJobByRunID(ctx, 200)
+		require.NoError(t, err)
+		assert.Equal(t, "j2", got.ID)
+	})
+
+	t.Run("CanceledContext", func(t *testing.T) {
+		s := newStore(t)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		assert.Error(t, s.CreateJob(cctx, newJob("j1")))
+		_, err := s.GetJob(cctx, "j1")
+		assert.Error(t, err)
+	})
+}

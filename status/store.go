@@ -1,0 +1,292 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+var (
+	// ErrJobNotFound is returned by a JobStore that has no such job.
+	ErrJobNotFound = errors.New("job not found")
+	// ErrJobExists is returned by CreateJob for an id already taken.
+	ErrJobExists = errors.New("job already exists")
+	// ErrConflict is returned by UpdateJob when the job changed since it
+	// was read (its version moved on); read it again and retry.
+	ErrConflict = errors.New("job was changed concurrently")
+	// ErrTransition is returned for a status change the rules forbid.
+	ErrTransition = errors.New("status transition not allowed")
+)
+
+// Job is what ghbridge tracks of a host's job.
+type Job struct {
+	ID      string
+	Status  Status
+	Message string
+	// Kind is how the job was started: workflow_dispatch,
+	// repository_dispatch, deployment or pull_request.
+	Kind string
+	// Owner, Repo and InstallationID are the repository and installation
+	// the job was dispatched to; runs from elsewhere are not applied.
+	Owner, Repo    string
+	InstallationID int64
+	// RunID, RunURL (web), RunAttempt and RunUpdatedAt describe the run
+	// and the last update applied from it.
+	RunID        int64
+	RunURL       string
+	RunAttempt   int
+	RunUpdatedAt time.Time
+	// DeploymentID and PullRequestNumber are set for those kinds.
+	DeploymentID      int64
+	PullRequestNumber int
+	// Report says what to mirror back to GitHub.
+	Report    Report
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Version increases with every update; UpdateJob compares it.
+	Version int64
+	// History lists the job's status changes, oldest first.
+	History []Transition
+}
+
+// Repository returns "owner/repo".
+func (j Job) Repository() string { return j.Owner + "/" + j.Repo }
+
+// Report configures the mirroring of a job's status to GitHub.
+type Report struct {
+	// DeploymentStatus mirrors the status onto the job's deployment.
+	DeploymentStatus bool
+	// CheckRunName and HeadSHA, when both set, mirror the status onto a
+	// check run of that commit; CheckRunID is the run once created.
+	CheckRunName string
+	HeadSHA      string
+	CheckRunID   int64
+	// Reported is the last status mirrored; a status not yet mirrored is
+	// reported again by the next update, even an unchanged one.
+	Reported Status
+}
+
+// Wanted reports whether anything is to be mirrored.
+func (r Report) Wanted() bool {
+	return r.DeploymentStatus || (r.CheckRunName != "" && r.HeadSHA != "")
+}
+
+// Transition is one status change of a job.
+type Transition struct {
+	From, To Status
+	Message  string
+	At       time.Time
+	// Source says what caused it: "dispatch", "workflow_run",
+	// "workflow_job", "pull_request", "deployment_status", "manual",
+	// "reconcile".
+	Source string
+}
+
+// Update is a change to a job. Zero fields leave the job's value as it is.
+type Update struct {
+	Status  Status
+	Message *string
+	// Run fields are set together.
+	RunID        int64
+	RunURL       string
+	RunAttempt   int
+	RunUpdatedAt time.Time
+
+	DeploymentID      int64
+	PullRequestNumber int
+	InstallationID    int64
+	CheckRunID        int64
+	Reported          Status
+
+	Source string
+	At     time.Time
+}
+
+// JobStore persists jobs. Implementations must be safe for concurrent use
+// and make UpdateJob atomic: compare the version, apply, bump the version,
+// append a Transition to the history when the status changes.
+// statustest.TestJobStore checks an implementation.
+type JobStore interface {
+	// CreateJob stores a new job; its Version must be 0 and is stored as 1.
+	CreateJob(ctx context.Context, j Job) error
+	// GetJob returns a job with its history.
+	GetJob(ctx context.Context, id string) (Job, error)
+	// FindJobByRunID returns the job tied to a workflow run.
+	FindJobByRunID(ctx context.Context, runID int64) (Job, error)
+	// UpdateJob applies u if the job's version is still version, and
+	// returns the updated job; otherwise ErrConflict.
+	UpdateJob(ctx context.Context, id string, version int64, u Update) (Job, error)
+}
+
+// Apply returns j with u applied, as UpdateJob implementations must do it
+// (the version and the history included). Stores may use it.
+func Apply(j Job, u Update) Job {
+	if u.At.IsZero() {
+		u.At = time.Now()
+	}
+	if u.Status != "" && u.Status != j.Status {
+		msg := j.Message
+		if u.Message != nil {
+			msg = *u.Message
+		}
+		j.History = append(slices.Clone(j.History), Transition{From: j.Status, To: u.Status, Message: msg, At: u.At, Source: u.Source})
+		j.Status = u.Status
+	}
+	if u.Message != nil {
+		j.Message = *u.Message
+	}
+	if u.RunID != 0 {
+		j.RunID = u.RunID
+	}
+	if u.RunURL != "" {
+		j.RunURL = u.RunURL
+	}
+	if u.RunAttempt != 0 {
+		j.RunAttempt = u.RunAttempt
+	}
+	if !u.RunUpdatedAt.IsZero() {
+		j.RunUpdatedAt = u.RunUpdatedAt
+	}
+	if u.DeploymentID != 0 {
+		j.DeploymentID = u.DeploymentID
+	}
+	if u.PullRequestNumber != 0 {
+		j.PullRequestNumber = u.PullRequestNumber
+	}
+	if u.InstallationID != 0 {
+		j.InstallationID = u.InstallationID
+	}
+	if u.CheckRunID != 0 {
+		j.Report.CheckRunID = u.CheckRunID
+	}
+	if u.Reported != "" {
+		j.Report.Reported = u.Reported
+	}
+	j.UpdatedAt = u.At
+	j.Version++
+	return j
+}
+
+// CheckNew validates a job before CreateJob stores it.
+func CheckNew(j Job) error {
+	switch {
+	case j.ID == "":
+		return errors.New("job id is required")
+	case !j.Status.Valid():
+		return fmt.Errorf("job %s: invalid status %q", j.ID, j.Status)
+	case j.Version != 0:
+		return fmt.Errorf("job %s: a new job has version 0", j.ID)
+	}
+	return nil
+}
+
+// MemoryJobStore is a JobStore in memory, for tests and single-process
+// hosts.
+type MemoryJobStore struct {
+	mu    sync.RWMutex
+	jobs  map[string]Job
+	byRun map[int64]string
+}
+
+// NewMemoryJobStore returns an empty store.
+func NewMemoryJobStore() *MemoryJobStore {
+	return &MemoryJobStore{jobs: map[string]Job{}, byRun: map[int64]string{}}
+}
+
+func cloneJob(j Job) Job {
+	j.History = slices.Clone(j.History)
+	return j
+}
+
+// CreateJob implements JobStore.
+func (s *MemoryJobStore) CreateJob(ctx context.Context, j Job) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := CheckNew(j); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.jobs[j.ID]; ok {
+		return fmt.Errorf("%w: %s", ErrJobExists, j.ID)
+	}
+	now := time.Now()
+	if j.CreatedAt.IsZero() {
+		j.CreatedAt = now
+	}
+	j.UpdatedAt, j.Version = j.CreatedAt, 1
+	s.jobs[j.ID] = cloneJob(j)
+	if j.RunID != 0 {
+		s.byRun[j.RunID] = j.ID
+	}
+	return nil
+}
+
+// GetJob implements JobStore.
+func (s *MemoryJobStore) GetJob(ctx context.Context, id string) (Job, error) {
+	if err := ctx.Err(); err != nil {
+		return Job{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return Job{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	return cloneJob(j), nil
+}
+
+// FindJobByRunID implements JobStore.
+func (s *MemoryJobStore) FindJobByRunID(ctx context.Context, runID int64) (Job, error) {
+	if err := ctx.Err(); err != nil {
+		return Job{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.byRun[runID]
+	if !ok {
+		return Job{}, fmt.Errorf("%w: no job for run %d", ErrJobNotFound, runID)
+	}
+	return cloneJob(s.jobs[id]), nil
+}
+
+// UpdateJob implements JobStore.
+func (s *MemoryJobStore) UpdateJob(ctx context.Context, id string, version int64, u Update) (Job, error) {
+	if err := ctx.Err(); err != nil {
+		return Job{}, err
+	}
+	if u.Status != "" && !u.Status.Valid() {
+		return Job{}, fmt.Errorf("invalid status %q", u.Status)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	switch {
+	case !ok:
+		return Job{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	case j.Version != version:
+		return Job{}, fmt.Errorf("%w: %s is at version %d, not %d", ErrConflict, id, j.Version, version)
+	}
+	j = Apply(j, u)
+	s.jobs[id] = j
+	if j.RunID != 0 {
+		s.byRun[j.RunID] = id
+	}
+	return cloneJob(j), nil
+}
+
+// Jobs returns every job, for tests and small hosts.
+func (s *MemoryJobStore) Jobs() []Job {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Job, 0, len(s.jobs))
+	for _, j := range s.jobs {
+		out = append(out, cloneJob(j))
+	}
+	slices.SortFunc(out, func(a, b Job) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out
+}

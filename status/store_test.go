@@ -1,0 +1,12 @@
+package status_test
+
+import (
+	"testing"
+
+	"github.com/ghbridge/ghbridge/status"
+	"github.com/ghbridge/ghbridge/status/statustest"
+)
+
+func TestMemoryJobStore(t *testing.T) {
+	statustest.TestJobStore(t, func(*testing.T) status.JobStore { return status.NewMemoryJobStore() })
+}

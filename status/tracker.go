@@ -1,0 +1,473 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/template"
+)
+
+// Outcome says what an update did to a job.
+type Outcome string
+
+// Outcomes.
+const (
+	// Applied: the job changed.
+	Applied Outcome = "applied"
+	// Unchanged: the update carried nothing new (a repeated delivery).
+	Unchanged Outcome = "unchanged"
+	// NoJob: no job matches the run; deliveries of runs ghbridge did not
+	// start land here.
+	NoJob Outcome = "no_job"
+	// CrossTenant: the run's repository or installation is not the job's.
+	CrossTenant Outcome = "cross_tenant"
+	// Stale: the update is older than what the job already has.
+	Stale Outcome = "stale"
+	// Finished: the job is finished and stays as it is.
+	Finished Outcome = "finished"
+)
+
+// Result is the outcome of applying an update.
+type Result struct {
+	Outcome Outcome
+	Job     Job
+	// Reason explains an outcome other than Applied.
+	Reason string
+}
+
+// RerunPolicy decides whether a finished job follows a re-run of its
+// workflow run (attempt is the new run_attempt). See the package
+// documentation.
+type RerunPolicy func(j Job, attempt int) bool
+
+// Reporter mirrors a job's status to GitHub. It returns an Update to
+// persist (a new check run id, say) or nil.
+type Reporter interface {
+	Report(ctx context.Context, j Job) (*Update, error)
+}
+
+// Tracker applies what GitHub reports to jobs. It is safe for concurrent
+// use; concurrent updates of one job are serialised by the store's
+// compare-and-set.
+type Tracker struct {
+	store    JobStore
+	reporter Reporter
+	log      *slog.Logger
+	now      func() time.Time
+	rerun    RerunPolicy
+	observe  func(j Job, t Transition)
+}
+
+// TrackerOption configures a Tracker.
+type TrackerOption func(*Tracker)
+
+// WithReporter mirrors job statuses to GitHub (see GitHubReporter).
+func WithReporter(r Reporter) TrackerOption { return func(t *Tracker) { t.reporter = r } }
+
+// WithTrackerLogger sets the logger.
+func WithTrackerLogger(l *slog.Logger) TrackerOption {
+	return func(t *Tracker) {
+		if l != nil {
+			t.log = l
+		}
+	}
+}
+
+// WithRerunPolicy decides which finished jobs follow a re-run of their
+// run (default: none).
+func WithRerunPolicy(p RerunPolicy) TrackerOption { return func(t *Tracker) { t.rerun = p } }
+
+// WithTransitionHook calls fn after every status change is stored, for
+// metrics and notifications.
+func WithTransitionHook(fn func(j Job, t Transition)) TrackerOption {
+	return func(t *Tracker) { t.observe = fn }
+}
+
+// WithTrackerClock sets the clock, for tests.
+func WithTrackerClock(now func() time.Time) TrackerOption {
+	return func(t *Tracker) {
+		if now != nil {
+			t.now = now
+		}
+	}
+}
+
+// NewTracker returns a Tracker over store.
+func NewTracker(store JobStore, opts ...TrackerOption) *Tracker {
+	t := &Tracker{store: store, log: slog.New(slog.DiscardHandler), now: time.Now,
+		rerun: func(Job, int) bool { return false }}
+	for _, o := range opts {
+		o(t)
+	}
+	return t
+}
+
+// Store returns the tracker's job store.
+func (t *Tracker) Store() JobStore { return t.store }
+
+// maxConflicts bounds compare-and-set retries of one update.
+const maxConflicts = 8
+
+// update reads the job, asks decide for the change, and stores it with
+// compare-and-set, retrying on conflicts. decide sees the current job and
+// returns the update, or a non-Applied result to stop.
+func (t *Tracker) update(ctx context.Context, load func() (Job, error), decide func(Job) (*Update, Result)) (Result, error) {
+	for range maxConflicts {
+		j, err := load()
+		if errors.Is(err, ErrJobNotFound) {
+			return Result{Outcome: NoJob, Reason: err.Error()}, nil
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		u, res := decide(j)
+		if u == nil {
+			res.Job = j
+			return t.reportPending(ctx, res)
+		}
+		if u.At.IsZero() {
+			u.At = t.now()
+		}
+		nj, err := t.store.UpdateJob(ctx, j.ID, j.Version, *u)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		if nj.Status != j.Status {
+			tr := nj.History[len(nj.History)-1]
+			t.log.InfoContext(ctx, "job status changed", "job_id", nj.ID, "from", tr.From, "to", tr.To, "source", tr.Source, "run_id", nj.RunID)
+			if t.observe != nil {
+				t.observe(nj, tr)
+			}
+		}
+		return t.reportPending(ctx, Result{Outcome: Applied, Job: nj})
+	}
+	return Result{}, fmt.Errorf("%w: gave up after %d attempts", ErrConflict, maxConflicts)
+}
+
+// reportPending mirrors the job's status to GitHub when it has not been
+// mirrored yet. Failures are returned, so that the delivery fails and is
+// redelivered (or reconciled); the job's own status is already stored.
+func (t *Tracker) reportPending(ctx context.Context, res Result) (Result, error) {
+	j := res.Job
+	if t.reporter == nil || !j.Report.Wanted() || j.Report.Reported == j.Status {
+		return res, nil
+	}
+	u, err := t.reporter.Report(ctx, j)
+	if err != nil {
+		return res, fmt.Errorf("reporting job %s status %s to GitHub: %w", j.ID, j.Status, err)
+	}
+	if u == nil {
+		u = &Update{}
+	}
+	u.Reported, u.Source, u.At = j.Status, "report", t.now()
+	for range maxConflicts {
+		nj, err := t.store.UpdateJob(ctx, j.ID, j.Version, *u)
+		if err == nil {
+			res.Job = nj
+			return res, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return res, err
+		}
+		// Someone updated the job meanwhile: record the report only if
+		// the status is still the one reported.
+		if j, err = t.store.GetJob(ctx, j.ID); err != nil || j.Status != u.Reported {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// RunUpdate is what a workflow_run delivery (or a poll of the run) says.
+type RunUpdate struct {
+	RunID        int64
+	RunAttempt   int
+	Status       string
+	Conclusion   string
+	DisplayTitle string
+	Name         string
+	HTMLURL      string
+	UpdatedAt    time.Time
+	// Repository is "owner/name"; InstallationID 0 when unknown.
+	Repository     string
+	InstallationID int64
+	// Source names the origin for the history; default "workflow_run".
+	Source string
+}
+
+// ApplyRun applies a workflow run's state to its job. The job is found by
+// run id, else by the job id in the run's display title, then its name
+// (see dispatch.MatchRun).
+func (t *Tracker) ApplyRun(ctx context.Context, u RunUpdate) (Result, error) {
+	if u.RunID == 0 {
+		return Result{Outcome: NoJob, Reason: "no run id"}, nil
+	}
+	if u.RunAttempt == 0 {
+		u.RunAttempt = 1
+	}
+	if u.Source == "" {
+		u.Source = "workflow_run"
+	}
+	to, known := FromRun(u.Status, u.Conclusion)
+	if !known {
+		t.log.WarnContext(ctx, "unknown workflow run status or conclusion", "run_id", u.RunID, "status", u.Status, "conclusion", u.Conclusion, "mapped_to", to)
+	}
+	load := func() (Job, error) { return t.findRunJob(ctx, u) }
+	return t.update(ctx, load, func(j Job) (*Update, Result) {
+		if res, ok := t.sameTenant(j, u.Repository, u.InstallationID); !ok {
+			t.log.WarnContext(ctx, "run from another repository or installation ignored", "job_id", j.ID, "run_id", u.RunID, "run_repo", u.Repository, "run_installation", u.InstallationID)
+			return nil, res
+		}
+		if j.RunID != 0 && j.RunID != u.RunID {
+			return nil, Result{Outcome: NoJob, Reason: fmt.Sprintf("job %s belongs to run %d", j.ID, j.RunID)}
+		}
+		newAttempt := u.RunAttempt > j.RunAttempt
+		switch {
+		case u.RunAttempt < j.RunAttempt:
+			return nil, Result{Outcome: Stale, Reason: fmt.Sprintf("attempt %d is older than the job's attempt %d", u.RunAttempt, j.RunAttempt)}
+		case !newAttempt && !j.RunUpdatedAt.IsZero() && u.UpdatedAt.Before(j.RunUpdatedAt):
+			return nil, Result{Outcome: Stale, Reason: "older than the last applied update"}
+		case !newAttempt && u.UpdatedAt.Equal(j.RunUpdatedAt) && to.rank() <= j.Status.rank():
+			return nil, Result{Outcome: Unchanged, Reason: "repeated update"}
+		}
+		reopen := false
+		if j.Status.Final() {
+			if !newAttempt || !t.rerun(j, u.RunAttempt) {
+				return nil, Result{Outcome: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
+			}
+			reopen = true
+		}
+		msg := runMessage(u, to, known)
+		up := &Update{
+			RunID: u.RunID, RunURL: u.HTMLURL, RunAttempt: u.RunAttempt, RunUpdatedAt: u.UpdatedAt,
+			Message: &msg, Source: u.Source,
+		}
+		if to != j.Status && (reopen || CanTransition(j.Status, to)) {
+			up.Status = to
+		}
+		if up.Status == "" && msg == j.Message && j.RunID == u.RunID && j.RunAttempt == u.RunAttempt && j.RunURL == u.HTMLURL {
+			// Only the timestamp moved: record it without a new message.
+			up.Message = nil
+		}
+		return up, Result{}
+	})
+}
+
+func runMessage(u RunUpdate, to Status, known bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "run %d", u.RunID)
+	if u.RunAttempt > 1 {
+		fmt.Fprintf(&b, " attempt %d", u.RunAttempt)
+	}
+	b.WriteString(" " + u.Status)
+	if u.Conclusion != "" {
+		b.WriteString(": " + u.Conclusion)
+	}
+	if !known {
+		fmt.Fprintf(&b, " (unknown to ghbridge; treated as %s)", to)
+	}
+	return b.String()
+}
+
+// findRunJob finds the job of a run by run id, else by the job id in its
+// display title or name.
+func (t *Tracker) findRunJob(ctx context.Context, u RunUpdate) (Job, error) {
+	j, err := t.store.FindJobByRunID(ctx, u.RunID)
+	if err == nil || !errors.Is(err, ErrJobNotFound) {
+		return j, err
+	}
+	for _, text := range []string{u.DisplayTitle, u.Name} {
+		for _, id := range candidateIDs(text) {
+			j, err := t.store.GetJob(ctx, id)
+			if err == nil {
+				return j, nil
+			}
+			if !errors.Is(err, ErrJobNotFound) {
+				return Job{}, err
+			}
+		}
+	}
+	return Job{}, fmt.Errorf("%w: run %d (%q)", ErrJobNotFound, u.RunID, u.DisplayTitle)
+}
+
+// candidateIDs splits a run title into the words that could be a job id,
+// at most a handful, longest first.
+func candidateIDs(text string) []string {
+	words := strings.FieldsFunc(text, func(r rune) bool {
+		return r > 127 || !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	})
+	var out []string
+	for _, w := range words {
+		if len(w) >= 3 && dispatch.ContainsID(text, w) {
+			out = append(out, w)
+		}
+		if len(out) == 8 {
+			break
+		}
+	}
+	return out
+}
+
+// sameTenant checks that a delivery's repository and installation are the
+// job's.
+func (t *Tracker) sameTenant(j Job, repo string, installationID int64) (Result, bool) {
+	if repo != "" && !strings.EqualFold(repo, j.Repository()) {
+		return Result{Outcome: CrossTenant, Reason: fmt.Sprintf("delivery for %s, job for %s", repo, j.Repository())}, false
+	}
+	if repo == "" && j.Owner != "" {
+		return Result{Outcome: CrossTenant, Reason: "delivery names no repository"}, false
+	}
+	if installationID != 0 && j.InstallationID != 0 && installationID != j.InstallationID {
+		return Result{Outcome: CrossTenant, Reason: fmt.Sprintf("delivery for installation %d, job for %d", installationID, j.InstallationID)}, false
+	}
+	return Result{}, true
+}
+
+// JobProgress is what a workflow_job delivery says about a run's jobs.
+type JobProgress struct {
+	RunID          int64
+	RunAttempt     int
+	JobName        string
+	Status         string
+	Conclusion     string
+	Step           string
+	Repository     string
+	InstallationID int64
+}
+
+// ApplyJobProgress records a workflow job's progress as the job's message.
+// It never changes a status other than pending, which becomes in_progress.
+func (t *Tracker) ApplyJobProgress(ctx context.Context, p JobProgress) (Result, error) {
+	load := func() (Job, error) { return t.store.FindJobByRunID(ctx, p.RunID) }
+	return t.update(ctx, load, func(j Job) (*Update, Result) {
+		if res, ok := t.sameTenant(j, p.Repository, p.InstallationID); !ok {
+			return nil, res
+		}
+		if j.Status.Final() {
+			return nil, Result{Outcome: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
+		}
+		if p.RunAttempt != 0 && p.RunAttempt < j.RunAttempt {
+			return nil, Result{Outcome: Stale, Reason: "older attempt"}
+		}
+		msg := fmt.Sprintf("job %s %s", p.JobName, p.Status)
+		if p.Conclusion != "" {
+			msg += ": " + p.Conclusion
+		}
+		if p.Step != "" {
+			msg += " (" + p.Step + ")"
+		}
+		if msg == j.Message {
+			return nil, Result{Outcome: Unchanged}
+		}
+		u := &Update{Message: &msg, Source: "workflow_job"}
+		if j.Status == Pending {
+			u.Status = InProgress
+		}
+		return u, Result{}
+	})
+}
+
+// Set changes a job's status by hand (a report from the workflow itself,
+// when webhooks are off) or from the host. The transition rules apply: a
+// finished job answers ErrTransition.
+func (t *Tracker) Set(ctx context.Context, jobID string, to Status, message, source string) (Result, error) {
+	if !to.Valid() {
+		return Result{}, fmt.Errorf("%w: unknown status %q", ErrTransition, to)
+	}
+	if source == "" {
+		source = "manual"
+	}
+	var refused error
+	res, err := t.update(ctx, func() (Job, error) { return t.store.GetJob(ctx, jobID) }, func(j Job) (*Update, Result) {
+		refused = nil
+		if j.Status == to && j.Message == message {
+			return nil, Result{Outcome: Unchanged}
+		}
+		if !CanTransition(j.Status, to) {
+			refused = fmt.Errorf("%w: job %s is %s and cannot become %s", ErrTransition, j.ID, j.Status, to)
+			return nil, Result{Outcome: Finished, Reason: refused.Error()}
+		}
+		return &Update{Status: to, Message: &message, Source: source}, Result{}
+	})
+	if err == nil && res.Outcome == NoJob {
+		return res, fmt.Errorf("%w: %s", ErrJobNotFound, jobID)
+	}
+	if err == nil && refused != nil {
+		return res, refused
+	}
+	return res, err
+}
+
+// NewJob returns the record of a job about to be dispatched: pending,
+// with the repository and reporting its rendered config asks for.
+func NewJob(id string, cfg template.AgentConfig) Job {
+	j := Job{ID: id, Status: Pending, Kind: string(cfg.Type), Owner: cfg.Owner, Repo: cfg.Repo, InstallationID: cfg.InstallationID}
+	j.Report.DeploymentStatus = cfg.Report.DeploymentStatus
+	if cfg.Report.CheckRun != nil {
+		j.Report.CheckRunName, j.Report.HeadSHA = cfg.Report.CheckRun.Name, cfg.Report.CheckRun.HeadSHA
+	}
+	return j
+}
+
+// Dispatched records the outcome of dispatching a job: the run (or
+// deployment, or pull request) it started, or the status its failure
+// means (see StatusForDispatchError). A job that its run's deliveries
+// already moved on (they can arrive before the dispatch call returns)
+// keeps its status and message; only missing ids are filled in.
+func (t *Tracker) Dispatched(ctx context.Context, jobID string, res dispatch.Result, derr error) (Result, error) {
+	return t.update(ctx, func() (Job, error) { return t.store.GetJob(ctx, jobID) }, func(j Job) (*Update, Result) {
+		u := &Update{Source: "dispatch", DeploymentID: res.DeploymentID, PullRequestNumber: res.PullRequestNumber, InstallationID: res.InstallationID}
+		if j.RunID == 0 && res.RunID != 0 {
+			u.RunID, u.RunURL, u.RunAttempt = res.RunID, res.HTMLURL, 1
+		}
+		if j.Status != Pending {
+			return u, Result{}
+		}
+		var msg string
+		to := InProgress
+		switch {
+		case derr != nil:
+			to, msg = StatusForDispatchError(derr), derr.Error()
+		case res.RunID != 0:
+			msg = fmt.Sprintf("dispatched: run %d", res.RunID)
+		case res.DeploymentID != 0:
+			msg = fmt.Sprintf("dispatched: deployment %d", res.DeploymentID)
+		case res.PullRequestNumber != 0:
+			msg = fmt.Sprintf("dispatched: pull request #%d", res.PullRequestNumber)
+		default:
+			msg = "dispatched"
+		}
+		u.Status, u.Message = to, &msg
+		return u, Result{}
+	})
+}
+
+// StatusForDispatchError maps a dispatch failure to the job status it
+// leaves the job in.
+func StatusForDispatchError(err error) Status {
+	switch {
+	case err == nil:
+		return InProgress
+	case errors.Is(err, dispatch.ErrRunNotFound):
+		return ExternalRunNotFound
+	case errors.Is(err, dispatch.ErrDispatchUncertain):
+		// The run may exist; it is matched by job id when it reports.
+		return Pending
+	case errors.Is(err, dispatch.ErrInvalidIntegration), errors.Is(err, dispatch.ErrMissingPermission),
+		errors.Is(err, dispatch.ErrRepoNotAccessible):
+		return InvalidIntegration
+	case errors.Is(err, dispatch.ErrInvalidAgentConfig), errors.Is(err, dispatch.ErrWorkflowNotFound),
+		errors.Is(err, dispatch.ErrNoDispatchTrigger), errors.Is(err, dispatch.ErrWorkflowDisabled),
+		errors.Is(err, dispatch.ErrRefNotFound), errors.Is(err, dispatch.ErrInvalidInputs), errors.Is(err, dispatch.ErrInvalidJob):
+		return InvalidJobAgent
+	}
+	return Failure
+}

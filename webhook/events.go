@@ -1,0 +1,205 @@
+package webhook
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The event types below hold only the fields ghbridge uses, so decoding a
+// delivery skips the rest of GitHub's (large) payload quickly. Hosts that
+// want everything call Delivery.GitHubEvent for go-github's typed event.
+
+// Repository identifies a repository in a payload.
+type Repository struct {
+	ID       int64  `json:"id"`
+	Name     string `json:"name"`
+	FullName string `json:"full_name"`
+	Private  bool   `json:"private"`
+	Owner    struct {
+		Login string `json:"login"`
+	} `json:"owner"`
+}
+
+// Installation identifies the App installation a delivery is for.
+type Installation struct {
+	ID int64 `json:"id"`
+}
+
+// WorkflowRunEvent is a workflow_run delivery.
+type WorkflowRunEvent struct {
+	Action       string       `json:"action"`
+	WorkflowRun  WorkflowRun  `json:"workflow_run"`
+	Repository   Repository   `json:"repository"`
+	Installation Installation `json:"installation"`
+}
+
+// WorkflowRun is the run in a workflow_run delivery.
+type WorkflowRun struct {
+	ID           int64     `json:"id"`
+	WorkflowID   int64     `json:"workflow_id"`
+	Name         string    `json:"name"`
+	DisplayTitle string    `json:"display_title"`
+	Event        string    `json:"event"`
+	Status       string    `json:"status"`
+	Conclusion   string    `json:"conclusion"`
+	HeadBranch   string    `json:"head_branch"`
+	HeadSHA      string    `json:"head_sha"`
+	Path         string    `json:"path"`
+	RunNumber    int       `json:"run_number"`
+	RunAttempt   int       `json:"run_attempt"`
+	URL          string    `json:"url"`
+	HTMLURL      string    `json:"html_url"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	RunStartedAt time.Time `json:"run_started_at"`
+}
+
+// WorkflowJobEvent is a workflow_job delivery.
+type WorkflowJobEvent struct {
+	Action       string       `json:"action"`
+	WorkflowJob  WorkflowJob  `json:"workflow_job"`
+	Repository   Repository   `json:"repository"`
+	Installation Installation `json:"installation"`
+}
+
+// WorkflowJob is the job in a workflow_job delivery.
+type WorkflowJob struct {
+	ID           int64      `json:"id"`
+	RunID        int64      `json:"run_id"`
+	RunAttempt   int        `json:"run_attempt"`
+	Name         string     `json:"name"`
+	WorkflowName string     `json:"workflow_name"`
+	Status       string     `json:"status"`
+	Conclusion   string     `json:"conclusion"`
+	HTMLURL      string     `json:"html_url"`
+	StartedAt    time.Time  `json:"started_at"`
+	CompletedAt  *time.Time `json:"completed_at"`
+	Steps        []Step     `json:"steps"`
+}
+
+// Step is one step of a workflow job.
+type Step struct {
+	Name       string `json:"name"`
+	Status     string `json:"status"`
+	Conclusion string `json:"conclusion"`
+	Number     int    `json:"number"`
+}
+
+// InstallationEvent is an installation delivery (created, deleted,
+// suspend, unsuspend, new_permissions_accepted).
+type InstallationEvent struct {
+	Action       string           `json:"action"`
+	Installation InstallationInfo `json:"installation"`
+	// Repositories are the granted repositories, for created and deleted.
+	Repositories []Repository `json:"repositories"`
+}
+
+// InstallationInfo is the installation object of installation events.
+type InstallationInfo struct {
+	ID      int64 `json:"id"`
+	AppID   int64 `json:"app_id"`
+	Account struct {
+		Login string `json:"login"`
+		ID    int64  `json:"id"`
+		Type  string `json:"type"`
+	} `json:"account"`
+	RepositorySelection string            `json:"repository_selection"`
+	Permissions         map[string]string `json:"permissions"`
+	SuspendedAt         *time.Time        `json:"suspended_at"`
+}
+
+// InstallationRepositoriesEvent is an installation_repositories delivery.
+type InstallationRepositoriesEvent struct {
+	Action              string           `json:"action"`
+	Installation        InstallationInfo `json:"installation"`
+	RepositorySelection string           `json:"repository_selection"`
+	RepositoriesAdded   []Repository     `json:"repositories_added"`
+	RepositoriesRemoved []Repository     `json:"repositories_removed"`
+}
+
+// DeploymentStatusEvent is a deployment_status delivery.
+type DeploymentStatusEvent struct {
+	Action           string           `json:"action"`
+	DeploymentStatus DeploymentStatus `json:"deployment_status"`
+	Deployment       Deployment       `json:"deployment"`
+	Repository       Repository       `json:"repository"`
+	Installation     Installation     `json:"installation"`
+}
+
+// DeploymentStatus is one status of a deployment.
+type DeploymentStatus struct {
+	ID          int64     `json:"id"`
+	State       string    `json:"state"`
+	Description string    `json:"description"`
+	Environment string    `json:"environment"`
+	LogURL      string    `json:"log_url"`
+	TargetURL   string    `json:"target_url"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Deployment is the deployment of a deployment_status delivery.
+type Deployment struct {
+	ID          int64           `json:"id"`
+	Ref         string          `json:"ref"`
+	SHA         string          `json:"sha"`
+	Task        string          `json:"task"`
+	Environment string          `json:"environment"`
+	Payload     json.RawMessage `json:"payload"`
+}
+
+// CheckRunEvent is a check_run delivery.
+type CheckRunEvent struct {
+	Action       string       `json:"action"`
+	CheckRun     CheckRun     `json:"check_run"`
+	Repository   Repository   `json:"repository"`
+	Installation Installation `json:"installation"`
+}
+
+// CheckRun is the check run of a check_run delivery.
+type CheckRun struct {
+	ID         int64  `json:"id"`
+	Name       string `json:"name"`
+	HeadSHA    string `json:"head_sha"`
+	ExternalID string `json:"external_id"`
+	Status     string `json:"status"`
+	Conclusion string `json:"conclusion"`
+	HTMLURL    string `json:"html_url"`
+	App        struct {
+		ID int64 `json:"id"`
+	} `json:"app"`
+}
+
+// PullRequestEvent is a pull_request delivery.
+type PullRequestEvent struct {
+	Action       string       `json:"action"`
+	Number       int          `json:"number"`
+	PullRequest  PullRequest  `json:"pull_request"`
+	Repository   Repository   `json:"repository"`
+	Installation Installation `json:"installation"`
+}
+
+// PullRequest is the pull request of a pull_request delivery.
+type PullRequest struct {
+	ID       int64      `json:"id"`
+	Number   int        `json:"number"`
+	State    string     `json:"state"`
+	Merged   bool       `json:"merged"`
+	Title    string     `json:"title"`
+	Body     string     `json:"body"`
+	HTMLURL  string     `json:"html_url"`
+	MergedAt *time.Time `json:"merged_at"`
+	ClosedAt *time.Time `json:"closed_at"`
+	Head     struct {
+		Ref string `json:"ref"`
+		SHA string `json:"sha"`
+	} `json:"head"`
+	Base struct {
+		Ref string `json:"ref"`
+	} `json:"base"`
+}
+
+// PingEvent is the ping GitHub sends when a webhook is set up.
+type PingEvent struct {
+	Zen    string `json:"zen"`
+	HookID int64  `json:"hook_id"`
+}

@@ -1,0 +1,100 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/ghbridge/ghbridge/credentials"
+)
+
+// Revoker drops cached installation tokens; *credentials.TokenCache is one.
+type Revoker interface {
+	Revoke(installationID int64)
+}
+
+// SyncInstallations registers handlers that keep an InstallationStore in
+// step with GitHub: installation created, deleted, suspend, unsuspend and
+// new_permissions_accepted, and installation_repositories added and
+// removed. Every change also revokes the installation's cached token,
+// whose permissions or repositories no longer hold. tokens may be nil.
+func SyncInstallations(h *Handler, store credentials.InstallationStore, tokens Revoker, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	revoke := func(id int64) {
+		if tokens != nil {
+			tokens.Revoke(id)
+		}
+	}
+	h.On("installation", Typed(func(ctx context.Context, d *Delivery, e *InstallationEvent) error {
+		in := e.Installation
+		if in.ID <= 0 {
+			return fmt.Errorf("installation event without an installation id")
+		}
+		defer revoke(in.ID)
+		switch e.Action {
+		case "created":
+			return store.UpsertInstallation(ctx, fromEvent(in, credentials.StatusActive, e.Repositories))
+		case "deleted":
+			return setStatus(ctx, store, in, credentials.StatusDeleted, e.Repositories)
+		case "suspend":
+			return setStatus(ctx, store, in, credentials.StatusSuspended, nil)
+		case "unsuspend":
+			return setStatus(ctx, store, in, credentials.StatusActive, nil)
+		case "new_permissions_accepted":
+			return nil // the revocation is the point
+		}
+		log.DebugContext(ctx, "installation action ignored", "action", e.Action, "installation_id", in.ID)
+		return nil
+	}))
+	h.On("installation_repositories", Typed(func(ctx context.Context, d *Delivery, e *InstallationRepositoriesEvent) error {
+		in := e.Installation
+		defer revoke(in.ID)
+		var added, removed []string
+		for _, r := range e.RepositoriesAdded {
+			added = append(added, r.FullName)
+		}
+		for _, r := range e.RepositoriesRemoved {
+			removed = append(removed, r.FullName)
+		}
+		selection := e.RepositorySelection
+		if selection == "" {
+			selection = in.RepositorySelection
+		}
+		err := store.UpdateRepositories(ctx, in.ID, selection, added, removed)
+		if errors.Is(err, credentials.ErrInstallationNotFound) {
+			// Missed the created event: record what this one says.
+			return store.UpsertInstallation(ctx, fromEvent(in, credentials.StatusActive, e.RepositoriesAdded))
+		}
+		return err
+	}))
+}
+
+// setStatus changes a known installation's status, or records it when
+// the created event was missed.
+func setStatus(ctx context.Context, store credentials.InstallationStore, in InstallationInfo, st credentials.InstallationStatus, repos []Repository) error {
+	err := store.SetInstallationStatus(ctx, in.ID, st)
+	if errors.Is(err, credentials.ErrInstallationNotFound) {
+		return store.UpsertInstallation(ctx, fromEvent(in, st, repos))
+	}
+	return err
+}
+
+func fromEvent(in InstallationInfo, st credentials.InstallationStatus, repos []Repository) credentials.Installation {
+	out := credentials.Installation{
+		ID: in.ID, Account: in.Account.Login, AccountType: in.Account.Type, Status: st,
+		RepositorySelection: in.RepositorySelection,
+	}
+	if out.RepositorySelection == "" {
+		out.RepositorySelection = credentials.SelectionSelected
+	}
+	if st == credentials.StatusActive && in.SuspendedAt != nil {
+		out.Status = credentials.StatusSuspended
+	}
+	for _, r := range repos {
+		out.Repositories = append(out.Repositories, r.FullName)
+	}
+	return out
+}
