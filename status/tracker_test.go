@@ -159,7 +159,11 @@ func TestApplyRunFindsJob(t *testing.T) {
 			func() status.RunUpdate { u := run("queued", "", 1); u.DisplayTitle = "no id here"; return u }, status.Applied},
 		{"by display title", func(f *fixture, t *testing.T) { f.job(t, "job-1") }, func() status.RunUpdate { return run("queued", "", 1) }, status.Applied},
 		{"by name", func(f *fixture, t *testing.T) { f.job(t, "job-77") },
-			func() status.RunUpdate { u := run("queued", "", 1); u.DisplayTitle, u.Name = "deploy", "deploy job-77"; return u }, status.Applied},
+			func() status.RunUpdate {
+				u := run("queued", "", 1)
+				u.DisplayTitle, u.Name = "deploy", "deploy job-77"
+				return u
+			}, status.Applied},
 		{"id is a whole word", func(f *fixture, t *testing.T) { f.job(t, "job-1") },
 			func() status.RunUpdate { u := run("queued", "", 1); u.DisplayTitle = "Deploy job-10"; return u }, status.NoJob},
 		{"unknown run", func(f *fixture, t *testing.T) {}, func() status.RunUpdate { return run("queued", "", 1) }, status.NoJob},

@@ -238,7 +238,9 @@ func TestDuplicatesAreNotAppliedTwice(t *testing.T) {
 	h := newHandler(t)
 	var calls atomic.Int32
 	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { calls.Add(1); return nil })
-	r := func() *http.Request { return webhooktest.NewRequestWithID("workflow_run", "same-guid", runPayload, secret) }
+	r := func() *http.Request {
+		return webhooktest.NewRequestWithID("workflow_run", "same-guid", runPayload, secret)
+	}
 	assert.Equal(t, 200, serve(h, r()).Code)
 	w := serve(h, r())
 	assert.Equal(t, 202, w.Code)
@@ -269,7 +271,9 @@ func TestFailedDeliveryIsProcessedOnRedelivery(t *testing.T) {
 		}
 		return nil
 	})
-	r := func() *http.Request { return webhooktest.NewRequestWithID("workflow_run", "guid-r", runPayload, secret) }
+	r := func() *http.Request {
+		return webhooktest.NewRequestWithID("workflow_run", "guid-r", runPayload, secret)
+	}
 	assert.Equal(t, 500, serve(h, r()).Code)
 	fail = false
 	assert.Equal(t, 200, serve(h, r()).Code, "GitHub's redelivery (same GUID) is processed")
