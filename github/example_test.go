@@ -1,0 +1,46 @@
+package github_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/github"
+	"github.com/ghbridge/ghbridge/github/githubtest"
+)
+
+func ExampleClientFactory_Client() {
+	fake := githubtest.NewServer() // in production: the API of github.com or a GHES host
+	defer fake.Close()
+	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", DefaultBranch: "trunk"})
+	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
+
+	clients, err := github.NewClientFactory(github.WithBaseURL(fake.URL), github.WithUserAgent("acme-deployer"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	tokens, err := credentials.NewTokenCache(fake.AppConfig(), credentials.WithTransport(clients.Transport()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resolver := credentials.NewResolver(credentials.WithTokenSource(tokens))
+	cred, err := resolver.Resolve(context.Background(), credentials.Target{Owner: "acme", Repo: "api", InstallationID: inst.ID})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client, err := clients.Client(cred)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	repo, _, err := client.Repositories.Get(context.Background(), "acme", "api")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(repo.GetFullName(), repo.GetDefaultBranch(), cred.Type)
+	// Output: acme/api trunk installation
+}
