@@ -12,7 +12,7 @@ import (
 // that concern no job, another tenant's job, or a finished job are
 // acknowledged; only failures to read or store a job fail the delivery.
 func (t *Tracker) Register(h *webhook.Handler) {
-	h.On("workflow_run", webhook.Typed(func(ctx context.Context, d *webhook.Delivery, e *webhook.WorkflowRunEvent) error {
+	webhook.Handle(h, "workflow_run", func(ctx context.Context, d *webhook.Delivery, e *webhook.WorkflowRunEvent) error {
 		r := e.WorkflowRun
 		res, err := t.ApplyRun(ctx, RunUpdate{
 			RunID: r.ID, RunAttempt: r.RunAttempt, Status: r.Status, Conclusion: r.Conclusion,
@@ -21,8 +21,8 @@ func (t *Tracker) Register(h *webhook.Handler) {
 		})
 		t.logResult(ctx, d, res)
 		return err
-	}))
-	h.On("workflow_job", webhook.Typed(func(ctx context.Context, d *webhook.Delivery, e *webhook.WorkflowJobEvent) error {
+	})
+	webhook.Handle(h, "workflow_job", func(ctx context.Context, d *webhook.Delivery, e *webhook.WorkflowJobEvent) error {
 		wj := e.WorkflowJob
 		step := ""
 		for _, s := range wj.Steps {
@@ -36,8 +36,8 @@ func (t *Tracker) Register(h *webhook.Handler) {
 		})
 		t.logResult(ctx, d, res)
 		return err
-	}))
-	h.On("pull_request.closed", webhook.Typed(func(ctx context.Context, d *webhook.Delivery, e *webhook.PullRequestEvent) error {
+	})
+	webhook.Handle(h, "pull_request.closed", func(ctx context.Context, d *webhook.Delivery, e *webhook.PullRequestEvent) error {
 		pr := e.PullRequest
 		res, err := t.ApplyPullRequest(ctx, PullRequestUpdate{
 			Action: e.Action, Number: e.Number, Merged: pr.Merged, Body: pr.Body, HeadRef: pr.Head.Ref,
@@ -45,8 +45,8 @@ func (t *Tracker) Register(h *webhook.Handler) {
 		})
 		t.logResult(ctx, d, res)
 		return err
-	}))
-	h.On("deployment_status", webhook.Typed(func(ctx context.Context, d *webhook.Delivery, e *webhook.DeploymentStatusEvent) error {
+	})
+	webhook.Handle(h, "deployment_status", func(ctx context.Context, d *webhook.Delivery, e *webhook.DeploymentStatusEvent) error {
 		var payload struct {
 			JobID string `json:"job_id"`
 		}
@@ -58,7 +58,7 @@ func (t *Tracker) Register(h *webhook.Handler) {
 		})
 		t.logResult(ctx, d, res)
 		return err
-	}))
+	})
 }
 
 func (t *Tracker) logResult(ctx context.Context, d *webhook.Delivery, res Result) {

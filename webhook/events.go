@@ -203,3 +203,35 @@ type PingEvent struct {
 	Zen    string `json:"zen"`
 	HookID int64  `json:"hook_id"`
 }
+
+// headed events carry what routing needs, so that a delivery decoded into
+// one is decoded once.
+type headed interface{ head() head }
+
+func (e *WorkflowRunEvent) head() head {
+	return head{Action: e.Action, Installation: e.Installation, Repository: e.Repository}
+}
+
+func (e *WorkflowJobEvent) head() head {
+	return head{Action: e.Action, Installation: e.Installation, Repository: e.Repository}
+}
+
+func (e *InstallationEvent) head() head {
+	return head{Action: e.Action, Installation: Installation{ID: e.Installation.ID}}
+}
+
+func (e *InstallationRepositoriesEvent) head() head {
+	return head{Action: e.Action, Installation: Installation{ID: e.Installation.ID}}
+}
+
+func (e *DeploymentStatusEvent) head() head {
+	return head{Action: e.Action, Installation: e.Installation, Repository: e.Repository}
+}
+
+func (e *CheckRunEvent) head() head {
+	return head{Action: e.Action, Installation: e.Installation, Repository: e.Repository}
+}
+
+func (e *PullRequestEvent) head() head {
+	return head{Action: e.Action, Installation: e.Installation, Repository: e.Repository}
+}

@@ -13,10 +13,15 @@
 //
 // A handler error releases the delivery's claim, so that a redelivery
 // (which GitHub sends with the same delivery id) is processed again.
+//
+// Handlers see a *Delivery; Typed and Handle give them the payload
+// decoded into a small event struct (WorkflowRunEvent and friends, which
+// hold only what ghbridge uses), and Delivery.GitHubEvent gives go-github's
+// full typed event. SyncInstallations keeps a credentials.InstallationStore
+// in step with installation events.
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
@@ -97,8 +102,9 @@ type Handler struct {
 	log       *slog.Logger
 	observe   func(Observation)
 
-	mu     sync.RWMutex
-	routes map[string][]HandlerFunc // "event" or "event.action"
+	mu       sync.RWMutex
+	routes   map[string][]HandlerFunc // "event" or "event.action"
+	decoders map[string]decoder       // event -> one-pass decoder, from Handle
 
 	hashes []sync.Pool // per secret, reusable HMAC states
 }
@@ -158,11 +164,12 @@ func WithObserver(fn func(Observation)) Option { return func(h *Handler) { h.obs
 // secret at all is ErrNoSecret.
 func New(secrets []string, opts ...Option) (*Handler, error) {
 	h := &Handler{
-		maxBody: DefaultMaxBodySize,
-		timeout: DefaultHandlerTimeout,
-		lease:   DefaultClaimLease,
-		log:     slog.New(slog.DiscardHandler),
-		routes:  map[string][]HandlerFunc{},
+		maxBody:  DefaultMaxBodySize,
+		timeout:  DefaultHandlerTimeout,
+		lease:    DefaultClaimLease,
+		log:      slog.New(slog.DiscardHandler),
+		routes:   map[string][]HandlerFunc{},
+		decoders: map[string]decoder{},
 	}
 	for _, s := range secrets {
 		if s = strings.TrimSpace(s); s != "" {
@@ -256,28 +263,57 @@ func (d *Delivery) Decode(v any) error {
 // (*github.WorkflowRunEvent and so on), for hosts that want every field.
 func (d *Delivery) GitHubEvent() (any, error) { return parseGitHubEvent(d.Event, d.Payload) }
 
+// typedKey caches the decoded event of type E in a Delivery.
+type typedKey[E any] struct{}
+
 // Typed adapts a handler of a decoded event type E (WorkflowRunEvent,
 // PullRequestEvent, a host's own struct) to a HandlerFunc. Each delivery
 // is decoded into a given type once, however many handlers ask for it.
 func Typed[E any](fn func(ctx context.Context, d *Delivery, e *E) error) HandlerFunc {
-	type key struct{ _ *E }
 	return func(ctx context.Context, d *Delivery) error {
 		d.mu.Lock()
-		e, ok := d.typed[key{}].(*E)
+		e, ok := d.typed[typedKey[E]{}].(*E)
 		if !ok {
 			e = new(E)
 			if err := d.Decode(e); err != nil {
 				d.mu.Unlock()
 				return err
 			}
-			if d.typed == nil {
-				d.typed = map[any]any{}
-			}
-			d.typed[key{}] = e
+			d.cache(typedKey[E]{}, e)
 		}
 		d.mu.Unlock()
 		return fn(ctx, d, e)
 	}
+}
+
+func (d *Delivery) cache(key, v any) {
+	if d.typed == nil {
+		d.typed = map[any]any{}
+	}
+	d.typed[key] = v
+}
+
+// decoder decodes a payload into a typed event in the same pass that
+// validates it and finds the routing head.
+type decoder func(payload []byte) (key, event any, hd head, err error)
+
+// Handle registers a typed handler, like On(pattern, Typed(fn)). When E is
+// one of this package's event types, deliveries of the event are decoded
+// into E in the single pass that also validates them, instead of two.
+func Handle[E any](h *Handler, pattern string, fn func(ctx context.Context, d *Delivery, e *E) error) {
+	event, _, _ := strings.Cut(pattern, ".")
+	if _, ok := any(new(E)).(headed); ok {
+		h.mu.Lock()
+		if h.decoders[event] == nil {
+			h.decoders[event] = func(payload []byte) (any, any, head, error) {
+				e := new(E)
+				err := gojson.Unmarshal(payload, e)
+				return typedKey[E]{}, e, any(e).(headed).head(), err
+			}
+		}
+		h.mu.Unlock()
+	}
+	h.On(pattern, Typed(fn))
 }
 
 // ServeHTTP implements http.Handler.
@@ -340,7 +376,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		payload = []byte(vals.Get("payload"))
 	}
 	var hd head
-	if err := gojson.Unmarshal(payload, &hd); err != nil {
+	var key, typed any
+	h.mu.RLock()
+	dec := h.decoders[obs.Event]
+	h.mu.RUnlock()
+	if dec != nil {
+		key, typed, hd, err = dec(payload)
+	} else {
+		err = gojson.Unmarshal(payload, &hd)
+	}
+	if err != nil {
 		obs.Err = err
 		answer(http.StatusBadRequest, OutcomeMalformed, "malformed JSON payload")
 		return
@@ -349,6 +394,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := &Delivery{
 		ID: obs.DeliveryID, Event: obs.Event, Action: hd.Action, HookID: r.Header.Get("X-GitHub-Hook-ID"),
 		InstallationID: hd.Installation.ID, Repository: hd.Repository, Payload: payload, ReceivedAt: start,
+	}
+	if typed != nil {
+		d.cache(key, typed)
 	}
 	if d.Event == "ping" {
 		answer(http.StatusOK, OutcomePing, "pong")
@@ -361,11 +409,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	log := h.log.With("delivery_id", d.ID, "event", d.Event, "action", d.Action)
+	log := func() *slog.Logger { return h.log.With("delivery_id", d.ID, "event", d.Event, "action", d.Action) }
 	claimed, err := h.store.Claim(ctx, d.ID, h.lease)
 	if err != nil {
 		obs.Err = err
-		log.ErrorContext(ctx, "delivery store unavailable", "error", err)
+		log().ErrorContext(ctx, "delivery store unavailable", "error", err)
 		answer(http.StatusInternalServerError, OutcomeStoreUnavailable, "internal error")
 		return
 	}
@@ -375,15 +423,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := h.run(ctx, d, fns); err != nil {
 		obs.Err = err
-		log.ErrorContext(ctx, "webhook handler failed", "error", err)
+		log().ErrorContext(ctx, "webhook handler failed", "error", err)
 		if rerr := h.store.Release(context.WithoutCancel(ctx), d.ID); rerr != nil {
-			log.ErrorContext(ctx, "releasing the delivery claim failed", "error", rerr)
+			log().ErrorContext(ctx, "releasing the delivery claim failed", "error", rerr)
 		}
 		answer(http.StatusInternalServerError, OutcomeHandlerError, "internal error")
 		return
 	}
 	if err := h.store.Complete(context.WithoutCancel(ctx), d.ID); err != nil {
-		log.ErrorContext(ctx, "recording the delivery failed", "error", err)
+		log().ErrorContext(ctx, "recording the delivery failed", "error", err)
 	}
 	answer(http.StatusOK, OutcomeHandled, "ok")
 }
@@ -413,12 +461,16 @@ func (h *Handler) run(ctx context.Context, d *Delivery, fns []HandlerFunc) (err 
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, limit)
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		// The usual case: one allocation of the announced size. net/http
+		// ends the body at Content-Length.
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
 	}
-	_, err := buf.ReadFrom(body)
-	return buf.Bytes(), err
+	return io.ReadAll(body)
 }
 
 // verify checks the delivery signature against every secret in constant

@@ -352,3 +352,19 @@ func TestDeliveriesFromFakeGitHub(t *testing.T) {
 		assert.True(t, d.OK())
 	}
 }
+
+func TestHandleDecodesOnce(t *testing.T) {
+	h := newHandler(t)
+	var first, second *webhook.WorkflowRunEvent
+	webhook.Handle(h, "workflow_run", func(_ context.Context, _ *webhook.Delivery, e *webhook.WorkflowRunEvent) error { first = e; return nil })
+	h.On("workflow_run.completed", webhook.Typed(func(_ context.Context, _ *webhook.Delivery, e *webhook.WorkflowRunEvent) error { second = e; return nil }))
+	require.Equal(t, 200, serve(h, webhooktest.NewRequest("workflow_run", runPayload, secret)).Code)
+	require.NotNil(t, first)
+	assert.Same(t, first, second, "the event decoded while validating is the one handlers get")
+	assert.Equal(t, int64(42), first.WorkflowRun.ID)
+
+	w := serve(h, webhooktest.NewRequest("workflow_run", []byte(`{"action":"completed","workflow_run":{"id":"not a number"}}`), secret))
+	assert.Equal(t, 400, w.Code, "a payload that does not fit the event is malformed")
+	w = serve(h, webhooktest.NewRequest("workflow_run", []byte(`{"action":`), secret))
+	assert.Equal(t, 400, w.Code)
+}

@@ -28,7 +28,7 @@ func SyncInstallations(h *Handler, store credentials.InstallationStore, tokens R
 			tokens.Revoke(id)
 		}
 	}
-	h.On("installation", Typed(func(ctx context.Context, d *Delivery, e *InstallationEvent) error {
+	Handle(h, "installation", func(ctx context.Context, d *Delivery, e *InstallationEvent) error {
 		in := e.Installation
 		if in.ID <= 0 {
 			return fmt.Errorf("installation event without an installation id")
@@ -48,8 +48,8 @@ func SyncInstallations(h *Handler, store credentials.InstallationStore, tokens R
 		}
 		log.DebugContext(ctx, "installation action ignored", "action", e.Action, "installation_id", in.ID)
 		return nil
-	}))
-	h.On("installation_repositories", Typed(func(ctx context.Context, d *Delivery, e *InstallationRepositoriesEvent) error {
+	})
+	Handle(h, "installation_repositories", func(ctx context.Context, d *Delivery, e *InstallationRepositoriesEvent) error {
 		in := e.Installation
 		defer revoke(in.ID)
 		var added, removed []string
@@ -69,7 +69,7 @@ func SyncInstallations(h *Handler, store credentials.InstallationStore, tokens R
 			return store.UpsertInstallation(ctx, fromEvent(in, credentials.StatusActive, e.RepositoriesAdded))
 		}
 		return err
-	}))
+	})
 }
 
 // setStatus changes a known installation's status, or records it when

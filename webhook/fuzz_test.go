@@ -1,0 +1,83 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ghbridge/ghbridge/webhook"
+)
+
+// FuzzVerify throws arbitrary bodies and signature headers at the
+// handler: it must never panic, and must never accept a delivery whose
+// signature is not the HMAC of its body under a configured secret.
+func FuzzVerify(f *testing.F) {
+	f.Add([]byte(`{"action":"completed"}`), webhook.Sign(secret, []byte(`{"action":"completed"}`)), "workflow_run", false)
+	f.Add([]byte(`{"action":"completed"}`), "sha256=00", "workflow_run", false)
+	f.Add([]byte("Hello, World!"), "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17", "push", false)
+	f.Add([]byte(`payload=%7B%7D`), webhook.Sign(secret, []byte(`payload=%7B%7D`)), "ping", true)
+	f.Add([]byte{}, "", "", false)
+	h, err := webhook.New([]string{secret, "second"}, webhook.WithSHA1(true), webhook.WithMaxBodySize(1<<16))
+	if err != nil {
+		f.Fatal(err)
+	}
+	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { return nil })
+	h.On("push", webhook.Typed(func(context.Context, *webhook.Delivery, *webhook.WorkflowRunEvent) error { return nil }))
+	f.Fuzz(func(t *testing.T, body []byte, sig, event string, form bool) {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
+		r.Header.Set("Content-Type", "application/json")
+		if form {
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		r.Header.Set("X-GitHub-Event", event)
+		r.Header.Set("X-GitHub-Delivery", "fuzz")
+		r.Header.Set("X-Hub-Signature-256", sig)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		authentic := strings.EqualFold(sig, webhook.Sign(secret, body)) || strings.EqualFold(sig, webhook.Sign("second", body))
+		if !authentic && w.Code != http.StatusUnauthorized && w.Code != http.StatusRequestEntityTooLarge {
+			t.Fatalf("a delivery with a bad signature got %d", w.Code)
+		}
+		if authentic && w.Code == http.StatusUnauthorized {
+			t.Fatalf("an authentic delivery was refused: %s", w.Body)
+		}
+	})
+}
+
+// FuzzDecode decodes arbitrary payloads into every event type with the
+// fast decoder and with encoding/json: no panic, the same verdict on
+// validity, and the same values.
+func FuzzDecode(f *testing.F) {
+	f.Add(runPayload)
+	f.Add([]byte(`{"action":"closed","number":7,"pull_request":{"merged":true,"body":"x","head":{"ref":"a"}}}`))
+	f.Add([]byte(`{"action":"created","installation":{"id":1,"account":{"login":"a"},"suspended_at":null},"repositories":[{"full_name":"a/b"}]}`))
+	f.Add([]byte(`{"deployment":{"id":1,"payload":{"job_id":"j"}},"deployment_status":{"state":"success","created_at":"2026-01-01T00:00:00Z"}}`))
+	f.Add([]byte(`{"workflow_job":{"steps":[{"name":"a","number":1}],"completed_at":null}}`))
+	f.Add([]byte(`{"a":"\ud800"}`))
+	f.Add([]byte(`{"workflow_run":{"id":1e3}}`))
+	types := []func() any{
+		func() any { return new(webhook.WorkflowRunEvent) }, func() any { return new(webhook.WorkflowJobEvent) },
+		func() any { return new(webhook.InstallationEvent) }, func() any { return new(webhook.InstallationRepositoriesEvent) },
+		func() any { return new(webhook.DeploymentStatusEvent) }, func() any { return new(webhook.CheckRunEvent) },
+		func() any { return new(webhook.PullRequestEvent) }, func() any { return new(webhook.PingEvent) },
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		valid := json.Valid(payload)
+		for _, mk := range types {
+			fast, std := mk(), mk()
+			d := &webhook.Delivery{Event: "x", Payload: payload}
+			errFast := d.Decode(fast)
+			errStd := json.Unmarshal(payload, std)
+			if !valid && errFast == nil {
+				t.Fatalf("invalid JSON accepted into %T: %q", fast, payload)
+			}
+			if errFast == nil && errStd == nil && !reflect.DeepEqual(fast, std) {
+				t.Fatalf("decoders disagree on %T:\nfast %+v\nstd  %+v", fast, fast, std)
+			}
+		}
+	})
+}
