@@ -357,7 +357,10 @@ func TestHandleDecodesOnce(t *testing.T) {
 	h := newHandler(t)
 	var first, second *webhook.WorkflowRunEvent
 	webhook.Handle(h, "workflow_run", func(_ context.Context, _ *webhook.Delivery, e *webhook.WorkflowRunEvent) error { first = e; return nil })
-	h.On("workflow_run.completed", webhook.Typed(func(_ context.Context, _ *webhook.Delivery, e *webhook.WorkflowRunEvent) error { second = e; return nil }))
+	h.On("workflow_run.completed", webhook.Typed(func(_ context.Context, _ *webhook.Delivery, e *webhook.WorkflowRunEvent) error {
+		second = e
+		return nil
+	}))
 	require.Equal(t, 200, serve(h, webhooktest.NewRequest("workflow_run", runPayload, secret)).Code)
 	require.NotNil(t, first)
 	assert.Same(t, first, second, "the event decoded while validating is the one handlers get")
