@@ -432,3 +432,19 @@ func TestAuditNeverHoldsTokens(t *testing.T) {
 	}
 	assert.True(t, strings.Contains(all, "502"))
 }
+
+func TestFindRun(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	since := time.Now()
+	res, err := e.d.Dispatch(context.Background(), job("job-1", deployAgent))
+	require.NoError(t, err)
+	run, err := e.d.FindRun(context.Background(), job("job-1", deployAgent), since)
+	require.NoError(t, err)
+	require.NotNil(t, run)
+	assert.Equal(t, res.RunID, run.GetID())
+	run, err = e.d.FindRun(context.Background(), job("job-2", deployAgent), since)
+	require.NoError(t, err)
+	assert.Nil(t, run)
+	_, err = e.d.FindRun(context.Background(), job("job-3", `{"type":"deployment","owner":"acme","repo":"deployer","environment":"e"}`), since)
+	require.ErrorIs(t, err, dispatch.ErrInvalidJob)
+}

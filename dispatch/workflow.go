@@ -12,6 +12,8 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/ghbridge/ghbridge/credentials"
+
 	"github.com/ghbridge/ghbridge/template"
 )
 
@@ -265,4 +267,38 @@ func idChar(c byte) bool {
 func branchOf(ref string) string {
 	ref = strings.TrimPrefix(ref, "refs/heads/")
 	return strings.TrimPrefix(ref, "refs/tags/")
+}
+
+// FindRun looks for the run a job's dispatch started, by the job id in
+// run titles (see MatchRun), among the runs created since the given time.
+// Reconcilers use it for jobs whose run id is unknown: a dispatch that
+// ended with ErrDispatchUncertain or ErrRunNotFound. It returns nil
+// without error when no run matches, and ErrInvalidJob for kinds without
+// a workflow run (deployments, pull requests).
+func (d *Dispatcher) FindRun(ctx context.Context, job Job, since time.Time) (*gh.WorkflowRun, error) {
+	if job.Context.JobID == "" {
+		job.Context.JobID = job.ID
+	}
+	cfg, err := d.renderer.Render(ctx, job.Agent, job.Context)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidAgentConfig, err)
+	}
+	if cfg.Type != template.KindWorkflowDispatch && cfg.Type != template.KindRepositoryDispatch {
+		return nil, fmt.Errorf("%w: a %s job has no workflow run to find", ErrInvalidJob, cfg.Type)
+	}
+	cred, err := d.resolver.Resolve(ctx, credentials.Target{Owner: cfg.Owner, Repo: cfg.Repo, InstallationID: cfg.InstallationID,
+		StaticToken: credentials.NewSecret(cfg.Token), JobID: job.ID})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
+	}
+	client, err := d.clients.Client(cred)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
+	}
+	a := &attempt{d: d, client: client, cfg: cfg, cred: cred, jobID: job.ID}
+	runs, err := a.listRuns(ctx, since.Add(-d.lookup.ClockSkew))
+	if err != nil {
+		return nil, err
+	}
+	return MatchRun(runs, job.ID), nil
 }

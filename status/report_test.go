@@ -22,6 +22,8 @@ import (
 )
 
 type world struct {
+	resolver   *credentials.Resolver
+	clients    *github.ClientFactory
 	fake       *githubtest.Server
 	inst       githubtest.Installation
 	dispatcher *dispatch.Dispatcher
@@ -63,7 +65,7 @@ func newWorld(t *testing.T, opts ...status.TrackerOption) *world {
 	t.Cleanup(recv.Close)
 	fake.SetWebhook(recv.URL, hookSecret)
 	renderer := template.NewRenderer()
-	return &world{fake: fake, inst: inst, store: store, tracker: tracker, hook: h, renderer: renderer,
+	return &world{fake: fake, inst: inst, store: store, tracker: tracker, hook: h, renderer: renderer, resolver: resolver, clients: clients,
 		dispatcher: dispatch.New(resolver, clients, dispatch.WithRenderer(renderer),
 			dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 200 * time.Millisecond, Settle: 20 * time.Millisecond}))}
 }
@@ -237,4 +239,47 @@ func TestEndToEndPullRequest(t *testing.T) {
 	_, err := w.fake.MergePull("acme", "deployer", j.PullRequestNumber, true)
 	require.NoError(t, err)
 	assert.Equal(t, status.Successful, w.job(t, "job-8").Status)
+}
+
+func TestPollerCatchesUpOnLostDeliveries(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	w := newWorld(t, status.WithTrackerClock(clock))
+	ctx := context.Background()
+	run := w.start(t, "job-run", `{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`)
+	dep := w.start(t, "job-dep", `{"type":"deployment","owner":"acme","repo":"deployer","environment":"production","report":{"deploymentStatus":false}}`)
+	pr := w.start(t, "job-pr", `{"type":"pull_request","owner":"acme","repo":"deployer","title":"t","files":{"a":"b"}}`)
+	lost := w.start(t, "job-lost", `{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`)
+	w.fake.SetWebhook("", "") // from here on, every delivery is lost
+
+	_, err := w.fake.SetRunStatus(run.RunID, "completed", "success")
+	require.NoError(t, err)
+	_, err = w.fake.SetRunStatus(w.fake.Deployments()[0].RunIDs[0], "completed", "failure")
+	require.NoError(t, err)
+	_, err = w.fake.MergePull("acme", "deployer", pr.PullRequestNumber, false)
+	require.NoError(t, err)
+	_, err = w.fake.SetRunStatus(lost.RunID, "completed", "cancelled")
+	require.NoError(t, err)
+	// Forget job-lost's run id, as after an uncertain dispatch.
+	_, err = w.store.UpdateJob(ctx, "job-lost", w.job(t, "job-lost").Version, status.Update{Status: status.Pending})
+	require.NoError(t, err)
+
+	source := func(_ context.Context, j status.Job) (dispatch.Job, error) {
+		return dispatch.Job{ID: j.ID, Agent: json.RawMessage(`{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`)}, nil
+	}
+	p := status.NewPoller(w.tracker, w.store, w.resolver, w.clients, status.WithRunFinder(w.dispatcher, source),
+		status.WithQuietPeriod(time.Minute, 10))
+	rep, err := p.Poll(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 0, rep.Checked, "nothing is quiet yet")
+
+	now = now.Add(time.Hour)
+	rep, err = p.Poll(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, status.PollReport{Checked: 4, Updated: 3}, rep)
+	assert.Equal(t, status.Successful, w.job(t, "job-run").Status)
+	assert.Equal(t, status.Cancelled, w.job(t, "job-pr").Status)
+	assert.Equal(t, status.Cancelled, w.job(t, "job-lost").Status, "found by its job id")
+	assert.Equal(t, status.InProgress, w.job(t, "job-dep").Status, "no deployment status was posted: nothing to learn")
+	assert.NotZero(t, dep.DeploymentID)
 }

@@ -259,6 +259,17 @@ func (s *Server) appRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, s.installationJSON(in))
 	})
+	s.handle(mux, "DELETE /app/installations/{installation_id}", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		in := s.lookupInstallation(r.PathValue("installation_id"))
+		if in == nil {
+			notFound(w)
+			return
+		}
+		in.deleted = true
+		w.WriteHeader(http.StatusNoContent)
+	})
 	s.handle(mux, "POST /app/installations/{installation_id}/access_tokens", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
 		s.mu.Lock()
 		defer s.mu.Unlock()

@@ -186,6 +186,33 @@ func TestJobStore(t *testing.T, newStore func(t *testing.T) status.JobStore) {
 		assert.Equal(t, "j2", got.ID)
 	})
 
+	t.Run("ListStaleJobs", func(t *testing.T) {
+		s := newStore(t)
+		lister, ok := s.(status.StaleLister)
+		if !ok {
+			t.Skip("the store does not implement status.StaleLister")
+		}
+		for i, st := range []status.Status{status.Pending, status.InProgress, status.Successful, status.ExternalRunNotFound, status.InvalidJobAgent} {
+			id := fmt.Sprint("j", i)
+			require.NoError(t, s.CreateJob(ctx, newJob(id)))
+			_, err := s.UpdateJob(ctx, id, 1, status.Update{Status: st, At: at.Add(time.Duration(i) * time.Minute)})
+			require.NoError(t, err)
+		}
+		got, err := lister.ListStaleJobs(ctx, at.Add(10*time.Minute), 10)
+		require.NoError(t, err)
+		var ids []string
+		for _, j := range got {
+			ids = append(ids, j.ID)
+		}
+		assert.Equal(t, []string{"j0", "j1", "j3"}, ids, "unfinished jobs, oldest first")
+		got, err = lister.ListStaleJobs(ctx, at.Add(90*time.Second), 10)
+		require.NoError(t, err)
+		assert.Len(t, got, 2)
+		got, err = lister.ListStaleJobs(ctx, at.Add(10*time.Minute), 1)
+		require.NoError(t, err)
+		assert.Len(t, got, 1)
+	})
+
 	t.Run("CanceledContext", func(t *testing.T) {
 		s := newStore(t)
 		cctx, cancel := context.WithCancel(ctx)
