@@ -1,0 +1,105 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/webhook"
+)
+
+// Deliveries is a webhook.DeliveryStore. A claim is one conditional
+// upsert, so replicas sharing the database never both process a delivery.
+type Deliveries struct{ db *DB }
+
+// Deliveries returns the delivery store.
+func (db *DB) Deliveries() *Deliveries { return &Deliveries{db: db} }
+
+var _ webhook.DeliveryStore = (*Deliveries)(nil)
+
+// Claim implements webhook.DeliveryStore.
+func (s *Deliveries) Claim(ctx context.Context, id string, lease time.Duration) (bool, error) {
+	now := s.db.now()
+	var got string
+	err := s.db.w.QueryRowContext(ctx, s.db.q(`INSERT INTO deliveries (id, state, lease_until, updated_at) VALUES ($1, 'processing', $2, $3)
+		ON CONFLICT (id) DO UPDATE SET state = 'processing', lease_until = excluded.lease_until, updated_at = excluded.updated_at
+		WHERE deliveries.state <> 'done' AND deliveries.lease_until < excluded.updated_at
+		RETURNING id`), id, micros(now.Add(lease)), micros(now)).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Complete implements webhook.DeliveryStore.
+func (s *Deliveries) Complete(ctx context.Context, id string) error {
+	now := micros(s.db.now())
+	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO deliveries (id, state, lease_until, updated_at) VALUES ($1, 'done', 0, $2)
+		ON CONFLICT (id) DO UPDATE SET state = 'done', updated_at = excluded.updated_at`), id, now)
+	return err
+}
+
+// Release implements webhook.DeliveryStore.
+func (s *Deliveries) Release(ctx context.Context, id string) error {
+	_, err := s.db.w.ExecContext(ctx, s.db.q(`DELETE FROM deliveries WHERE id = $1 AND state = 'processing'`), id)
+	return err
+}
+
+// Prune forgets deliveries last touched before the given time (GitHub
+// redelivers for three days at most) and returns how many.
+func (s *Deliveries) Prune(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.w.ExecContext(ctx, s.db.q(`DELETE FROM deliveries WHERE updated_at < $1 AND state = 'done'`), micros(before))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// Audit is a credentials.AuditSink writing to the audit_events table.
+type Audit struct {
+	db  *DB
+	err func(error)
+}
+
+// Audit returns an audit sink; onError is told about events that could
+// not be written (auditing never fails the operation).
+func (db *DB) Audit(onError func(error)) *Audit { return &Audit{db: db, err: onError} }
+
+var _ credentials.AuditSink = (*Audit)(nil)
+
+// Audit implements credentials.AuditSink.
+func (a *Audit) Audit(ctx context.Context, e credentials.AuditEvent) {
+	if e.Time.IsZero() {
+		e.Time = a.db.now()
+	}
+	_, err := a.db.w.ExecContext(context.WithoutCancel(ctx), a.db.q(`INSERT INTO audit_events
+		(at, name, credential_type, repo, installation_id, job_id, attempt, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`),
+		micros(e.Time), e.Name, string(e.CredentialType), e.Repo, e.InstallationID, e.JobID, e.Attempt, string(e.Outcome), e.Error)
+	if err != nil && a.err != nil {
+		a.err(err)
+	}
+}
+
+// Events returns the most recent audit events, newest first.
+func (a *Audit) Events(ctx context.Context, limit int) ([]credentials.AuditEvent, error) {
+	rows, err := a.db.r.QueryContext(ctx, a.db.q(`SELECT at, name, credential_type, repo, installation_id, job_id, attempt, outcome, error
+		FROM audit_events ORDER BY at DESC LIMIT $1`), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []credentials.AuditEvent
+	for rows.Next() {
+		var e credentials.AuditEvent
+		var at int64
+		var ct, outcome string
+		if err := rows.Scan(&at, &e.Name, &ct, &e.Repo, &e.InstallationID, &e.JobID, &e.Attempt, &outcome, &e.Error); err != nil {
+			return nil, err
+		}
+		e.Time, e.CredentialType, e.Outcome = fromMicros(at), credentials.Type(ct), credentials.Outcome(outcome)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,265 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/credentials/credentialstest"
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
+	"github.com/ghbridge/ghbridge/status"
+	"github.com/ghbridge/ghbridge/status/statustest"
+	"github.com/ghbridge/ghbridge/webhook"
+	"github.com/ghbridge/ghbridge/webhook/webhooktest"
+)
+
+// PostgresURL returns the test database URL: $GHBRIDGE_TEST_POSTGRES_URL,
+// or the local server this machine kind runs.
+func postgresURL() string {
+	if u := os.Getenv("GHBRIDGE_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// freshPostgres returns the URL of an empty schema of its own, dropped
+// when the test ends. Without a reachable server the test is skipped,
+// unless GHBRIDGE_TEST_POSTGRES=required (as .ci/run sets it).
+func freshPostgres(t testing.TB) string {
+	t.Helper()
+	base := postgresURL()
+	admin, err := sql.Open("pgx", base)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := admin.PingContext(ctx); err != nil {
+		admin.Close()
+		if os.Getenv("GHBRIDGE_TEST_POSTGRES") == "required" {
+			t.Fatalf("PostgreSQL at %s is required but unreachable: %v", base, err)
+		}
+		t.Skipf("PostgreSQL not reachable at %s (%v); set GHBRIDGE_TEST_POSTGRES_URL", base, err)
+	}
+	schema := fmt.Sprintf("t_%d_%d", time.Now().UnixNano(), os.Getpid())
+	_, err = admin.ExecContext(ctx, "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		admin.Close()
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+func freshSQLite(t testing.TB) string {
+	return "sqlite:" + filepath.Join(t.TempDir(), "ghbridge.db")
+}
+
+func open(t testing.TB, url string) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlstore.Open(context.Background(), url)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+var backends = map[string]func(testing.TB) string{"sqlite": freshSQLite, "postgres": freshPostgres}
+
+func TestConformance(t *testing.T) {
+	for name, fresh := range backends {
+		t.Run(name, func(t *testing.T) {
+			t.Run("InstallationStore", func(t *testing.T) {
+				credentialstest.TestInstallationStore(t, func(t *testing.T) credentials.InstallationStore { return open(t, fresh(t)).Installations() })
+			})
+			t.Run("JobStore", func(t *testing.T) {
+				statustest.TestJobStore(t, func(t *testing.T) status.JobStore { return open(t, fresh(t)).Jobs() })
+			})
+			t.Run("DeliveryStore", func(t *testing.T) {
+				webhooktest.TestDeliveryStore(t, func(t *testing.T) webhook.DeliveryStore { return open(t, fresh(t)).Deliveries() })
+			})
+		})
+	}
+}
+
+func TestMigrationsAreIdempotent(t *testing.T) {
+	for name, fresh := range backends {
+		t.Run(name, func(t *testing.T) {
+			url := fresh(t)
+			var wg sync.WaitGroup
+			errs := make(chan error, 4)
+			for range 4 { // replicas starting together
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					db, err := sqlstore.Open(context.Background(), url)
+					if err == nil {
+						db.Close()
+					}
+					errs <- err
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				require.NoError(t, err)
+			}
+			db := open(t, url)
+			require.NoError(t, db.Jobs().CreateJob(context.Background(), status.Job{ID: "j", Status: status.Pending}))
+			db.Close()
+			db = open(t, url)
+			_, err := db.Jobs().GetJob(context.Background(), "j")
+			require.NoError(t, err, "data survives reopening")
+		})
+	}
+}
+
+func TestRecords(t *testing.T) {
+	for name, fresh := range backends {
+		t.Run(name, func(t *testing.T) {
+			db := open(t, fresh(t))
+			ctx := context.Background()
+			rec := sqlstore.Record{Job: status.Job{ID: "j1", Status: status.Pending, Owner: "acme", Repo: "api"}, Tenant: "t1",
+				Agent: json.RawMessage(`{"owner":"acme"}`), Context: json.RawMessage(`{"jobId":"j1"}`)}
+			require.NoError(t, db.Jobs().CreateRecord(ctx, rec))
+			got, err := db.Jobs().GetRecord(ctx, "j1")
+			require.NoError(t, err)
+			assert.Equal(t, "t1", got.Tenant)
+			assert.JSONEq(t, `{"owner":"acme"}`, string(got.Agent))
+			assert.JSONEq(t, `{"jobId":"j1"}`, string(got.Context))
+		})
+	}
+}
+
+func TestLeasesAndKV(t *testing.T) {
+	for name, fresh := range backends {
+		t.Run(name, func(t *testing.T) {
+			db := open(t, fresh(t))
+			ctx := context.Background()
+			ok, err := db.TryLease(ctx, "reconcile", "a", time.Minute)
+			require.NoError(t, err)
+			assert.True(t, ok)
+			ok, err = db.TryLease(ctx, "reconcile", "b", time.Minute)
+			require.NoError(t, err)
+			assert.False(t, ok, "held by a")
+			ok, err = db.TryLease(ctx, "reconcile", "a", time.Minute)
+			require.NoError(t, err)
+			assert.True(t, ok, "renewed by its holder")
+			ok, err = db.TryLease(ctx, "other", "b", -time.Second)
+			require.NoError(t, err)
+			assert.True(t, ok)
+			ok, err = db.TryLease(ctx, "other", "c", time.Minute)
+			require.NoError(t, err)
+			assert.True(t, ok, "an expired lease is taken over")
+
+			v, err := db.Get(ctx, "k")
+			require.NoError(t, err)
+			assert.Empty(t, v)
+			require.NoError(t, db.Set(ctx, "k", "1"))
+			require.NoError(t, db.Set(ctx, "k", "2"))
+			v, err = db.Get(ctx, "k")
+			require.NoError(t, err)
+			assert.Equal(t, "2", v)
+		})
+	}
+}
+
+func TestAuditAndPrune(t *testing.T) {
+	for name, fresh := range backends {
+		t.Run(name, func(t *testing.T) {
+			db := open(t, fresh(t))
+			ctx := context.Background()
+			a := db.Audit(func(err error) { t.Error(err) })
+			a.Audit(ctx, credentials.AuditEvent{Name: "dispatch.workflow_dispatch", CredentialType: credentials.TypeInstallation, Repo: "a/b",
+				InstallationID: 7, JobID: "j", Attempt: 2, Outcome: credentials.OutcomeFailure, Error: "boom"})
+			evs, err := a.Events(ctx, 10)
+			require.NoError(t, err)
+			require.Len(t, evs, 1)
+			assert.Equal(t, "boom", evs[0].Error)
+			assert.Equal(t, 2, evs[0].Attempt)
+			assert.False(t, evs[0].Time.IsZero())
+
+			d := db.Deliveries()
+			require.NoError(t, d.Complete(ctx, "old"))
+			n, err := d.Prune(ctx, time.Now().Add(time.Hour))
+			require.NoError(t, err)
+			assert.EqualValues(t, 1, n)
+		})
+	}
+}
+
+// Two processes (here: two connection pools) on one PostgreSQL database:
+// a delivery is claimed once, and concurrent job updates do not both win.
+func TestReplicasSharePostgres(t *testing.T) {
+	url := freshPostgres(t)
+	a, b := open(t, url), open(t, url)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	claims := map[string]int{}
+	for i := range 50 {
+		for _, db := range []*sqlstore.DB{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := fmt.Sprint("d", i)
+				ok, err := db.Deliveries().Claim(ctx, id, time.Minute)
+				assert.NoError(t, err)
+				if ok {
+					mu.Lock()
+					claims[id]++
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	assert.Len(t, claims, 50)
+	for id, n := range claims {
+		assert.Equal(t, 1, n, id)
+	}
+
+	require.NoError(t, a.Jobs().CreateJob(ctx, status.Job{ID: "j", Status: status.Pending}))
+	wins := 0
+	for _, db := range []*sqlstore.DB{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := db.Jobs().UpdateJob(ctx, "j", 1, status.Update{Status: status.InProgress})
+			if err == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			} else {
+				assert.ErrorIs(t, err, status.ErrConflict)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 1, wins)
+}
+
+func TestOpenErrors(t *testing.T) {
+	_, err := sqlstore.Open(context.Background(), "mysql://x")
+	assert.ErrorContains(t, err, "unsupported database URL")
+	_, err = sqlstore.Open(context.Background(), "sqlite:")
+	assert.Error(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = sqlstore.Open(ctx, "postgres://nobody:secret@127.0.0.1:1/none?sslmode=disable&connect_timeout=1")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "secret", "passwords stay out of errors")
+}
