@@ -259,6 +259,30 @@ func (s *Server) appRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, s.installationJSON(in))
 	})
+	s.handle(mux, "GET /repos/{owner}/{repo}/installation", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		rp := s.repos[strings.ToLower(r.PathValue("owner")+"/"+r.PathValue("repo"))]
+		if rp == nil {
+			notFound(w)
+			return
+		}
+		in := s.installationFor(rp)
+		if in == nil {
+			notFound(w)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.installationJSON(in))
+	})
+	s.handle(mux, "GET /app/hook/config", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		cfg := map[string]any{"content_type": "json", "insecure_ssl": "0", "url": s.hook.url}
+		if s.hook.secret != "" {
+			cfg["secret"] = "********"
+		}
+		writeJSON(w, http.StatusOK, cfg)
+	})
 	s.handle(mux, "DELETE /app/installations/{installation_id}", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
 		s.mu.Lock()
 		defer s.mu.Unlock()

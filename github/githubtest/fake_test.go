@@ -647,3 +647,37 @@ func TestGitAndPulls(t *testing.T) {
 	_, err = f.MergePull("acme", "api", 1, true)
 	assert.Error(t, err, "already closed")
 }
+
+func TestDoctorRoutes(t *testing.T) {
+	f := newFake(t)
+	c := ghClient(t, f)
+	ctx := context.Background()
+	file, _, _, err := c.Repositories.GetContents(ctx, "acme", "api", ".github/workflows/deploy.yml", nil)
+	require.NoError(t, err)
+	text, err := file.GetContent()
+	require.NoError(t, err)
+	assert.Contains(t, text, "workflow_dispatch:")
+	assert.Contains(t, text, "run-name: Deploy ${{ inputs.job_id }}")
+	assert.Contains(t, text, "job_id:\n        required: true")
+	_, _, resp, err := c.Repositories.GetContents(ctx, "acme", "api", "nope.txt", nil)
+	require.Error(t, err)
+	assert.Equal(t, 404, resp.StatusCode)
+	assert.Contains(t, githubtest.WorkflowYAML(githubtest.Workflow{Name: "p", NoDispatch: true}), "push:")
+
+	app := gh.NewClient(f.Client()).WithAuthToken(f.jwt(t, nil, nil))
+	app.BaseURL = c.BaseURL
+	inst, _, err := app.Apps.FindRepositoryInstallation(ctx, "acme", "api")
+	require.NoError(t, err)
+	assert.Equal(t, f.inst.ID, inst.GetID())
+	_, resp, err = app.Apps.FindRepositoryInstallation(ctx, "acme", "private")
+	require.Error(t, err)
+	assert.Equal(t, 404, resp.StatusCode)
+	f.SetWebhook("https://example.test/hook", "s")
+	hc, _, err := app.Apps.GetHookConfig(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "********", hc.GetSecret())
+	_, err = app.Apps.DeleteInstallation(ctx, f.inst.ID)
+	require.NoError(t, err)
+	_, _, err = app.Apps.GetInstallation(ctx, f.inst.ID)
+	require.Error(t, err)
+}

@@ -2,6 +2,7 @@ package githubtest
 
 import (
 	"cmp"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -168,6 +169,37 @@ func (s *Server) pullRoutes(mux *http.ServeMux) {
 			return
 		}
 		writeJSON(w, http.StatusOK, s.commitJSON(rp, sha, g.commit(sha)))
+	})
+	s.handle(mux, "GET /repos/{owner}/{repo}/contents/{path...}", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		rp := s.requireRepo(w, r, c, "contents", "read")
+		if rp == nil {
+			return
+		}
+		ref := cmp.Or(r.URL.Query().Get("ref"), rp.DefaultBranch)
+		sha, ok := rp.branches[strings.TrimPrefix(ref, "refs/heads/")]
+		if !ok {
+			writeError(w, http.StatusNotFound, "No commit found for the ref "+ref)
+			return
+		}
+		path := r.PathValue("path")
+		content, found := s.git().trees[s.git().commit(sha).Tree][path]
+		if !found {
+			for _, wf := range rp.workflows {
+				if wf.Path == path {
+					content, found = WorkflowYAML(*wf), true
+				}
+			}
+		}
+		if !found {
+			notFound(w)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"type": "file", "encoding": "base64", "name": pathBase(path), "path": path, "size": len(content),
+			"sha": fakeSHA("blob:" + content), "content": base64.StdEncoding.EncodeToString([]byte(content)),
+		})
 	})
 	s.handle(mux, "POST /repos/{owner}/{repo}/git/trees", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
 		var body struct {
@@ -371,4 +403,11 @@ func (s *Server) pullRoutes(mux *http.ServeMux) {
 		}
 		notFound(w)
 	})
+}
+
+func pathBase(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
 }

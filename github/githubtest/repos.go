@@ -740,3 +740,37 @@ func (s *Server) Workflows(owner, name string) []Workflow {
 	}
 	return out
 }
+
+// WorkflowYAML renders the workflow file the fake serves for wf: its
+// name, run-name and triggers, as a user would write them.
+func WorkflowYAML(wf Workflow) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: %s\n", wf.Name)
+	if wf.RunName != "" {
+		fmt.Fprintf(&b, "run-name: %s\n", wf.RunName)
+	}
+	b.WriteString("on:\n")
+	if wf.NoDispatch {
+		b.WriteString("  push:\n    branches: [main]\n")
+	} else {
+		b.WriteString("  workflow_dispatch:\n")
+		inputs := wf.Inputs
+		if inputs == nil {
+			inputs = []string{"job_id"}
+		}
+		if len(inputs) > 0 {
+			b.WriteString("    inputs:\n")
+			for _, in := range inputs {
+				fmt.Fprintf(&b, "      %s:\n        required: %v\n        type: string\n", in, slices.Contains(wf.RequiredInputs, in))
+			}
+		}
+	}
+	if len(wf.RepositoryDispatchTypes) > 0 {
+		fmt.Fprintf(&b, "  repository_dispatch:\n    types: [%s]\n", strings.Join(wf.RepositoryDispatchTypes, ", "))
+	}
+	if wf.OnDeployment {
+		b.WriteString("  deployment:\n")
+	}
+	b.WriteString("jobs:\n  deploy:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo deploying\n")
+	return b.String()
+}

@@ -1,0 +1,382 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
+	"github.com/ghbridge/ghbridge/status"
+	"github.com/ghbridge/ghbridge/template"
+)
+
+// maxBody caps JSON request bodies of the API.
+const maxBody = 1 << 20
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", s.metrics.handler())
+
+	mux.HandleFunc("POST /api/jobs", s.auth(s.createJob))
+	mux.HandleFunc("GET /api/jobs/{id}", s.auth(s.getJob))
+	mux.HandleFunc("GET /api/jobs/{id}/inputs", s.auth(s.jobInputs))
+	mux.HandleFunc("POST /api/jobs/{id}/status", s.auth(s.reportStatus))
+
+	mux.HandleFunc("POST /api/github/webhook", s.webhook)
+	mux.HandleFunc("GET /api/github/install-url", s.auth(s.needApp(s.installURL)))
+	mux.HandleFunc("GET /api/github/install-callback", func(w http.ResponseWriter, r *http.Request) {
+		s.needApp(func(w http.ResponseWriter, r *http.Request, _ string) { s.installCallback(w, r) })(w, r, "")
+	})
+	mux.HandleFunc("POST /api/github/installations/recover", s.auth(s.needApp(s.recoverInstallations)))
+	mux.HandleFunc("DELETE /api/github/installations/{id}", s.auth(s.needApp(s.deleteInstallation)))
+	return s.metrics.instrument(mux)
+}
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) { writeJSON(w, code, apiError{Error: msg}) }
+
+// tenantHandler is a handler that knows the caller's tenant.
+type tenantHandler func(w http.ResponseWriter, r *http.Request, tenant string)
+
+// auth checks the bearer key, comparing it in constant time with every
+// configured key (the time taken does not depend on which one matches).
+func (s *Server) auth(next tenantHandler) http.HandlerFunc {
+	keys := make([][32]byte, 0, len(s.cfg.APIKeys))
+	tenants := make([]string, 0, len(s.cfg.APIKeys))
+	for k, t := range s.cfg.APIKeys {
+		keys, tenants = append(keys, sha256.Sum256([]byte(k))), append(tenants, t)
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(keys) == 0 {
+			writeError(w, http.StatusServiceUnavailable, "API keys not configured: set "+EnvAPIKeys)
+			return
+		}
+		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || key == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ghbridge"`)
+			writeError(w, http.StatusUnauthorized, "missing bearer key: send Authorization: Bearer KEY")
+			return
+		}
+		sum := sha256.Sum256([]byte(key))
+		tenant := ""
+		for i := range keys {
+			if subtle.ConstantTimeCompare(sum[:], keys[i][:]) == 1 {
+				tenant = tenants[i]
+			}
+		}
+		if tenant == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ghbridge", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "invalid bearer key")
+			return
+		}
+		next(w, r, tenant)
+	}
+}
+
+// needApp answers 503, naming what to set, while no GitHub App is usable.
+func (s *Server) needApp(next tenantHandler) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, tenant string) {
+		if why := s.cfg.githubUnavailable(); why != "" {
+			writeError(w, http.StatusServiceUnavailable, why)
+			return
+		}
+		next(w, r, tenant)
+	}
+}
+
+// decodeBody reads a size-capped JSON body strictly.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if mt := r.Header.Get("Content-Type"); mt != "" && !strings.HasPrefix(mt, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, "send application/json")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("extra data after the JSON object")
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxBody))
+		return false
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "empty body: send a JSON object")
+		return false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// createJobRequest is the body of POST /api/jobs.
+type createJobRequest struct {
+	ID      string          `json:"id"`
+	Agent   json.RawMessage `json:"agent"`
+	Context json.RawMessage `json:"context"`
+}
+
+func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string) {
+	var req createJobRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.ID == "" {
+		req.ID = "job-" + strings.ToLower(rand.Text())[:16]
+	}
+	if !jobIDPattern.MatchString(req.ID) {
+		writeError(w, http.StatusBadRequest, "id: use 1 to 64 letters, digits, '-' and '_', starting with a letter or digit")
+		return
+	}
+	if len(req.Agent) == 0 || !isJSONObject(req.Agent) {
+		writeError(w, http.StatusBadRequest, "agent: required, a JSON object (the job agent config)")
+		return
+	}
+	jc := template.Context{}
+	if len(req.Context) > 0 {
+		if !isJSONObject(req.Context) {
+			writeError(w, http.StatusBadRequest, "context: a JSON object (the job context)")
+			return
+		}
+		dec := json.NewDecoder(strings.NewReader(string(req.Context)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&jc); err != nil {
+			writeError(w, http.StatusBadRequest, "context: "+err.Error())
+			return
+		}
+	}
+	if jc.JobID != "" && jc.JobID != req.ID {
+		writeError(w, http.StatusBadRequest, "context.jobId differs from id; leave it out")
+		return
+	}
+	jc.JobID = req.ID
+	jcJSON, _ := json.Marshal(jc)
+	log := s.log.With("job_id", req.ID, "tenant", tenant)
+
+	// Ask the renderer first: the job's repository and reporting come
+	// from the rendered config, and a config that does not render makes
+	// an invalid_job_agent job rather than a 400.
+	ctx := r.Context()
+	job := status.Job{ID: req.ID, Status: status.Pending}
+	cfg, rerr := s.renderer.Render(ctx, req.Agent, jc)
+	if rerr == nil {
+		job = status.NewJob(req.ID, cfg)
+	}
+	rec := sqlstore.Record{Job: job, Tenant: tenant, Agent: req.Agent, Context: jcJSON}
+	if err := s.db.Jobs().CreateRecord(ctx, rec); err != nil {
+		if errors.Is(err, status.ErrJobExists) {
+			writeError(w, http.StatusConflict, "a job with this id exists")
+			return
+		}
+		log.ErrorContext(ctx, "storing a job failed", "error", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+
+	// The dispatch outlives a caller that hangs up: its outcome is
+	// recorded either way.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.dispatchTO)
+	defer cancel()
+	var res dispatch.Result
+	derr := fmt.Errorf("%w: %w", dispatch.ErrInvalidAgentConfig, rerr)
+	if rerr == nil {
+		res, derr = s.dispatcher.Dispatch(dctx, dispatch.Job{ID: req.ID, Agent: req.Agent, Context: jc})
+	}
+	outcome := status.InProgress
+	if derr != nil {
+		outcome = status.StatusForDispatchError(derr)
+		log.WarnContext(ctx, "dispatch failed", "error", derr, "status", outcome)
+	} else {
+		log.InfoContext(ctx, "job dispatched", "run_id", res.RunID, "repo", res.Owner+"/"+res.Repo, "credential", res.CredentialType)
+	}
+	s.metrics.dispatches.WithLabelValues(string(cfg.Type), string(outcome)).Inc()
+	if _, err := s.tracker.Dispatched(dctx, req.ID, res, derr); err != nil {
+		log.ErrorContext(ctx, "recording the dispatch failed", "error", err)
+	}
+	got, err := s.db.Jobs().GetRecord(dctx, req.ID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	writeJSON(w, http.StatusCreated, jobView(got))
+}
+
+func isJSONObject(b json.RawMessage) bool {
+	s := strings.TrimSpace(string(b))
+	return strings.HasPrefix(s, "{") && json.Valid(b)
+}
+
+// record returns the caller's job, or answers 404 (for other tenants'
+// jobs too: their existence is not revealed).
+func (s *Server) record(w http.ResponseWriter, r *http.Request, tenant string) (sqlstore.Record, bool) {
+	rec, err := s.db.Jobs().GetRecord(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, status.ErrJobNotFound) || (err == nil && rec.Tenant != tenant):
+		writeError(w, http.StatusNotFound, "no such job")
+		return rec, false
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "reading a job failed", "job_id", r.PathValue("id"), "error", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return rec, false
+	}
+	return rec, true
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request, tenant string) {
+	if rec, ok := s.record(w, r, tenant); ok {
+		writeJSON(w, http.StatusOK, jobView(rec))
+	}
+}
+
+func decodeContext(raw json.RawMessage) (template.Context, error) {
+	var jc template.Context
+	if len(raw) == 0 {
+		return jc, nil
+	}
+	err := json.Unmarshal(raw, &jc)
+	return jc, err
+}
+
+func (s *Server) jobInputs(w http.ResponseWriter, r *http.Request, tenant string) {
+	rec, ok := s.record(w, r, tenant)
+	if !ok {
+		return
+	}
+	jc, err := decodeContext(rec.Context)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	jc.JobID = rec.ID
+	writeJSON(w, http.StatusOK, jc.Inputs())
+}
+
+// statusRequest is the body of POST /api/jobs/{id}/status.
+type statusRequest struct {
+	Status  status.Status `json:"status"`
+	Message string        `json:"message"`
+}
+
+func (s *Server) reportStatus(w http.ResponseWriter, r *http.Request, tenant string) {
+	rec, ok := s.record(w, r, tenant)
+	if !ok {
+		return
+	}
+	var req statusRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if !req.Status.Valid() {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("status: %q is not one of %v", req.Status, status.Statuses))
+		return
+	}
+	if len(req.Message) > 4096 {
+		writeError(w, http.StatusBadRequest, "message: at most 4096 bytes")
+		return
+	}
+	_, err := s.tracker.Set(r.Context(), rec.ID, req.Status, req.Message, "manual")
+	switch {
+	case errors.Is(err, status.ErrTransition):
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "manual status report failed", "job_id", rec.ID, "error", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	s.getJob(w, r, tenant)
+}
+
+func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
+	if s.hooks == nil {
+		writeError(w, http.StatusServiceUnavailable, "webhooks not configured: set "+EnvWebhookSecret+" to the App's webhook secret")
+		return
+	}
+	s.hooks.ServeHTTP(w, r)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	body := map[string]any{"status": "ok", "database": string(s.db.Dialect())}
+	code := http.StatusOK
+	if err := s.db.Ping(ctx); err != nil {
+		body["status"], code = "database unavailable", http.StatusServiceUnavailable
+		s.log.ErrorContext(ctx, "health check: database unavailable", "error", err)
+	}
+	body["github_app"] = "configured"
+	if why := s.cfg.githubUnavailable(); why != "" {
+		body["github_app"] = why
+	}
+	body["webhooks"] = s.hooks != nil
+	writeJSON(w, code, body)
+}
+
+// jobJSON is a job as the API shows it.
+type jobJSON struct {
+	ID                string           `json:"id"`
+	Status            status.Status    `json:"status"`
+	Message           string           `json:"message"`
+	Kind              string           `json:"kind,omitempty"`
+	Owner             string           `json:"owner,omitempty"`
+	Repo              string           `json:"repo,omitempty"`
+	InstallationID    int64            `json:"installationId,omitempty"`
+	RunID             int64            `json:"runId,omitempty"`
+	RunURL            string           `json:"runUrl,omitempty"`
+	RunAttempt        int              `json:"runAttempt,omitempty"`
+	DeploymentID      int64            `json:"deploymentId,omitempty"`
+	PullRequestNumber int              `json:"pullRequestNumber,omitempty"`
+	CreatedAt         time.Time        `json:"createdAt"`
+	UpdatedAt         time.Time        `json:"updatedAt"`
+	History           []transitionJSON `json:"history"`
+}
+
+type transitionJSON struct {
+	From    status.Status `json:"from"`
+	To      status.Status `json:"to"`
+	Message string        `json:"message"`
+	At      time.Time     `json:"at"`
+	Source  string        `json:"source"`
+}
+
+func jobView(r sqlstore.Record) jobJSON {
+	v := jobJSON{
+		ID: r.ID, Status: r.Status, Message: r.Message, Kind: r.Kind, Owner: r.Owner, Repo: r.Repo,
+		InstallationID: r.InstallationID, RunID: r.RunID, RunURL: r.RunURL, RunAttempt: r.RunAttempt,
+		DeploymentID: r.DeploymentID, PullRequestNumber: r.PullRequestNumber, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		History: []transitionJSON{},
+	}
+	for _, t := range r.History {
+		v.History = append(v.History, transitionJSON{From: t.From, To: t.To, Message: t.Message, At: t.At, Source: t.Source})
+	}
+	return v
+}
+

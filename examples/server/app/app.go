@@ -1,0 +1,216 @@
+// Package app is the reference server: ghbridge's packages wired together
+// behind an HTTP API, with SQL storage (embedded SQLite by default,
+// PostgreSQL for several replicas), an install flow, Prometheus metrics
+// and a reconciliation loop. cmd main.go in the parent directory runs it;
+// the demo and the tests run it in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	gh "github.com/google/go-github/v62/github"
+
+	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
+	"github.com/ghbridge/ghbridge/github"
+	"github.com/ghbridge/ghbridge/status"
+	"github.com/ghbridge/ghbridge/template"
+	"github.com/ghbridge/ghbridge/webhook"
+)
+
+// Server is the reference server.
+type Server struct {
+	cfg        Config
+	log        *slog.Logger
+	db         *sqlstore.DB
+	clients    *github.ClientFactory
+	tokens     *credentials.TokenCache // nil without an App
+	resolver   *credentials.Resolver
+	renderer   *template.Renderer
+	dispatcher *dispatch.Dispatcher
+	tracker    *status.Tracker
+	poller     *status.Poller
+	hooks      *webhook.Handler // nil without a webhook secret
+	metrics    *metrics
+	handler    http.Handler
+	holder     string
+	now        func() time.Time
+	dispatchTO time.Duration
+	dopts      []dispatch.Option
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger (default: JSON to stderr at the configured
+// level).
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithDispatchOptions adds options to the dispatcher (run lookup bounds,
+// deployment defaults).
+func WithDispatchOptions(opts ...dispatch.Option) Option {
+	return func(s *Server) { s.dopts = append(s.dopts, opts...) }
+}
+
+// New opens the database and wires the server. It fails only on what the
+// server cannot run without (the database, malformed settings); missing
+// GitHub settings turn the GitHub routes off instead.
+func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
+	s := &Server{cfg: cfg, now: time.Now, dispatchTO: 2 * time.Minute}
+	host, _ := os.Hostname()
+	s.holder = host + "/" + strconv.Itoa(os.Getpid()) + "/" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	for _, o := range opts {
+		o(s)
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	}
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvDatabaseURL, err)
+	}
+	s.db = db
+	s.metrics = newMetrics()
+	if s.clients, err = github.NewClientFactory(github.WithBaseURL(cfg.App.BaseURL), github.WithUserAgent("ghbridge-server"), github.WithLogger(s.log)); err != nil {
+		db.Close()
+		return nil, err
+	}
+	audit := credentials.MultiAuditSink(db.Audit(func(err error) { s.log.Error("writing an audit event failed", "error", err) }), s.metrics.audit())
+	resolverOpts := []credentials.ResolverOption{
+		credentials.WithInstallationStore(db.Installations()),
+		credentials.WithSecretStore(credentials.EnvSecretStore{Prefix: cfg.SecretPrefix, Lookup: os.LookupEnv}),
+		credentials.WithResolverAudit(audit),
+	}
+	if cfg.AppErr == nil {
+		s.tokens, err = credentials.NewTokenCache(cfg.App, credentials.WithTransport(s.clients.Transport()),
+			credentials.WithAudit(audit), credentials.WithLogger(s.log))
+		if err != nil {
+			s.cfg.AppErr = err
+		} else {
+			resolverOpts = append(resolverOpts, credentials.WithTokenSource(s.tokens))
+		}
+	}
+	if s.cfg.AppErr != nil {
+		s.log.Warn("GitHub App not configured: installation credentials and the install routes are off", "reason", s.cfg.AppErr.Error())
+	}
+	s.resolver = credentials.NewResolver(resolverOpts...)
+	s.renderer = template.NewRenderer()
+	s.dispatcher = dispatch.New(s.resolver, s.clients, append([]dispatch.Option{
+		dispatch.WithRenderer(s.renderer), dispatch.WithAudit(audit), dispatch.WithLogger(s.log),
+	}, s.dopts...)...)
+	s.tracker = status.NewTracker(db.Jobs(),
+		status.WithReporter(status.NewGitHubReporter(s.resolver, s.clients)),
+		status.WithTrackerLogger(s.log),
+		status.WithTransitionHook(s.metrics.observeTransition))
+	s.poller = status.NewPoller(s.tracker, db.Jobs(), s.resolver, s.clients,
+		status.WithRunFinder(s.dispatcher, s.dispatchJob),
+		status.WithQuietPeriod(cfg.QuietAfter, 100), status.WithPollerLogger(s.log))
+	if len(cfg.WebhookSecrets) > 0 {
+		s.hooks, err = webhook.New(cfg.WebhookSecrets,
+			webhook.WithDeliveryStore(db.Deliveries()), webhook.WithLogger(s.log), webhook.WithObserver(s.metrics.observeDelivery))
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		var revoker webhook.Revoker
+		if s.tokens != nil {
+			revoker = s.tokens
+		}
+		webhook.SyncInstallations(s.hooks, db.Installations(), revoker, s.log)
+		s.tracker.Register(s.hooks)
+	} else {
+		s.log.Warn("webhook route off: " + EnvWebhookSecret + " is not set")
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// DB returns the server's database, for tools and tests.
+func (s *Server) DB() *sqlstore.DB { return s.db }
+
+// Close releases the database.
+func (s *Server) Close() error { return s.db.Close() }
+
+// Run serves on the configured address until ctx ends, then shuts down
+// gracefully: in-flight requests finish (within 30 s), the
+// reconciliation loop stops, the database closes.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", EnvAddr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener of the caller's.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      3 * time.Minute, // a dispatch may search for its run
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.reconcileLoop(loopCtx)
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("ghbridge server listening", "addr", ln.Addr().String(), "database", string(s.db.Dialect()),
+		"github_app", s.cfg.AppErr == nil, "webhooks", s.hooks != nil)
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		s.log.Info("shutting down: finishing in-flight requests")
+		shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		serveErr = srv.Shutdown(shutCtx)
+		cancel()
+	}
+	stopLoop()
+	wg.Wait()
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return errors.Join(serveErr, s.Close())
+}
+
+// appClient returns a client authenticated as the App.
+func (s *Server) appClient() (*gh.Client, error) {
+	if s.cfg.AppErr != nil {
+		return nil, s.cfg.AppErr
+	}
+	return s.clients.AppClient(s.cfg.App)
+}
+
+// dispatchJob rebuilds the dispatch.Job of a stored job, for the poller.
+func (s *Server) dispatchJob(ctx context.Context, j status.Job) (dispatch.Job, error) {
+	rec, err := s.db.Jobs().GetRecord(ctx, j.ID)
+	if err != nil {
+		return dispatch.Job{}, err
+	}
+	jc, err := decodeContext(rec.Context)
+	if err != nil {
+		return dispatch.Job{}, err
+	}
+	return dispatch.Job{ID: rec.ID, Agent: rec.Agent, Context: jc}, nil
+}

@@ -1,0 +1,606 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/examples/server/app"
+	"github.com/ghbridge/ghbridge/github/githubtest"
+	"github.com/ghbridge/ghbridge/webhook/webhooktest"
+)
+
+const (
+	keyA   = "tenant-a-key-0123456789abcdef"
+	keyB   = "tenant-b-key-0123456789abcdef"
+	secret = "webhook-secret"
+)
+
+type env struct {
+	fake *githubtest.Server
+	inst githubtest.Installation
+	srv  *app.Server
+	http *httptest.Server
+	vars map[string]string
+}
+
+func lookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func fakeGitHub(t *testing.T) (*githubtest.Server, githubtest.Installation) {
+	fake := githubtest.NewServer()
+	t.Cleanup(fake.Close)
+	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{
+		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id", "version", "environment"}},
+		{Name: "push-only", Path: ".github/workflows/push.yml", NoDispatch: true},
+	}})
+	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	return fake, inst
+}
+
+func baseVars(fake *githubtest.Server, dbURL string) map[string]string {
+	return map[string]string{
+		"GITHUB_APP_ID":          strconv.FormatInt(fake.AppID, 10),
+		"GITHUB_APP_PRIVATE_KEY": strings.ReplaceAll(fake.PrivateKeyPEM(), "\n", `\n`), // as pasted into a one-line variable
+		"GITHUB_APP_NAME":        fake.AppSlug,
+		"GITHUB_API_URL":         fake.URL,
+		"GITHUB_WEBHOOK_SECRET":  "old-secret," + secret,
+		"GHBRIDGE_API_KEYS":      "tenant-a:" + keyA + ",tenant-b:" + keyB,
+		"GHBRIDGE_DATABASE_URL":  dbURL,
+		"GHBRIDGE_QUIET_AFTER":   "1s",
+	}
+}
+
+func start(t *testing.T, fake *githubtest.Server, vars map[string]string) *env {
+	t.Helper()
+	cfg, err := app.LoadConfig(lookup(vars))
+	require.NoError(t, err)
+	srv, err := app.New(context.Background(), cfg, app.WithLogger(slog.New(slog.DiscardHandler)),
+		app.WithDispatchOptions(dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 200 * time.Millisecond, Settle: 20 * time.Millisecond})))
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	if fake != nil {
+		fake.SetWebhook(ts.URL+"/api/github/webhook", secret)
+	}
+	return &env{fake: fake, srv: srv, http: ts, vars: vars}
+}
+
+func newEnv(t *testing.T) *env {
+	fake, inst := fakeGitHub(t)
+	e := start(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db")))
+	e.inst = inst
+	return e
+}
+
+// call sends a request and decodes the JSON answer.
+func (e *env) call(t *testing.T, method, path, key string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(t, err)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, e.http.URL+path, rd)
+	require.NoError(t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := e.http.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m
+}
+
+// install runs the install flow for a tenant: the install URL, then
+// GitHub's redirect to the callback.
+func (e *env) install(t *testing.T, key string, id int64) (int, map[string]any) {
+	code, body := e.call(t, "GET", "/api/github/install-url", key, nil)
+	require.Equal(t, 200, code, body)
+	u, err := url.Parse(body["url"].(string))
+	require.NoError(t, err)
+	assert.Contains(t, u.Path, "/github-apps/"+e.fake.AppSlug+"/installations/new", "a GHES host gets the github-apps path")
+	return e.call(t, "GET", fmt.Sprintf("/api/github/install-callback?installation_id=%d&setup_action=install&state=%s", id, url.QueryEscape(u.Query().Get("state"))), "", nil)
+}
+
+const agent = `{"owner": "acme", "repo": "deployer", "workflowId": "deploy.yml", "ref": "main",
+	"inputs": {"version": "{{ .version.tag }}", "environment": "{{ .environment.name }}"}}`
+
+func jobRequest(id string) map[string]any {
+	return map[string]any{
+		"id":      id,
+		"agent":   json.RawMessage(agent),
+		"context": map[string]any{"version": map[string]any{"tag": "v1.4.0"}, "environment": map[string]any{"name": "production"}, "resource": map[string]any{"identifier": "cluster-1"}},
+	}
+}
+
+func TestDemoFlow(t *testing.T) {
+	e := newEnv(t)
+	code, body := e.install(t, keyA, e.inst.ID)
+	require.Equal(t, 200, code, body)
+	assert.Equal(t, "installed", body["status"])
+
+	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	require.Equal(t, 201, code, job)
+	assert.Equal(t, "in_progress", job["status"])
+	runID := int64(job["runId"].(float64))
+	require.NotZero(t, runID)
+	assert.EqualValues(t, e.inst.ID, job["installationId"])
+	ds := e.fake.Dispatches()
+	require.Len(t, ds, 1)
+	assert.Equal(t, map[string]string{"job_id": "job-1", "version": "v1.4.0", "environment": "production"}, ds[0].Inputs)
+
+	for _, st := range [][2]string{{"queued", ""}, {"in_progress", ""}, {"completed", "success"}} {
+		_, err := e.fake.SetRunStatus(runID, st[0], st[1])
+		require.NoError(t, err, "the server answered the delivery")
+	}
+	code, job = e.call(t, "GET", "/api/jobs/job-1", keyA, nil)
+	require.Equal(t, 200, code)
+	assert.Equal(t, "successful", job["status"])
+	hist := job["history"].([]any)
+	require.Len(t, hist, 2, "queued and in_progress deliveries do not change an in_progress job")
+	assert.Equal(t, []any{"pending", "in_progress", "dispatch"}, []any{hist[0].(map[string]any)["from"], hist[0].(map[string]any)["to"], hist[0].(map[string]any)["source"]})
+	assert.Equal(t, "successful", hist[1].(map[string]any)["to"])
+
+	code, inputs := e.call(t, "GET", "/api/jobs/job-1/inputs", keyA, nil)
+	require.Equal(t, 200, code)
+	assert.Equal(t, "job-1", inputs["job_id"])
+	assert.Equal(t, "v1.4.0", inputs["version_tag"])
+	assert.Equal(t, "cluster-1", inputs["resource_identifier"])
+
+	resp, err := e.http.Client().Get(e.http.URL + "/metrics")
+	require.NoError(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`ghbridge_webhook_deliveries_total{event="workflow_run",outcome="handled"} 3`,
+		`ghbridge_dispatches_total{kind="workflow_dispatch",outcome="in_progress"} 1`,
+		`ghbridge_token_exchanges_total{outcome="success"}`,
+		`ghbridge_job_transitions_total{from="in_progress",source="workflow_run",to="successful"} 1`,
+		`ghbridge_http_request_duration_seconds_bucket{code="Created",route="POST /api/jobs"`,
+	} {
+		assert.Contains(t, string(metrics), want)
+	}
+	code, health := e.call(t, "GET", "/healthz", "", nil)
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "configured", health["github_app"])
+}
+
+func TestInstallFlow(t *testing.T) {
+	e := newEnv(t)
+	code, body := e.install(t, keyA, e.inst.ID)
+	require.Equal(t, 200, code, body)
+	in := body["installation"].(map[string]any)
+	assert.Equal(t, "acme", in["account"])
+	assert.Equal(t, []any{"acme/deployer"}, in["repositories"])
+
+	code, body = e.install(t, keyB, e.inst.ID)
+	assert.Equal(t, 409, code, "another tenant cannot take the installation")
+	assert.Equal(t, "this installation is already claimed", body["error"], "without saying whose")
+	code, _ = e.install(t, keyA, e.inst.ID)
+	assert.Equal(t, 200, code, "the owner may come back")
+
+	code, body = e.call(t, "GET", "/api/github/install-callback?installation_id=1&state=forged.state", "", nil)
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body["error"], "install state")
+	code, _ = e.install(t, keyA, 424242)
+	assert.Equal(t, 404, code)
+
+	code, body = e.call(t, "POST", "/api/github/installations/recover", keyB, map[string]any{"installationId": e.inst.ID})
+	assert.Equal(t, 409, code, body)
+	code, body = e.call(t, "POST", "/api/github/installations/recover", keyA, nil)
+	require.Equal(t, 200, code, body)
+	assert.Len(t, body["installations"], 1)
+
+	code, _ = e.call(t, "DELETE", fmt.Sprintf("/api/github/installations/%d", e.inst.ID), keyB, nil)
+	assert.Equal(t, 404, code)
+	code, _ = e.call(t, "DELETE", fmt.Sprintf("/api/github/installations/%d", e.inst.ID), keyA, nil)
+	assert.Equal(t, 204, code)
+	got, err := e.srv.DB().Installations().GetInstallation(context.Background(), e.inst.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "deleted", string(got.Status))
+	_, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("after-delete"))
+	assert.Equal(t, "invalid_integration", job["status"], "a deleted installation is not a silent fallback")
+	assert.Contains(t, job["message"], "deleted")
+}
+
+func TestBadRequests(t *testing.T) {
+	e := newEnv(t)
+	_, _ = e.install(t, keyA, e.inst.ID)
+	code, _ := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	require.Equal(t, 201, code)
+	_, err := e.fake.SetRunStatus(e.fake.Runs()[0].ID, "completed", "success")
+	require.NoError(t, err)
+	huge := `{"agent": {"x": "` + strings.Repeat("a", 2<<20) + `"}}`
+	for _, tc := range []struct {
+		name, method, path, key string
+		body                    any
+		code                    int
+		msg                     string
+	}{
+		{"no key", "POST", "/api/jobs", "", jobRequest("x"), 401, "missing bearer key"},
+		{"wrong key", "POST", "/api/jobs", "tenant-a-key-0123456789abcdeX", jobRequest("x"), 401, "invalid bearer key"},
+		{"not JSON", "POST", "/api/jobs", keyA, "{", 400, "invalid JSON"},
+		{"empty body", "POST", "/api/jobs", keyA, "", 400, "empty body"},
+		{"unknown field", "POST", "/api/jobs", keyA, `{"agnet": {}}`, 400, `unknown field "agnet"`},
+		{"no agent", "POST", "/api/jobs", keyA, `{"id": "j"}`, 400, "agent: required"},
+		{"agent not an object", "POST", "/api/jobs", keyA, `{"agent": [1]}`, 400, "agent: required, a JSON object"},
+		{"bad id", "POST", "/api/jobs", keyA, `{"id": "a b", "agent": {}}`, 400, "id: use"},
+		{"context not an object", "POST", "/api/jobs", keyA, `{"agent": {}, "context": "x"}`, 400, "context:"},
+		{"context unknown field", "POST", "/api/jobs", keyA, `{"agent": {}, "context": {"versoin": {}}}`, 400, "context:"},
+		{"context job id differs", "POST", "/api/jobs", keyA, `{"id": "a", "agent": {}, "context": {"jobId": "b"}}`, 400, "differs"},
+		{"too large", "POST", "/api/jobs", keyA, huge, 413, "larger than"},
+		{"duplicate id", "POST", "/api/jobs", keyA, jobRequest("job-1"), 409, "exists"},
+		{"unknown job", "GET", "/api/jobs/nope", keyA, nil, 404, "no such job"},
+		{"other tenant's job", "GET", "/api/jobs/job-1", keyB, nil, 404, "no such job"},
+		{"other tenant's inputs", "GET", "/api/jobs/job-1/inputs", keyB, nil, 404, "no such job"},
+		{"unknown status", "POST", "/api/jobs/job-1/status", keyA, `{"status": "done"}`, 400, "is not one of"},
+		{"finished job", "POST", "/api/jobs/job-1/status", keyA, `{"status": "failure"}`, 409, "cannot become failure"},
+		{"wrong method", "PUT", "/api/jobs/job-1", keyA, nil, 405, ""},
+		{"unknown route", "GET", "/api/nope", keyA, nil, 404, ""},
+		{"webhook bad signature", "POST", "/api/github/webhook", "", `{"action":"x"}`, 401, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := e.call(t, tc.method, tc.path, tc.key, tc.body)
+			assert.Equal(t, tc.code, code, body)
+			if tc.msg != "" {
+				assert.Contains(t, fmt.Sprint(body["error"]), tc.msg)
+			}
+		})
+	}
+	// A config that does not render is a job that failed, not a bad request.
+	code, job := e.call(t, "POST", "/api/jobs", keyA, map[string]any{"id": "job-bad", "agent": json.RawMessage(`{"owner":"acme","repo":"deployer","workflowId":"deploy.yml","ref":"{{ .version.nope }}"}`)})
+	require.Equal(t, 201, code)
+	assert.Equal(t, "invalid_job_agent", job["status"])
+	assert.Contains(t, job["message"], `missing key ".version.nope"`)
+	code, job = e.call(t, "POST", "/api/jobs", keyA, map[string]any{"id": "job-nodispatch", "agent": json.RawMessage(`{"owner":"acme","repo":"deployer","workflowId":"push.yml"}`)})
+	require.Equal(t, 201, code)
+	assert.Equal(t, "invalid_job_agent", job["status"])
+	assert.Contains(t, job["message"], "workflow_dispatch")
+}
+
+func TestManualStatus(t *testing.T) {
+	e := newEnv(t)
+	_, _ = e.install(t, keyA, e.inst.ID)
+	code, _ := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	require.Equal(t, 201, code)
+	code, job := e.call(t, "POST", "/api/jobs/job-1/status", keyA, map[string]any{"status": "failure", "message": "smoke test failed"})
+	require.Equal(t, 200, code, job)
+	assert.Equal(t, "failure", job["status"])
+	assert.Equal(t, "smoke test failed", job["message"])
+	last := job["history"].([]any)[1].(map[string]any)
+	assert.Equal(t, "manual", last["source"])
+}
+
+func TestWithoutGitHubSettings(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, nil, map[string]string{
+		"GHBRIDGE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "db"),
+		"GHBRIDGE_API_KEYS":     keyA,
+	})
+	code, body := e.call(t, "GET", "/healthz", "", nil)
+	assert.Equal(t, 200, code, "the server runs")
+	assert.Contains(t, body["github_app"], "GITHUB_APP_ID")
+	for _, path := range []string{"/api/github/install-url"} {
+		code, body = e.call(t, "GET", path, keyA, nil)
+		assert.Equal(t, 503, code)
+		assert.Contains(t, body["error"], "GITHUB_APP_ID")
+	}
+	code, body = e.call(t, "POST", "/api/github/installations/recover", keyA, nil)
+	assert.Equal(t, 503, code)
+	assert.Contains(t, body["error"], "GITHUB_APP_PRIVATE_KEY")
+	code, body = e.call(t, "GET", "/api/github/install-callback?installation_id=1&state=x", "", nil)
+	assert.Equal(t, 503, code)
+	code, body = e.call(t, "POST", "/api/github/webhook", "", "{}")
+	assert.Equal(t, 503, code)
+	assert.Contains(t, body["error"], "GITHUB_WEBHOOK_SECRET")
+	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	require.Equal(t, 201, code)
+	assert.Equal(t, "invalid_integration", job["status"])
+	assert.Contains(t, job["message"], "GITHUB_APP_ID")
+
+	e2 := start(t, nil, map[string]string{"GHBRIDGE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "db2")})
+	code, body = e2.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	assert.Equal(t, 503, code)
+	assert.Contains(t, body["error"], "GHBRIDGE_API_KEYS")
+}
+
+func TestConfigErrors(t *testing.T) {
+	_, err := app.LoadConfig(lookup(map[string]string{"GHBRIDGE_API_KEYS": "short"}))
+	assert.ErrorContains(t, err, "shorter than 16")
+	_, err = app.LoadConfig(lookup(map[string]string{"GHBRIDGE_RECONCILE_INTERVAL": "soon"}))
+	assert.ErrorContains(t, err, "GHBRIDGE_RECONCILE_INTERVAL")
+	_, err = app.LoadConfig(lookup(map[string]string{"GHBRIDGE_LOG_LEVEL": "loud"}))
+	assert.ErrorContains(t, err, "GHBRIDGE_LOG_LEVEL")
+	cfg, err := app.LoadConfig(lookup(map[string]string{"GITHUB_APP_ID": "x"}))
+	require.NoError(t, err, "GitHub problems are not fatal")
+	assert.ErrorContains(t, cfg.AppErr, "GITHUB_APP_ID")
+	_, err = app.New(context.Background(), app.Config{DatabaseURL: "mysql://x"})
+	assert.ErrorContains(t, err, "GHBRIDGE_DATABASE_URL")
+}
+
+func TestRestartKeepsJobs(t *testing.T) {
+	fake, inst := fakeGitHub(t)
+	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
+	e := start(t, fake, vars)
+	e.inst = inst
+	_, _ = e.install(t, keyA, inst.ID)
+	code, _ := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	require.Equal(t, 201, code)
+	e.http.Close()
+	require.NoError(t, e.srv.Close())
+
+	e = start(t, fake, vars)
+	code, job := e.call(t, "GET", "/api/jobs/job-1", keyA, nil)
+	require.Equal(t, 200, code)
+	assert.Equal(t, "in_progress", job["status"])
+	_, err := fake.SetRunStatus(int64(job["runId"].(float64)), "completed", "success")
+	require.NoError(t, err)
+	_, job = e.call(t, "GET", "/api/jobs/job-1", keyA, nil)
+	assert.Equal(t, "successful", job["status"], "the installation and the job survived the restart")
+}
+
+func postgresSchema(t *testing.T) string {
+	base := os.Getenv("GHBRIDGE_TEST_POSTGRES_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	admin, err := sql.Open("pgx", base)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := admin.PingContext(ctx); err != nil {
+		admin.Close()
+		if os.Getenv("GHBRIDGE_TEST_POSTGRES") == "required" {
+			t.Fatalf("PostgreSQL required: %v", err)
+		}
+		t.Skipf("PostgreSQL not reachable: %v", err)
+	}
+	schema := fmt.Sprintf("srv_%d", time.Now().UnixNano())
+	_, err = admin.Exec("CREATE SCHEMA " + schema)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() })
+	return base + "&search_path=" + schema
+}
+
+// Two replicas behind a load balancer share one PostgreSQL database: a
+// delivery that reaches both is applied once.
+func TestTwoReplicasOnPostgres(t *testing.T) {
+	fake, inst := fakeGitHub(t)
+	vars := baseVars(fake, postgresSchema(t))
+	a := start(t, fake, vars)
+	a.inst = inst
+	b := start(t, nil, vars)
+	b.fake = fake
+	_, _ = a.install(t, keyA, inst.ID)
+	code, job := b.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	require.Equal(t, 201, code)
+	runID := int64(job["runId"].(float64))
+	fake.SetWebhook("", "")
+	_, err := fake.SetRunStatus(runID, "completed", "success")
+	require.NoError(t, err)
+	payload, err := fake.RunEventPayload(runID, "completed")
+	require.NoError(t, err)
+	raw, _ := json.Marshal(payload)
+
+	var wg sync.WaitGroup
+	codes := make(chan int, 10)
+	for i := range 10 {
+		replica := a
+		if i%2 == 1 {
+			replica = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := webhooktest.NewRequestWithID("workflow_run", "same-guid", raw, secret)
+			r.RequestURI = ""
+			u, _ := url.Parse(replica.http.URL + "/api/github/webhook")
+			r.URL, r.Host = u, u.Host
+			resp, err := replica.http.Client().Do(r)
+			if assert.NoError(t, err) {
+				codes <- resp.StatusCode
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	handled := 0
+	for c := range codes {
+		if c == 200 {
+			handled++
+		} else {
+			assert.Equal(t, 202, c)
+		}
+	}
+	assert.Equal(t, 1, handled, "applied by exactly one replica")
+	_, job = a.call(t, "GET", "/api/jobs/job-1", keyA, nil)
+	assert.Equal(t, "successful", job["status"])
+	assert.Len(t, job["history"], 2)
+}
+
+func TestReconcileRecoversLostDeliveries(t *testing.T) {
+	e := newEnv(t)
+	_, _ = e.install(t, keyA, e.inst.ID)
+	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	require.Equal(t, 201, code)
+	runID := int64(job["runId"].(float64))
+	// The server is unreachable when the run completes.
+	e.fake.SetWebhook(e.http.URL+"/down", secret)
+	_, err := e.fake.SetRunStatus(runID, "completed", "failure")
+	require.Error(t, err)
+	e.fake.SetWebhook(e.http.URL+"/api/github/webhook", secret)
+
+	e.srv.Reconcile(context.Background())
+	require.Eventually(t, func() bool {
+		_, job := e.call(t, "GET", "/api/jobs/job-1", keyA, nil)
+		return job["status"] == "failure"
+	}, 5*time.Second, 20*time.Millisecond, "the failed delivery was redelivered")
+
+}
+
+func TestReconcileRunsOnTheLeaseHolderOnly(t *testing.T) {
+	e := newEnv(t)
+	_, _ = e.install(t, keyA, e.inst.ID)
+	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-2"))
+	require.Equal(t, 201, code)
+	e.fake.SetWebhook("", "")
+	_, err := e.fake.SetRunStatus(int64(job["runId"].(float64)), "completed", "success")
+	require.NoError(t, err)
+	time.Sleep(1100 * time.Millisecond) // GHBRIDGE_QUIET_AFTER is 1s
+	ok, err := e.srv.DB().TryLease(context.Background(), "reconcile", "another-replica", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	e.srv.Reconcile(context.Background())
+	_, job = e.call(t, "GET", "/api/jobs/job-2", keyA, nil)
+	assert.Equal(t, "in_progress", job["status"], "another replica holds the lease: nothing done here")
+}
+
+func TestPollingQuietJobs(t *testing.T) {
+	e := newEnv(t)
+	_, _ = e.install(t, keyA, e.inst.ID)
+	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-2"))
+	require.Equal(t, 201, code)
+	e.fake.SetWebhook("", "")
+	_, err := e.fake.SetRunStatus(int64(job["runId"].(float64)), "completed", "success")
+	require.NoError(t, err)
+	time.Sleep(1100 * time.Millisecond) // GHBRIDGE_QUIET_AFTER is 1s
+	e.srv.Reconcile(context.Background())
+	_, job = e.call(t, "GET", "/api/jobs/job-2", keyA, nil)
+	assert.Equal(t, "successful", job["status"])
+	last := job["history"].([]any)[1].(map[string]any)
+	assert.Equal(t, "reconcile", last["source"])
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	fake, inst := fakeGitHub(t)
+	cfg, err := app.LoadConfig(lookup(baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))))
+	require.NoError(t, err)
+	srv, err := app.New(context.Background(), cfg, app.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	e := &env{fake: fake, inst: inst, srv: srv, http: &httptest.Server{URL: "http://" + ln.Addr().String(), Config: &http.Server{}}}
+	e.http.Config.Handler = srv.Handler()
+	client := &http.Client{}
+	// Claim the installation through the real listener.
+	code, body := e.callWith(t, client, "GET", "/api/github/install-url", keyA, nil)
+	require.Equal(t, 200, code, body)
+	u, _ := url.Parse(body["url"].(string))
+	code, _ = e.callWith(t, client, "GET", fmt.Sprintf("/api/github/install-callback?installation_id=%d&state=%s", inst.ID, url.QueryEscape(u.Query().Get("state"))), "", nil)
+	require.Equal(t, 200, code)
+
+	fake.InjectFault(githubtest.Fault{Route: "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", Delay: 500 * time.Millisecond})
+	result := make(chan int, 1)
+	go func() {
+		code, _ := e.callWith(t, client, "POST", "/api/jobs", keyA, jobRequest("slow"))
+		result <- code
+	}()
+	require.Eventually(t, func() bool { return fake.RequestCount("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches") == 1 }, 5*time.Second, 5*time.Millisecond)
+	cancel() // SIGTERM
+	assert.Equal(t, 201, <-result, "the in-flight request finished")
+	require.NoError(t, <-done)
+	_, err = client.Get("http://" + ln.Addr().String() + "/healthz")
+	assert.Error(t, err, "the listener is closed")
+}
+
+func (e *env) callWith(t *testing.T, c *http.Client, method, path, key string, body any) (int, map[string]any) {
+	var rd io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, e.http.URL+path, rd)
+	require.NoError(t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func TestDoctor(t *testing.T) {
+	fake, _ := fakeGitHub(t)
+	vars := baseVars(fake, "")
+	fake.SetWebhook("https://deploy.example/api/github/webhook", secret)
+	var out bytes.Buffer
+	ok := app.Doctor(context.Background(), lookup(vars), app.DoctorTarget{Owner: "acme", Repo: "deployer", Workflow: "deploy.yml"}, &out)
+	assert.True(t, ok, out.String())
+	assert.Contains(t, out.String(), "all checks passed")
+	assert.Contains(t, out.String(), "Actions permission: write")
+
+	for _, tc := range []struct {
+		name   string
+		mutate func(map[string]string)
+		target app.DoctorTarget
+		want   string
+	}{
+		{"no App", func(v map[string]string) { delete(v, "GITHUB_APP_ID") }, app.DoctorTarget{Owner: "acme", Repo: "deployer", Workflow: "deploy.yml"}, "set GITHUB_APP_ID"},
+		{"wrong App id", func(v map[string]string) { v["GITHUB_APP_ID"] = "1" }, app.DoctorTarget{Owner: "acme", Repo: "deployer", Workflow: "deploy.yml"}, "GitHub rejects the App's JWT"},
+		{"no webhook secret", func(v map[string]string) { delete(v, "GITHUB_WEBHOOK_SECRET") }, app.DoctorTarget{Owner: "acme", Repo: "deployer", Workflow: "deploy.yml"}, "GITHUB_WEBHOOK_SECRET is not set"},
+		{"not installed", nil, app.DoctorTarget{Owner: "globex", Repo: "x", Workflow: "deploy.yml"}, "no installation of the App reaches globex/x"},
+		{"no workflow_dispatch", nil, app.DoctorTarget{Owner: "acme", Repo: "deployer", Workflow: "push.yml"}, "has no workflow_dispatch trigger"},
+		{"no such workflow", nil, app.DoctorTarget{Owner: "acme", Repo: "deployer", Workflow: "nope.yml"}, `workflow "nope.yml" not found`},
+		{"no such ref", nil, app.DoctorTarget{Owner: "acme", Repo: "deployer", Workflow: "deploy.yml", Ref: "nope"}, `ref "nope" not found`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := baseVars(fake, "")
+			if tc.mutate != nil {
+				tc.mutate(v)
+			}
+			var out bytes.Buffer
+			assert.False(t, app.Doctor(context.Background(), lookup(v), tc.target, &out))
+			assert.Contains(t, out.String(), tc.want)
+			assert.Contains(t, out.String(), "fix:")
+		})
+	}
+	fake.SetPermissions(fake.AddInstallation(githubtest.Installation{Account: "initech", AllRepositories: true}).ID, map[string]string{"actions": "read", "contents": "read", "metadata": "read"})
+	fake.AddRepo(githubtest.Repo{Owner: "initech", Name: "app", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
+	out.Reset()
+	assert.False(t, app.Doctor(context.Background(), lookup(vars), app.DoctorTarget{Owner: "initech", Repo: "app", Workflow: "deploy.yml"}, &out))
+	assert.Contains(t, out.String(), `Actions permission is "read"`)
+	assert.Contains(t, out.String(), "run-name", "a workflow without the job id in its run-name is flagged")
+}
+

@@ -1,0 +1,123 @@
+package app
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/webhook"
+)
+
+// Environment variables of the reference server, besides the GITHUB_APP_*
+// ones read by credentials.LoadAppConfig.
+const (
+	EnvAddr              = "GHBRIDGE_ADDR"
+	EnvDatabaseURL       = "GHBRIDGE_DATABASE_URL"
+	EnvAPIKeys           = "GHBRIDGE_API_KEYS"
+	EnvWebhookSecret     = "GITHUB_WEBHOOK_SECRET"
+	EnvReconcileInterval = "GHBRIDGE_RECONCILE_INTERVAL"
+	EnvQuietAfter        = "GHBRIDGE_QUIET_AFTER"
+	EnvStateSecret       = "GHBRIDGE_STATE_SECRET"
+	EnvSecretPrefix      = "GHBRIDGE_SECRET_PREFIX"
+	EnvLogLevel          = "GHBRIDGE_LOG_LEVEL"
+)
+
+// Config is the server's configuration.
+type Config struct {
+	Addr        string
+	DatabaseURL string
+	// APIKeys maps a bearer key to its tenant.
+	APIKeys map[string]string
+	// App is the GitHub App; AppErr says why it is not usable (then
+	// installation credentials and the install routes are off).
+	App    credentials.AppConfig
+	AppErr error
+	// WebhookSecrets verify deliveries; empty turns the webhook route off.
+	WebhookSecrets []string
+	// StateSecret signs install states; derived from the App key when
+	// not set.
+	StateSecret []byte
+	// ReconcileInterval is the period of delivery recovery and polling
+	// of quiet jobs; QuietAfter how long a job must be quiet to be polled.
+	ReconcileInterval time.Duration
+	QuietAfter        time.Duration
+	// SecretPrefix prefixes the environment variables that hold the
+	// "{{ secrets.NAME }}" values of job configs.
+	SecretPrefix string
+	LogLevel     slog.Level
+}
+
+// LoadConfig reads the configuration from the environment. Problems with
+// the GitHub settings are kept in AppErr, never fatal: the server starts
+// and its GitHub routes say what is missing. Malformed values of the
+// server's own settings are errors.
+func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
+	get := func(k, def string) string {
+		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	cfg := Config{
+		Addr:         get(EnvAddr, ":8080"),
+		DatabaseURL:  get(EnvDatabaseURL, "sqlite:ghbridge.db"),
+		APIKeys:      map[string]string{},
+		SecretPrefix: get(EnvSecretPrefix, "GHBRIDGE_SECRET_"),
+	}
+	var errs []error
+	for _, entry := range strings.Split(get(EnvAPIKeys, ""), ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		tenant, key, ok := strings.Cut(entry, ":")
+		if !ok {
+			tenant, key = "default", entry
+		}
+		if len(key) < 16 {
+			errs = append(errs, fmt.Errorf("%s: a key is shorter than 16 characters; use long random keys (openssl rand -hex 32)", EnvAPIKeys))
+			continue
+		}
+		cfg.APIKeys[key] = tenant
+	}
+	cfg.App, cfg.AppErr = credentials.LoadAppConfig(lookup)
+	cfg.WebhookSecrets = webhook.ParseSecrets(get(EnvWebhookSecret, ""))
+	if s := get(EnvStateSecret, ""); s != "" {
+		cfg.StateSecret = []byte(s)
+	} else if cfg.AppErr == nil {
+		sum := sha256.Sum256([]byte("ghbridge install state\x00" + cfg.App.PrivateKey.Reveal()))
+		cfg.StateSecret = sum[:]
+	}
+	for _, d := range []struct {
+		env string
+		def time.Duration
+		dst *time.Duration
+	}{
+		{EnvReconcileInterval, 10 * time.Minute, &cfg.ReconcileInterval},
+		{EnvQuietAfter, 15 * time.Minute, &cfg.QuietAfter},
+	} {
+		v, err := time.ParseDuration(get(d.env, d.def.String()))
+		if err != nil || v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration such as 10m", d.env, get(d.env, "")))
+			continue
+		}
+		*d.dst = v
+	}
+	if err := cfg.LogLevel.UnmarshalText([]byte(get(EnvLogLevel, "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvLogLevel, err))
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// githubUnavailable says why GitHub App routes cannot work, naming the
+// variables to set; "" when they can.
+func (c Config) githubUnavailable() string {
+	if c.AppErr == nil {
+		return ""
+	}
+	return c.AppErr.Error()
+}
