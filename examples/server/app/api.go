@@ -57,7 +57,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) { writeJSON(w, code, apiError{Error: msg}) }
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, apiError{Error: msg})
+}
 
 // tenantHandler is a handler that knows the caller's tenant.
 type tenantHandler func(w http.ResponseWriter, r *http.Request, tenant string)
@@ -379,4 +381,3 @@ func jobView(r sqlstore.Record) jobJSON {
 	}
 	return v
 }
-

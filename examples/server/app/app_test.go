@@ -321,7 +321,7 @@ func TestWithoutGitHubSettings(t *testing.T) {
 	code, body = e.call(t, "POST", "/api/github/installations/recover", keyA, nil)
 	assert.Equal(t, 503, code)
 	assert.Contains(t, body["error"], "GITHUB_APP_PRIVATE_KEY")
-	code, body = e.call(t, "GET", "/api/github/install-callback?installation_id=1&state=x", "", nil)
+	code, _ = e.call(t, "GET", "/api/github/install-callback?installation_id=1&state=x", "", nil)
 	assert.Equal(t, 503, code)
 	code, body = e.call(t, "POST", "/api/github/webhook", "", "{}")
 	assert.Equal(t, 503, code)
@@ -532,7 +532,9 @@ func TestGracefulShutdown(t *testing.T) {
 		code, _ := e.callWith(t, client, "POST", "/api/jobs", keyA, jobRequest("slow"))
 		result <- code
 	}()
-	require.Eventually(t, func() bool { return fake.RequestCount("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches") == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return fake.RequestCount("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches") == 1
+	}, 5*time.Second, 5*time.Millisecond)
 	cancel() // SIGTERM
 	assert.Equal(t, 201, <-result, "the in-flight request finished")
 	require.NoError(t, <-done)
@@ -603,4 +605,3 @@ func TestDoctor(t *testing.T) {
 	assert.Contains(t, out.String(), `Actions permission is "read"`)
 	assert.Contains(t, out.String(), "run-name", "a workflow without the job id in its run-name is flagged")
 }
-

@@ -69,7 +69,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		p.SetMaxIdleConns(32)
 		db = &DB{dialect: Postgres, w: p, r: p}
 	default:
-		return nil, fmt.Errorf("unsupported database URL %q: use sqlite:PATH or postgres://...", redactURL(url))
+		return nil, fmt.Errorf("unsupported database URL %q: use sqlite:PATH or postgres://HOST/DB", redactURL(url))
 	}
 	db.now = time.Now
 	if err := db.w.PingContext(ctx); err != nil {
