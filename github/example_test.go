@@ -44,3 +44,23 @@ func ExampleClientFactory_Client() {
 	fmt.Println(repo.GetFullName(), repo.GetDefaultBranch(), cred.Type)
 	// Output: acme/api trunk installation
 }
+
+func ExampleWithBaseURL() {
+	// github.com, and a GitHub Enterprise Server host given with or
+	// without its API path.
+	for _, base := range []string{"", "https://ghe.example.com", "https://ghe.example.com/api/v3"} {
+		clients, err := github.NewClientFactory(github.WithBaseURL(base))
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(clients.BaseURL())
+	}
+	_, err := github.NewClientFactory(github.WithBaseURL("ghe.example.com"))
+	fmt.Println(err != nil)
+	// Output:
+	// https://api.github.com/
+	// https://ghe.example.com/api/v3/
+	// https://ghe.example.com/api/v3/
+	// true
+}

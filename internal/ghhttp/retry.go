@@ -115,7 +115,7 @@ func NewTransport(cfg Config) *Transport {
 	cfg = cfg.withDefaults()
 	t := &Transport{cfg: cfg}
 	rc := &retryablehttp.Client{
-		HTTPClient:   &http.Client{Transport: cfg.Base, Timeout: cfg.AttemptTimeout, CheckRedirect: noRedirects},
+		HTTPClient:   &http.Client{Transport: requestSetter{cfg.Base}, Timeout: cfg.AttemptTimeout, CheckRedirect: noRedirects},
 		Logger:       cfg.Logger,
 		RetryWaitMin: cfg.MinWait,
 		RetryWaitMax: cfg.MaxWait,
@@ -126,6 +126,26 @@ func NewTransport(cfg Config) *Transport {
 	}
 	t.rt = &retryablehttp.RoundTripper{Client: rc}
 	return t
+}
+
+// requestSetter makes every response name its request: backoff finds the
+// rate-limit wait through resp.Request, and a RoundTripper need not set it
+// (a fake built on httptest.ResponseRecorder does not).
+type requestSetter struct{ base http.RoundTripper }
+
+func (s requestSetter) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := s.base.RoundTrip(req)
+	if resp != nil && resp.Request == nil {
+		resp.Request = req
+	}
+	return resp, err
+}
+
+// CloseIdleConnections lets go-retryablehttp reach the base transport's.
+func (s requestSetter) CloseIdleConnections() {
+	if c, ok := s.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // noRedirects hands redirects to go-github, which has its own handling
@@ -144,19 +164,31 @@ type attempt struct {
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		// go-retryablehttp reads the body into memory for its attempts
+		// but does not close it, which a RoundTripper must.
+		defer req.Body.Close()
+	}
 	a := &attempt{idempotent: Idempotent(req)}
 	ctx := context.WithValue(req.Context(), attemptKey{}, a)
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteHeaders: func() { a.written.Store(true) },
 	})
-	return t.rt.RoundTrip(req.WithContext(ctx))
+	resp, err := t.rt.RoundTrip(req.WithContext(ctx))
+	if err != nil && resp != nil {
+		// The context ended after an answer arrived; net/http would log
+		// and drop a response returned with an error, leaking its body.
+		_ = resp.Body.Close()
+		resp = nil
+	}
+	return resp, err
 }
 
 // Idempotent reports whether a request may be repeated without changing
 // its effect: by method, or when marked with MarkIdempotent.
 func Idempotent(req *http.Request) bool {
 	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
 		return true
 	}
 	v, _ := req.Context().Value(idempotentKey{}).(bool)
@@ -196,7 +228,9 @@ func (t *Transport) checkRetry(ctx context.Context, resp *http.Response, err err
 				"wait", wait, "cap", t.cfg.MaxRateLimitWait)
 			return false, nil
 		}
-		if dl, ok := ctx.Deadline(); ok && t.cfg.Now().Add(wait).After(dl) {
+		if dl, ok := ctx.Deadline(); ok && wait > time.Until(dl) {
+			// The deadline is in real time; cfg.Now is the clock of
+			// x-ratelimit-reset only.
 			return false, nil
 		}
 		a.wait.Store(int64(wait))
@@ -218,7 +252,12 @@ func (t *Transport) backoff(min, max time.Duration, attemptNum int, resp *http.R
 			}
 		}
 	}
-	return retryablehttp.DefaultBackoff(min, max, attemptNum, resp)
+	// DefaultBackoff takes a 503's Retry-After however long it is; MaxWait
+	// bounds the backoff after a 5xx.
+	if d := retryablehttp.DefaultBackoff(min, max, attemptNum, resp); d < max {
+		return d
+	}
+	return max
 }
 
 // retryableError reports whether a transport error may be transient.
