@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -33,6 +34,69 @@ type DB struct {
 	w       *sql.DB // writes (SQLite: one connection, the single writer)
 	r       *sql.DB // reads (SQLite: a pool of read-only connections)
 	now     func() time.Time
+
+	mu    sync.Mutex
+	stmts map[stmtKey]*sql.Stmt
+}
+
+type stmtKey struct {
+	pool  *sql.DB
+	query string
+}
+
+// stmt returns the prepared statement for a hot query, preparing it once:
+// parsing SQL on every call costs more than running it. Inside tx the
+// statement is bound to it; an uncached one is prepared on tx itself,
+// because SQLite's single writer connection is the one tx holds.
+func (db *DB) stmt(ctx context.Context, tx *sql.Tx, pool *sql.DB, query string) (*sql.Stmt, error) {
+	k := stmtKey{pool, query}
+	db.mu.Lock()
+	st, ok := db.stmts[k]
+	db.mu.Unlock()
+	if ok {
+		if tx != nil {
+			return tx.StmtContext(ctx, st), nil
+		}
+		return st, nil
+	}
+	if tx != nil {
+		// Closed with tx; cached by the next call outside a transaction.
+		return tx.PrepareContext(ctx, db.q(query))
+	}
+	st, err := pool.PrepareContext(ctx, db.q(query))
+	if err != nil {
+		return nil, err
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if prev, ok := db.stmts[k]; ok {
+		st.Close() // another goroutine won the race
+		return prev, nil
+	}
+	if db.stmts == nil {
+		db.stmts = map[stmtKey]*sql.Stmt{}
+	}
+	db.stmts[k] = st
+	return st, nil
+}
+
+// prepare readies the hot statements, so a transaction never has to
+// prepare one on the connection it holds.
+func (db *DB) prepare(ctx context.Context) error {
+	hot := []struct {
+		pool  *sql.DB
+		query string
+	}{
+		{db.r, loadQuery(byID)}, {db.r, loadQuery(byRunID)}, {db.r, historyQuery},
+		{db.w, loadQuery(byID)}, {db.w, historyQuery}, {db.w, updateJobQuery}, {db.w, insertTransitionQuery},
+		{db.w, claimDeliveryQuery}, {db.w, completeDeliveryQuery},
+	}
+	for _, h := range hot {
+		if _, err := db.stmt(ctx, nil, h.pool, h.query); err != nil {
+			return fmt.Errorf("preparing statements: %w", err)
+		}
+	}
+	return nil
 }
 
 // Open opens and migrates the database named by url: "sqlite:PATH" (the
@@ -87,6 +151,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 			return nil, err
 		}
 	}
+	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -100,6 +168,12 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.mu.Lock()
+	for _, st := range db.stmts {
+		st.Close()
+	}
+	db.stmts = nil
+	db.mu.Unlock()
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())

@@ -19,14 +19,24 @@ func (db *DB) Deliveries() *Deliveries { return &Deliveries{db: db} }
 
 var _ webhook.DeliveryStore = (*Deliveries)(nil)
 
+const (
+	claimDeliveryQuery = `INSERT INTO deliveries (id, state, lease_until, updated_at) VALUES ($1, 'processing', $2, $3)
+		ON CONFLICT (id) DO UPDATE SET state = 'processing', lease_until = excluded.lease_until, updated_at = excluded.updated_at
+		WHERE deliveries.state <> 'done' AND deliveries.lease_until < excluded.updated_at
+		RETURNING id`
+	completeDeliveryQuery = `INSERT INTO deliveries (id, state, lease_until, updated_at) VALUES ($1, 'done', 0, $2)
+		ON CONFLICT (id) DO UPDATE SET state = 'done', updated_at = excluded.updated_at`
+)
+
 // Claim implements webhook.DeliveryStore.
 func (s *Deliveries) Claim(ctx context.Context, id string, lease time.Duration) (bool, error) {
 	now := s.db.now()
 	var got string
-	err := s.db.w.QueryRowContext(ctx, s.db.q(`INSERT INTO deliveries (id, state, lease_until, updated_at) VALUES ($1, 'processing', $2, $3)
-		ON CONFLICT (id) DO UPDATE SET state = 'processing', lease_until = excluded.lease_until, updated_at = excluded.updated_at
-		WHERE deliveries.state <> 'done' AND deliveries.lease_until < excluded.updated_at
-		RETURNING id`), id, micros(now.Add(lease)), micros(now)).Scan(&got)
+	st, err := s.db.stmt(ctx, nil, s.db.w, claimDeliveryQuery)
+	if err != nil {
+		return false, err
+	}
+	err = st.QueryRowContext(ctx, id, micros(now.Add(lease)), micros(now)).Scan(&got)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -35,9 +45,11 @@ func (s *Deliveries) Claim(ctx context.Context, id string, lease time.Duration) 
 
 // Complete implements webhook.DeliveryStore.
 func (s *Deliveries) Complete(ctx context.Context, id string) error {
-	now := micros(s.db.now())
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO deliveries (id, state, lease_until, updated_at) VALUES ($1, 'done', 0, $2)
-		ON CONFLICT (id) DO UPDATE SET state = 'done', updated_at = excluded.updated_at`), id, now)
+	st, err := s.db.stmt(ctx, nil, s.db.w, completeDeliveryQuery)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, id, micros(s.db.now()))
 	return err
 }
 
@@ -102,4 +114,12 @@ func (a *Audit) Events(ctx context.Context, limit int) ([]credentials.AuditEvent
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// CountDeliveries returns how many deliveries were processed, for load
+// tests and operators.
+func (db *DB) CountDeliveries(ctx context.Context) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE state = 'done'`).Scan(&n)
+	return n, err
 }

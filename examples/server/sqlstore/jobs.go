@@ -57,25 +57,51 @@ func scanRecord(row rowScanner) (Record, int, error) {
 	return r, transitions, err
 }
 
-type querier interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+// Hot queries, prepared at Open (see DB.prepare).
+const (
+	byID    = "id = $1"
+	byRunID = "run_id = $1 AND run_id <> 0" // matches the partial index
+
+	historyQuery   = `SELECT from_status, to_status, message, at, source FROM job_transitions WHERE job_id = $1 ORDER BY seq`
+	updateJobQuery = `UPDATE jobs SET status = $3, message = $4, installation_id = $5, run_id = $6, run_url = $7,
+		run_attempt = $8, run_updated_at = $9, deployment_id = $10, pull_request_number = $11, check_run_id = $12, reported = $13,
+		transitions = $14, updated_at = $15, version = $16
+		WHERE id = $1 AND version = $2`
+	insertTransitionQuery = `INSERT INTO job_transitions (job_id, seq, from_status, to_status, message, at, source)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+)
+
+func loadQuery(where string) string {
+	return `SELECT ` + jobColumns + ` FROM jobs WHERE ` + where + ` LIMIT 1`
 }
 
-func (s *Jobs) load(ctx context.Context, q querier, where string, arg any) (Record, int, error) {
-	r, n, err := scanRecord(q.QueryRowContext(ctx, s.db.q(`SELECT `+jobColumns+` FROM jobs WHERE `+where+` LIMIT 1`), arg))
+// load reads a job and its history, from the reader pool or in tx.
+func (s *Jobs) load(ctx context.Context, tx *sql.Tx, where string, arg any) (Record, int, error) {
+	pool := s.db.r
+	if tx != nil {
+		pool = s.db.w
+	}
+	st, err := s.db.stmt(ctx, tx, pool, loadQuery(where))
+	if err != nil {
+		return Record{}, 0, err
+	}
+	r, n, err := scanRecord(st.QueryRowContext(ctx, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, 0, fmt.Errorf("%w: %v", status.ErrJobNotFound, arg)
 	}
 	if err != nil {
 		return r, 0, err
 	}
-	r.History, err = s.history(ctx, q, r.ID)
+	r.History, err = s.history(ctx, pool, tx, r.ID)
 	return r, n, err
 }
 
-func (s *Jobs) history(ctx context.Context, q querier, id string) ([]status.Transition, error) {
-	rows, err := q.QueryContext(ctx, s.db.q(`SELECT from_status, to_status, message, at, source FROM job_transitions WHERE job_id = $1 ORDER BY seq`), id)
+func (s *Jobs) history(ctx context.Context, pool *sql.DB, tx *sql.Tx, id string) ([]status.Transition, error) {
+	st, err := s.db.stmt(ctx, tx, pool, historyQuery)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -125,13 +151,13 @@ func isUniqueViolation(err error) bool {
 
 // GetJob implements status.JobStore.
 func (s *Jobs) GetJob(ctx context.Context, id string) (status.Job, error) {
-	r, _, err := s.load(ctx, s.db.r, "id = $1", id)
+	r, _, err := s.load(ctx, nil, byID, id)
 	return r.Job, err
 }
 
 // GetRecord returns a job with the server's fields.
 func (s *Jobs) GetRecord(ctx context.Context, id string) (Record, error) {
-	r, _, err := s.load(ctx, s.db.r, "id = $1", id)
+	r, _, err := s.load(ctx, nil, byID, id)
 	return r, err
 }
 
@@ -140,7 +166,7 @@ func (s *Jobs) FindJobByRunID(ctx context.Context, runID int64) (status.Job, err
 	if runID == 0 {
 		return status.Job{}, fmt.Errorf("%w: run 0", status.ErrJobNotFound)
 	}
-	r, _, err := s.load(ctx, s.db.r, "run_id = $1", runID)
+	r, _, err := s.load(ctx, nil, byRunID, runID)
 	if err != nil && errors.Is(err, status.ErrJobNotFound) {
 		err = fmt.Errorf("%w: no job for run %d", status.ErrJobNotFound, runID)
 	}
@@ -161,7 +187,7 @@ func (s *Jobs) UpdateJob(ctx context.Context, id string, version int64, u status
 	}
 	var out status.Job
 	err := s.db.tx(ctx, func(tx *sql.Tx) error {
-		r, _, err := s.load(ctx, tx, "id = $1", id)
+		r, _, err := s.load(ctx, tx, byID, id)
 		if err != nil {
 			return err
 		}
@@ -169,10 +195,11 @@ func (s *Jobs) UpdateJob(ctx context.Context, id string, version int64, u status
 			return fmt.Errorf("%w: %s is at version %d, not %d", status.ErrConflict, id, r.Version, version)
 		}
 		j := status.Apply(r.Job, u)
-		res, err := tx.ExecContext(ctx, s.db.q(`UPDATE jobs SET status = $3, message = $4, installation_id = $5, run_id = $6, run_url = $7,
-			run_attempt = $8, run_updated_at = $9, deployment_id = $10, pull_request_number = $11, check_run_id = $12, reported = $13,
-			transitions = $14, updated_at = $15, version = $16
-			WHERE id = $1 AND version = $2`),
+		upd, err := s.db.stmt(ctx, tx, s.db.w, updateJobQuery)
+		if err != nil {
+			return err
+		}
+		res, err := upd.ExecContext(ctx,
 			id, version, string(j.Status), j.Message, j.InstallationID, j.RunID, j.RunURL, j.RunAttempt, micros(j.RunUpdatedAt),
 			j.DeploymentID, j.PullRequestNumber, j.Report.CheckRunID, string(j.Report.Reported),
 			len(j.History), micros(j.UpdatedAt), j.Version)
@@ -182,10 +209,13 @@ func (s *Jobs) UpdateJob(ctx context.Context, id string, version int64, u status
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%w: %s changed concurrently", status.ErrConflict, id)
 		}
+		ins, err := s.db.stmt(ctx, tx, s.db.w, insertTransitionQuery)
+		if err != nil {
+			return err
+		}
 		for i := len(r.History); i < len(j.History); i++ {
 			t := j.History[i]
-			if _, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO job_transitions (job_id, seq, from_status, to_status, message, at, source)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`), id, i+1, string(t.From), string(t.To), t.Message, micros(t.At), t.Source); err != nil {
+			if _, err := ins.ExecContext(ctx, id, i+1, string(t.From), string(t.To), t.Message, micros(t.At), t.Source); err != nil {
 				return err
 			}
 		}
@@ -230,7 +260,7 @@ func (s *Jobs) ListStaleJobs(ctx context.Context, updatedBefore time.Time, limit
 		return nil, err
 	}
 	for i := range out {
-		if out[i].History, err = s.history(ctx, s.db.r, out[i].ID); err != nil {
+		if out[i].History, err = s.history(ctx, s.db.r, nil, out[i].ID); err != nil {
 			return nil, err
 		}
 	}
