@@ -1,83 +1,231 @@
-// Command demo shows ghbridge working end to end without any GitHub
-// credentials: it starts the fake GitHub (github/githubtest) in-process and
-// walks through what the packages do.
+// Command demo runs ghbridge's whole pipeline on this machine, with no
+// GitHub credentials: it starts the fake GitHub (github/githubtest) and
+// the reference server in-process (SQLite in a temporary directory),
+// installs the App, creates a job from a templated agent config, lets the
+// fake GitHub run it through queued, in_progress and completed with
+// signed webhook deliveries, and prints the job's status history.
 //
 //	go run ./examples/demo
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
-	gh "github.com/google/go-github/v62/github"
-
-	"github.com/ghbridge/ghbridge/credentials"
-	"github.com/ghbridge/ghbridge/github"
+	"github.com/ghbridge/ghbridge/examples/server/app"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 )
 
 func main() {
-	if err := run(context.Background()); err != nil {
+	if err := run(context.Background(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context) error {
+const (
+	apiKey        = "demo-tenant:demo-key-0123456789abcdef"
+	bearer        = "demo-key-0123456789abcdef"
+	webhookSecret = "demo-webhook-secret"
+)
+
+// agentConfig is the job agent config a host stores: which workflow runs
+// a deployment, with Go templates filled from each job.
+const agentConfig = `{
+  "owner": "acme",
+  "repo": "deployer",
+  "workflowId": "deploy.yml",
+  "ref": "main",
+  "inputs": {
+    "version": "{{ .version.tag }}",
+    "environment": "{{ .environment.name }}",
+    "target": "{{ .resource.identifier }}",
+    "region": "{{ get .deployment.variables \"REGION\" \"us-east-1\" }}"
+  }
+}`
+
+func run(ctx context.Context, out io.Writer) error {
+	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+
 	fake := githubtest.NewServer()
 	defer fake.Close()
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{
-		Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy job ${{ inputs.job_id }}",
+		Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}",
+		Inputs: []string{"job_id", "version", "environment", "target", "region"},
 	}}})
 	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
-	fmt.Printf("fake GitHub at %s, App %d installed on acme (installation %d)\n", fake.URL, fake.AppID, inst.ID)
+	say("1. fake GitHub at %s: App %q (id %d) installed on acme/deployer as installation %d", fake.URL, fake.AppSlug, fake.AppID, inst.ID)
 
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	clients, err := github.NewClientFactory(github.WithBaseURL(fake.URL), github.WithUserAgent("ghbridge-demo"), github.WithLogger(logger))
+	dir, err := os.MkdirTemp("", "ghbridge-demo-")
 	if err != nil {
 		return err
 	}
-	audit := &credentials.MemoryAuditLog{}
-	tokens, err := credentials.NewTokenCache(fake.AppConfig(), credentials.WithTransport(clients.Transport()), credentials.WithAudit(audit))
+	defer os.RemoveAll(dir)
+	env := map[string]string{
+		"GITHUB_APP_ID":          strconv.FormatInt(fake.AppID, 10),
+		"GITHUB_APP_PRIVATE_KEY": fake.PrivateKeyPEM(),
+		"GITHUB_APP_NAME":        fake.AppSlug,
+		"GITHUB_API_URL":         fake.URL,
+		"GITHUB_WEBHOOK_SECRET":  webhookSecret,
+		"GHBRIDGE_API_KEYS":      apiKey,
+		"GHBRIDGE_DATABASE_URL":  "sqlite:" + filepath.Join(dir, "ghbridge.db"),
+	}
+	cfg, err := app.LoadConfig(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		return err
 	}
-	resolver := credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithResolverAudit(audit))
+	srv, err := app.New(ctx, cfg, app.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	serveCtx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx, ln) }()
+	defer func() { stop(); <-served }()
+	base := "http://" + ln.Addr().String()
+	fake.SetWebhook(base+"/api/github/webhook", webhookSecret)
+	say("2. ghbridge server at %s (SQLite in %s); the fake GitHub delivers webhooks to it", base, dir)
 
-	cred, err := resolver.Resolve(ctx, credentials.Target{Owner: "acme", Repo: "deployer", InstallationID: inst.ID})
+	c := &client{base: base}
+	var installURL struct {
+		URL string `json:"url"`
+	}
+	if err := c.do("GET", "/api/github/install-url", nil, &installURL); err != nil {
+		return err
+	}
+	u, err := url.Parse(installURL.URL)
 	if err != nil {
 		return err
 	}
-	fmt.Println("credential:", cred)
-	client, err := clients.Client(cred)
-	if err != nil {
+	// The browser comes back from GitHub to the App's setup URL.
+	callback := fmt.Sprintf("/api/github/install-callback?installation_id=%d&setup_action=install&state=%s", inst.ID, url.QueryEscape(u.Query().Get("state")))
+	var installed struct {
+		Installation struct {
+			Account      string   `json:"account"`
+			Repositories []string `json:"repositories"`
+		} `json:"installation"`
+	}
+	if err := c.do("GET", callback, nil, &installed); err != nil {
 		return err
 	}
-	if _, err := client.Actions.CreateWorkflowDispatchEventByFileName(ctx, "acme", "deployer", "deploy.yml",
-		gh.CreateWorkflowDispatchEventRequest{Ref: "main", Inputs: map[string]any{"job_id": "job-1"}}); err != nil {
+	say("3. install flow: %s, callback stored installation %d of %s with %v", u.Path, inst.ID, installed.Installation.Account, installed.Installation.Repositories)
+
+	job := map[string]any{
+		"id":    "deploy-api-1-4-0",
+		"agent": json.RawMessage(agentConfig),
+		"context": map[string]any{
+			"version":     map[string]any{"tag": "v1.4.0", "name": "1.4.0"},
+			"environment": map[string]any{"id": "env-prod", "name": "production"},
+			"resource":    map[string]any{"identifier": "cluster-eu-1", "name": "EU cluster", "kind": "kubernetes"},
+			"deployment":  map[string]any{"name": "api", "variables": map[string]any{"REGION": "eu-west-1"}},
+		},
+	}
+	var created jobView
+	if err := c.do("POST", "/api/jobs", job, &created); err != nil {
 		return err
 	}
-	runs, _, err := client.Actions.ListRepositoryWorkflowRuns(ctx, "acme", "deployer", &gh.ListWorkflowRunsOptions{Event: "workflow_dispatch"})
-	if err != nil {
-		return err
+	say("4. POST /api/jobs -> %s, %s", created.Status, created.Message)
+	for _, d := range fake.Dispatches() {
+		say("   GitHub received workflow_dispatch of workflow %d on %s with inputs %v", d.WorkflowID, d.Ref, sorted(d.Inputs))
 	}
-	run := runs.WorkflowRuns[0]
-	fmt.Printf("dispatched run %d %q\n", run.GetID(), run.GetDisplayTitle())
-	for _, st := range [][2]string{{"in_progress", ""}, {"completed", "success"}} {
-		if _, err := fake.SetRunStatus(run.GetID(), st[0], st[1]); err != nil {
-			return err
-		}
-		r, _, err := client.Actions.GetWorkflowRunByID(ctx, "acme", "deployer", run.GetID())
+	run, _ := fake.GetRun(created.RunID)
+	say("   run %d %q", run.ID, run.DisplayTitle)
+
+	say("5. the run moves on GitHub; each change is a signed workflow_run delivery:")
+	for _, st := range [][2]string{{"queued", ""}, {"in_progress", ""}, {"completed", "success"}} {
+		r, err := fake.SetRunStatus(created.RunID, st[0], st[1])
 		if err != nil {
 			return err
 		}
-		fmt.Printf("run %d: status=%s conclusion=%s\n", r.GetID(), r.GetStatus(), r.GetConclusion())
+		ds := fake.Deliveries()
+		last := ds[len(ds)-1]
+		say("   %-11s %-8s -> delivery %s answered %d", r.Status, r.Conclusion, last.GUID[:8], last.StatusCode)
 	}
-	fmt.Printf("token exchanges: %d (one per installation per token lifetime)\n", fake.TokenExchanges(inst.ID))
-	for _, e := range audit.Events() {
-		fmt.Printf("audit: %s %s %s installation=%d\n", e.Name, e.Outcome, e.CredentialType, e.InstallationID)
+
+	var final jobView
+	if err := c.do("GET", "/api/jobs/"+created.ID, nil, &final); err != nil {
+		return err
+	}
+	say("6. GET /api/jobs/%s: %s (%s)", final.ID, final.Status, final.Message)
+	say("   status history:")
+	for _, h := range final.History {
+		say("     %s  %-11s -> %-11s  %-15s %s", h.At.Format("15:04:05.000"), h.From, h.To, "("+h.Source+")", h.Message)
+	}
+	var inputs map[string]any
+	if err := c.do("GET", "/api/jobs/"+created.ID+"/inputs", nil, &inputs); err != nil {
+		return err
+	}
+	say("7. what the workflow fetches from GET /api/jobs/%s/inputs: version_tag=%v environment_name=%v resource_identifier=%v",
+		created.ID, inputs["version_tag"], inputs["environment_name"], inputs["resource_identifier"])
+	say("   token exchanges: %d (one per installation per token lifetime)", fake.TokenExchanges(inst.ID))
+	if final.Status != "successful" {
+		return fmt.Errorf("the job ended %s, not successful", final.Status)
 	}
 	return nil
+}
+
+type jobView struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Message string `json:"message"`
+	RunID   int64  `json:"runId"`
+	History []struct {
+		From, To, Message, Source string
+		At                        time.Time
+	} `json:"history"`
+}
+
+type client struct{ base string }
+
+func (c *client) do(method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func sorted(m map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, " ")
 }

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The README's first command, as a test.
+func TestDemo(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), &out), out.String())
+	for _, want := range []string{
+		"POST /api/jobs -> in_progress",
+		"job_id=deploy-api-1-4-0 region=eu-west-1 target=cluster-eu-1 version=v1.4.0",
+		`"Deploy deploy-api-1-4-0"`,
+		"completed   success  -> delivery",
+		"GET /api/jobs/deploy-api-1-4-0: successful",
+		"pending     -> in_progress  (dispatch)",
+		"in_progress -> successful   (workflow_run)",
+		"token exchanges: 1",
+		"version_tag=v1.4.0",
+	} {
+		assert.Contains(t, out.String(), want)
+	}
+}
