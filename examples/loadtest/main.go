@@ -1,0 +1,274 @@
+// Command loadtest measures the reference server's webhook path: it starts
+// the server in-process on loopback, creates jobs in its database, and
+// posts signed workflow_run deliveries (requested, in_progress,
+// completed per job, in order per job, jobs in parallel) with a Go HTTP
+// client. It reports deliveries per second and latency percentiles, then
+// checks that every delivery was recorded and every job finished: none
+// lost.
+//
+//	go run ./examples/loadtest                      # SQLite in a temporary file
+//	go run ./examples/loadtest -db postgres         # $GHBRIDGE_TEST_POSTGRES_URL or the local server
+//	go run ./examples/loadtest -jobs 5000 -concurrency 32
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/ghbridge/ghbridge/examples/server/app"
+	"github.com/ghbridge/ghbridge/status"
+	"github.com/ghbridge/ghbridge/webhook"
+)
+
+const secret = "loadtest-secret"
+
+func main() {
+	db := flag.String("db", "sqlite", `"sqlite", "postgres", or a database URL`)
+	jobs := flag.Int("jobs", 3000, "jobs; each gets three deliveries")
+	concurrency := flag.Int("concurrency", 16, "deliveries in flight at once")
+	fixture := flag.String("fixture", "", "workflow_run payload to send (default: webhook/testdata/workflow_run_completed_success.json)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+	if err := run(*db, *jobs, *concurrency, *fixture, *cpuprofile, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+type delivery struct {
+	id, sig string
+	body    []byte
+}
+
+func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, out io.Writer) error {
+	ctx := context.Background()
+	dbURL, cleanup, err := database(dbFlag)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if fixture == "" {
+		if fixture, err = findFixture(); err != nil {
+			return err
+		}
+	}
+	base, err := os.ReadFile(fixture)
+	if err != nil {
+		return err
+	}
+
+	env := map[string]string{"GHBRIDGE_DATABASE_URL": dbURL, "GITHUB_WEBHOOK_SECRET": secret, "GHBRIDGE_LOG_LEVEL": "error"}
+	cfg, err := app.LoadConfig(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		return err
+	}
+	srv, err := app.New(ctx, cfg, app.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	serveCtx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx, ln) }()
+	defer func() { stop(); <-served }()
+	url := "http://" + ln.Addr().String() + "/api/github/webhook"
+
+	// Jobs, as a dispatch would have left them.
+	store := srv.DB().Jobs()
+	for i := range jobs {
+		j := status.Job{ID: fmt.Sprintf("job-%d", i), Status: status.InProgress, Kind: "workflow_dispatch",
+			Owner: "acme", Repo: "deployer", InstallationID: 777, RunID: int64(40_000_000 + i), RunAttempt: 1}
+		if err := store.CreateJob(ctx, j); err != nil {
+			return err
+		}
+	}
+	// Payloads, prepared before the clock starts.
+	var tmpl map[string]any
+	if err := json.Unmarshal(base, &tmpl); err != nil {
+		return err
+	}
+	steps := []struct{ action, status, conclusion string }{{"requested", "queued", ""}, {"in_progress", "in_progress", ""}, {"completed", "completed", "success"}}
+	perJob := make([][]delivery, jobs)
+	size := 0
+	for i := range jobs {
+		for s, st := range steps {
+			run := tmpl["workflow_run"].(map[string]any)
+			run["id"], run["display_title"] = 40_000_000+i, fmt.Sprintf("Deploy job-%d", i)
+			run["status"], run["updated_at"] = st.status, time.Date(2026, 1, 10, 10, 0, s*5, 0, time.UTC).Format(time.RFC3339)
+			run["conclusion"] = nil
+			if st.conclusion != "" {
+				run["conclusion"] = st.conclusion
+			}
+			tmpl["action"] = st.action
+			body, err := json.Marshal(tmpl)
+			if err != nil {
+				return err
+			}
+			size = len(body)
+			perJob[i] = append(perJob[i], delivery{id: fmt.Sprintf("%d-%d", i, s), sig: webhook.Sign(secret, body), body: body})
+		}
+	}
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency, MaxConnsPerHost: concurrency}}
+	latencies := make([]time.Duration, 0, jobs*len(steps))
+	var mu sync.Mutex
+	var failed atomic.Int64
+	next := make(chan int)
+	var wg sync.WaitGroup
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 256)
+			for i := range next {
+				for _, d := range perJob[i] {
+					t := time.Now()
+					if !post(client, url, d) {
+						failed.Add(1)
+					}
+					local = append(local, time.Since(t))
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, local...)
+			mu.Unlock()
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	elapsed := time.Since(start)
+	pprof.StopCPUProfile()
+
+	// None lost: every delivery recorded, every job finished.
+	var finished, recorded int
+	for i := range jobs {
+		j, err := store.GetJob(ctx, fmt.Sprintf("job-%d", i))
+		if err != nil {
+			return err
+		}
+		if j.Status == status.Successful {
+			finished++
+		}
+	}
+	recorded, err = countDeliveries(srv)
+	if err != nil {
+		return err
+	}
+	slices.Sort(latencies)
+	pct := func(p float64) time.Duration { return latencies[int(float64(len(latencies)-1)*p)] }
+	n := len(latencies)
+	fmt.Fprintf(out, "database      %s\n", srv.DB().Dialect())
+	fmt.Fprintf(out, "deliveries    %d (%d jobs x 3, %d bytes each, %d in flight)\n", n, jobs, size, concurrency)
+	fmt.Fprintf(out, "elapsed       %s\n", elapsed.Round(time.Millisecond))
+	fmt.Fprintf(out, "throughput    %.0f deliveries/s\n", float64(n)/elapsed.Seconds())
+	fmt.Fprintf(out, "latency       p50 %s  p90 %s  p99 %s  max %s\n", pct(.5).Round(time.Microsecond), pct(.9).Round(time.Microsecond), pct(.99).Round(time.Microsecond), latencies[n-1].Round(time.Microsecond))
+	fmt.Fprintf(out, "errors        %d non-200 answers\n", failed.Load())
+	fmt.Fprintf(out, "lost          %d deliveries unrecorded, %d jobs not finished\n", n-recorded, jobs-finished)
+	if failed.Load() > 0 || recorded != n || finished != jobs {
+		return fmt.Errorf("deliveries were lost or refused")
+	}
+	return nil
+}
+
+func post(c *http.Client, url string, d delivery) bool {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(d.body))
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "workflow_run")
+	req.Header.Set("X-GitHub-Delivery", d.id)
+	req.Header.Set("X-Hub-Signature-256", d.sig)
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// countDeliveries counts delivery ids the server recorded as processed.
+func countDeliveries(srv *app.Server) (int, error) {
+	return srv.DB().CountDeliveries(context.Background())
+}
+
+// database returns the URL to test and a cleanup.
+func database(flagValue string) (string, func(), error) {
+	switch flagValue {
+	case "sqlite":
+		dir, err := os.MkdirTemp("", "ghbridge-load-")
+		if err != nil {
+			return "", nil, err
+		}
+		return "sqlite:" + filepath.Join(dir, "ghbridge.db"), func() { os.RemoveAll(dir) }, nil
+	case "postgres":
+		base := os.Getenv("GHBRIDGE_TEST_POSTGRES_URL")
+		if base == "" {
+			base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+		}
+		admin, err := sql.Open("pgx", base)
+		if err != nil {
+			return "", nil, err
+		}
+		schema := fmt.Sprintf("load_%d", time.Now().UnixNano())
+		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+			admin.Close()
+			return "", nil, fmt.Errorf("PostgreSQL at %s: %w", base, err)
+		}
+		return base + "&search_path=" + schema, func() { _, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }, nil
+	}
+	return flagValue, func() {}, nil
+}
+
+func findFixture() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, "webhook", "testdata", "workflow_run_completed_success.json")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("webhook/testdata not found; run from the repository or pass -fixture")
+		}
+		dir = parent
+	}
+}
