@@ -15,6 +15,10 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/ghbridge/ghbridge/status"
+
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
 )
@@ -33,10 +37,18 @@ type DB struct {
 	dialect Dialect
 	w       *sql.DB // writes (SQLite: one connection, the single writer)
 	r       *sql.DB // reads (SQLite: a pool of read-only connections)
-	now     func() time.Time
+	cp      *sql.DB // SQLite: the connection that checkpoints the WAL
+
+	stopCheckpoints func()   // stops the checkpointer and waits for it
+	batch           *batcher // SQLite: group commit of the hot writes
+	closeOnce       sync.Once
+	closeErr        error
+	now             func() time.Time
 
 	mu    sync.Mutex
 	stmts map[stmtKey]*sql.Stmt
+
+	jobs *lru.Cache[string, status.Job] // recently read or written, by id
 }
 
 type stmtKey struct {
@@ -87,8 +99,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		pool  *sql.DB
 		query string
 	}{
-		{db.r, loadQuery(byID)}, {db.r, loadQuery(byRunID)}, {db.r, historyQuery},
-		{db.w, loadQuery(byID)}, {db.w, historyQuery}, {db.w, updateJobQuery}, {db.w, insertTransitionQuery},
+		{db.r, loadQuery(byID)}, {db.r, loadQuery(byRunID)}, {db.w, updateJobQuery}, {db.w, insertJobQuery},
 		{db.w, claimDeliveryQuery}, {db.w, completeDeliveryQuery},
 	}
 	for _, h := range hot {
@@ -110,7 +121,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 			return nil, errors.New("sqlite: no file name; use sqlite:PATH")
 		}
 		pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
-		w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+		// The writer never checkpoints (wal_autocheckpoint 0): the
+		// checkpointer connection does, off the write path, so the fsync
+		// a checkpoint needs never stalls a delivery.
+		w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +137,14 @@ func Open(ctx context.Context, url string) (*DB, error) {
 			return nil, err
 		}
 		r.SetMaxOpenConns(8)
-		db = &DB{dialect: SQLite, w: w, r: r}
+		cp, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+		if err != nil {
+			w.Close()
+			r.Close()
+			return nil, err
+		}
+		cp.SetMaxOpenConns(1)
+		db = &DB{dialect: SQLite, w: w, r: r, cp: cp}
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		p, err := sql.Open("pgx", url)
 		if err != nil {
@@ -136,6 +157,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("unsupported database URL %q: use sqlite:PATH or postgres://HOST/DB", redactURL(url))
 	}
 	db.now = time.Now
+	db.jobs, _ = lru.New[string, status.Job](jobCacheSize) // errors only for a size <= 0
 	if err := db.w.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connecting to %s: %w", redactURL(url), err)
@@ -155,7 +177,40 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if db.dialect == SQLite {
+		db.startCheckpoints(checkpointEvery)
+		db.startBatcher()
+	}
 	return db, nil
+}
+
+// checkpointEvery is how often the WAL is copied into the database file.
+// Between checkpoints the WAL holds every committed page, so nothing is
+// lost by waiting; shorter keeps the WAL file small.
+const checkpointEvery = 250 * time.Millisecond
+
+// startCheckpoints runs passive checkpoints, which never block the writer
+// or readers, on a connection of their own.
+func (db *DB) startCheckpoints(every time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// A checkpoint that fails (the database is busy) is
+				// retried at the next tick: the WAL keeps its frames.
+				var busy, frames, copied int
+				_ = db.cp.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+			}
+		}
+	}()
+	db.stopCheckpoints = func() { cancel(); <-done }
 }
 
 var urlPassword = regexp.MustCompile(`://([^:/@]*):[^@]*@`)
@@ -166,8 +221,19 @@ func redactURL(u string) string { return urlPassword.ReplaceAllString(u, "://$1:
 // Dialect returns the database's SQL flavour.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
-// Close closes the database.
+// Close closes the database; later calls return the first one's result.
 func (db *DB) Close() error {
+	db.closeOnce.Do(func() { db.closeErr = db.close() })
+	return db.closeErr
+}
+
+func (db *DB) close() error {
+	if db.batch != nil {
+		db.batch.close()
+	}
+	if db.stopCheckpoints != nil {
+		db.stopCheckpoints()
+	}
 	db.mu.Lock()
 	for _, st := range db.stmts {
 		st.Close()
@@ -177,6 +243,9 @@ func (db *DB) Close() error {
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
+	}
+	if db.cp != nil {
+		err = errors.Join(err, db.cp.Close()) // the last to close checkpoints the rest
 	}
 	return err
 }
@@ -216,10 +285,24 @@ func boolInt(b bool) int {
 	return 0
 }
 
+// A migration is SQL statements separated by semicolons (sqlite, when
+// set, replaces all for SQLite), then an optional step in Go.
+type migration struct {
+	all, sqlite string
+	then        func(ctx context.Context, db *DB, tx *sql.Tx) error
+}
+
+func (m migration) sql(d Dialect) string {
+	if d == SQLite && m.sqlite != "" {
+		return m.sqlite
+	}
+	return m.all
+}
+
 // migrations are applied in order, once each; never edit one that has
 // shipped, add another.
-var migrations = []string{
-	`CREATE TABLE IF NOT EXISTS installations (
+var migrations = []migration{
+	{all: `CREATE TABLE IF NOT EXISTS installations (
 		id BIGINT PRIMARY KEY,
 		account TEXT NOT NULL DEFAULT '',
 		account_type TEXT NOT NULL DEFAULT '',
@@ -301,7 +384,60 @@ var migrations = []string{
 	CREATE TABLE IF NOT EXISTS kv (
 		name TEXT PRIMARY KEY,
 		value TEXT NOT NULL
-	)`,
+	)`},
+	// A job's history moves into its row (one read and one write per
+	// update instead of a second table); on SQLite deliveries become
+	// WITHOUT ROWID, one B-tree instead of a table plus its key index.
+	{
+		all: `ALTER TABLE jobs ADD COLUMN history TEXT NOT NULL DEFAULT ''`,
+		sqlite: `ALTER TABLE jobs ADD COLUMN history TEXT NOT NULL DEFAULT '';
+		CREATE TABLE deliveries_v2 (
+			id TEXT PRIMARY KEY,
+			state TEXT NOT NULL,
+			lease_until BIGINT NOT NULL,
+			updated_at BIGINT NOT NULL
+		) WITHOUT ROWID;
+		INSERT INTO deliveries_v2 SELECT id, state, lease_until, updated_at FROM deliveries;
+		DROP TABLE deliveries;
+		ALTER TABLE deliveries_v2 RENAME TO deliveries;
+		CREATE INDEX deliveries_updated ON deliveries (updated_at)`,
+		then: moveHistory,
+	},
+}
+
+// moveHistory copies job_transitions into jobs.history and drops the table.
+func moveHistory(ctx context.Context, db *DB, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT job_id, from_status, to_status, message, at, source FROM job_transitions ORDER BY job_id, seq`)
+	if err != nil {
+		return err
+	}
+	byJob := map[string][]status.Transition{}
+	for rows.Next() {
+		var id, from, to string
+		var t status.Transition
+		var at int64
+		if err := rows.Scan(&id, &from, &to, &t.Message, &at, &t.Source); err != nil {
+			rows.Close()
+			return err
+		}
+		t.From, t.To, t.At = status.Status(from), status.Status(to), fromMicros(at)
+		byJob[id] = append(byJob[id], t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for id, h := range byJob {
+		enc, err := encodeHistory(h)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE jobs SET history = $1 WHERE id = $2`), enc, id); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `DROP TABLE job_transitions`)
+	return err
 }
 
 // migrate applies the migrations not applied yet. Replicas starting
@@ -326,11 +462,16 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrating: %w", err)
 	}
 	for v := current + 1; v <= len(migrations); v++ {
-		for _, stmt := range strings.Split(migrations[v-1], ";") {
+		for _, stmt := range strings.Split(migrations[v-1].sql(db.dialect), ";") {
 			if strings.TrimSpace(stmt) == "" {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+		}
+		if m := migrations[v-1]; m.then != nil {
+			if err := m.then(ctx, db, tx); err != nil {
 				return fmt.Errorf("migration %d: %w", v, err)
 			}
 		}

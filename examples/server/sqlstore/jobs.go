@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,16 +36,19 @@ type Record struct {
 
 const jobColumns = `id, tenant, status, message, kind, owner, repo, installation_id, run_id, run_url, run_attempt, run_updated_at,
 	deployment_id, pull_request_number, report_deployment, check_run_name, head_sha, check_run_id, reported,
-	agent, context, transitions, created_at, updated_at, version`
+	agent, context, history, created_at, updated_at, version`
 
-func scanRecord(row rowScanner) (Record, int, error) {
+func scanRecord(row rowScanner) (Record, error) {
 	var r Record
-	var st, reported, agent, jctx string
+	var st, reported, agent, jctx, history string
 	var runUpdated, created, updated int64
-	var reportDeployment, transitions int
+	var reportDeployment int
 	err := row.Scan(&r.ID, &r.Tenant, &st, &r.Message, &r.Kind, &r.Owner, &r.Repo, &r.InstallationID, &r.RunID, &r.RunURL,
 		&r.RunAttempt, &runUpdated, &r.DeploymentID, &r.PullRequestNumber, &reportDeployment, &r.Report.CheckRunName,
-		&r.Report.HeadSHA, &r.Report.CheckRunID, &reported, &agent, &jctx, &transitions, &created, &updated, &r.Version)
+		&r.Report.HeadSHA, &r.Report.CheckRunID, &reported, &agent, &jctx, &history, &created, &updated, &r.Version)
+	if err != nil {
+		return r, err
+	}
 	r.Status, r.Report.Reported = status.Status(st), status.Status(reported)
 	r.Report.DeploymentStatus = reportDeployment != 0
 	r.RunUpdatedAt, r.CreatedAt, r.UpdatedAt = fromMicros(runUpdated), fromMicros(created), fromMicros(updated)
@@ -54,7 +58,46 @@ func scanRecord(row rowScanner) (Record, int, error) {
 	if jctx != "" {
 		r.Context = json.RawMessage(jctx)
 	}
-	return r, transitions, err
+	if r.History, err = decodeHistory(history); err != nil {
+		return r, fmt.Errorf("job %s: %w", r.ID, err)
+	}
+	return r, nil
+}
+
+// transitionJSON is a Transition as stored in jobs.history.
+type transitionJSON struct {
+	From    status.Status `json:"from"`
+	To      status.Status `json:"to"`
+	Message string        `json:"message,omitempty"`
+	At      int64         `json:"at"` // microseconds since the epoch
+	Source  string        `json:"source,omitempty"`
+}
+
+func encodeHistory(h []status.Transition) (string, error) {
+	if len(h) == 0 {
+		return "", nil
+	}
+	out := make([]transitionJSON, len(h))
+	for i, t := range h {
+		out[i] = transitionJSON{From: t.From, To: t.To, Message: t.Message, At: micros(t.At), Source: t.Source}
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+func decodeHistory(s string) ([]status.Transition, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var in []transitionJSON
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, fmt.Errorf("reading status history: %w", err)
+	}
+	h := make([]status.Transition, len(in))
+	for i, t := range in {
+		h[i] = status.Transition{From: t.From, To: t.To, Message: t.Message, At: fromMicros(t.At), Source: t.Source}
+	}
+	return h, nil
 }
 
 // Hot queries, prepared at Open (see DB.prepare).
@@ -62,62 +105,45 @@ const (
 	byID    = "id = $1"
 	byRunID = "run_id = $1 AND run_id <> 0" // matches the partial index
 
-	historyQuery   = `SELECT from_status, to_status, message, at, source FROM job_transitions WHERE job_id = $1 ORDER BY seq`
 	updateJobQuery = `UPDATE jobs SET status = $3, message = $4, installation_id = $5, run_id = $6, run_url = $7,
 		run_attempt = $8, run_updated_at = $9, deployment_id = $10, pull_request_number = $11, check_run_id = $12, reported = $13,
-		transitions = $14, updated_at = $15, version = $16
+		history = $14, transitions = $15, updated_at = $16, version = $17
 		WHERE id = $1 AND version = $2`
-	insertTransitionQuery = `INSERT INTO job_transitions (job_id, seq, from_status, to_status, message, at, source)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`
 )
+
+const insertJobQuery = `INSERT INTO jobs (` + jobColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, '', $22, $22, 1)`
 
 func loadQuery(where string) string {
 	return `SELECT ` + jobColumns + ` FROM jobs WHERE ` + where + ` LIMIT 1`
 }
 
-// load reads a job and its history, from the reader pool or in tx.
-func (s *Jobs) load(ctx context.Context, tx *sql.Tx, where string, arg any) (Record, int, error) {
-	pool := s.db.r
-	if tx != nil {
-		pool = s.db.w
-	}
-	st, err := s.db.stmt(ctx, tx, pool, loadQuery(where))
+// jobCacheSize bounds the jobs remembered between a read and the update
+// that usually follows it.
+const jobCacheSize = 4096
+
+// load reads a job from the reader pool and remembers it.
+func (s *Jobs) load(ctx context.Context, where string, arg any) (Record, error) {
+	st, err := s.db.stmt(ctx, nil, s.db.r, loadQuery(where))
 	if err != nil {
-		return Record{}, 0, err
+		return Record{}, err
 	}
-	r, n, err := scanRecord(st.QueryRowContext(ctx, arg))
+	r, err := scanRecord(st.QueryRowContext(ctx, arg))
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, 0, fmt.Errorf("%w: %v", status.ErrJobNotFound, arg)
+		return r, fmt.Errorf("%w: %v", status.ErrJobNotFound, arg)
 	}
 	if err != nil {
-		return r, 0, err
+		return r, err
 	}
-	r.History, err = s.history(ctx, pool, tx, r.ID)
-	return r, n, err
+	s.remember(r.Job)
+	return r, nil
 }
 
-func (s *Jobs) history(ctx context.Context, pool *sql.DB, tx *sql.Tx, id string) ([]status.Transition, error) {
-	st, err := s.db.stmt(ctx, tx, pool, historyQuery)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []status.Transition
-	for rows.Next() {
-		var t status.Transition
-		var from, to string
-		var at int64
-		if err := rows.Scan(&from, &to, &t.Message, &at, &t.Source); err != nil {
-			return nil, err
-		}
-		t.From, t.To, t.At = status.Status(from), status.Status(to), fromMicros(at)
-		out = append(out, t)
-	}
-	return out, rows.Err()
+// remember caches a copy of j: its history must not share an array with
+// what callers hold.
+func (s *Jobs) remember(j status.Job) {
+	j.History = slices.Clone(j.History)
+	s.db.jobs.Add(j.ID, j)
 }
 
 // CreateJob implements status.JobStore.
@@ -133,11 +159,17 @@ func (s *Jobs) CreateRecord(ctx context.Context, r Record) error {
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = s.db.now()
 	}
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO jobs (`+jobColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 0, $22, $22, 1)`),
-		r.ID, r.Tenant, string(r.Status), r.Message, r.Kind, r.Owner, r.Repo, r.InstallationID, r.RunID, r.RunURL, r.RunAttempt,
-		micros(r.RunUpdatedAt), r.DeploymentID, r.PullRequestNumber, boolInt(r.Report.DeploymentStatus), r.Report.CheckRunName,
-		r.Report.HeadSHA, r.Report.CheckRunID, string(r.Report.Reported), string(r.Agent), string(r.Context), micros(r.CreatedAt))
+	err := s.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		ins, err := s.db.stmt(ctx, tx, s.db.w, insertJobQuery)
+		if err != nil {
+			return err
+		}
+		_, err = ins.ExecContext(ctx,
+			r.ID, r.Tenant, string(r.Status), r.Message, r.Kind, r.Owner, r.Repo, r.InstallationID, r.RunID, r.RunURL, r.RunAttempt,
+			micros(r.RunUpdatedAt), r.DeploymentID, r.PullRequestNumber, boolInt(r.Report.DeploymentStatus), r.Report.CheckRunName,
+			r.Report.HeadSHA, r.Report.CheckRunID, string(r.Report.Reported), string(r.Agent), string(r.Context), micros(r.CreatedAt))
+		return err
+	})
 	if err != nil && isUniqueViolation(err) {
 		return fmt.Errorf("%w: %s", status.ErrJobExists, r.ID)
 	}
@@ -151,13 +183,13 @@ func isUniqueViolation(err error) bool {
 
 // GetJob implements status.JobStore.
 func (s *Jobs) GetJob(ctx context.Context, id string) (status.Job, error) {
-	r, _, err := s.load(ctx, nil, byID, id)
+	r, err := s.load(ctx, byID, id)
 	return r.Job, err
 }
 
 // GetRecord returns a job with the server's fields.
 func (s *Jobs) GetRecord(ctx context.Context, id string) (Record, error) {
-	r, _, err := s.load(ctx, nil, byID, id)
+	r, err := s.load(ctx, byID, id)
 	return r, err
 }
 
@@ -166,18 +198,19 @@ func (s *Jobs) FindJobByRunID(ctx context.Context, runID int64) (status.Job, err
 	if runID == 0 {
 		return status.Job{}, fmt.Errorf("%w: run 0", status.ErrJobNotFound)
 	}
-	r, _, err := s.load(ctx, nil, byRunID, runID)
+	r, err := s.load(ctx, byRunID, runID)
 	if err != nil && errors.Is(err, status.ErrJobNotFound) {
 		err = fmt.Errorf("%w: no job for run %d", status.ErrJobNotFound, runID)
 	}
 	return r.Job, err
 }
 
-// UpdateJob implements status.JobStore: in one transaction it reads the
-// job, checks the version, applies the update with status.Apply, writes it
-// back on the condition that the version did not move (another replica's
-// concurrent update makes this one fail with ErrConflict), and records the
-// transition.
+// UpdateJob implements status.JobStore as one conditional UPDATE: the
+// row changes only if its version is still the one the caller read, so a
+// concurrent update (another goroutine or replica) makes this one fail
+// with ErrConflict. The job to apply the update to comes from the cache
+// when it holds that very version (a version names one content: every
+// write bumps it), else from the database.
 func (s *Jobs) UpdateJob(ctx context.Context, id string, version int64, u status.Update) (status.Job, error) {
 	if u.Status != "" && !u.Status.Valid() {
 		return status.Job{}, fmt.Errorf("invalid status %q", u.Status)
@@ -185,16 +218,26 @@ func (s *Jobs) UpdateJob(ctx context.Context, id string, version int64, u status
 	if u.At.IsZero() {
 		u.At = s.db.now()
 	}
-	var out status.Job
-	err := s.db.tx(ctx, func(tx *sql.Tx) error {
-		r, _, err := s.load(ctx, tx, byID, id)
+	// As stored, so that the job returned (and remembered) equals the
+	// job read back.
+	u.At, u.RunUpdatedAt = fromMicros(micros(u.At)), fromMicros(micros(u.RunUpdatedAt))
+	cur, ok := s.db.jobs.Get(id)
+	if !ok || cur.Version != version {
+		r, err := s.load(ctx, byID, id)
 		if err != nil {
-			return err
+			return status.Job{}, err
 		}
-		if r.Version != version {
-			return fmt.Errorf("%w: %s is at version %d, not %d", status.ErrConflict, id, r.Version, version)
-		}
-		j := status.Apply(r.Job, u)
+		cur = r.Job
+	}
+	if cur.Version != version {
+		return status.Job{}, fmt.Errorf("%w: %s is at version %d, not %d", status.ErrConflict, id, cur.Version, version)
+	}
+	j := status.Apply(cur, u)
+	history, err := encodeHistory(j.History)
+	if err != nil {
+		return status.Job{}, err
+	}
+	err = s.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		upd, err := s.db.stmt(ctx, tx, s.db.w, updateJobQuery)
 		if err != nil {
 			return err
@@ -202,30 +245,24 @@ func (s *Jobs) UpdateJob(ctx context.Context, id string, version int64, u status
 		res, err := upd.ExecContext(ctx,
 			id, version, string(j.Status), j.Message, j.InstallationID, j.RunID, j.RunURL, j.RunAttempt, micros(j.RunUpdatedAt),
 			j.DeploymentID, j.PullRequestNumber, j.Report.CheckRunID, string(j.Report.Reported),
-			len(j.History), micros(j.UpdatedAt), j.Version)
+			history, len(j.History), micros(j.UpdatedAt), j.Version)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%w: %s changed concurrently", status.ErrConflict, id)
 		}
-		ins, err := s.db.stmt(ctx, tx, s.db.w, insertTransitionQuery)
-		if err != nil {
-			return err
-		}
-		for i := len(r.History); i < len(j.History); i++ {
-			t := j.History[i]
-			if _, err := ins.ExecContext(ctx, id, i+1, string(t.From), string(t.To), t.Message, micros(t.At), t.Source); err != nil {
-				return err
-			}
-		}
-		out = j
 		return nil
 	})
-	if err != nil && isSerializationFailure(err) {
-		err = fmt.Errorf("%w: %s: %v", status.ErrConflict, id, err)
+	if err != nil {
+		s.db.jobs.Remove(id)
+		if isSerializationFailure(err) {
+			err = fmt.Errorf("%w: %s: %v", status.ErrConflict, id, err)
+		}
+		return status.Job{}, err
 	}
-	return out, err
+	s.remember(j) // only once committed
+	return j, nil
 }
 
 // isSerializationFailure reports PostgreSQL's answers to concurrent
@@ -248,7 +285,7 @@ func (s *Jobs) ListStaleJobs(ctx context.Context, updatedBefore time.Time, limit
 	}
 	var out []status.Job
 	for rows.Next() {
-		r, _, err := scanRecord(rows)
+		r, err := scanRecord(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
@@ -256,13 +293,5 @@ func (s *Jobs) ListStaleJobs(ctx context.Context, updatedBefore time.Time, limit
 		out = append(out, r.Job)
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for i := range out {
-		if out[i].History, err = s.history(ctx, s.db.r, nil, out[i].ID); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return out, rows.Err()
 }

@@ -263,3 +263,30 @@ func TestOpenErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "secret", "passwords stay out of errors")
 }
+
+// A replica's remembered copy of a job never hides another replica's
+// update: the version decides.
+func TestReplicaCacheNeverStale(t *testing.T) {
+	url := freshPostgres(t)
+	a, b := open(t, url), open(t, url)
+	ctx := context.Background()
+	require.NoError(t, a.Jobs().CreateJob(ctx, status.Job{ID: "j", Status: status.Pending}))
+	j, err := a.Jobs().GetJob(ctx, "j") // a remembers version 1
+	require.NoError(t, err)
+	require.EqualValues(t, 1, j.Version)
+
+	_, err = b.Jobs().UpdateJob(ctx, "j", 1, status.Update{Status: status.InProgress, Source: "b"})
+	require.NoError(t, err)
+	_, err = a.Jobs().UpdateJob(ctx, "j", 1, status.Update{Status: status.Failure, Source: "a"})
+	require.ErrorIs(t, err, status.ErrConflict, "a's copy is stale")
+
+	j, err = a.Jobs().UpdateJob(ctx, "j", 2, status.Update{Status: status.Successful, Source: "a"})
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, j.Version)
+	require.Len(t, j.History, 2)
+	assert.Equal(t, "b", j.History[0].Source)
+	assert.Equal(t, status.Successful, j.History[1].To)
+	got, err := b.Jobs().GetJob(ctx, "j")
+	require.NoError(t, err)
+	assert.Equal(t, j.History, got.History)
+}
