@@ -59,4 +59,12 @@
 // counting the job_id ghbridge adds: at most 25 workflow inputs, an event
 // type of at most 100 characters, at most 10 top-level client payload
 // keys.
+//
+// Every type also accepts "report", what of the job's status to mirror
+// back to GitHub (see ReportSpec):
+//
+//	"report": {"checkRun": {"name": "deploy", "headSha": "{{ .version.config.sha }}"}}
+//
+// mirrors it onto a check run on that commit; "deploymentStatus" (on by
+// default for type deployment, and only valid there) onto the deployment.
 package template
