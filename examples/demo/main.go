@@ -88,7 +88,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := app.New(ctx, cfg, app.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv, err := app.New(ctx, cfg, app.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return err
 	}
