@@ -95,6 +95,12 @@ func (c AppConfig) LogValue() slog.Value {
 // LookupFunc reads an environment variable; os.LookupEnv is one.
 type LookupFunc func(key string) (string, bool)
 
+// MapLookup is a LookupFunc reading m instead of the environment, for
+// configuration that comes from elsewhere (a file, a test, a demo).
+func MapLookup(m map[string]string) LookupFunc {
+	return func(key string) (string, bool) { v, ok := m[key]; return v, ok }
+}
+
 // LoadAppConfig reads the App config from environment variables through
 // lookup (pass os.LookupEnv for the process environment):
 //

@@ -16,7 +16,7 @@ func ExampleLoadAppConfig() {
 		// Normally os.LookupEnv; a PEM pasted with literal \n is repaired.
 		"GITHUB_APP_PRIVATE_KEY": pkcs1PEM(),
 	}
-	cfg, err := credentials.LoadAppConfig(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := credentials.LoadAppConfig(credentials.MapLookup(env))
 	if err != nil {
 		fmt.Println(err)
 		return

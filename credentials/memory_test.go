@@ -25,9 +25,6 @@ func TestEnvSecretStore(t *testing.T) {
 		for k, v := range secrets {
 			env["TEST_SECRET_"+k] = v
 		}
-		return credentials.EnvSecretStore{Prefix: "TEST_SECRET_", Lookup: func(k string) (string, bool) {
-			v, ok := env[k]
-			return v, ok
-		}}
+		return credentials.EnvSecretStore{Prefix: "TEST_SECRET_", Lookup: credentials.MapLookup(env)}
 	})
 }

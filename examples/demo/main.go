@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/examples/server/app"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 )
@@ -84,7 +84,7 @@ func run(ctx context.Context, out io.Writer) error {
 		"GHBRIDGE_API_KEYS":      apiKey,
 		"GHBRIDGE_DATABASE_URL":  "sqlite:" + filepath.Join(dir, "ghbridge.db"),
 	}
-	cfg, err := app.LoadConfig(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := app.LoadConfig(credentials.MapLookup(env))
 	if err != nil {
 		return err
 	}
@@ -92,15 +92,11 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := srv.ServeLoopback(ctx)
 	if err != nil {
 		return err
 	}
-	serveCtx, stop := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(serveCtx, ln) }()
-	defer func() { stop(); <-served }()
-	base := "http://" + ln.Addr().String()
+	defer stop()
 	fake.SetWebhook(base+"/api/github/webhook", webhookSecret)
 	say("2. ghbridge server at %s (SQLite in %s); the fake GitHub delivers webhooks to it", base, dir)
 

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,6 +31,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/examples/server/app"
 	"github.com/ghbridge/ghbridge/status"
 	"github.com/ghbridge/ghbridge/webhook"
@@ -75,7 +75,7 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, out i
 	}
 
 	env := map[string]string{"GHBRIDGE_DATABASE_URL": dbURL, "GITHUB_WEBHOOK_SECRET": secret, "GHBRIDGE_LOG_LEVEL": "error"}
-	cfg, err := app.LoadConfig(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := app.LoadConfig(credentials.MapLookup(env))
 	if err != nil {
 		return err
 	}
@@ -83,15 +83,12 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, out i
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	serverURL, stop, err := srv.ServeLoopback(ctx)
 	if err != nil {
 		return err
 	}
-	serveCtx, stop := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(serveCtx, ln) }()
-	defer func() { stop(); <-served }()
-	url := "http://" + ln.Addr().String() + "/api/github/webhook"
+	defer stop()
+	url := serverURL + "/api/github/webhook"
 
 	// Jobs, as a dispatch would have left them.
 	store := srv.DB().Jobs()

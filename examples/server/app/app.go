@@ -155,6 +155,20 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
+// ServeLoopback serves on a free 127.0.0.1 port, for demos, load tests
+// and tests, and returns the server's base URL. stop shuts it down as
+// Serve does (closing the database) and returns Serve's error.
+func (s *Server) ServeLoopback(ctx context.Context) (baseURL string, stop func() error, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, errors.Join(err, s.Close())
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	return "http://" + ln.Addr().String(), func() error { cancel(); return <-served }, nil
+}
+
 // Serve is Run on a listener of the caller's.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{

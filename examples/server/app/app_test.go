@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/examples/server/app"
 	"github.com/ghbridge/ghbridge/github/githubtest"
@@ -44,9 +45,7 @@ type env struct {
 	vars map[string]string
 }
 
-func lookup(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
+var lookup = credentials.MapLookup
 
 func fakeGitHub(t *testing.T) (*githubtest.Server, githubtest.Installation) {
 	fake := githubtest.NewServer()
@@ -604,4 +603,22 @@ func TestDoctor(t *testing.T) {
 	assert.False(t, app.Doctor(context.Background(), lookup(vars), app.DoctorTarget{Owner: "initech", Repo: "app", Workflow: "deploy.yml"}, &out))
 	assert.Contains(t, out.String(), `Actions permission is "read"`)
 	assert.Contains(t, out.String(), "run-name", "a workflow without the job id in its run-name is flagged")
+}
+
+func TestServeLoopback(t *testing.T) {
+	fake, _ := fakeGitHub(t)
+	cfg, err := app.LoadConfig(lookup(baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))))
+	require.NoError(t, err)
+	srv, err := app.New(context.Background(), cfg, app.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	base, stop, err := srv.ServeLoopback(context.Background())
+	require.NoError(t, err)
+	resp, err := http.Get(base + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, stop())
+	assert.Error(t, srv.DB().Ping(context.Background()), "stop closes the database")
+	_, err = http.Get(base + "/healthz")
+	assert.Error(t, err, "nothing listens after stop")
 }
