@@ -29,6 +29,8 @@ type AuditEvent struct {
 	Time           time.Time
 	Name           string
 	CredentialType Type
+	// Tenant is the job's tenant, when the event belongs to a job.
+	Tenant string
 	// Repo is "owner/name" when the event concerns one repository.
 	Repo           string
 	InstallationID int64
@@ -49,6 +51,9 @@ func (e AuditEvent) LogValue() slog.Value {
 	}
 	if e.CredentialType != "" {
 		attrs = append(attrs, slog.String("credential_type", string(e.CredentialType)))
+	}
+	if e.Tenant != "" {
+		attrs = append(attrs, slog.String("tenant", e.Tenant))
 	}
 	if e.Repo != "" {
 		attrs = append(attrs, slog.String("repo", e.Repo))

@@ -134,3 +134,12 @@ func (t InstallationToken) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f
 func (t InstallationToken) LogValue() slog.Value {
 	return slog.GroupValue(slog.Time("expires_at", t.ExpiresAt))
 }
+
+// TokenSourceFunc adapts a function to TokenSource, for tests and hosts
+// with a token service of their own.
+type TokenSourceFunc func(ctx context.Context, installationID int64) (InstallationToken, error)
+
+// Token implements TokenSource.
+func (f TokenSourceFunc) Token(ctx context.Context, installationID int64) (InstallationToken, error) {
+	return f(ctx, installationID)
+}

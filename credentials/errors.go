@@ -40,7 +40,61 @@ var (
 
 	// ErrInvalidKey means the App private key could not be used.
 	ErrInvalidKey = errors.New("invalid GitHub App private key")
+
+	// ErrNotPermitted means the tenant of a job may not use the
+	// installation its config names or its repository is linked to. It
+	// comes wrapped in a *PermissionError naming the rule; nothing was
+	// sent to GitHub, and who owns the installation is not said.
+	ErrNotPermitted = errors.New("credential not permitted for this tenant")
+
+	// ErrCredentialConflict means a job config names both an
+	// installation and a token: it must choose one.
+	ErrCredentialConflict = errors.New("the job config sets both installationId and token; keep one")
 )
+
+// Rules a Resolver refuses a credential by, in PermissionError.Rule.
+const (
+	// RuleInstallationNotClaimed: the installationId of the job config is
+	// not recorded in the InstallationStore as claimed by the job's
+	// tenant. An id the store does not know falls under this rule too
+	// (ids are never passed through to GitHub), and so does another
+	// tenant's: the two look the same.
+	RuleInstallationNotClaimed = "installation-not-claimed"
+	// RuleRepoNotClaimed: the installation linked to the repository is not
+	// claimed by the job's tenant.
+	RuleRepoNotClaimed = "repository-installation-not-claimed"
+)
+
+// PermissionError is a credential refused by the tenant rules. It
+// matches ErrNotPermitted with errors.Is. It deliberately holds nothing
+// about the installation's owner.
+type PermissionError struct {
+	Tenant string
+	// Rule is one of the Rule constants.
+	Rule string
+	// InstallationID is the id the job config named
+	// (RuleInstallationNotClaimed); Repo the repository
+	// (RuleRepoNotClaimed).
+	InstallationID int64
+	Repo           string
+}
+
+func (e *PermissionError) Error() string {
+	who := "this tenant"
+	if e.Tenant != "" {
+		who = fmt.Sprintf("tenant %q", e.Tenant)
+	}
+	switch e.Rule {
+	case RuleInstallationNotClaimed:
+		return fmt.Sprintf("%s: installation %d is not one of %s's installations (%s); install the App through the install URL, or leave installationId out", ErrNotPermitted, e.InstallationID, who, e.Rule)
+	case RuleRepoNotClaimed:
+		return fmt.Sprintf("%s: the App installation on %s is not %s's (%s); claim it through the install URL, or set a token", ErrNotPermitted, e.Repo, who, e.Rule)
+	}
+	return fmt.Sprintf("%s (%s)", ErrNotPermitted, e.Rule)
+}
+
+// Is reports whether target is ErrNotPermitted.
+func (e *PermissionError) Is(target error) bool { return target == ErrNotPermitted }
 
 // EnvError reports an environment variable whose value cannot be used.
 type EnvError struct {

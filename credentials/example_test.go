@@ -49,7 +49,7 @@ func ExampleResolver() {
 	resolver := credentials.NewResolver(
 		credentials.WithTokenSource(tokens),
 		credentials.WithInstallationStore(store),
-		credentials.WithSecretStore(credentials.NewMemorySecretStore(map[string]string{"DEPLOY_TOKEN": "ghp_example"})),
+		credentials.WithSecretStore(credentials.NewMemorySecretStore(map[string]map[string]string{"": {"DEPLOY_TOKEN": "ghp_example"}})),
 	)
 
 	cred, _ := resolver.Resolve(ctx, credentials.Target{Owner: "acme", Repo: "api"})

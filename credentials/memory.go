@@ -242,38 +242,45 @@ func normalizeRepos(repos []string) []string {
 	return slices.CompactFunc(repos, strings.EqualFold)
 }
 
-// MemorySecretStore is a SecretStore backed by a map, for tests.
+// MemorySecretStore is a SecretStore backed by maps, one per tenant, for
+// tests and small hosts. The zero value is an empty store.
 type MemorySecretStore struct {
 	mu      sync.RWMutex
-	secrets map[string]string
+	secrets map[string]map[string]string // tenant -> name -> value
 }
 
-// NewMemorySecretStore returns a store holding a copy of secrets.
-func NewMemorySecretStore(secrets map[string]string) *MemorySecretStore {
-	s := &MemorySecretStore{secrets: make(map[string]string, len(secrets))}
-	for k, v := range secrets {
-		s.secrets[k] = v
+// NewMemorySecretStore returns a store holding a copy of byTenant, which
+// maps a tenant ("" for a single-tenant host) to its secrets.
+func NewMemorySecretStore(byTenant map[string]map[string]string) *MemorySecretStore {
+	s := &MemorySecretStore{}
+	for tenant, secrets := range byTenant {
+		for k, v := range secrets {
+			s.Set(tenant, k, v)
+		}
 	}
 	return s
 }
 
-// Set adds or replaces a secret.
-func (s *MemorySecretStore) Set(name, value string) {
+// Set adds or replaces a tenant's secret.
+func (s *MemorySecretStore) Set(tenant, name, value string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.secrets == nil {
-		s.secrets = make(map[string]string)
+		s.secrets = make(map[string]map[string]string)
 	}
-	s.secrets[name] = value
+	if s.secrets[tenant] == nil {
+		s.secrets[tenant] = make(map[string]string)
+	}
+	s.secrets[tenant][name] = value
 }
 
 // Secret implements SecretStore.
-func (s *MemorySecretStore) Secret(ctx context.Context, name string) (Secret, error) {
+func (s *MemorySecretStore) Secret(ctx context.Context, tenant, name string) (Secret, error) {
 	if err := ctx.Err(); err != nil {
 		return Secret{}, err
 	}
 	s.mu.RLock()
-	v, ok := s.secrets[name]
+	v, ok := s.secrets[tenant][name]
 	s.mu.RUnlock()
 	if !ok {
 		return Secret{}, fmt.Errorf("%w: %s", ErrSecretNotFound, name)

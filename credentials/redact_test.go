@@ -94,7 +94,7 @@ func TestTokensNeverReachLogsOrAudit(t *testing.T) {
 		RepositorySelection: credentials.SelectionSelected, Repositories: []string{"acme/api"},
 	}))
 	r := credentials.NewResolver(credentials.WithTokenSource(cache), credentials.WithInstallationStore(store),
-		credentials.WithSecretStore(credentials.NewMemorySecretStore(map[string]string{"PAT": pat})),
+		credentials.WithSecretStore(credentials.NewMemorySecretStore(map[string]map[string]string{"": {"PAT": pat}})),
 		credentials.WithResolverAudit(sink))
 	ctx := context.Background()
 

@@ -10,36 +10,59 @@ import (
 	"time"
 )
 
-// Target is what a credential is resolved for: a repository and what the
-// job's agent config says about authentication.
+// Target is what a credential is resolved for: a job's tenant, its
+// repository and what its agent config says about authentication.
 type Target struct {
-	Owner, Repo string
+	// Tenant is the owner of the job in the host's terms (a team, an
+	// organisation, a customer). Only installations claimed by this tenant
+	// and secrets in its namespace are used. Single-tenant hosts leave it
+	// empty: installations nobody claimed belong to the empty tenant.
+	Tenant string
+	Owner  string
+	Repo   string
 	// InstallationID is the installationId of the job config; 0 when unset.
 	InstallationID int64
 	// StaticToken is a token from the job config: a literal token, or a
-	// reference "{{ secrets.NAME }}" resolved through the SecretStore.
+	// reference "{{ secrets.NAME }}" resolved in the tenant's namespace
+	// of the SecretStore.
 	StaticToken Secret
 	// JobID is recorded in the audit event.
 	JobID string
 }
 
-// Resolver picks the credential for a Target. In order:
+// Resolver picks the credential for a Target, in this order:
 //
-//  1. an explicit installation id in the target;
-//  2. the installation the InstallationStore links to the repository;
-//  3. the target's static token, literal or a secret reference;
-//  4. otherwise ErrNotConfigured, naming what is missing.
+//  1. an installationId in the job config: that installation, if the
+//     InstallationStore records it as claimed by the target's tenant;
+//  2. a token in the job config (literal, or "{{ secrets.NAME }}" from the
+//     tenant's secrets): that token as it is;
+//  3. both: ErrCredentialConflict;
+//  4. neither: the installation linked to the repository, if it is the
+//     tenant's;
+//  5. none: ErrNotConfigured, naming what is missing.
 //
-// An installation that is suspended or deleted is an error
+// A refusal by the tenant rules matches ErrNotPermitted (see
+// PermissionError) and says nothing of the installation's owner. An
+// installation that is suspended or deleted is an error
 // (ErrInstallationSuspended, ErrInstallationDeleted), never a silent
-// fallback to a static token: the fix is on GitHub, and hiding it would
-// run the job as someone else.
+// fallback: the fix is on GitHub, and hiding it would run the job as
+// someone else.
+//
+// Single-tenant hosts leave Target.Tenant empty; unclaimed installations
+// are then theirs, and the rules hold trivially.
 type Resolver struct {
 	tokens   TokenSource
-	installs InstallationStore
+	installs InstallationLookup
 	secrets  SecretStore
 	audit    AuditSink
 	now      func() time.Time
+}
+
+// InstallationLookup is the part of an InstallationStore a Resolver
+// reads.
+type InstallationLookup interface {
+	GetInstallation(ctx context.Context, id int64) (Installation, error)
+	FindInstallationByRepo(ctx context.Context, owner, repo string) (Installation, error)
 }
 
 // ResolverOption configures a Resolver.
@@ -52,12 +75,15 @@ func WithTokenSource(src TokenSource) ResolverOption {
 }
 
 // WithInstallationStore sets the store linking repositories to
-// installations.
-func WithInstallationStore(s InstallationStore) ResolverOption {
+// installations and installations to tenants. Without one, no
+// installation credential is resolved: an installation id is never used
+// unchecked.
+func WithInstallationStore(s InstallationLookup) ResolverOption {
 	return func(r *Resolver) { r.installs = s }
 }
 
-// WithSecretStore sets the store for "{{ secrets.NAME }}" references.
+// WithSecretStore sets the store for "{{ secrets.NAME }}" references,
+// looked up in the target's tenant namespace.
 func WithSecretStore(s SecretStore) ResolverOption {
 	return func(r *Resolver) { r.secrets = s }
 }
@@ -81,7 +107,7 @@ func (r *Resolver) Resolve(ctx context.Context, t Target) (Credential, error) {
 	cred, err := r.resolve(ctx, t)
 	ev := AuditEvent{
 		Name: EventResolve, CredentialType: cred.Type, InstallationID: cred.InstallationID,
-		Repo: t.Owner + "/" + t.Repo, JobID: t.JobID, Attempt: 1, Outcome: OutcomeSuccess,
+		Tenant: t.Tenant, Repo: t.Owner + "/" + t.Repo, JobID: t.JobID, Attempt: 1, Outcome: OutcomeSuccess,
 	}
 	if err != nil {
 		ev.Outcome, ev.Error = OutcomeFailure, err.Error()
@@ -97,29 +123,55 @@ func (r *Resolver) resolve(ctx context.Context, t Target) (Credential, error) {
 	if t.InstallationID < 0 {
 		return Credential{}, fmt.Errorf("installationId must be positive, got %d", t.InstallationID)
 	}
-	repo := t.Owner + "/" + t.Repo
-
-	if t.InstallationID > 0 {
-		if r.tokens == nil {
-			return Credential{}, fmt.Errorf("%w: the job config sets installationId %d but no GitHub App is configured (set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)", ErrNotConfigured, t.InstallationID)
-		}
-		if r.installs != nil {
-			in, err := r.installs.GetInstallation(ctx, t.InstallationID)
-			switch {
-			case err == nil:
-				if err := usable(in); err != nil {
-					return Credential{}, err
-				}
-			case !errors.Is(err, ErrInstallationNotFound):
-				return Credential{}, fmt.Errorf("looking up installation %d: %w", t.InstallationID, err)
-			}
-		}
-		return ForInstallation(r.tokens, t.InstallationID, "installationId in job config"), nil
+	hasToken := !t.StaticToken.IsZero()
+	switch {
+	case t.InstallationID > 0 && hasToken:
+		return Credential{}, ErrCredentialConflict
+	case t.InstallationID > 0:
+		return r.explicitInstallation(ctx, t)
+	case hasToken:
+		return r.static(ctx, t.Tenant, t.StaticToken)
 	}
+	return r.linkedInstallation(ctx, t)
+}
 
-	if r.tokens != nil && r.installs != nil {
+// explicitInstallation checks the installationId of a job config against
+// the store: only the tenant's own installation is used.
+func (r *Resolver) explicitInstallation(ctx context.Context, t Target) (Credential, error) {
+	if r.tokens == nil {
+		return Credential{}, fmt.Errorf("%w: the job config sets installationId %d but no GitHub App is configured", ErrNotConfigured, t.InstallationID)
+	}
+	refused := &PermissionError{Tenant: t.Tenant, Rule: RuleInstallationNotClaimed, InstallationID: t.InstallationID}
+	if r.installs == nil {
+		return Credential{}, refused
+	}
+	in, err := r.installs.GetInstallation(ctx, t.InstallationID)
+	switch {
+	case errors.Is(err, ErrInstallationNotFound):
+		return Credential{}, refused
+	case err != nil:
+		return Credential{}, fmt.Errorf("looking up installation %d: %w", t.InstallationID, err)
+	case in.Tenant != t.Tenant:
+		return Credential{}, refused
+	}
+	if err := usable(in); err != nil {
+		return Credential{}, err
+	}
+	return ForInstallation(r.tokens, t.InstallationID, "installationId in job config"), nil
+}
+
+// linkedInstallation uses the installation linked to the repository, if
+// it is the tenant's.
+func (r *Resolver) linkedInstallation(ctx context.Context, t Target) (Credential, error) {
+	repo := t.Owner + "/" + t.Repo
+	if r.tokens == nil {
+		return Credential{}, fmt.Errorf("%w for %s: the job config has no installationId and no token, and no GitHub App is configured", ErrNotConfigured, repo)
+	}
+	if r.installs != nil {
 		in, err := r.installs.FindInstallationByRepo(ctx, t.Owner, t.Repo)
 		switch {
+		case err == nil && in.Tenant != t.Tenant:
+			return Credential{}, &PermissionError{Tenant: t.Tenant, Rule: RuleRepoNotClaimed, Repo: repo}
 		case err == nil:
 			if err := usable(in); err != nil {
 				return Credential{}, err
@@ -129,19 +181,7 @@ func (r *Resolver) resolve(ctx context.Context, t Target) (Credential, error) {
 			return Credential{}, fmt.Errorf("looking up the installation for %s: %w", repo, err)
 		}
 	}
-
-	if !t.StaticToken.IsZero() {
-		return r.static(ctx, t.StaticToken)
-	}
-
-	var missing []string
-	if r.tokens == nil {
-		missing = append(missing, "no GitHub App is configured (set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)")
-	} else {
-		missing = append(missing, "the App has no installation linked to "+repo+" (install it on the repository, or set installationId in the job config)")
-	}
-	missing = append(missing, "the job config has no token")
-	return Credential{}, fmt.Errorf("%w for %s: %s", ErrNotConfigured, repo, strings.Join(missing, ", and "))
+	return Credential{}, fmt.Errorf("%w for %s: the App has no installation linked to %s (install the App on it, or set installationId or a token in the job config)", ErrNotConfigured, repo, repo)
 }
 
 func usable(in Installation) error {
@@ -168,7 +208,7 @@ func ParseSecretRef(s string) (name string, ok bool, err error) {
 	return m[1], true, nil
 }
 
-func (r *Resolver) static(ctx context.Context, tok Secret) (Credential, error) {
+func (r *Resolver) static(ctx context.Context, tenant string, tok Secret) (Credential, error) {
 	name, isRef, err := ParseSecretRef(tok.Reveal())
 	if err != nil {
 		return Credential{}, err
@@ -182,7 +222,7 @@ func (r *Resolver) static(ctx context.Context, tok Secret) (Credential, error) {
 	if r.secrets == nil {
 		return Credential{}, fmt.Errorf("%w: the job config refers to secret %s but no secret store is configured", ErrNotConfigured, name)
 	}
-	v, err := r.secrets.Secret(ctx, name)
+	v, err := r.secrets.Secret(ctx, tenant, name)
 	if err != nil {
 		return Credential{}, fmt.Errorf("resolving the job config's token: %w", err)
 	}
@@ -195,6 +235,7 @@ func (r *Resolver) static(ctx context.Context, tok Secret) (Credential, error) {
 // LogValue implements slog.LogValuer without the token.
 func (t Target) LogValue() slog.Value {
 	return slog.GroupValue(
+		slog.String("tenant", t.Tenant),
 		slog.String("repo", t.Owner+"/"+t.Repo),
 		slog.Int64("installation_id", t.InstallationID),
 		slog.Bool("has_static_token", !t.StaticToken.IsZero()),

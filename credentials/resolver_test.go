@@ -29,7 +29,7 @@ func TestResolver(t *testing.T) {
 	} {
 		require.NoError(t, store.UpsertInstallation(ctx, in))
 	}
-	secrets := credentials.NewMemorySecretStore(map[string]string{"DEPLOY_TOKEN": "pat-from-secret", "EMPTY": ""})
+	secrets := credentials.NewMemorySecretStore(map[string]map[string]string{"": {"DEPLOY_TOKEN": "pat-from-secret", "EMPTY": ""}})
 	full := credentials.NewResolver(
 		credentials.WithTokenSource(stubTokens{}),
 		credentials.WithInstallationStore(store),
@@ -49,33 +49,45 @@ func TestResolver(t *testing.T) {
 		wantIs    error
 		wantText  string
 	}{
-		{name: "explicit installation wins over the store and a token", r: full,
-			target:   credentials.Target{Owner: "acme", Repo: "api", InstallationID: 2, StaticToken: tok("pat")},
+		{name: "explicit installation wins over the linked one", r: full,
+			target:   credentials.Target{Owner: "acme", Repo: "api", InstallationID: 2},
 			wantType: credentials.TypeInstallation, wantInst: 2, wantToken: "inst-token"},
-		{name: "explicit installation unknown to the store is used", r: full,
-			target:   credentials.Target{Owner: "acme", Repo: "api", InstallationID: 77},
-			wantType: credentials.TypeInstallation, wantInst: 77},
+		{name: "explicit installation and a token conflict", r: full,
+			target: credentials.Target{Owner: "acme", Repo: "api", InstallationID: 2, StaticToken: tok("pat")},
+			wantIs: credentials.ErrCredentialConflict, wantText: "keep one"},
+		{name: "explicit installation unknown to the store is refused", r: full,
+			target: credentials.Target{Owner: "acme", Repo: "api", InstallationID: 77},
+			wantIs: credentials.ErrNotPermitted, wantText: "installation 77 is not one of this tenant's installations"},
+		{name: "explicit installation without a store is refused", r: credentials.NewResolver(credentials.WithTokenSource(stubTokens{})),
+			target: credentials.Target{Owner: "acme", Repo: "api", InstallationID: 1},
+			wantIs: credentials.ErrNotPermitted},
 		{name: "explicit suspended installation", r: full,
-			target: credentials.Target{Owner: "initech", Repo: "x", InstallationID: 3, StaticToken: tok("pat")},
+			target: credentials.Target{Owner: "initech", Repo: "x", InstallationID: 3},
 			wantIs: credentials.ErrInstallationSuspended, wantText: "unsuspend"},
 		{name: "explicit deleted installation", r: full,
 			target: credentials.Target{Owner: "hooli", Repo: "x", InstallationID: 4},
 			wantIs: credentials.ErrInstallationDeleted, wantText: "install the App"},
 		{name: "explicit installation without an App", r: noApp,
 			target: credentials.Target{Owner: "acme", Repo: "api", InstallationID: 1},
-			wantIs: credentials.ErrNotConfigured, wantText: "GITHUB_APP_ID"},
+			wantIs: credentials.ErrNotConfigured, wantText: "no GitHub App is configured"},
 		{name: "installation linked to the repository", r: full,
-			target:   credentials.Target{Owner: "acme", Repo: "api", StaticToken: tok("pat")},
+			target:   credentials.Target{Owner: "acme", Repo: "api"},
 			wantType: credentials.TypeInstallation, wantInst: 1},
+		{name: "a token in the config wins over the linked installation", r: full,
+			target:   credentials.Target{Owner: "acme", Repo: "api", StaticToken: tok("pat")},
+			wantType: credentials.TypeStaticToken, wantToken: "pat"},
 		{name: "installation for all repositories of the account", r: full,
 			target:   credentials.Target{Owner: "Globex", Repo: "anything"},
 			wantType: credentials.TypeInstallation, wantInst: 2},
-		{name: "linked installation suspended is not a silent fallback", r: full,
-			target: credentials.Target{Owner: "initech", Repo: "x", StaticToken: tok("pat")},
+		{name: "linked installation suspended", r: full,
+			target: credentials.Target{Owner: "initech", Repo: "x"},
 			wantIs: credentials.ErrInstallationSuspended},
 		{name: "linked installation deleted", r: full,
-			target: credentials.Target{Owner: "hooli", Repo: "x", StaticToken: tok("pat")},
+			target: credentials.Target{Owner: "hooli", Repo: "x"},
 			wantIs: credentials.ErrInstallationDeleted},
+		{name: "another tenant's secret namespace", r: full,
+			target: credentials.Target{Tenant: "tenant-b", Owner: "acme", Repo: "other", StaticToken: tok("{{ secrets.DEPLOY_TOKEN }}")},
+			wantIs: credentials.ErrSecretNotFound},
 		{name: "static token when no installation", r: full,
 			target:   credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("pat-literal")},
 			wantType: credentials.TypeStaticToken, wantToken: "pat-literal"},
@@ -105,7 +117,7 @@ func TestResolver(t *testing.T) {
 			wantText: "white space"},
 		{name: "nothing configured", r: noSecrets,
 			target: credentials.Target{Owner: "acme", Repo: "api"},
-			wantIs: credentials.ErrNotConfigured, wantText: "GitHub bot not configured for acme/api: no GitHub App is configured"},
+			wantIs: credentials.ErrNotConfigured, wantText: "for acme/api: the job config has no installationId and no token, and no GitHub App is configured"},
 		{name: "App without installation and no token", r: full,
 			target: credentials.Target{Owner: "acme", Repo: "other"},
 			wantIs: credentials.ErrNotConfigured, wantText: "no installation linked to acme/other"},
@@ -151,10 +163,11 @@ func (failingStore) FindInstallationByRepo(context.Context, string, string) (cre
 
 func TestResolverStoreFailureIsNotAFallback(t *testing.T) {
 	r := credentials.NewResolver(credentials.WithTokenSource(stubTokens{}), credentials.WithInstallationStore(failingStore{}))
-	_, err := r.Resolve(context.Background(), credentials.Target{Owner: "a", Repo: "b", StaticToken: credentials.NewSecret("pat")})
-	require.ErrorIs(t, err, errDown, "a store outage must not silently switch to the static token")
+	_, err := r.Resolve(context.Background(), credentials.Target{Owner: "a", Repo: "b"})
+	require.ErrorIs(t, err, errDown, "a store outage is an error, not 'no installation'")
 	_, err = r.Resolve(context.Background(), credentials.Target{Owner: "a", Repo: "b", InstallationID: 5})
-	require.ErrorIs(t, err, errDown)
+	require.ErrorIs(t, err, errDown, "a store outage is an error, not a refusal or a pass-through")
+	assert.NotErrorIs(t, err, credentials.ErrNotPermitted)
 }
 
 func TestResolverAudit(t *testing.T) {

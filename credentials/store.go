@@ -90,38 +90,68 @@ type InstallationStore interface {
 }
 
 // SecretStore resolves the secret names used in "{{ secrets.NAME }}"
-// references. A missing name returns an error matching ErrSecretNotFound.
+// references, each tenant in a namespace of its own: a name that only
+// another tenant has is not found. A missing name returns an error
+// matching ErrSecretNotFound that does not say whether another tenant has
+// it. Single-tenant hosts pass the empty tenant.
+// credentialstest.TestSecretStore checks an implementation.
 type SecretStore interface {
-	Secret(ctx context.Context, name string) (Secret, error)
+	Secret(ctx context.Context, tenant, name string) (Secret, error)
 }
 
-var secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var (
+	secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	envTenant  = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+)
 
 // ValidSecretName reports whether name may be used in a secret reference:
 // letters, digits and underscores, not starting with a digit.
 func ValidSecretName(name string) bool { return secretName.MatchString(name) }
 
-// EnvSecretStore resolves secrets from environment variables: the secret
-// NAME is read from the variable Prefix+NAME.
+// EnvSecretStore resolves secrets from environment variables. Tenant T's
+// secret NAME is read from Prefix + ENV(T) + "__" + NAME, where ENV(T) is
+// T upper-cased with '-' turned into '_' (tenant "team-a", secret TOKEN:
+// GHBRIDGE_SECRET_TEAM_A__TOKEN). The empty tenant reads Prefix + NAME.
+// Only tenant names of lower-case letters and digits in words joined by
+// single hyphens map to variables, so that no two tenants share one.
 type EnvSecretStore struct {
-	// Prefix is prepended to the secret name, e.g. "GHBRIDGE_SECRET_".
+	// Prefix is prepended to every variable, e.g. "GHBRIDGE_SECRET_".
 	Prefix string
 	// Lookup reads a variable; os.LookupEnv for the process environment.
 	Lookup LookupFunc
+	// SharedWith, when set, lets the tenants for which it returns true
+	// also read the unscoped Prefix + NAME variables, after their own.
+	// Nil shares nothing: a server-wide secret is reachable only where
+	// the host says so.
+	SharedWith func(tenant string) bool
 }
 
 // Secret implements SecretStore.
-func (s EnvSecretStore) Secret(ctx context.Context, name string) (Secret, error) {
+func (s EnvSecretStore) Secret(ctx context.Context, tenant, name string) (Secret, error) {
 	if err := ctx.Err(); err != nil {
 		return Secret{}, err
 	}
 	if !ValidSecretName(name) {
 		return Secret{}, fmt.Errorf("invalid secret name %q: use letters, digits and underscores", name)
 	}
-	if s.Lookup != nil {
-		if v, ok := s.Lookup(s.Prefix + name); ok && v != "" {
-			return NewSecret(v), nil
+	vars := make([]string, 0, 2)
+	if tenant == "" {
+		vars = append(vars, s.Prefix+name)
+	} else {
+		if !envTenant.MatchString(tenant) {
+			return Secret{}, fmt.Errorf("%w: tenant %q has no environment namespace (use lower-case letters, digits and single hyphens)", ErrSecretNotFound, tenant)
+		}
+		vars = append(vars, s.Prefix+strings.ToUpper(strings.ReplaceAll(tenant, "-", "_"))+"__"+name)
+		if s.SharedWith != nil && s.SharedWith(tenant) {
+			vars = append(vars, s.Prefix+name)
 		}
 	}
-	return Secret{}, fmt.Errorf("%w: %s (set the environment variable %s)", ErrSecretNotFound, name, s.Prefix+name)
+	if s.Lookup != nil {
+		for _, k := range vars {
+			if v, ok := s.Lookup(k); ok && v != "" {
+				return NewSecret(v), nil
+			}
+		}
+	}
+	return Secret{}, fmt.Errorf("%w: %s (set the environment variable %s)", ErrSecretNotFound, name, vars[0])
 }

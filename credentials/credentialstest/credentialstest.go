@@ -3,9 +3,9 @@
 // store runs the suite from its own tests:
 //
 //	func TestMyStore(t *testing.T) {
-//		credentialstest.TestInstallationStore(t, func(t *testing.T) credentials.InstallationStore {
-//			return newEmptyStore(t)
-//		})
+//		newStore := func(t *testing.T) credentials.InstallationStore { return newEmptyStore(t) }
+//		credentialstest.TestInstallationStore(t, newStore)
+//		credentialstest.TestTenantRules(t, newStore)
 //	}
 package credentialstest
 
@@ -296,34 +296,127 @@ func TestInstallationStore(t *testing.T, newStore func(t *testing.T) credentials
 }
 
 // TestSecretStore runs the SecretStore conformance suite. newStore must
-// return a store holding exactly the given secrets.
-func TestSecretStore(t *testing.T, newStore func(t *testing.T, secrets map[string]string) credentials.SecretStore) {
+// return a store holding exactly the given secrets, by tenant then name
+// (tenant "" is a single-tenant host's namespace).
+func TestSecretStore(t *testing.T, newStore func(t *testing.T, byTenant map[string]map[string]string) credentials.SecretStore) {
 	ctx := context.Background()
-	s := newStore(t, map[string]string{"DEPLOY_TOKEN": "tok-123", "OTHER": "x"})
+	s := newStore(t, map[string]map[string]string{
+		"tenant-a": {"DEPLOY_TOKEN": "tok-a", "ONLY_A": "a"},
+		"tenant-b": {"DEPLOY_TOKEN": "tok-b"},
+		"":         {"DEPLOY_TOKEN": "tok-host"},
+	})
 
 	t.Run("Found", func(t *testing.T) {
-		v, err := s.Secret(ctx, "DEPLOY_TOKEN")
-		require.NoError(t, err)
-		assert.Equal(t, "tok-123", v.Reveal())
+		for tenant, want := range map[string]string{"tenant-a": "tok-a", "tenant-b": "tok-b", "": "tok-host"} {
+			v, err := s.Secret(ctx, tenant, "DEPLOY_TOKEN")
+			require.NoError(t, err, "tenant %q", tenant)
+			assert.Equal(t, want, v.Reveal(), "each tenant reads its own namespace (tenant %q)", tenant)
+		}
 	})
 	t.Run("Missing", func(t *testing.T) {
-		_, err := s.Secret(ctx, "NOPE")
+		_, err := s.Secret(ctx, "tenant-a", "NOPE")
 		require.ErrorIs(t, err, credentials.ErrSecretNotFound)
 	})
+	t.Run("OtherTenantsSecretNotFound", func(t *testing.T) {
+		_, err := s.Secret(ctx, "tenant-b", "ONLY_A")
+		require.ErrorIs(t, err, credentials.ErrSecretNotFound)
+		_, err = s.Secret(ctx, "", "ONLY_A")
+		require.ErrorIs(t, err, credentials.ErrSecretNotFound, "the host namespace does not see tenants' secrets")
+		_, err = s.Secret(ctx, "tenant-c", "DEPLOY_TOKEN")
+		require.ErrorIs(t, err, credentials.ErrSecretNotFound, "a tenant without secrets does not fall back to another namespace")
+	})
 	t.Run("CaseSensitive", func(t *testing.T) {
-		_, err := s.Secret(ctx, "deploy_token")
+		_, err := s.Secret(ctx, "tenant-a", "deploy_token")
 		require.Error(t, err)
 	})
 	t.Run("CanceledContext", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		_, err := s.Secret(cctx, "DEPLOY_TOKEN")
+		_, err := s.Secret(cctx, "tenant-a", "DEPLOY_TOKEN")
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.Canceled)
 	})
 	t.Run("ValueNeverPrinted", func(t *testing.T) {
-		v, err := s.Secret(ctx, "DEPLOY_TOKEN")
+		v, err := s.Secret(ctx, "tenant-a", "DEPLOY_TOKEN")
 		require.NoError(t, err)
-		assert.NotContains(t, fmt.Sprintf("%v %+v %#v %s", v, v, v, v), "tok-123")
+		assert.NotContains(t, fmt.Sprintf("%v %+v %#v %s", v, v, v, v), "tok-a")
 	})
+}
+
+// TestTenantRules checks the tenant rules of credential resolution on top
+// of an InstallationStore implementation: a credentials.Resolver over the
+// store must use only installations claimed by the job's tenant, refuse
+// unknown installation ids, and never let one tenant's job use another
+// tenant's installation. newStore must return an empty store per call.
+func TestTenantRules(t *testing.T, newStore func(t *testing.T) credentials.InstallationStore) {
+	ctx := context.Background()
+	s := newStore(t)
+	put := func(id int64, account, tenant string, status credentials.InstallationStatus, repos ...string) {
+		t.Helper()
+		require.NoError(t, s.UpsertInstallation(ctx, credentials.Installation{
+			ID: id, Account: account, AccountType: "Organization", Status: credentials.StatusActive,
+			RepositorySelection: credentials.SelectionSelected, Repositories: repos,
+		}))
+		if tenant != "" {
+			require.NoError(t, s.ClaimInstallation(ctx, id, tenant))
+		}
+		if status != credentials.StatusActive {
+			require.NoError(t, s.SetInstallationStatus(ctx, id, status))
+		}
+	}
+	put(1, "acme", "tenant-a", credentials.StatusActive, "acme/api")
+	put(2, "beta", "tenant-b", credentials.StatusActive, "beta/web")
+	put(3, "gamma", "", credentials.StatusActive, "gamma/app")
+	put(4, "delta", "tenant-a", credentials.StatusSuspended, "delta/svc")
+
+	tokens := credentials.TokenSourceFunc(func(context.Context, int64) (credentials.InstallationToken, error) {
+		return credentials.InstallationToken{Value: credentials.NewSecret("ghs_test"), ExpiresAt: time.Now().Add(time.Hour)}, nil
+	})
+	r := credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(s))
+
+	for _, tc := range []struct {
+		name     string
+		target   credentials.Target
+		wantID   int64 // installation used; 0 when refused
+		wantRule string
+		wantErr  error
+	}{
+		{"own explicit installation", credentials.Target{Tenant: "tenant-a", Owner: "acme", Repo: "api", InstallationID: 1}, 1, "", nil},
+		{"own linked installation", credentials.Target{Tenant: "tenant-a", Owner: "acme", Repo: "api"}, 1, "", nil},
+		{"other tenant's installation by id", credentials.Target{Tenant: "tenant-b", Owner: "acme", Repo: "api", InstallationID: 1}, 0, credentials.RuleInstallationNotClaimed, nil},
+		{"other tenant's installation for own repo name", credentials.Target{Tenant: "tenant-b", Owner: "beta", Repo: "web", InstallationID: 1}, 0, credentials.RuleInstallationNotClaimed, nil},
+		{"other tenant's repository", credentials.Target{Tenant: "tenant-b", Owner: "acme", Repo: "api"}, 0, credentials.RuleRepoNotClaimed, nil},
+		{"unknown installation id", credentials.Target{Tenant: "tenant-a", Owner: "acme", Repo: "api", InstallationID: 999}, 0, credentials.RuleInstallationNotClaimed, nil},
+		{"unclaimed installation by id", credentials.Target{Tenant: "tenant-a", Owner: "gamma", Repo: "app", InstallationID: 3}, 0, credentials.RuleInstallationNotClaimed, nil},
+		{"unclaimed installation by repository", credentials.Target{Tenant: "tenant-a", Owner: "gamma", Repo: "app"}, 0, credentials.RuleRepoNotClaimed, nil},
+		{"single-tenant host uses unclaimed installation", credentials.Target{Owner: "gamma", Repo: "app"}, 3, "", nil},
+		{"single-tenant host cannot use a claimed one", credentials.Target{Owner: "acme", Repo: "api", InstallationID: 1}, 0, credentials.RuleInstallationNotClaimed, nil},
+		{"own suspended installation", credentials.Target{Tenant: "tenant-a", Owner: "delta", Repo: "svc"}, 0, "", credentials.ErrInstallationSuspended},
+		{"other tenant's suspended installation looks unclaimed", credentials.Target{Tenant: "tenant-b", Owner: "delta", Repo: "svc", InstallationID: 4}, 0, credentials.RuleInstallationNotClaimed, nil},
+		{"repository without installation", credentials.Target{Tenant: "tenant-a", Owner: "nobody", Repo: "x"}, 0, "", credentials.ErrNotConfigured},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cred, err := r.Resolve(ctx, tc.target)
+			switch {
+			case tc.wantRule != "":
+				require.ErrorIs(t, err, credentials.ErrNotPermitted)
+				var pe *credentials.PermissionError
+				require.ErrorAs(t, err, &pe)
+				assert.Equal(t, tc.wantRule, pe.Rule)
+				for _, owner := range []string{"tenant-a", "tenant-b"} {
+					if owner != tc.target.Tenant {
+						assert.NotContains(t, err.Error(), owner, "a refusal never names the installation's owner")
+					}
+				}
+				assert.True(t, cred.IsZero())
+			case tc.wantErr != nil:
+				require.ErrorIs(t, err, tc.wantErr)
+				assert.True(t, cred.IsZero())
+			default:
+				require.NoError(t, err)
+				assert.Equal(t, credentials.TypeInstallation, cred.Type)
+				assert.Equal(t, tc.wantID, cred.InstallationID)
+			}
+		})
+	}
 }
