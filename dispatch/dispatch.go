@@ -58,9 +58,14 @@ import (
 
 // Job is one unit of work for GitHub.
 type Job struct {
-	// ID is the host's job id; it travels to GitHub as the job_id input
-	// (or payload key) and identifies the run later.
+	// ID is the job's id; it travels to GitHub as the job_id input (or
+	// payload key) and identifies the run later, so it must be unique
+	// across the host's tenants (a multi-tenant host qualifies its
+	// tenants' ids, e.g. "tenant.id").
 	ID string
+	// Tenant owns the job: credentials are resolved for this tenant only
+	// (see credentials.Resolver). Single-tenant hosts leave it empty.
+	Tenant string
 	// Agent is the job agent config as JSON; string values may be
 	// templates (see package template).
 	Agent json.RawMessage
@@ -237,16 +242,9 @@ func (d *Dispatcher) Dispatch(ctx context.Context, job Job) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInvalidAgentConfig, err)
 	}
-	cred, err := d.resolver.Resolve(ctx, credentials.Target{
-		Owner: cfg.Owner, Repo: cfg.Repo, InstallationID: cfg.InstallationID,
-		StaticToken: credentials.NewSecret(cfg.Token), JobID: job.ID,
-	})
+	cred, client, err := d.credential(ctx, job, cfg)
 	if err != nil {
-		return Result{}, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
-	}
-	client, err := d.clients.Client(cred)
-	if err != nil {
-		return Result{}, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
+		return Result{}, err
 	}
 	a := &attempt{d: d, client: client, cfg: cfg, cred: cred, jobID: job.ID}
 	res := Result{
@@ -269,6 +267,26 @@ func (d *Dispatcher) Dispatch(ctx context.Context, job Job) (Result, error) {
 			InstallationID: res.InstallationID, Attempts: res.Attempts, Config: cfg}, err
 	}
 	return res, err
+}
+
+// credential resolves the job's credential for its tenant and builds the
+// client. Nothing is sent to GitHub when resolution fails.
+func (d *Dispatcher) credential(ctx context.Context, job Job, cfg template.AgentConfig) (credentials.Credential, *gh.Client, error) {
+	cred, err := d.resolver.Resolve(ctx, credentials.Target{
+		Tenant: job.Tenant, Owner: cfg.Owner, Repo: cfg.Repo, InstallationID: cfg.InstallationID,
+		StaticToken: credentials.NewSecret(cfg.Token), JobID: job.ID,
+	})
+	if errors.Is(err, credentials.ErrCredentialConflict) {
+		return cred, nil, fmt.Errorf("%w: %w", ErrInvalidAgentConfig, err)
+	}
+	if err != nil {
+		return cred, nil, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
+	}
+	client, err := d.clients.Client(cred)
+	if err != nil {
+		return cred, nil, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
+	}
+	return cred, client, nil
 }
 
 // attempt carries one dispatch through its requests.

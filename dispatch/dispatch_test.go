@@ -402,7 +402,10 @@ func TestTokensPerInstallation(t *testing.T) {
 	for i := range installations {
 		owner := fmt.Sprintf("org%d", i)
 		e.srv.AddRepo(githubtest.Repo{Owner: owner, Name: "app", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
-		ids = append(ids, e.srv.AddInstallation(githubtest.Installation{Account: owner, AllRepositories: true}).ID)
+		id := e.srv.AddInstallation(githubtest.Installation{Account: owner, AllRepositories: true}).ID
+		require.NoError(t, e.store.UpsertInstallation(context.Background(), credentials.Installation{
+			ID: id, Account: owner, Status: credentials.StatusActive, RepositorySelection: credentials.SelectionAll}))
+		ids = append(ids, id)
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)

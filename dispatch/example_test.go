@@ -24,10 +24,17 @@ func ExampleDispatcher_Dispatch() {
 
 	clients, _ := github.NewClientFactory(github.WithBaseURL(fake.URL))
 	tokens, _ := credentials.NewTokenCache(fake.AppConfig(), credentials.WithTransport(clients.Transport()))
-	d := dispatch.New(credentials.NewResolver(credentials.WithTokenSource(tokens)), clients)
+	// The host's record of installations: only a tenant's own ones are
+	// used for its jobs.
+	store := credentials.NewMemoryInstallationStore()
+	_ = store.UpsertInstallation(context.Background(), credentials.Installation{
+		ID: inst.ID, Account: "acme", Status: credentials.StatusActive, Tenant: "team-a",
+		RepositorySelection: credentials.SelectionSelected, Repositories: []string{"acme/deployer"},
+	})
+	d := dispatch.New(credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store)), clients)
 
 	res, err := d.Dispatch(context.Background(), dispatch.Job{
-		ID: "job-42",
+		ID: "job-42", Tenant: "team-a",
 		Agent: json.RawMessage(fmt.Sprintf(`{"installationId": %d, "owner": "acme", "repo": "deployer",
 			"workflowId": "deploy.yml", "inputs": {"version": "{{ .version.tag }}"}}`, inst.ID)),
 		Context: template.Context{Version: template.Version{Tag: "v1.4.0"}},

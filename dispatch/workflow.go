@@ -12,8 +12,6 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
-	"github.com/ghbridge/ghbridge/credentials"
-
 	"github.com/ghbridge/ghbridge/template"
 )
 
@@ -286,14 +284,9 @@ func (d *Dispatcher) FindRun(ctx context.Context, job Job, since time.Time) (*gh
 	if cfg.Type != template.KindWorkflowDispatch && cfg.Type != template.KindRepositoryDispatch {
 		return nil, fmt.Errorf("%w: a %s job has no workflow run to find", ErrInvalidJob, cfg.Type)
 	}
-	cred, err := d.resolver.Resolve(ctx, credentials.Target{Owner: cfg.Owner, Repo: cfg.Repo, InstallationID: cfg.InstallationID,
-		StaticToken: credentials.NewSecret(cfg.Token), JobID: job.ID})
+	cred, client, err := d.credential(ctx, job, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
-	}
-	client, err := d.clients.Client(cred)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
+		return nil, err
 	}
 	a := &attempt{d: d, client: client, cfg: cfg, cred: cred, jobID: job.ID}
 	runs, err := a.listRuns(ctx, since.Add(-d.lookup.ClockSkew))

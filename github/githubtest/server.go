@@ -72,6 +72,7 @@ type Server struct {
 	deployments   map[int64]*Deployment
 	checkRuns     map[int64]*CheckRun
 	requests      map[string]int
+	log           []Request
 	faults        []*faultState
 	hook          webhookConfig
 	deliveries    []*Delivery
@@ -133,7 +134,7 @@ func NewServer(opts ...Option) *Server {
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	s.srv = httptest.NewServer(http.StripPrefix(APIPrefix, mux))
+	s.srv = httptest.NewServer(s.record(http.StripPrefix(APIPrefix, mux)))
 	s.URL = s.srv.URL + APIPrefix + "/"
 	return s
 }
@@ -178,6 +179,35 @@ func (s *Server) RequestCount(route string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests[route]
+}
+
+// Request is one request the fake received, as Requests lists it.
+type Request struct {
+	Method string
+	// Path is the request path under the API prefix, e.g.
+	// "/repos/acme/deployer/actions/workflows/deploy.yml/dispatches".
+	Path string
+	// Scheme is the Authorization scheme in lower case ("bearer",
+	// "token", "basic"), "" without one. The credential is not kept.
+	Scheme string
+}
+
+// Requests returns every request received so far, oldest first, routed or
+// not: tests assert with it that nothing was sent to GitHub.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.log)
+}
+
+func (s *Server) record(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		s.mu.Lock()
+		s.log = append(s.log, Request{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, APIPrefix), Scheme: strings.ToLower(scheme)})
+		s.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // ---- errors, as GitHub writes them ----
