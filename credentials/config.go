@@ -21,6 +21,9 @@ const (
 	EnvBotPrivateKey  = "GITHUB_BOT_PRIVATE_KEY"
 	EnvPrivateKeyFile = "GITHUB_APP_PRIVATE_KEY_FILE"
 	EnvClientID       = "GITHUB_APP_CLIENT_ID"
+	EnvBotClientID    = "GITHUB_BOT_CLIENT_ID"
+	EnvClientSecret   = "GITHUB_APP_CLIENT_SECRET"
+	EnvBotSecret      = "GITHUB_BOT_CLIENT_SECRET"
 	EnvAppName        = "GITHUB_APP_NAME"
 	EnvBotName        = "GITHUB_BOT_NAME"
 	EnvAPIURL         = "GITHUB_API_URL"
@@ -33,6 +36,10 @@ type AppConfig struct {
 	// ClientID is the App's client id ("Iv1..."). Optional; when set it is
 	// used as the JWT issuer, as GitHub recommends.
 	ClientID string
+	// ClientSecret is the App's OAuth client secret. Optional; with
+	// ClientID it lets a host prove who installed an installation (the
+	// install callback's code exchange).
+	ClientSecret Secret
 	// Slug is the App's URL name, used to build its install URL. Optional.
 	Slug string
 	// PrivateKey is the App's PEM private key (PKCS#1 or PKCS#8).
@@ -89,6 +96,7 @@ func (c AppConfig) LogValue() slog.Value {
 		slog.String("client_id", c.ClientID),
 		slog.String("base_url", c.BaseURL),
 		slog.Bool("has_key", !c.PrivateKey.IsZero()),
+		slog.Bool("has_client_secret", !c.ClientSecret.IsZero()),
 	)
 }
 
@@ -107,7 +115,8 @@ func MapLookup(m map[string]string) LookupFunc {
 //	GITHUB_APP_ID / GITHUB_BOT_APP_ID                 numeric App id
 //	GITHUB_APP_PRIVATE_KEY / GITHUB_BOT_PRIVATE_KEY   PEM text
 //	GITHUB_APP_PRIVATE_KEY_FILE                       path to the PEM file
-//	GITHUB_APP_CLIENT_ID                              client id (optional)
+//	GITHUB_APP_CLIENT_ID / GITHUB_BOT_CLIENT_ID       client id (optional)
+//	GITHUB_APP_CLIENT_SECRET / GITHUB_BOT_CLIENT_SECRET  OAuth client secret (optional)
 //	GITHUB_APP_NAME / GITHUB_BOT_NAME                 App slug (optional)
 //	GITHUB_API_URL                                    API base URL (optional)
 //
@@ -133,7 +142,10 @@ func LoadAppConfig(lookup LookupFunc) (AppConfig, error) {
 		}
 		cfg.BaseURL = u.String()
 	}
-	_, cfg.ClientID = get(EnvClientID)
+	_, cfg.ClientID = get(EnvClientID, EnvBotClientID)
+	if _, v := get(EnvClientSecret, EnvBotSecret); v != "" {
+		cfg.ClientSecret = NewSecret(strings.TrimSpace(v))
+	}
 	_, cfg.Slug = get(EnvAppName, EnvBotName)
 	cfg.ClientID, cfg.Slug = strings.TrimSpace(cfg.ClientID), strings.TrimSpace(cfg.Slug)
 

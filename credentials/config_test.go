@@ -2,6 +2,7 @@ package credentials_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +63,17 @@ func TestLoadAppConfig(t *testing.T) {
 				assert.Equal(t, "https://ghe.example.com/api/v3/", c.BaseURL)
 				assert.Equal(t, "my-app", c.Slug)
 				assert.Equal(t, "Iv1.x", c.ClientID)
+			}},
+		{name: "OAuth client by bot names", env: map[string]string{"GITHUB_APP_ID": "1", "GITHUB_APP_PRIVATE_KEY": good, "GITHUB_BOT_CLIENT_ID": "Iv1.bot", "GITHUB_BOT_CLIENT_SECRET": " s3cret "}, wantID: 1,
+			check: func(t *testing.T, c credentials.AppConfig) {
+				assert.Equal(t, "Iv1.bot", c.ClientID)
+				assert.Equal(t, "s3cret", c.ClientSecret.Reveal())
+				assert.NotContains(t, fmt.Sprint(c), "s3cret")
+			}},
+		{name: "OAuth client: first name wins", env: map[string]string{"GITHUB_APP_ID": "1", "GITHUB_APP_PRIVATE_KEY": good, "GITHUB_APP_CLIENT_ID": "Iv1.app", "GITHUB_BOT_CLIENT_ID": "Iv1.bot", "GITHUB_APP_CLIENT_SECRET": "a", "GITHUB_BOT_CLIENT_SECRET": "b"}, wantID: 1,
+			check: func(t *testing.T, c credentials.AppConfig) {
+				assert.Equal(t, "Iv1.app", c.ClientID)
+				assert.Equal(t, "a", c.ClientSecret.Reveal())
 			}},
 		{name: "API URL kept without App", env: map[string]string{"GITHUB_API_URL": "https://api.github.com"}, wantIs: credentials.ErrNotConfigured,
 			check: func(t *testing.T, c credentials.AppConfig) { assert.Equal(t, "https://api.github.com/", c.BaseURL) }},

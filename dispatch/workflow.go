@@ -239,7 +239,8 @@ func MatchRun(runs []*gh.WorkflowRun, jobID string) *gh.WorkflowRun {
 }
 
 // ContainsID reports whether text holds id delimited by characters that
-// cannot be part of an id, so that "job-1" is not found in "job-10".
+// cannot be part of an id, so that "job-1" is not found in "job-10" nor
+// in "acme.job-1".
 func ContainsID(text, id string) bool {
 	if id == "" {
 		return false
@@ -250,11 +251,25 @@ func ContainsID(text, id string) bool {
 			return false
 		}
 		start, end := i+j, i+j+len(id)
-		if (start == 0 || !idChar(text[start-1])) && (end == len(text) || !idChar(text[end])) {
+		if !joined(text, start-1, -1) && !joined(text, end, 1) {
 			return true
 		}
 		i = start + 1
 	}
+}
+
+// joined reports whether text[at] continues an id that ends (dir -1) or
+// starts (dir 1) next to it. A '.' between id characters joins, so that
+// "job-1" is not found in "acme.job-1"; a '.' ending a sentence does not.
+func joined(text string, at, dir int) bool {
+	if at < 0 || at >= len(text) {
+		return false
+	}
+	if text[at] == '.' {
+		next := at + dir
+		return next >= 0 && next < len(text) && idChar(text[next])
+	}
+	return idChar(text[at])
 }
 
 func idChar(c byte) bool {

@@ -25,8 +25,9 @@ func ExampleClientFactory_Client() {
 		fmt.Println(err)
 		return
 	}
-	resolver := credentials.NewResolver(credentials.WithTokenSource(tokens))
-	cred, err := resolver.Resolve(context.Background(), credentials.Target{Owner: "acme", Repo: "api", InstallationID: inst.ID})
+	// The credential comes from the Resolver; here a direct installation
+	// credential (a host resolves one per job and tenant).
+	cred := credentials.ForInstallation(tokens, inst.ID, "example")
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -114,7 +114,7 @@ func (p *Poller) Poll(ctx context.Context) (PollReport, error) {
 }
 
 func (p *Poller) pollJob(ctx context.Context, j Job) (Result, error) {
-	cred, err := p.resolver.Resolve(ctx, credentials.Target{Owner: j.Owner, Repo: j.Repo, InstallationID: j.InstallationID, JobID: j.ID})
+	cred, err := p.resolver.Resolve(ctx, credentials.Target{Tenant: j.Tenant, Owner: j.Owner, Repo: j.Repo, InstallationID: j.InstallationID, JobID: j.ID})
 	if err != nil {
 		return Result{}, err
 	}

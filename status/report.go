@@ -70,7 +70,7 @@ func CheckRunState(s Status) (status, conclusion string) {
 
 // Report implements Reporter.
 func (r *GitHubReporter) Report(ctx context.Context, j Job) (*Update, error) {
-	cred, err := r.resolver.Resolve(ctx, credentials.Target{Owner: j.Owner, Repo: j.Repo, InstallationID: j.InstallationID, JobID: j.ID})
+	cred, err := r.resolver.Resolve(ctx, credentials.Target{Tenant: j.Tenant, Owner: j.Owner, Repo: j.Repo, InstallationID: j.InstallationID, JobID: j.ID})
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,14 @@ var (
 
 // Job is what ghbridge tracks of a host's job.
 type Job struct {
-	ID      string
+	// ID identifies the job in the store and on GitHub (the job_id the
+	// run carries): it is unique across tenants. A multi-tenant host
+	// qualifies its tenants' own ids (the reference server uses
+	// "tenant.id").
+	ID string
+	// Tenant owns the job. Reports and polls of the job resolve
+	// credentials for this tenant only; empty for single-tenant hosts.
+	Tenant  string
 	Status  Status
 	Message string
 	// Kind is how the job was started: workflow_dispatch,

@@ -301,11 +301,13 @@ func (t *Tracker) findRunJob(ctx context.Context, u RunUpdate) (Job, error) {
 // candidateIDs splits a run title into the words that could be a job id,
 // at most a handful, longest first.
 func candidateIDs(text string) []string {
+	// '.' belongs to words: qualified ids ("tenant.id") are one word.
 	words := strings.FieldsFunc(text, func(r rune) bool {
-		return r > 127 || !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+		return r > 127 || !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
 	})
 	var out []string
 	for _, w := range words {
+		w = strings.Trim(w, ".")
 		if len(w) >= 3 && dispatch.ContainsID(text, w) {
 			out = append(out, w)
 		}

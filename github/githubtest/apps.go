@@ -391,6 +391,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.checkRoutes(mux)
 	s.pullRoutes(mux)
 	s.hookRoutes(mux)
+	s.userRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("Not Found (the fake does not serve %s %s)", r.Method, r.URL.Path))
 	})

@@ -43,9 +43,11 @@ const APIPrefix = "/api/v3"
 type Server struct {
 	// URL is the API base URL, ending in "/api/v3/".
 	URL string
-	// AppID and ClientID identify the fake's only App.
-	AppID    int64
-	ClientID string
+	// AppID and ClientID identify the fake's only App; ClientSecret is
+	// its OAuth client secret.
+	AppID        int64
+	ClientID     string
+	ClientSecret string
 	// AppSlug is the App's URL name.
 	AppSlug string
 
@@ -73,6 +75,9 @@ type Server struct {
 	checkRuns     map[int64]*CheckRun
 	requests      map[string]int
 	log           []Request
+	users         map[string][]int64 // login -> installations the user can see
+	oauthCodes    map[string]oauthCode
+	userTokens    map[string]string // user token -> login
 	faults        []*faultState
 	hook          webhookConfig
 	deliveries    []*Delivery
@@ -112,6 +117,7 @@ func NewServer(opts ...Option) *Server {
 	s := &Server{
 		AppID:         4242,
 		ClientID:      "Iv1.fakeclientid",
+		ClientSecret:  "fake-client-secret",
 		AppSlug:       "ghbridge-test",
 		key:           key,
 		tokenLifetime: time.Hour,
@@ -134,7 +140,10 @@ func NewServer(opts ...Option) *Server {
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	s.srv = httptest.NewServer(s.record(http.StripPrefix(APIPrefix, mux)))
+	web := http.NewServeMux()
+	s.webRoutes(web)
+	web.Handle(APIPrefix+"/", http.StripPrefix(APIPrefix, mux))
+	s.srv = httptest.NewServer(s.record(web))
 	s.URL = s.srv.URL + APIPrefix + "/"
 	return s
 }
@@ -157,11 +166,12 @@ func (s *Server) PrivateKey() *rsa.PrivateKey { return s.key }
 // AppConfig returns a credentials.AppConfig for the fake's App.
 func (s *Server) AppConfig() credentials.AppConfig {
 	return credentials.AppConfig{
-		AppID:      s.AppID,
-		ClientID:   s.ClientID,
-		Slug:       s.AppSlug,
-		PrivateKey: credentials.NewSecret(s.keyPEM),
-		BaseURL:    s.URL,
+		AppID:        s.AppID,
+		ClientID:     s.ClientID,
+		ClientSecret: credentials.NewSecret(s.ClientSecret),
+		Slug:         s.AppSlug,
+		PrivateKey:   credentials.NewSecret(s.keyPEM),
+		BaseURL:      s.URL,
 	}
 }
 

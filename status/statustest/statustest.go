@@ -28,7 +28,7 @@ func TestJobStore(t *testing.T, newStore func(t *testing.T) status.JobStore) {
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	newJob := func(id string) status.Job {
 		return status.Job{
-			ID: id, Status: status.Pending, Kind: "workflow_dispatch", Owner: "acme", Repo: "deployer", InstallationID: 7,
+			ID: id, Tenant: "tenant-a", Status: status.Pending, Kind: "workflow_dispatch", Owner: "acme", Repo: "deployer", InstallationID: 7,
 			Report:    status.Report{DeploymentStatus: true, CheckRunName: "deploy", HeadSHA: "abc"},
 			CreatedAt: at,
 		}
@@ -40,6 +40,7 @@ func TestJobStore(t *testing.T, newStore func(t *testing.T) status.JobStore) {
 		j, err := s.GetJob(ctx, "j1")
 		require.NoError(t, err)
 		assert.Equal(t, "j1", j.ID)
+		assert.Equal(t, "tenant-a", j.Tenant, "the tenant decides which credentials reports and polls may use")
 		assert.Equal(t, status.Pending, j.Status)
 		assert.Equal(t, "workflow_dispatch", j.Kind)
 		assert.Equal(t, "acme", j.Owner)

@@ -29,7 +29,6 @@ var (
 // Record is a job with the server's own fields.
 type Record struct {
 	status.Job
-	Tenant string
 	// Agent is the job agent config and Context the job context, as JSON.
 	Agent, Context json.RawMessage
 }
