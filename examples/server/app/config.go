@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ const (
 	EnvDatabaseURL       = "GHBRIDGE_DATABASE_URL"
 	EnvAPIKeys           = "GHBRIDGE_API_KEYS"
 	EnvWebhookSecret     = "GITHUB_WEBHOOK_SECRET"
+	EnvAppWebhookSecret  = "GITHUB_APP_WEBHOOK_SECRET"
 	EnvReconcileInterval = "GHBRIDGE_RECONCILE_INTERVAL"
 	EnvQuietAfter        = "GHBRIDGE_QUIET_AFTER"
 	EnvStateSecret       = "GHBRIDGE_STATE_SECRET"
@@ -32,6 +35,8 @@ type Config struct {
 	DatabaseURL string
 	// APIKeys maps a bearer key to its tenant.
 	APIKeys map[string]string
+	// Tenants are the distinct tenants of APIKeys, sorted.
+	Tenants []string
 	// App is the GitHub App; AppErr says why it is not usable (then
 	// installation credentials and the install routes are off).
 	App    credentials.AppConfig
@@ -78,14 +83,22 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 		if !ok {
 			tenant, key = "default", entry
 		}
+		if !validTenant(tenant) {
+			errs = append(errs, fmt.Errorf("%s: tenant %q: use 1 to 63 lower-case letters and digits, words joined by single hyphens (e.g. team-a)", EnvAPIKeys, tenant))
+			continue
+		}
 		if len(key) < 16 {
 			errs = append(errs, fmt.Errorf("%s: a key is shorter than 16 characters; use long random keys (openssl rand -hex 32)", EnvAPIKeys))
 			continue
 		}
 		cfg.APIKeys[key] = tenant
+		if !slices.Contains(cfg.Tenants, tenant) {
+			cfg.Tenants = append(cfg.Tenants, tenant)
+		}
 	}
+	slices.Sort(cfg.Tenants)
 	cfg.App, cfg.AppErr = credentials.LoadAppConfig(lookup)
-	cfg.WebhookSecrets = webhook.ParseSecrets(get(EnvWebhookSecret, ""))
+	cfg.WebhookSecrets = webhook.ParseSecrets(get(EnvWebhookSecret, get(EnvAppWebhookSecret, "")))
 	if s := get(EnvStateSecret, ""); s != "" {
 		cfg.StateSecret = []byte(s)
 	} else if cfg.AppErr == nil {
@@ -111,6 +124,27 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvLogLevel, err))
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// tenantName is what the server accepts as a tenant: it maps to one
+// environment namespace of secrets (credentials.EnvSecretStore) and holds
+// no '.', which separates a tenant from its job ids.
+var tenantName = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+func validTenant(t string) bool { return len(t) <= 63 && tenantName.MatchString(t) }
+
+// SingleTenant returns the only tenant, when there is exactly one.
+func (c Config) SingleTenant() (string, bool) {
+	if len(c.Tenants) == 1 {
+		return c.Tenants[0], true
+	}
+	return "", false
+}
+
+// canProveInstaller reports whether the install flow can prove who
+// installed an installation: the App's OAuth client is configured.
+func (c Config) canProveInstaller() bool {
+	return c.App.ClientID != "" && !c.App.ClientSecret.IsZero()
 }
 
 // githubUnavailable says why GitHub App routes cannot work, naming the

@@ -403,6 +403,18 @@ var migrations = []migration{
 		CREATE INDEX deliveries_updated ON deliveries (updated_at)`,
 		then: moveHistory,
 	},
+	// Tenant isolation: job ids become "tenant.id" (unique across
+	// tenants; the id sent to GitHub), single-use install states, and the
+	// tenant in audit events.
+	{all: `UPDATE jobs SET id = tenant || '.' || id WHERE tenant <> '' AND id NOT LIKE '%.%';
+	CREATE TABLE IF NOT EXISTS install_states (
+		nonce TEXT PRIMARY KEY,
+		tenant TEXT NOT NULL,
+		installation_id BIGINT NOT NULL DEFAULT 0,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX IF NOT EXISTS install_states_tenant ON install_states (tenant, expires_at);
+	ALTER TABLE audit_events ADD COLUMN tenant TEXT NOT NULL DEFAULT ''`},
 }
 
 // moveHistory copies job_transitions into jobs.history and drops the table.

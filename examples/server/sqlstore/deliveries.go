@@ -97,8 +97,8 @@ func (a *Audit) Audit(ctx context.Context, e credentials.AuditEvent) {
 		e.Time = a.db.now()
 	}
 	_, err := a.db.w.ExecContext(context.WithoutCancel(ctx), a.db.q(`INSERT INTO audit_events
-		(at, name, credential_type, repo, installation_id, job_id, attempt, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`),
-		micros(e.Time), e.Name, string(e.CredentialType), e.Repo, e.InstallationID, e.JobID, e.Attempt, string(e.Outcome), e.Error)
+		(at, name, credential_type, tenant, repo, installation_id, job_id, attempt, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`),
+		micros(e.Time), e.Name, string(e.CredentialType), e.Tenant, e.Repo, e.InstallationID, e.JobID, e.Attempt, string(e.Outcome), e.Error)
 	if err != nil && a.err != nil {
 		a.err(err)
 	}
@@ -106,7 +106,7 @@ func (a *Audit) Audit(ctx context.Context, e credentials.AuditEvent) {
 
 // Events returns the most recent audit events, newest first.
 func (a *Audit) Events(ctx context.Context, limit int) ([]credentials.AuditEvent, error) {
-	rows, err := a.db.r.QueryContext(ctx, a.db.q(`SELECT at, name, credential_type, repo, installation_id, job_id, attempt, outcome, error
+	rows, err := a.db.r.QueryContext(ctx, a.db.q(`SELECT at, name, credential_type, tenant, repo, installation_id, job_id, attempt, outcome, error
 		FROM audit_events ORDER BY at DESC LIMIT $1`), limit)
 	if err != nil {
 		return nil, err
@@ -117,7 +117,7 @@ func (a *Audit) Events(ctx context.Context, limit int) ([]credentials.AuditEvent
 		var e credentials.AuditEvent
 		var at int64
 		var ct, outcome string
-		if err := rows.Scan(&at, &e.Name, &ct, &e.Repo, &e.InstallationID, &e.JobID, &e.Attempt, &outcome, &e.Error); err != nil {
+		if err := rows.Scan(&at, &e.Name, &ct, &e.Tenant, &e.Repo, &e.InstallationID, &e.JobID, &e.Attempt, &outcome, &e.Error); err != nil {
 			return nil, err
 		}
 		e.Time, e.CredentialType, e.Outcome = fromMicros(at), credentials.Type(ct), credentials.Outcome(outcome)
