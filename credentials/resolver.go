@@ -241,3 +241,32 @@ func (t Target) LogValue() slog.Value {
 		slog.Bool("has_static_token", !t.StaticToken.IsZero()),
 	)
 }
+
+// UnclaimedBelongTo returns an InstallationLookup over l in which every
+// installation that no tenant claimed belongs to tenant. A host with one
+// tenant of its own name uses it so that installations arriving by
+// webhook are usable without a claim; a host with several tenants must
+// not.
+func UnclaimedBelongTo(l InstallationLookup, tenant string) InstallationLookup {
+	return unclaimedLookup{l: l, tenant: tenant}
+}
+
+type unclaimedLookup struct {
+	l      InstallationLookup
+	tenant string
+}
+
+func (u unclaimedLookup) own(in Installation, err error) (Installation, error) {
+	if err == nil && in.Tenant == "" {
+		in.Tenant = u.tenant
+	}
+	return in, err
+}
+
+func (u unclaimedLookup) GetInstallation(ctx context.Context, id int64) (Installation, error) {
+	return u.own(u.l.GetInstallation(ctx, id))
+}
+
+func (u unclaimedLookup) FindInstallationByRepo(ctx context.Context, owner, repo string) (Installation, error) {
+	return u.own(u.l.FindInstallationByRepo(ctx, owner, repo))
+}

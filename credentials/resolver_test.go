@@ -208,3 +208,19 @@ func TestParseSecretRef(t *testing.T) {
 		assert.Equal(t, want.name, name, in)
 	}
 }
+
+func TestUnclaimedBelongTo(t *testing.T) {
+	ctx := context.Background()
+	store := credentials.NewMemoryInstallationStore()
+	require.NoError(t, store.UpsertInstallation(ctx, credentials.Installation{ID: 1, Account: "acme", Status: credentials.StatusActive, RepositorySelection: credentials.SelectionAll}))
+	require.NoError(t, store.UpsertInstallation(ctx, credentials.Installation{ID: 2, Account: "beta", Status: credentials.StatusActive, RepositorySelection: credentials.SelectionAll, Tenant: "other"}))
+	r := credentials.NewResolver(credentials.WithTokenSource(stubTokens{}), credentials.WithInstallationStore(credentials.UnclaimedBelongTo(store, "only")))
+
+	cred, err := r.Resolve(ctx, credentials.Target{Tenant: "only", Owner: "acme", Repo: "x"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), cred.InstallationID)
+	_, err = r.Resolve(ctx, credentials.Target{Tenant: "only", Owner: "beta", Repo: "x"})
+	require.ErrorIs(t, err, credentials.ErrNotPermitted, "a claimed installation stays its tenant's")
+	_, err = r.Resolve(ctx, credentials.Target{Tenant: "someone", Owner: "acme", Repo: "x", InstallationID: 1})
+	require.ErrorIs(t, err, credentials.ErrNotPermitted)
+}

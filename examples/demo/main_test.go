@@ -15,8 +15,8 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, run(context.Background(), &out), out.String())
 	for _, want := range []string{
 		"POST /api/jobs -> in_progress",
-		"job_id=deploy-api-1-4-0 region=eu-west-1 target=cluster-eu-1 version=v1.4.0",
-		`"Deploy deploy-api-1-4-0"`,
+		"job_id=demo-tenant.deploy-api-1-4-0 region=eu-west-1 target=cluster-eu-1 version=v1.4.0",
+		`"Deploy demo-tenant.deploy-api-1-4-0"`,
 		"completed   success  -> delivery",
 		"GET /api/jobs/deploy-api-1-4-0: successful",
 		"pending     -> in_progress  (dispatch)",

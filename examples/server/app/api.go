@@ -139,6 +139,23 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 
 var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
+// Job ids are the tenant's own: two tenants may use the same one. The
+// store and GitHub see "tenant.id" (a tenant holds no '.', an id none
+// either), so the job_id a run carries names one job of one tenant.
+
+// jobKey returns the store's and GitHub's id of a tenant's job.
+func jobKey(tenant, id string) string { return tenant + "." + id }
+
+// routeKey maps a route's {id} to a key: the caller's own id, or the
+// qualified id a workflow got as its job_id input. Another tenant's
+// qualified id maps to a key the caller does not own, answered 404.
+func routeKey(tenant, id string) string {
+	if strings.Contains(id, ".") {
+		return id
+	}
+	return jobKey(tenant, id)
+}
+
 // createJobRequest is the body of POST /api/jobs.
 type createJobRequest struct {
 	ID      string          `json:"id"`
@@ -175,24 +192,26 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 			return
 		}
 	}
-	if jc.JobID != "" && jc.JobID != req.ID {
+	key := jobKey(tenant, req.ID)
+	if jc.JobID != "" && jc.JobID != req.ID && jc.JobID != key {
 		writeError(w, http.StatusBadRequest, "context.jobId differs from id; leave it out")
 		return
 	}
-	jc.JobID = req.ID
+	jc.JobID = key
 	jcJSON, _ := json.Marshal(jc)
-	log := s.log.With("job_id", req.ID, "tenant", tenant)
+	log := s.log.With("job_id", key, "tenant", tenant)
 
 	// Ask the renderer first: the job's repository and reporting come
 	// from the rendered config, and a config that does not render makes
 	// an invalid_job_agent job rather than a 400.
 	ctx := r.Context()
-	job := status.Job{ID: req.ID, Status: status.Pending}
+	job := status.Job{ID: key, Status: status.Pending}
 	cfg, rerr := s.renderer.Render(ctx, req.Agent, jc)
 	if rerr == nil {
-		job = status.NewJob(req.ID, cfg)
+		job = status.NewJob(key, cfg)
 	}
-	rec := sqlstore.Record{Job: job, Tenant: tenant, Agent: req.Agent, Context: jcJSON}
+	job.Tenant = tenant
+	rec := sqlstore.Record{Job: job, Agent: req.Agent, Context: jcJSON}
 	if err := s.db.Jobs().CreateRecord(ctx, rec); err != nil {
 		if errors.Is(err, status.ErrJobExists) {
 			writeError(w, http.StatusConflict, "a job with this id exists")
@@ -210,7 +229,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 	var res dispatch.Result
 	derr := fmt.Errorf("%w: %w", dispatch.ErrInvalidAgentConfig, rerr)
 	if rerr == nil {
-		res, derr = s.dispatcher.Dispatch(dctx, dispatch.Job{ID: req.ID, Agent: req.Agent, Context: jc})
+		res, derr = s.dispatcher.Dispatch(dctx, dispatch.Job{ID: key, Tenant: tenant, Agent: req.Agent, Context: jc})
 	}
 	outcome := status.InProgress
 	if derr != nil {
@@ -220,10 +239,10 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 		log.InfoContext(ctx, "job dispatched", "run_id", res.RunID, "repo", res.Owner+"/"+res.Repo, "credential", res.CredentialType)
 	}
 	s.metrics.dispatches.WithLabelValues(string(cfg.Type), string(outcome)).Inc()
-	if _, err := s.tracker.Dispatched(dctx, req.ID, res, derr); err != nil {
+	if _, err := s.tracker.Dispatched(dctx, key, res, derr); err != nil {
 		log.ErrorContext(ctx, "recording the dispatch failed", "error", err)
 	}
-	got, err := s.db.Jobs().GetRecord(dctx, req.ID)
+	got, err := s.db.Jobs().GetRecord(dctx, key)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
@@ -239,7 +258,7 @@ func isJSONObject(b json.RawMessage) bool {
 // record returns the caller's job, or answers 404 (for other tenants'
 // jobs too: their existence is not revealed).
 func (s *Server) record(w http.ResponseWriter, r *http.Request, tenant string) (sqlstore.Record, bool) {
-	rec, err := s.db.Jobs().GetRecord(r.Context(), r.PathValue("id"))
+	rec, err := s.db.Jobs().GetRecord(r.Context(), routeKey(tenant, r.PathValue("id")))
 	switch {
 	case errors.Is(err, status.ErrJobNotFound) || (err == nil && rec.Tenant != tenant):
 		writeError(w, http.StatusNotFound, "no such job")
@@ -277,7 +296,7 @@ func (s *Server) jobInputs(w http.ResponseWriter, r *http.Request, tenant string
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	jc.JobID = rec.ID
+	jc.JobID = rec.ID // the job_id the workflow got
 	writeJSON(w, http.StatusOK, jc.Inputs())
 }
 
@@ -344,7 +363,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // jobJSON is a job as the API shows it.
 type jobJSON struct {
+	// ID is the tenant's id; GitHubJobID the job_id sent to GitHub.
 	ID                string           `json:"id"`
+	GitHubJobID       string           `json:"githubJobId"`
 	Status            status.Status    `json:"status"`
 	Message           string           `json:"message"`
 	Kind              string           `json:"kind,omitempty"`
@@ -371,7 +392,7 @@ type transitionJSON struct {
 
 func jobView(r sqlstore.Record) jobJSON {
 	v := jobJSON{
-		ID: r.ID, Status: r.Status, Message: r.Message, Kind: r.Kind, Owner: r.Owner, Repo: r.Repo,
+		ID: strings.TrimPrefix(r.ID, r.Tenant+"."), GitHubJobID: r.ID, Status: r.Status, Message: r.Message, Kind: r.Kind, Owner: r.Owner, Repo: r.Repo,
 		InstallationID: r.InstallationID, RunID: r.RunID, RunURL: r.RunURL, RunAttempt: r.RunAttempt,
 		DeploymentID: r.DeploymentID, PullRequestNumber: r.PullRequestNumber, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		History: []transitionJSON{},

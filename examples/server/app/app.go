@@ -87,8 +87,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	}
 	audit := credentials.MultiAuditSink(db.Audit(func(err error) { s.log.Error("writing an audit event failed", "error", err) }), s.metrics.audit())
 	resolverOpts := []credentials.ResolverOption{
-		credentials.WithInstallationStore(db.Installations()),
-		credentials.WithSecretStore(credentials.EnvSecretStore{Prefix: cfg.SecretPrefix, Lookup: os.LookupEnv}),
+		credentials.WithInstallationStore(s.installationLookup(db.Installations())),
+		credentials.WithSecretStore(credentials.EnvSecretStore{Prefix: cfg.SecretPrefix, Lookup: os.LookupEnv, SharedWith: s.sharesSecrets}),
 		credentials.WithResolverAudit(audit),
 	}
 	if cfg.AppErr == nil {
@@ -216,6 +216,24 @@ func (s *Server) appClient() (*gh.Client, error) {
 	return s.clients.AppClient(s.cfg.App)
 }
 
+// installationLookup is what the resolver sees of the installations: on
+// a single-tenant server the installations nobody claimed are the only
+// tenant's, so that an installation arriving by webhook works at once.
+func (s *Server) installationLookup(l credentials.InstallationLookup) credentials.InstallationLookup {
+	if only, ok := s.cfg.SingleTenant(); ok {
+		return credentials.UnclaimedBelongTo(l, only)
+	}
+	return l
+}
+
+// sharesSecrets lets the only tenant of a single-tenant server read the
+// unscoped GHBRIDGE_SECRET_NAME variables; with several tenants each
+// reads its own GHBRIDGE_SECRET_TENANT__NAME only.
+func (s *Server) sharesSecrets(tenant string) bool {
+	only, ok := s.cfg.SingleTenant()
+	return ok && tenant == only
+}
+
 // dispatchJob rebuilds the dispatch.Job of a stored job, for the poller.
 func (s *Server) dispatchJob(ctx context.Context, j status.Job) (dispatch.Job, error) {
 	rec, err := s.db.Jobs().GetRecord(ctx, j.ID)
@@ -226,5 +244,5 @@ func (s *Server) dispatchJob(ctx context.Context, j status.Job) (dispatch.Job, e
 	if err != nil {
 		return dispatch.Job{}, err
 	}
-	return dispatch.Job{ID: rec.ID, Agent: rec.Agent, Context: jc}, nil
+	return dispatch.Job{ID: rec.ID, Tenant: rec.Tenant, Agent: rec.Agent, Context: jc}, nil
 }

@@ -60,14 +60,16 @@ func fakeGitHub(t *testing.T) (*githubtest.Server, githubtest.Installation) {
 
 func baseVars(fake *githubtest.Server, dbURL string) map[string]string {
 	return map[string]string{
-		"GITHUB_APP_ID":          strconv.FormatInt(fake.AppID, 10),
-		"GITHUB_APP_PRIVATE_KEY": strings.ReplaceAll(fake.PrivateKeyPEM(), "\n", `\n`), // as pasted into a one-line variable
-		"GITHUB_APP_NAME":        fake.AppSlug,
-		"GITHUB_API_URL":         fake.URL,
-		"GITHUB_WEBHOOK_SECRET":  "old-secret," + secret,
-		"GHBRIDGE_API_KEYS":      "tenant-a:" + keyA + ",tenant-b:" + keyB,
-		"GHBRIDGE_DATABASE_URL":  dbURL,
-		"GHBRIDGE_QUIET_AFTER":   "1s",
+		"GITHUB_APP_ID":            strconv.FormatInt(fake.AppID, 10),
+		"GITHUB_APP_PRIVATE_KEY":   strings.ReplaceAll(fake.PrivateKeyPEM(), "\n", `\n`), // as pasted into a one-line variable
+		"GITHUB_APP_NAME":          fake.AppSlug,
+		"GITHUB_APP_CLIENT_ID":     fake.ClientID,
+		"GITHUB_APP_CLIENT_SECRET": fake.ClientSecret,
+		"GITHUB_API_URL":           fake.URL,
+		"GITHUB_WEBHOOK_SECRET":    "old-secret," + secret,
+		"GHBRIDGE_API_KEYS":        "tenant-a:" + keyA + ",tenant-b:" + keyB,
+		"GHBRIDGE_DATABASE_URL":    dbURL,
+		"GHBRIDGE_QUIET_AFTER":     "1s",
 	}
 }
 
@@ -124,14 +126,37 @@ func (e *env) call(t *testing.T, method, path, key string, body any) (int, map[s
 }
 
 // install runs the install flow for a tenant: the install URL, then
-// GitHub's redirect to the callback.
+// GitHub's redirect to the callback, by a person who installed id (and so
+// can access it).
 func (e *env) install(t *testing.T, key string, id int64) (int, map[string]any) {
+	t.Helper()
+	login := "installer-" + key[:8]
+	e.fake.AddUser(login, id)
+	return e.callback(t, e.installState(t, key), id, e.fake.AuthorizeUser(login))
+}
+
+// installState asks for an install URL and returns its state.
+func (e *env) installState(t *testing.T, key string) string {
+	t.Helper()
 	code, body := e.call(t, "GET", "/api/github/install-url", key, nil)
 	require.Equal(t, 200, code, body)
 	u, err := url.Parse(body["url"].(string))
 	require.NoError(t, err)
 	assert.Contains(t, u.Path, "/github-apps/"+e.fake.AppSlug+"/installations/new", "a GHES host gets the github-apps path")
-	return e.call(t, "GET", fmt.Sprintf("/api/github/install-callback?installation_id=%d&setup_action=install&state=%s", id, url.QueryEscape(u.Query().Get("state"))), "", nil)
+	return u.Query().Get("state")
+}
+
+// callback is GitHub's redirect of the browser to the install callback.
+func (e *env) callback(t *testing.T, state string, id int64, oauthCode string) (int, map[string]any) {
+	t.Helper()
+	q := url.Values{"setup_action": {"install"}, "state": {state}}
+	if id != 0 {
+		q.Set("installation_id", strconv.FormatInt(id, 10))
+	}
+	if oauthCode != "" {
+		q.Set("code", oauthCode)
+	}
+	return e.call(t, "GET", "/api/github/install-callback?"+q.Encode(), "", nil)
 }
 
 const agent = `{"owner": "acme", "repo": "deployer", "workflowId": "deploy.yml", "ref": "main",
@@ -159,7 +184,8 @@ func TestDemoFlow(t *testing.T) {
 	assert.EqualValues(t, e.inst.ID, job["installationId"])
 	ds := e.fake.Dispatches()
 	require.Len(t, ds, 1)
-	assert.Equal(t, map[string]string{"job_id": "job-1", "version": "v1.4.0", "environment": "production"}, ds[0].Inputs)
+	assert.Equal(t, map[string]string{"job_id": "tenant-a.job-1", "version": "v1.4.0", "environment": "production"}, ds[0].Inputs,
+		"GitHub gets the job id qualified by its tenant: unique across tenants")
 
 	for _, st := range [][2]string{{"queued", ""}, {"in_progress", ""}, {"completed", "success"}} {
 		_, err := e.fake.SetRunStatus(runID, st[0], st[1])
@@ -175,7 +201,10 @@ func TestDemoFlow(t *testing.T) {
 
 	code, inputs := e.call(t, "GET", "/api/jobs/job-1/inputs", keyA, nil)
 	require.Equal(t, 200, code)
-	assert.Equal(t, "job-1", inputs["job_id"])
+	assert.Equal(t, "tenant-a.job-1", inputs["job_id"])
+	code, again := e.call(t, "GET", "/api/jobs/tenant-a.job-1/inputs", keyA, nil)
+	require.Equal(t, 200, code, "the workflow may ask with the job_id it got")
+	assert.Equal(t, inputs, again)
 	assert.Equal(t, "v1.4.0", inputs["version_tag"])
 	assert.Equal(t, "cluster-1", inputs["resource_identifier"])
 
@@ -215,18 +244,26 @@ func TestInstallFlow(t *testing.T) {
 	assert.Equal(t, 400, code)
 	assert.Contains(t, body["error"], "install state")
 	code, _ = e.install(t, keyA, 424242)
-	assert.Equal(t, 404, code)
+	assert.Equal(t, 403, code, "nobody can access an installation that does not exist")
 
 	code, body = e.call(t, "POST", "/api/github/installations/recover", keyB, map[string]any{"installationId": e.inst.ID})
-	assert.Equal(t, 409, code, body)
+	require.Equal(t, 202, code, body)
+	au, err := url.Parse(body["authorizeUrl"].(string))
+	require.NoError(t, err)
+	assert.Equal(t, "/login/oauth/authorize", au.Path)
+	e.fake.AddUser("b-admin", e.inst.ID)
+	code, body = e.callback(t, au.Query().Get("state"), 0, e.fake.AuthorizeUser("b-admin"))
+	assert.Equal(t, 409, code, "even with access on GitHub, another tenant's claim stands: %v", body)
 	code, body = e.call(t, "POST", "/api/github/installations/recover", keyA, nil)
 	require.Equal(t, 200, code, body)
 	assert.Len(t, body["installations"], 1)
 
 	code, _ = e.call(t, "DELETE", fmt.Sprintf("/api/github/installations/%d", e.inst.ID), keyB, nil)
 	assert.Equal(t, 404, code)
+	before := len(e.fake.Requests())
 	code, _ = e.call(t, "DELETE", fmt.Sprintf("/api/github/installations/%d", e.inst.ID), keyA, nil)
 	assert.Equal(t, 204, code)
+	assert.Len(t, e.fake.Requests(), before, "forgetting an installation never uninstalls the App on GitHub")
 	got, err := e.srv.DB().Installations().GetInstallation(context.Background(), e.inst.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "deleted", string(got.Status))
@@ -328,7 +365,7 @@ func TestWithoutGitHubSettings(t *testing.T) {
 	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	assert.Equal(t, "invalid_integration", job["status"])
-	assert.Contains(t, job["message"], "GITHUB_APP_ID")
+	assert.Contains(t, job["message"], "no GitHub App is configured")
 
 	e2 := start(t, nil, map[string]string{"GHBRIDGE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "db2")})
 	code, body = e2.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
@@ -522,7 +559,8 @@ func TestGracefulShutdown(t *testing.T) {
 	code, body := e.callWith(t, client, "GET", "/api/github/install-url", keyA, nil)
 	require.Equal(t, 200, code, body)
 	u, _ := url.Parse(body["url"].(string))
-	code, _ = e.callWith(t, client, "GET", fmt.Sprintf("/api/github/install-callback?installation_id=%d&state=%s", inst.ID, url.QueryEscape(u.Query().Get("state"))), "", nil)
+	fake.AddUser("admin", inst.ID)
+	code, _ = e.callWith(t, client, "GET", fmt.Sprintf("/api/github/install-callback?installation_id=%d&code=%s&state=%s", inst.ID, fake.AuthorizeUser("admin"), url.QueryEscape(u.Query().Get("state"))), "", nil)
 	require.Equal(t, 200, code)
 
 	fake.InjectFault(githubtest.Fault{Route: "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", Delay: 500 * time.Millisecond})
@@ -579,7 +617,7 @@ func TestDoctor(t *testing.T) {
 		want   string
 	}{
 		{"no App", func(v map[string]string) { delete(v, "GITHUB_APP_ID") }, app.DoctorTarget{Owner: "acme", Repo: "deployer", Workflow: "deploy.yml"}, "set GITHUB_APP_ID"},
-		{"wrong App id", func(v map[string]string) { v["GITHUB_APP_ID"] = "1" }, app.DoctorTarget{Owner: "acme", Repo: "deployer", Workflow: "deploy.yml"}, "GitHub rejects the App's JWT"},
+		{"wrong App id", func(v map[string]string) { v["GITHUB_APP_ID"] = "1"; delete(v, "GITHUB_APP_CLIENT_ID") }, app.DoctorTarget{Owner: "acme", Repo: "deployer", Workflow: "deploy.yml"}, "GitHub rejects the App's JWT"},
 		{"no webhook secret", func(v map[string]string) { delete(v, "GITHUB_WEBHOOK_SECRET") }, app.DoctorTarget{Owner: "acme", Repo: "deployer", Workflow: "deploy.yml"}, "GITHUB_WEBHOOK_SECRET is not set"},
 		{"not installed", nil, app.DoctorTarget{Owner: "globex", Repo: "x", Workflow: "deploy.yml"}, "no installation of the App reaches globex/x"},
 		{"no workflow_dispatch", nil, app.DoctorTarget{Owner: "acme", Repo: "deployer", Workflow: "push.yml"}, "has no workflow_dispatch trigger"},

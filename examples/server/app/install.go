@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +17,8 @@ import (
 	gh "github.com/google/go-github/v62/github"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
+	"github.com/ghbridge/ghbridge/github"
 )
 
 // installStateTTL bounds how long an install URL stays usable.
@@ -27,6 +28,9 @@ type installState struct {
 	Tenant  string `json:"t"`
 	Expires int64  `json:"e"`
 	Nonce   string `json:"n"`
+	// Installation is set by a recovery: the installation the person is
+	// to prove access to.
+	Installation int64 `json:"i,omitempty"`
 }
 
 func (s *Server) signState(st installState) string {
@@ -36,12 +40,23 @@ func (s *Server) signState(st installState) string {
 	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-var errBadState = errors.New("invalid or expired install state: start again from the install URL")
+var errBadState = errors.New("invalid, used or expired install state: start again from the install URL")
 
-func (s *Server) verifyState(raw string) (installState, error) {
+// newState signs a state and records its nonce, which the callback
+// consumes: a state works once, for its tenant, until it expires.
+func (s *Server) newState(ctx context.Context, tenant string, installationID int64) (string, time.Time, error) {
+	exp := s.now().Add(installStateTTL)
+	st := installState{Tenant: tenant, Expires: exp.Unix(), Nonce: rand.Text(), Installation: installationID}
+	err := s.db.PutInstallState(ctx, sqlstore.InstallState{Nonce: st.Nonce, Tenant: tenant, InstallationID: installationID, ExpiresAt: exp})
+	return s.signState(st), exp, err
+}
+
+// consumeState checks a state's signature and expiry, then uses up its
+// nonce.
+func (s *Server) consumeState(ctx context.Context, raw string) (installState, error) {
 	var st installState
 	p, sig, ok := strings.Cut(raw, ".")
-	if !ok {
+	if !ok || len(raw) > 1024 {
 		return st, errBadState
 	}
 	payload, err1 := base64.RawURLEncoding.DecodeString(p)
@@ -54,19 +69,34 @@ func (s *Server) verifyState(raw string) (installState, error) {
 	if !hmac.Equal(m.Sum(nil), mac) {
 		return st, errBadState
 	}
-	if err := json.Unmarshal(payload, &st); err != nil || st.Tenant == "" || s.now().Unix() > st.Expires {
+	if err := json.Unmarshal(payload, &st); err != nil || st.Tenant == "" || st.Nonce == "" || s.now().Unix() > st.Expires {
+		return st, errBadState
+	}
+	stored, err := s.db.ConsumeInstallState(ctx, st.Nonce)
+	switch {
+	case errors.Is(err, sqlstore.ErrStateUsed):
+		return st, errBadState
+	case err != nil:
+		return st, err
+	case stored.Tenant != st.Tenant || stored.InstallationID != st.Installation:
 		return st, errBadState
 	}
 	return st, nil
 }
 
-// webBase returns the web root for the API root: github.com for
-// api.github.com, the host itself for GitHub Enterprise Server.
-func webBase(api *url.URL) (root string, ghes bool) {
-	if api.Host == "api.github.com" {
-		return "https://github.com", false
+// claimUnavailable says why installations cannot be claimed, "" when
+// they can: with proof of who installed (the App's OAuth client is
+// configured), or without it when there is one tenant only (nobody else
+// could be wronged).
+func (s *Server) claimUnavailable() string {
+	if s.cfg.canProveInstaller() {
+		return ""
 	}
-	return api.Scheme + "://" + api.Host, true
+	if _, ok := s.cfg.SingleTenant(); ok {
+		return ""
+	}
+	return fmt.Sprintf("claiming installations with several tenants needs proof of who installed: set %s and %s (the App's OAuth client), and enable \"Request user authorization (OAuth) during installation\" in the App settings",
+		credentials.EnvClientID, credentials.EnvClientSecret)
 }
 
 func (s *Server) installURL(w http.ResponseWriter, r *http.Request, tenant string) {
@@ -74,43 +104,82 @@ func (s *Server) installURL(w http.ResponseWriter, r *http.Request, tenant strin
 		writeError(w, http.StatusServiceUnavailable, "the App's slug is not configured: set "+credentials.EnvAppName)
 		return
 	}
-	exp := s.now().Add(installStateTTL)
-	state := s.signState(installState{Tenant: tenant, Expires: exp.Unix(), Nonce: rand.Text()[:12]})
-	root, ghes := webBase(s.clients.BaseURL())
-	path := "/apps/"
-	if ghes {
-		path = "/github-apps/"
+	if why := s.claimUnavailable(); why != "" {
+		writeError(w, http.StatusServiceUnavailable, why)
+		return
+	}
+	state, exp, err := s.newState(r.Context(), tenant, 0)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "storing an install state failed", "error", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"url":       root + path + url.PathEscape(s.cfg.App.Slug) + "/installations/new?state=" + url.QueryEscape(state),
+		"url":       s.clients.InstallURL(s.cfg.App.Slug, state),
 		"expiresAt": exp.UTC().Format(time.RFC3339),
 	})
 }
 
-// installCallback is where GitHub sends the browser after an install
-// (the App's "Setup URL").
+// installCallback is where GitHub sends the browser after an install or
+// an authorization (the App's "Setup URL" and "Callback URL"). The state
+// says for which tenant; the OAuth code proves that the person in the
+// browser can access the installation, which the bare installation_id
+// (GitHub documents) does not.
 func (s *Server) installCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	st, err := s.verifyState(q.Get("state"))
+	ctx := r.Context()
+	st, err := s.consumeState(ctx, q.Get("state"))
 	if err != nil {
+		if !errors.Is(err, errBadState) {
+			s.log.ErrorContext(ctx, "reading an install state failed", "error", err)
+			writeError(w, http.StatusInternalServerError, "internal error")
+			return
+		}
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if q.Get("setup_action") == "request" {
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": "requested", "message": "an owner of the account has to approve the installation; it is recorded when they do"})
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "requested", "message": "an owner of the account has to approve the installation; once they have, ask for a new install URL and claim it"})
 		return
 	}
-	id, err := strconv.ParseInt(q.Get("installation_id"), 10, 64)
-	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, "installation_id: missing or not a number")
+	id := st.Installation
+	if v := q.Get("installation_id"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 || (id != 0 && n != id) {
+			writeError(w, http.StatusBadRequest, "installation_id: not a number, or not the installation this state was issued for")
+			return
+		}
+		id = n
+	}
+	if id == 0 {
+		writeError(w, http.StatusBadRequest, "installation_id: missing")
 		return
 	}
-	in, err := s.claim(r.Context(), id, st.Tenant)
+	if why := s.claimUnavailable(); why != "" {
+		writeError(w, http.StatusServiceUnavailable, why)
+		return
+	}
+	if s.cfg.canProveInstaller() {
+		err := s.clients.VerifyInstaller(ctx, s.cfg.App, q.Get("code"), id)
+		switch {
+		case errors.Is(err, github.ErrNotInstaller):
+			writeError(w, http.StatusForbidden, "the GitHub user who authorized cannot access this installation")
+			return
+		case errors.Is(err, github.ErrAuthorizationCode):
+			writeError(w, http.StatusBadRequest, err.Error()+"; start again from the install URL")
+			return
+		case err != nil:
+			s.log.ErrorContext(ctx, "checking who installed failed", "installation_id", id, "error", err)
+			writeError(w, http.StatusBadGateway, "could not check the authorization with GitHub; start again from the install URL")
+			return
+		}
+	}
+	in, err := s.claim(ctx, id, st.Tenant)
 	if err != nil {
 		s.installError(w, r, id, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "installation claimed", "installation_id", id, "tenant", st.Tenant, "account", in.Account)
+	s.log.InfoContext(ctx, "installation claimed", "installation_id", id, "tenant", st.Tenant, "account", in.Account)
 	writeJSON(w, http.StatusOK, map[string]any{"status": "installed", "installation": installationView(in)})
 }
 
@@ -199,9 +268,12 @@ type recoverRequest struct {
 	InstallationID int64 `json:"installationId"`
 }
 
-// recoverInstallations re-reads installations from GitHub: one, claimed
-// for the caller when unclaimed, or every installation of the App (claims
-// untouched), for a lost callback or webhook.
+// recoverInstallations re-reads installations from GitHub, for a lost
+// callback or webhook. With an installationId it claims that
+// installation for the caller, after the same proof as an install: the
+// answer is the URL where the person authorizes the App, and the claim
+// happens in the callback. Without one it re-reads every installation of
+// the App, claims untouched.
 func (s *Server) recoverInstallations(w http.ResponseWriter, r *http.Request, tenant string) {
 	var req recoverRequest
 	if r.ContentLength != 0 && !decodeBody(w, r, &req) {
@@ -213,6 +285,30 @@ func (s *Server) recoverInstallations(w http.ResponseWriter, r *http.Request, te
 		return
 	}
 	if req.InstallationID > 0 {
+		if why := s.claimUnavailable(); why != "" {
+			writeError(w, http.StatusServiceUnavailable, why)
+			return
+		}
+		if s.cfg.canProveInstaller() {
+			state, exp, err := s.newState(ctx, tenant, req.InstallationID)
+			if err != nil {
+				s.log.ErrorContext(ctx, "storing an install state failed", "error", err)
+				writeError(w, http.StatusInternalServerError, "internal error")
+				return
+			}
+			u, err := s.clients.AuthorizeURL(s.cfg.App, state)
+			if err != nil {
+				writeError(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
+			writeJSON(w, http.StatusAccepted, map[string]any{
+				"status":       "authorization required",
+				"message":      "open authorizeUrl as a person who can access the installation on GitHub; the installation is claimed when GitHub sends them back",
+				"authorizeUrl": u, "expiresAt": exp.UTC().Format(time.RFC3339),
+			})
+			return
+		}
+		// One tenant: nobody else could be wronged by the claim.
 		in, err := s.claim(ctx, req.InstallationID, tenant)
 		if err != nil {
 			s.installError(w, r, req.InstallationID, err)
@@ -258,8 +354,9 @@ func (s *Server) recoverInstallations(w http.ResponseWriter, r *http.Request, te
 	writeJSON(w, http.StatusOK, map[string]any{"installations": mine})
 }
 
-// deleteInstallation uninstalls the App from one of the caller's
-// installations and marks it deleted.
+// deleteInstallation forgets one of the caller's installations: it is
+// marked deleted and its cached tokens are revoked. The App stays
+// installed on GitHub: uninstalling is the account owner's decision.
 func (s *Server) deleteInstallation(w http.ResponseWriter, r *http.Request, tenant string) {
 	ctx := r.Context()
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -270,17 +367,6 @@ func (s *Server) deleteInstallation(w http.ResponseWriter, r *http.Request, tena
 	in, err := s.db.Installations().GetInstallation(ctx, id)
 	if err != nil || in.Tenant != tenant {
 		writeError(w, http.StatusNotFound, "no such installation")
-		return
-	}
-	app, err := s.appClient()
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.Error())
-		return
-	}
-	_, err = app.Apps.DeleteInstallation(ctx, id)
-	var er *gh.ErrorResponse
-	if err != nil && !(errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusNotFound) {
-		s.installError(w, r, id, err)
 		return
 	}
 	if err := s.db.Installations().SetInstallationStatus(ctx, id, credentials.StatusDeleted); err != nil {

@@ -83,7 +83,9 @@ func TestConformance(t *testing.T) {
 	for name, fresh := range backends {
 		t.Run(name, func(t *testing.T) {
 			t.Run("InstallationStore", func(t *testing.T) {
-				credentialstest.TestInstallationStore(t, func(t *testing.T) credentials.InstallationStore { return open(t, fresh(t)).Installations() })
+				newStore := func(t *testing.T) credentials.InstallationStore { return open(t, fresh(t)).Installations() }
+				credentialstest.TestInstallationStore(t, newStore)
+				credentialstest.TestTenantRules(t, newStore)
 			})
 			t.Run("JobStore", func(t *testing.T) {
 				statustest.TestJobStore(t, func(t *testing.T) status.JobStore { return open(t, fresh(t)).Jobs() })
@@ -91,6 +93,40 @@ func TestConformance(t *testing.T) {
 			t.Run("DeliveryStore", func(t *testing.T) {
 				webhooktest.TestDeliveryStore(t, func(t *testing.T) webhook.DeliveryStore { return open(t, fresh(t)).Deliveries() })
 			})
+		})
+	}
+}
+
+func TestInstallStates(t *testing.T) {
+	for name, fresh := range backends {
+		t.Run(name, func(t *testing.T) {
+			db := open(t, fresh(t))
+			ctx := context.Background()
+			exp := time.Now().Add(time.Hour)
+			require.NoError(t, db.PutInstallState(ctx, sqlstore.InstallState{Nonce: "n1", Tenant: "t1", InstallationID: 7, ExpiresAt: exp}))
+			st, err := db.ConsumeInstallState(ctx, "n1")
+			require.NoError(t, err)
+			assert.Equal(t, "t1", st.Tenant)
+			assert.Equal(t, int64(7), st.InstallationID)
+			_, err = db.ConsumeInstallState(ctx, "n1")
+			require.ErrorIs(t, err, sqlstore.ErrStateUsed, "a state is single-use")
+			_, err = db.ConsumeInstallState(ctx, "never")
+			require.ErrorIs(t, err, sqlstore.ErrStateUsed)
+
+			require.NoError(t, db.PutInstallState(ctx, sqlstore.InstallState{Nonce: "old", Tenant: "t1", ExpiresAt: time.Now().Add(-time.Second)}))
+			_, err = db.ConsumeInstallState(ctx, "old")
+			require.ErrorIs(t, err, sqlstore.ErrStateUsed, "an expired state is refused")
+
+			for i := range 150 {
+				require.NoError(t, db.PutInstallState(ctx, sqlstore.InstallState{Nonce: fmt.Sprint("x", i), Tenant: "flood", ExpiresAt: exp.Add(time.Duration(i) * time.Second)}))
+			}
+			require.NoError(t, db.PutInstallState(ctx, sqlstore.InstallState{Nonce: "other", Tenant: "t2", ExpiresAt: exp}))
+			_, err = db.ConsumeInstallState(ctx, "x0")
+			require.ErrorIs(t, err, sqlstore.ErrStateUsed, "a tenant keeps its 100 newest states only")
+			_, err = db.ConsumeInstallState(ctx, "x149")
+			require.NoError(t, err)
+			_, err = db.ConsumeInstallState(ctx, "other")
+			require.NoError(t, err, "one tenant's flood does not push out another's states")
 		})
 	}
 }
@@ -132,7 +168,7 @@ func TestRecords(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			db := open(t, fresh(t))
 			ctx := context.Background()
-			rec := sqlstore.Record{Job: status.Job{ID: "j1", Status: status.Pending, Owner: "acme", Repo: "api"}, Tenant: "t1",
+			rec := sqlstore.Record{Job: status.Job{ID: "j1", Tenant: "t1", Status: status.Pending, Owner: "acme", Repo: "api"},
 				Agent: json.RawMessage(`{"owner":"acme"}`), Context: json.RawMessage(`{"jobId":"j1"}`)}
 			require.NoError(t, db.Jobs().CreateRecord(ctx, rec))
 			got, err := db.Jobs().GetRecord(ctx, "j1")
