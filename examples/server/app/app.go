@@ -88,7 +88,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	audit := credentials.MultiAuditSink(db.Audit(func(err error) { s.log.Error("writing an audit event failed", "error", err) }), s.metrics.audit())
 	resolverOpts := []credentials.ResolverOption{
 		credentials.WithInstallationStore(s.installationLookup(db.Installations())),
-		credentials.WithSecretStore(credentials.EnvSecretStore{Prefix: cfg.SecretPrefix, Lookup: os.LookupEnv, SharedWith: s.sharesSecrets}),
+		credentials.WithSecretStore(credentials.EnvSecretStore{Prefix: cfg.SecretPrefix, Lookup: cfg.SecretLookup, SharedWith: s.sharesSecrets}),
 		credentials.WithResolverAudit(audit),
 	}
 	if cfg.AppErr == nil {

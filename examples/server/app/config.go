@@ -51,8 +51,10 @@ type Config struct {
 	ReconcileInterval time.Duration
 	QuietAfter        time.Duration
 	// SecretPrefix prefixes the environment variables that hold the
-	// "{{ secrets.NAME }}" values of job configs.
+	// "{{ secrets.NAME }}" values of job configs; SecretLookup reads them
+	// (the lookup LoadConfig was given).
 	SecretPrefix string
+	SecretLookup credentials.LookupFunc
 	LogLevel     slog.Level
 }
 
@@ -72,6 +74,7 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 		DatabaseURL:  get(EnvDatabaseURL, "sqlite:ghbridge.db"),
 		APIKeys:      map[string]string{},
 		SecretPrefix: get(EnvSecretPrefix, "GHBRIDGE_SECRET_"),
+		SecretLookup: lookup,
 	}
 	var errs []error
 	for _, entry := range strings.Split(get(EnvAPIKeys, ""), ",") {
