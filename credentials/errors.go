@@ -4,52 +4,58 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/ghbridge/ghbridge/failure"
 )
 
+// Errors of this package, matched with errors.Is. Each is also in a class
+// of package failure (all ErrInvalidIntegration, but ErrCredentialConflict:
+// ErrInvalidJobAgent); a *TokenError is ErrTransient when GitHub could
+// not answer and ErrInvalidIntegration when it refused.
 var (
 	// ErrNotConfigured means no credential can be built: no GitHub App
 	// (id and key) and no static token. The wrapping error names what is
 	// missing.
-	ErrNotConfigured = errors.New("GitHub bot not configured")
+	ErrNotConfigured = failure.New(failure.ErrInvalidIntegration, "GitHub bot not configured")
 
 	// ErrInstallationToken means GitHub refused or failed to issue an
 	// installation token. It is wrapped by a *TokenError holding GitHub's
-	// status and message.
+	// status and message, whose class says whether to retry.
 	ErrInstallationToken = errors.New("failed to get installation token")
 
 	// ErrInstallationNotFound is returned by an InstallationStore that
 	// knows no installation for the id or repository asked for.
-	ErrInstallationNotFound = errors.New("installation not found")
+	ErrInstallationNotFound = failure.New(failure.ErrInvalidIntegration, "installation not found")
 
 	// ErrInstallationSuspended means the installation picked for a job has
 	// been suspended by the account owner; it must be unsuspended in the
 	// account's installation settings before jobs can run.
-	ErrInstallationSuspended = errors.New("GitHub App installation is suspended")
+	ErrInstallationSuspended = failure.New(failure.ErrInvalidIntegration, "GitHub App installation is suspended")
 
 	// ErrInstallationDeleted means the installation picked for a job was
 	// uninstalled; the App has to be installed again.
-	ErrInstallationDeleted = errors.New("GitHub App installation was deleted")
+	ErrInstallationDeleted = failure.New(failure.ErrInvalidIntegration, "GitHub App installation was deleted")
 
 	// ErrSecretNotFound is returned by a SecretStore that has no secret of
 	// the name asked for.
-	ErrSecretNotFound = errors.New("secret not found")
+	ErrSecretNotFound = failure.New(failure.ErrInvalidIntegration, "secret not found")
 
 	// ErrInstallationClaimed means the installation belongs to another
 	// tenant of the host.
-	ErrInstallationClaimed = errors.New("installation is claimed by another tenant")
+	ErrInstallationClaimed = failure.New(failure.ErrInvalidIntegration, "installation is claimed by another tenant")
 
 	// ErrInvalidKey means the App private key could not be used.
-	ErrInvalidKey = errors.New("invalid GitHub App private key")
+	ErrInvalidKey = failure.New(failure.ErrInvalidIntegration, "invalid GitHub App private key")
 
 	// ErrNotPermitted means the tenant of a job may not use the
 	// installation its config names or its repository is linked to. It
 	// comes wrapped in a *PermissionError naming the rule; nothing was
 	// sent to GitHub, and who owns the installation is not said.
-	ErrNotPermitted = errors.New("credential not permitted for this tenant")
+	ErrNotPermitted = failure.New(failure.ErrInvalidIntegration, "credential not permitted for this tenant")
 
 	// ErrCredentialConflict means a job config names both an
 	// installation and a token: it must choose one.
-	ErrCredentialConflict = errors.New("the job config sets both installationId and token; keep one")
+	ErrCredentialConflict = failure.New(failure.ErrInvalidJobAgent, "the job config sets both installationId and token; keep one")
 )
 
 // Rules a Resolver refuses a credential by, in PermissionError.Rule.
@@ -93,8 +99,10 @@ func (e *PermissionError) Error() string {
 	return fmt.Sprintf("%s (%s)", ErrNotPermitted, e.Rule)
 }
 
-// Is reports whether target is ErrNotPermitted.
-func (e *PermissionError) Is(target error) bool { return target == ErrNotPermitted }
+// Is reports whether target is ErrNotPermitted or its class.
+func (e *PermissionError) Is(target error) bool {
+	return target == ErrNotPermitted || target == failure.ErrInvalidIntegration
+}
 
 // EnvError reports an environment variable whose value cannot be used.
 type EnvError struct {
@@ -130,8 +138,12 @@ func (e *InstallationError) Error() string {
 	return fmt.Sprintf("%s has status %q", who, e.Status)
 }
 
-// Is matches the sentinel for the installation's status.
+// Is matches the sentinel for the installation's status, and the class
+// failure.ErrInvalidIntegration.
 func (e *InstallationError) Is(target error) bool {
+	if target == failure.ErrInvalidIntegration {
+		return true
+	}
 	switch e.Status {
 	case StatusSuspended:
 		return target == ErrInstallationSuspended
@@ -151,7 +163,12 @@ type TokenError struct {
 	Message string
 	// Err is the underlying error (a go-github error, or a transport one).
 	Err error
+
+	rateLimited bool
 }
+
+// errNoToken is GitHub answering without a token: a fault, not a refusal.
+var errNoToken = errors.New("GitHub's answer held no token or no expiry")
 
 func (e *TokenError) Error() string {
 	s := fmt.Sprintf("%s for installation %d", ErrInstallationToken, e.InstallationID)
@@ -177,14 +194,42 @@ func (e *TokenError) hint() string {
 		return "the installation may be suspended, or the App lacks a permission it asked for"
 	case e.StatusCode == http.StatusNotFound:
 		return "this App has no such installation: it was uninstalled or the installation id is wrong"
-	case e.StatusCode >= 500 || e.StatusCode == 0:
-		return "GitHub could not be reached or failed; try again"
+	case e.Transient():
+		return "GitHub could not be reached, failed or rate-limited the request; it is retried"
 	}
 	return ""
 }
 
-// Is reports whether target is ErrInstallationToken.
-func (e *TokenError) Is(target error) bool { return target == ErrInstallationToken }
+// Is reports whether target is ErrInstallationToken, or the error's
+// class: failure.ErrTransient when GitHub did not answer, failed (5xx) or
+// rate-limited the exchange, failure.ErrInvalidIntegration when it
+// refused it (bad key or App id, installation gone).
+func (e *TokenError) Is(target error) bool {
+	switch target {
+	case ErrInstallationToken:
+		return true
+	case failure.ErrTransient:
+		return e.Transient()
+	case failure.ErrInvalidIntegration:
+		return !e.Transient()
+	}
+	return false
+}
+
+// Transient reports whether the exchange may work when tried again.
+func (e *TokenError) Transient() bool {
+	switch c := e.StatusCode; {
+	case c == 0:
+		// Not answered (network, timeout) or answered without a token; a
+		// key that cannot sign is a setup problem.
+		return e.Err != nil && !errors.Is(e.Err, ErrInvalidKey)
+	case c >= 500, c == http.StatusTooManyRequests:
+		return true
+	case c == http.StatusForbidden:
+		return e.rateLimited
+	}
+	return false
+}
 
 // Unwrap returns the underlying error.
 func (e *TokenError) Unwrap() error { return e.Err }

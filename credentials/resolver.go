@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/ghbridge/ghbridge/failure"
 )
 
 // Target is what a credential is resolved for: a job's tenant, its
@@ -150,7 +152,7 @@ func (r *Resolver) explicitInstallation(ctx context.Context, t Target) (Credenti
 	case errors.Is(err, ErrInstallationNotFound):
 		return Credential{}, refused
 	case err != nil:
-		return Credential{}, fmt.Errorf("looking up installation %d: %w", t.InstallationID, err)
+		return Credential{}, fmt.Errorf("looking up installation %d: %w", t.InstallationID, failure.Mark(failure.ErrTransient, err))
 	case in.Tenant != t.Tenant:
 		return Credential{}, refused
 	}
@@ -178,7 +180,7 @@ func (r *Resolver) linkedInstallation(ctx context.Context, t Target) (Credential
 			}
 			return ForInstallation(r.tokens, in.ID, "installation linked to "+repo), nil
 		case !errors.Is(err, ErrInstallationNotFound):
-			return Credential{}, fmt.Errorf("looking up the installation for %s: %w", repo, err)
+			return Credential{}, fmt.Errorf("looking up the installation for %s: %w", repo, failure.Mark(failure.ErrTransient, err))
 		}
 	}
 	return Credential{}, fmt.Errorf("%w for %s: the App has no installation linked to %s (install the App on it, or set installationId or a token in the job config)", ErrNotConfigured, repo, repo)
@@ -224,7 +226,7 @@ func (r *Resolver) static(ctx context.Context, tenant string, tok Secret) (Crede
 	}
 	v, err := r.secrets.Secret(ctx, tenant, name)
 	if err != nil {
-		return Credential{}, fmt.Errorf("resolving the job config's token: %w", err)
+		return Credential{}, fmt.Errorf("resolving the job config's token: %w", failure.Mark(failure.ErrTransient, err))
 	}
 	if v.IsZero() {
 		return Credential{}, fmt.Errorf("%w: secret %s is empty", ErrSecretNotFound, name)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/failure"
 )
 
 // stubTokens is a TokenSource that never talks to GitHub.
@@ -168,6 +169,7 @@ func TestResolverStoreFailureIsNotAFallback(t *testing.T) {
 	_, err = r.Resolve(context.Background(), credentials.Target{Owner: "a", Repo: "b", InstallationID: 5})
 	require.ErrorIs(t, err, errDown, "a store outage is an error, not a refusal or a pass-through")
 	assert.NotErrorIs(t, err, credentials.ErrNotPermitted)
+	assert.Equal(t, failure.ErrTransient, failure.Class(err), "a store outage is retried, not a broken integration")
 }
 
 func TestResolverAudit(t *testing.T) {

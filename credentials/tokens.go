@@ -231,7 +231,7 @@ func (c *TokenCache) exchange(parent context.Context, id int64, gen uint64) (Ins
 		Permissions: permissionMap(res.Permissions),
 	}
 	if tok.Value.IsZero() || tok.ExpiresAt.IsZero() {
-		return InstallationToken{}, c.failed(parent, ev, &TokenError{InstallationID: id, Err: errors.New("GitHub's answer held no token or no expiry")})
+		return InstallationToken{}, c.failed(parent, ev, &TokenError{InstallationID: id, Err: errNoToken})
 	}
 	life := tok.ExpiresAt.Sub(start)
 	ct := &cachedToken{
@@ -265,9 +265,9 @@ func tokenError(id int64, err error) error {
 	case errors.As(err, &er) && er.Response != nil:
 		te.StatusCode, te.Message = er.Response.StatusCode, er.Message
 	case errors.As(err, &rl) && rl.Response != nil:
-		te.StatusCode, te.Message = rl.Response.StatusCode, rl.Message
+		te.StatusCode, te.Message, te.rateLimited = rl.Response.StatusCode, rl.Message, true
 	case errors.As(err, &arl) && arl.Response != nil:
-		te.StatusCode, te.Message = arl.Response.StatusCode, arl.Message
+		te.StatusCode, te.Message, te.rateLimited = arl.Response.StatusCode, arl.Message, true
 	}
 	return te
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/github"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 )
@@ -291,6 +292,7 @@ func TestTokenCacheErrors(t *testing.T) {
 		setup      func(e *tokenEnv) int64
 		wantStatus int
 		wantText   string
+		transient  bool
 	}{
 		{name: "unknown installation", setup: func(*tokenEnv) int64 { return 999999 }, wantStatus: 404, wantText: "uninstalled or the installation id is wrong"},
 		{name: "deleted installation", setup: func(e *tokenEnv) int64 { e.srv.DeleteInstallation(e.inst.ID); return e.inst.ID }, wantStatus: 404},
@@ -300,7 +302,15 @@ func TestTokenCacheErrors(t *testing.T) {
 		{name: "GitHub down", setup: func(e *tokenEnv) int64 {
 			e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Status: 503, Times: -1})
 			return e.inst.ID
-		}, wantStatus: 503, wantText: "try again"},
+		}, wantStatus: 503, wantText: "it is retried", transient: true},
+		{name: "GitHub rate limit", setup: func(e *tokenEnv) int64 {
+			e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Status: 429, Times: -1})
+			return e.inst.ID
+		}, wantStatus: 429, transient: true},
+		{name: "GitHub unreachable", setup: func(e *tokenEnv) int64 {
+			e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, ResetConnection: true, Times: -1})
+			return e.inst.ID
+		}, wantStatus: 0, wantText: "it is retried", transient: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTokenEnv(t, tc.app)
@@ -316,6 +326,11 @@ func TestTokenCacheErrors(t *testing.T) {
 			assert.Equal(t, id, te.InstallationID)
 			assert.True(t, strings.HasPrefix(err.Error(), "failed to get installation token for installation "), err.Error())
 			assert.Contains(t, err.Error(), tc.wantText)
+			if tc.transient {
+				assert.Equal(t, failure.ErrTransient, failure.Class(err), "worth retrying")
+			} else {
+				assert.Equal(t, failure.ErrInvalidIntegration, failure.Class(err), "a refusal is the integration's fault")
+			}
 
 			evs := e.audit.Events()
 			require.NotEmpty(t, evs)

@@ -53,6 +53,7 @@ import (
 	gh "github.com/google/go-github/v62/github"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/template"
 )
 
@@ -276,10 +277,14 @@ func (d *Dispatcher) credential(ctx context.Context, job Job, cfg template.Agent
 		Tenant: job.Tenant, Owner: cfg.Owner, Repo: cfg.Repo, InstallationID: cfg.InstallationID,
 		StaticToken: credentials.NewSecret(cfg.Token), JobID: job.ID,
 	})
-	if errors.Is(err, credentials.ErrCredentialConflict) {
+	switch failure.Class(err) {
+	case nil:
+	case failure.ErrInvalidJobAgent:
 		return cred, nil, fmt.Errorf("%w: %w", ErrInvalidAgentConfig, err)
-	}
-	if err != nil {
+	case failure.ErrTransient:
+		// The host's store failed, say: nothing was sent; try again.
+		return cred, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	default:
 		return cred, nil, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
 	}
 	client, err := d.clients.Client(cred)
@@ -358,6 +363,9 @@ func (a *attempt) classify(ctx context.Context, op, target string, err error) (*
 	case errors.Is(err, credentials.ErrInstallationToken), errors.Is(err, credentials.ErrNotConfigured):
 		// The request never left: its token could not be had.
 		e.Kind, e.Hint = ErrInvalidIntegration, "the credential could not be used"
+		if failure.IsTransient(err) {
+			e.Kind, e.Hint = ErrUnavailable, "the installation token could not be had yet"
+		}
 		return e, definite
 	case errors.As(err, &er) && er.Response != nil:
 		e.StatusCode, e.Message = er.Response.StatusCode, er.Message

@@ -5,53 +5,60 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/ghbridge/ghbridge/failure"
 )
 
 // Errors a dispatch can fail with, matched with errors.Is. Each comes
-// wrapped in an *Error that says what to do about it. Errors from the
+// wrapped in an *Error that says what to do about it, and each is in one
+// class of package failure: ErrUnavailable, ErrRateLimited and
+// ErrDispatchUncertain are failure.ErrTransient (try again: a dispatch
+// whose outcome is unknown is looked up before anything is sent again);
+// the others are permanent. Errors from the
 // credentials and template packages pass through unchanged (so
 // credentials.ErrNotConfigured and template.ErrMissingKey match too),
 // wrapped by ErrInvalidAgentConfig or ErrInvalidIntegration.
 var (
 	// ErrInvalidJob means the job itself is unusable (no id, say).
-	ErrInvalidJob = errors.New("invalid job")
+	ErrInvalidJob = failure.New(failure.ErrInvalidJobAgent, "invalid job")
 	// ErrInvalidAgentConfig means the agent config did not render or
 	// validate; the job's status is invalid_job_agent.
-	ErrInvalidAgentConfig = errors.New("invalid job agent config")
+	ErrInvalidAgentConfig = failure.New(failure.ErrInvalidJobAgent, "invalid job agent config")
 	// ErrInvalidIntegration means no credential could be resolved or used;
 	// the job's status is invalid_integration.
-	ErrInvalidIntegration = errors.New("GitHub integration not usable")
+	ErrInvalidIntegration = failure.New(failure.ErrInvalidIntegration, "GitHub integration not usable")
 	// ErrWorkflowNotFound means the repository has no such workflow.
-	ErrWorkflowNotFound = errors.New("workflow not found")
+	ErrWorkflowNotFound = failure.New(failure.ErrInvalidJobAgent, "workflow not found")
 	// ErrNoDispatchTrigger means the workflow lacks on: workflow_dispatch.
-	ErrNoDispatchTrigger = errors.New("workflow has no workflow_dispatch trigger")
+	ErrNoDispatchTrigger = failure.New(failure.ErrInvalidJobAgent, "workflow has no workflow_dispatch trigger")
 	// ErrWorkflowDisabled means the workflow is disabled.
-	ErrWorkflowDisabled = errors.New("workflow is disabled")
+	ErrWorkflowDisabled = failure.New(failure.ErrInvalidJobAgent, "workflow is disabled")
 	// ErrRefNotFound means the ref to run on does not exist.
-	ErrRefNotFound = errors.New("ref not found")
+	ErrRefNotFound = failure.New(failure.ErrInvalidJobAgent, "ref not found")
 	// ErrInvalidInputs means the workflow rejected the inputs.
-	ErrInvalidInputs = errors.New("workflow rejected the inputs")
+	ErrInvalidInputs = failure.New(failure.ErrInvalidJobAgent, "workflow rejected the inputs")
 	// ErrMissingPermission means the App lacks a permission the call needs
 	// (Actions: write for workflow_dispatch).
-	ErrMissingPermission = errors.New("missing GitHub App permission")
+	ErrMissingPermission = failure.New(failure.ErrInvalidIntegration, "missing GitHub App permission")
 	// ErrRepoNotAccessible means the credential cannot see the repository.
-	ErrRepoNotAccessible = errors.New("repository not accessible")
+	ErrRepoNotAccessible = failure.New(failure.ErrInvalidIntegration, "repository not accessible")
 	// ErrRateLimited means GitHub rate-limited the request for longer than
 	// the transport would wait; Error.RetryAt says when to try again.
-	ErrRateLimited = errors.New("rate limited by GitHub")
+	ErrRateLimited = failure.New(failure.ErrTransient, "rate limited by GitHub")
 	// ErrRejected means GitHub rejected the request for another reason.
-	ErrRejected = errors.New("GitHub rejected the request")
+	ErrRejected = failure.New(failure.ErrFailed, "GitHub rejected the request")
 	// ErrUnavailable means GitHub could not be reached or failed, and no
 	// run was started: the dispatch can be retried.
-	ErrUnavailable = errors.New("GitHub unavailable")
-	// ErrDispatchUncertain means a request failed after it may have reached
-	// GitHub and ghbridge could not tell whether it started a run, so it
-	// did not retry: retrying could start the job twice. The run, if any,
-	// is matched to the job by its job id when it reports.
-	ErrDispatchUncertain = errors.New("dispatch outcome unknown")
+	ErrUnavailable = failure.New(failure.ErrTransient, "GitHub unavailable")
+	// ErrDispatchUncertain means a request may have reached GitHub and
+	// ghbridge cannot tell yet whether it started a run, so it did not
+	// send it again: that could start the job twice. The next Step looks
+	// for the run before anything else; the run, if any, is also matched
+	// to the job by its job id when it reports.
+	ErrDispatchUncertain = failure.New(failure.ErrTransient, "dispatch outcome unknown")
 	// ErrRunNotFound means the dispatch was accepted but no run carrying
 	// the job id showed up in time. The Result is still returned.
-	ErrRunNotFound = errors.New("dispatched, but the run was not found")
+	ErrRunNotFound = failure.New(failure.ErrRunNotFound, "dispatched, but the run was not found")
 )
 
 // Error is a dispatch failure with what GitHub said and what to do.
@@ -99,8 +106,12 @@ func (e *Error) Error() string {
 	return s
 }
 
-// Is matches the Kind.
-func (e *Error) Is(target error) bool { return target == e.Kind }
+// Is matches the Kind and its failure class.
+func (e *Error) Is(target error) bool { return target == e.Kind || errors.Is(e.Kind, target) }
+
+// RetryAfter returns RetryAt: when GitHub said to try again (see
+// failure.RetryAfter).
+func (e *Error) RetryAfter() time.Time { return e.RetryAt }
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/template"
 )
 
@@ -453,22 +454,19 @@ func (t *Tracker) Dispatched(ctx context.Context, jobID string, res dispatch.Res
 }
 
 // StatusForDispatchError maps a dispatch failure to the job status it
-// leaves the job in.
+// leaves the job in, by its class (package failure): a transient failure
+// leaves the job pending, to be tried again; permanent ones end it.
 func StatusForDispatchError(err error) Status {
-	switch {
-	case err == nil:
+	switch failure.Class(err) {
+	case nil:
 		return InProgress
-	case errors.Is(err, dispatch.ErrRunNotFound):
-		return ExternalRunNotFound
-	case errors.Is(err, dispatch.ErrDispatchUncertain):
-		// The run may exist; it is matched by job id when it reports.
+	case failure.ErrTransient:
 		return Pending
-	case errors.Is(err, dispatch.ErrInvalidIntegration), errors.Is(err, dispatch.ErrMissingPermission),
-		errors.Is(err, dispatch.ErrRepoNotAccessible):
+	case failure.ErrRunNotFound:
+		return ExternalRunNotFound
+	case failure.ErrInvalidIntegration:
 		return InvalidIntegration
-	case errors.Is(err, dispatch.ErrInvalidAgentConfig), errors.Is(err, dispatch.ErrWorkflowNotFound),
-		errors.Is(err, dispatch.ErrNoDispatchTrigger), errors.Is(err, dispatch.ErrWorkflowDisabled),
-		errors.Is(err, dispatch.ErrRefNotFound), errors.Is(err, dispatch.ErrInvalidInputs), errors.Is(err, dispatch.ErrInvalidJob):
+	case failure.ErrInvalidJobAgent:
 		return InvalidJobAgent
 	}
 	return Failure

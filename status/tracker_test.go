@@ -436,8 +436,10 @@ func TestStatusForDispatchError(t *testing.T) {
 		{wrap(dispatch.ErrRefNotFound), status.InvalidJobAgent},
 		{wrap(dispatch.ErrInvalidInputs), status.InvalidJobAgent},
 		{wrap(dispatch.ErrWorkflowDisabled), status.InvalidJobAgent},
-		{wrap(dispatch.ErrRateLimited), status.Failure},
-		{wrap(dispatch.ErrUnavailable), status.Failure},
+		{wrap(dispatch.ErrRateLimited), status.Pending},
+		{wrap(dispatch.ErrUnavailable), status.Pending},
+		{wrap(dispatch.ErrRejected), status.Failure},
+		{errors.New("unclassified"), status.Failure},
 	} {
 		assert.Equal(t, tc.want, status.StatusForDispatchError(tc.err), "%v", tc.err)
 	}
