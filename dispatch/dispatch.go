@@ -118,8 +118,10 @@ type RunLookup struct {
 	// without returning its id (default 60 s).
 	Timeout time.Duration
 	// Settle is how long runs are looked for after an ambiguous failure
-	// before concluding that none was started (default 15 s): GitHub
-	// lists a new run a few seconds after its dispatch.
+	// before concluding that none was started and sending again (default
+	// 2 min): GitHub lists a new run some time after its dispatch, usually
+	// seconds, under load minutes. It must exceed that delay, or a job
+	// may run twice.
 	Settle time.Duration
 	// ClockSkew is subtracted from the dispatch time in the created
 	// filter, for a GitHub clock behind ours (default 2 min).
@@ -134,7 +136,7 @@ func (l RunLookup) withDefaults() RunLookup {
 		l.Timeout = time.Minute
 	}
 	if l.Settle <= 0 {
-		l.Settle = 15 * time.Second
+		l.Settle = 2 * time.Minute
 	}
 	if l.ClockSkew <= 0 {
 		l.ClockSkew = 2 * time.Minute
@@ -233,21 +235,36 @@ func New(resolver CredentialResolver, clients ClientProvider, opts ...Option) *D
 // run (or deployment, or pull request). A Result is also returned with
 // ErrRunNotFound: the job was started, only its run is unknown yet.
 func (d *Dispatcher) Dispatch(ctx context.Context, job Job) (Result, error) {
+	a, err := d.prepare(ctx, job)
+	if err != nil {
+		return Result{}, err
+	}
+	return a.run(ctx)
+}
+
+// prepare renders the job's config and resolves its credential.
+func (d *Dispatcher) prepare(ctx context.Context, job Job) (*attempt, error) {
 	if strings.TrimSpace(job.ID) == "" {
-		return Result{}, fmt.Errorf("%w: no job id", ErrInvalidJob)
+		return nil, fmt.Errorf("%w: no job id", ErrInvalidJob)
 	}
 	if job.Context.JobID == "" {
 		job.Context.JobID = job.ID
 	}
 	cfg, err := d.renderer.Render(ctx, job.Agent, job.Context)
 	if err != nil {
-		return Result{}, fmt.Errorf("%w: %w", ErrInvalidAgentConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidAgentConfig, err)
 	}
 	cred, client, err := d.credential(ctx, job, cfg)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	a := &attempt{d: d, client: client, cfg: cfg, cred: cred, jobID: job.ID}
+	return &attempt{d: d, client: client, cfg: cfg, cred: cred, jobID: job.ID, max: d.maxAttempts}, nil
+}
+
+// run sends the job's request(s) and fills the Result.
+func (a *attempt) run(ctx context.Context) (Result, error) {
+	cfg, cred := a.cfg, a.cred
+	var err error
 	res := Result{
 		Kind: cfg.Type, Owner: cfg.Owner, Repo: cfg.Repo, Ref: cfg.Ref,
 		CredentialType: cred.Type, InstallationID: cred.InstallationID, Config: cfg,
@@ -302,6 +319,21 @@ type attempt struct {
 	cred   credentials.Credential
 	jobID  string
 	sent   int
+	// max bounds the requests sent; step makes every ambiguous failure
+	// and every run not listed yet the next Step's business.
+	max  int
+	step bool
+	// unsure is set when the last failed request may have reached GitHub.
+	unsure bool
+}
+
+// runTimeout is how long a dispatch GitHub accepted waits for its run to
+// be listed: in a Step, one look.
+func (a *attempt) runTimeout() time.Duration {
+	if a.step {
+		return 0
+	}
+	return a.d.lookup.Timeout
 }
 
 // record sends the audit event for one request.

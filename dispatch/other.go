@@ -27,7 +27,10 @@ func (a *attempt) retrying(ctx context.Context, op, target string, send func() e
 			return nil
 		}
 		e, kind := a.classify(ctx, op, target, err)
-		if kind == definite {
+		if kind == definite || a.step {
+			// In a Step an ambiguous failure is resolved by the next
+			// Step, which looks before it sends.
+			a.unsure = kind == ambiguous
 			return e
 		}
 		if ctx.Err() != nil {
@@ -37,7 +40,7 @@ func (a *attempt) retrying(ctx context.Context, op, target string, send func() e
 		if rerr != nil || done {
 			return rerr
 		}
-		if a.sent >= a.d.maxAttempts {
+		if a.sent >= a.max {
 			return e
 		}
 	}
@@ -66,9 +69,12 @@ func (a *attempt) repositoryDispatch(ctx context.Context, res *Result) error {
 	if err != nil || res.RunID != 0 {
 		return err
 	}
-	run, err := a.findRun(ctx, since, a.d.lookup.Timeout)
+	run, err := a.findRun(ctx, since, a.runTimeout())
 	if err != nil {
 		return err
+	}
+	if run == nil && a.step {
+		return nil // accepted; the run is matched by its job id later
 	}
 	if run == nil {
 		return &Error{Kind: ErrRunNotFound, Op: op, Repo: a.cfg.Repository(), Target: a.cfg.EventType,

@@ -59,9 +59,12 @@ func (a *attempt) workflowDispatch(ctx context.Context, res *Result) error {
 				res.RunID, res.RunURL, res.HTMLURL = details.WorkflowRunID, details.RunURL, details.HTMLURL
 				return nil
 			}
-			run, err := a.findRun(ctx, since, a.d.lookup.Timeout)
+			run, err := a.findRun(ctx, since, a.runTimeout())
 			if err != nil {
 				return err
+			}
+			if run == nil && a.step {
+				return nil // accepted; the run is matched by its job id later
 			}
 			if run == nil {
 				return &Error{Kind: ErrRunNotFound, Op: op, Repo: a.cfg.Repository(), Target: target,
@@ -78,13 +81,16 @@ func (a *attempt) workflowDispatch(ctx context.Context, res *Result) error {
 			continue
 		}
 		e, kind := a.classify(ctx, op, target, err)
-		if kind == definite {
+		if kind == definite || a.step {
+			// In a Step an ambiguous failure is resolved by the next
+			// Step, which looks before it sends.
+			a.unsure = kind == ambiguous
 			return e
 		}
 		if err := a.resolveAmbiguous(ctx, e, since, res); err != nil || res.RunID != 0 {
 			return err
 		}
-		if a.sent >= a.d.maxAttempts {
+		if a.sent >= a.max {
 			return e
 		}
 	}
@@ -289,21 +295,13 @@ func branchOf(ref string) string {
 // without error when no run matches, and ErrInvalidJob for kinds without
 // a workflow run (deployments, pull requests).
 func (d *Dispatcher) FindRun(ctx context.Context, job Job, since time.Time) (*gh.WorkflowRun, error) {
-	if job.Context.JobID == "" {
-		job.Context.JobID = job.ID
-	}
-	cfg, err := d.renderer.Render(ctx, job.Agent, job.Context)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidAgentConfig, err)
-	}
-	if cfg.Type != template.KindWorkflowDispatch && cfg.Type != template.KindRepositoryDispatch {
-		return nil, fmt.Errorf("%w: a %s job has no workflow run to find", ErrInvalidJob, cfg.Type)
-	}
-	cred, client, err := d.credential(ctx, job, cfg)
+	a, err := d.prepare(ctx, job)
 	if err != nil {
 		return nil, err
 	}
-	a := &attempt{d: d, client: client, cfg: cfg, cred: cred, jobID: job.ID}
+	if a.cfg.Type != template.KindWorkflowDispatch && a.cfg.Type != template.KindRepositoryDispatch {
+		return nil, fmt.Errorf("%w: a %s job has no workflow run to find", ErrInvalidJob, a.cfg.Type)
+	}
 	runs, err := a.listRuns(ctx, since.Add(-d.lookup.ClockSkew))
 	if err != nil {
 		return nil, err

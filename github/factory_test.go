@@ -3,6 +3,10 @@ package github_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -257,10 +261,10 @@ func TestAppClientErrors(t *testing.T) {
 	require.ErrorIs(t, err, credentials.ErrInvalidKey)
 
 	// A key GitHub does not know: the JWT is rejected with 401.
-	other := githubtest.NewServer()
-	defer other.Close()
+	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
 	wrong := s.srv.AppConfig()
-	wrong.PrivateKey = credentials.NewSecret(other.PrivateKeyPEM())
+	wrong.PrivateKey = credentials.NewSecret(string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(otherKey)})))
 	c, err := s.f.AppClient(wrong)
 	require.NoError(t, err)
 	_, _, err = c.Apps.Get(context.Background(), "")

@@ -108,12 +108,19 @@ func WithoutRunDetails(status int) Option {
 // WithAppID sets the App id (default 4242).
 func WithAppID(id int64) Option { return func(s *Server) { s.AppID = id } }
 
-// NewServer starts a fake GitHub on a loopback port.
-func NewServer(opts ...Option) *Server {
+// appKey returns the fakes' App key: one per process, since generating a
+// 2048-bit key takes longer than most tests.
+var appKey = sync.OnceValue(func() *rsa.PrivateKey {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		panic("githubtest: generating the App key: " + err.Error())
 	}
+	return key
+})
+
+// NewServer starts a fake GitHub on a loopback port.
+func NewServer(opts ...Option) *Server {
+	key := appKey()
 	s := &Server{
 		AppID:         4242,
 		ClientID:      "Iv1.fakeclientid",
