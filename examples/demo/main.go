@@ -138,7 +138,17 @@ func run(ctx context.Context, out io.Writer) error {
 	if err := c.do("POST", "/api/jobs", job, &created); err != nil {
 		return err
 	}
-	say("4. POST /api/jobs -> %s, %s", created.Status, created.Message)
+	say("4. POST /api/jobs -> %s (accepted at once; a worker dispatches it)", created.Status)
+	for deadline := time.Now().Add(10 * time.Second); created.Status == "pending"; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("job %s still pending after 10 s: %s", created.ID, created.Message)
+		}
+		time.Sleep(10 * time.Millisecond)
+		if err := c.do("GET", "/api/jobs/"+created.ID, nil, &created); err != nil {
+			return err
+		}
+	}
+	say("   the dispatch queue -> %s, %s", created.Status, created.Message)
 	for _, d := range fake.Dispatches() {
 		say("   GitHub received workflow_dispatch of workflow %d on %s with inputs %v", d.WorkflowID, d.Ref, sorted(d.Inputs))
 	}

@@ -14,7 +14,8 @@ func TestDemo(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), &out), out.String())
 	for _, want := range []string{
-		"POST /api/jobs -> in_progress",
+		"POST /api/jobs -> pending",
+		"the dispatch queue -> in_progress, dispatched: run",
 		"job_id=demo-tenant.deploy-api-1-4-0 region=eu-west-1 target=cluster-eu-1 version=v1.4.0",
 		`"Deploy demo-tenant.deploy-api-1-4-0"`,
 		"completed   success  -> delivery",

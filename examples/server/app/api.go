@@ -222,27 +222,17 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 		return
 	}
 
-	// The dispatch outlives a caller that hangs up: its outcome is
-	// recorded either way.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.dispatchTO)
-	defer cancel()
-	var res dispatch.Result
-	derr := fmt.Errorf("%w: %w", dispatch.ErrInvalidAgentConfig, rerr)
-	if rerr == nil {
-		res, derr = s.dispatcher.Dispatch(dctx, dispatch.Job{ID: key, Tenant: tenant, Agent: req.Agent, Context: jc})
+	// Accepted: a worker dispatches it. The job is committed, so a caller
+	// that hangs up now still gets it dispatched.
+	if rerr != nil {
+		if _, err := s.tracker.Dispatched(ctx, key, dispatch.Result{}, fmt.Errorf("%w: %w", dispatch.ErrInvalidAgentConfig, rerr)); err != nil {
+			log.ErrorContext(ctx, "recording the config error failed", "error", err)
+		}
+		s.metrics.dispatches.WithLabelValues("", string(status.InvalidJobAgent)).Inc()
+	} else if err := s.queue.Enqueue(context.WithoutCancel(ctx), key); err != nil {
+		log.WarnContext(ctx, "enqueuing the job failed; the queue's sweep will find it", "error", err)
 	}
-	outcome := status.InProgress
-	if derr != nil {
-		outcome = status.StatusForDispatchError(derr)
-		log.WarnContext(ctx, "dispatch failed", "error", derr, "status", outcome)
-	} else {
-		log.InfoContext(ctx, "job dispatched", "run_id", res.RunID, "repo", res.Owner+"/"+res.Repo, "credential", res.CredentialType)
-	}
-	s.metrics.dispatches.WithLabelValues(string(cfg.Type), string(outcome)).Inc()
-	if _, err := s.tracker.Dispatched(dctx, key, res, derr); err != nil {
-		log.ErrorContext(ctx, "recording the dispatch failed", "error", err)
-	}
-	got, err := s.db.Jobs().GetRecord(dctx, key)
+	got, err := s.db.Jobs().GetRecord(context.WithoutCancel(ctx), key)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return

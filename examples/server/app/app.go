@@ -45,7 +45,7 @@ type Server struct {
 	handler    http.Handler
 	holder     string
 	now        func() time.Time
-	dispatchTO time.Duration
+	queue      queue
 	dopts      []dispatch.Option
 }
 
@@ -66,7 +66,7 @@ func WithDispatchOptions(opts ...dispatch.Option) Option {
 // server cannot run without (the database, malformed settings); missing
 // GitHub settings turn the GitHub routes off instead.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
-	s := &Server{cfg: cfg, now: time.Now, dispatchTO: 2 * time.Minute}
+	s := &Server{cfg: cfg, now: time.Now}
 	host, _ := os.Hostname()
 	s.holder = host + "/" + strconv.Itoa(os.Getpid()) + "/" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	for _, o := range opts {
@@ -131,8 +131,36 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	} else {
 		s.log.Warn("webhook route off: " + EnvWebhookSecret + " is not set")
 	}
+	if db.Dialect() == sqlstore.Postgres {
+		if s.queue, err = newRiverQueue(ctx, s, cfg.DatabaseURL); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%s: the dispatch queue: %w", EnvDatabaseURL, err)
+		}
+	} else {
+		s.queue = newTableQueue(s)
+	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// Start runs the server's background work until ctx ends: the dispatch
+// queue and the reconciliation loop. stop ends it and waits. Serve calls
+// it; a host that serves Handler itself calls it too.
+func (s *Server) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		s.reconcileLoop(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := s.queue.Run(ctx); err != nil {
+			s.log.Error("the dispatch queue stopped", "error", err)
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
 }
 
 // Handler returns the server's HTTP handler.
@@ -180,13 +208,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	loopCtx, stopLoop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.reconcileLoop(loopCtx)
-	}()
+	stopBackground := s.Start(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("ghbridge server listening", "addr", ln.Addr().String(), "database", string(s.db.Dialect()),
@@ -200,8 +222,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		serveErr = srv.Shutdown(shutCtx)
 		cancel()
 	}
-	stopLoop()
-	wg.Wait()
+	stopBackground()
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}

@@ -81,7 +81,8 @@ func start(t *testing.T, fake *githubtest.Server, vars map[string]string) *env {
 		app.WithDispatchOptions(dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 200 * time.Millisecond, Settle: 20 * time.Millisecond})))
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); srv.Close() })
+	stop := srv.Start(context.Background())
+	t.Cleanup(func() { ts.Close(); stop(); srv.Close() })
 	if fake != nil {
 		fake.SetWebhook(ts.URL+"/api/github/webhook", secret)
 	}
@@ -123,6 +124,24 @@ func (e *env) call(t *testing.T, method, path, key string, body any) (int, map[s
 	var m map[string]any
 	_ = json.Unmarshal(raw, &m)
 	return resp.StatusCode, m
+}
+
+// create posts a job and, once it is accepted, waits for the queue to
+// take it past pending, then returns it as GET shows it.
+func (e *env) create(t *testing.T, key string, body any) (int, map[string]any) {
+	t.Helper()
+	code, job := e.call(t, "POST", "/api/jobs", key, body)
+	if code != 201 {
+		return code, job
+	}
+	assert.Contains(t, []any{"pending", "invalid_job_agent"}, job["status"], "accepting never waits for GitHub")
+	id, _ := job["id"].(string)
+	var got map[string]any
+	require.Eventually(t, func() bool {
+		_, got = e.call(t, "GET", "/api/jobs/"+id, key, nil)
+		return got["status"] != "pending"
+	}, 10*time.Second, 5*time.Millisecond, "job %s stays pending: %v", id, got)
+	return code, got
 }
 
 // install runs the install flow for a tenant: the install URL, then
@@ -176,7 +195,7 @@ func TestDemoFlow(t *testing.T) {
 	require.Equal(t, 200, code, body)
 	assert.Equal(t, "installed", body["status"])
 
-	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	code, job := e.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code, job)
 	assert.Equal(t, "in_progress", job["status"])
 	runID := int64(job["runId"].(float64))
@@ -267,7 +286,7 @@ func TestInstallFlow(t *testing.T) {
 	got, err := e.srv.DB().Installations().GetInstallation(context.Background(), e.inst.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "deleted", string(got.Status))
-	_, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("after-delete"))
+	_, job := e.create(t, keyA, jobRequest("after-delete"))
 	assert.Equal(t, "invalid_integration", job["status"], "a deleted installation is not a silent fallback")
 	assert.Contains(t, job["message"], "deleted")
 }
@@ -275,7 +294,7 @@ func TestInstallFlow(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	e := newEnv(t)
 	_, _ = e.install(t, keyA, e.inst.ID)
-	code, _ := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	code, _ := e.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	_, err := e.fake.SetRunStatus(e.fake.Runs()[0].ID, "completed", "success")
 	require.NoError(t, err)
@@ -317,11 +336,11 @@ func TestBadRequests(t *testing.T) {
 		})
 	}
 	// A config that does not render is a job that failed, not a bad request.
-	code, job := e.call(t, "POST", "/api/jobs", keyA, map[string]any{"id": "job-bad", "agent": json.RawMessage(`{"owner":"acme","repo":"deployer","workflowId":"deploy.yml","ref":"{{ .version.nope }}"}`)})
+	code, job := e.create(t, keyA, map[string]any{"id": "job-bad", "agent": json.RawMessage(`{"owner":"acme","repo":"deployer","workflowId":"deploy.yml","ref":"{{ .version.nope }}"}`)})
 	require.Equal(t, 201, code)
 	assert.Equal(t, "invalid_job_agent", job["status"])
 	assert.Contains(t, job["message"], `missing key ".version.nope"`)
-	code, job = e.call(t, "POST", "/api/jobs", keyA, map[string]any{"id": "job-nodispatch", "agent": json.RawMessage(`{"owner":"acme","repo":"deployer","workflowId":"push.yml"}`)})
+	code, job = e.create(t, keyA, map[string]any{"id": "job-nodispatch", "agent": json.RawMessage(`{"owner":"acme","repo":"deployer","workflowId":"push.yml"}`)})
 	require.Equal(t, 201, code)
 	assert.Equal(t, "invalid_job_agent", job["status"])
 	assert.Contains(t, job["message"], "workflow_dispatch")
@@ -330,7 +349,7 @@ func TestBadRequests(t *testing.T) {
 func TestManualStatus(t *testing.T) {
 	e := newEnv(t)
 	_, _ = e.install(t, keyA, e.inst.ID)
-	code, _ := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	code, _ := e.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	code, job := e.call(t, "POST", "/api/jobs/job-1/status", keyA, map[string]any{"status": "failure", "message": "smoke test failed"})
 	require.Equal(t, 200, code, job)
@@ -362,13 +381,13 @@ func TestWithoutGitHubSettings(t *testing.T) {
 	code, body = e.call(t, "POST", "/api/github/webhook", "", "{}")
 	assert.Equal(t, 503, code)
 	assert.Contains(t, body["error"], "GITHUB_WEBHOOK_SECRET")
-	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	code, job := e.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	assert.Equal(t, "invalid_integration", job["status"])
 	assert.Contains(t, job["message"], "no GitHub App is configured")
 
 	e2 := start(t, nil, map[string]string{"GHBRIDGE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "db2")})
-	code, body = e2.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	code, body = e2.create(t, keyA, jobRequest("job-1"))
 	assert.Equal(t, 503, code)
 	assert.Contains(t, body["error"], "GHBRIDGE_API_KEYS")
 }
@@ -393,7 +412,7 @@ func TestRestartKeepsJobs(t *testing.T) {
 	e := start(t, fake, vars)
 	e.inst = inst
 	_, _ = e.install(t, keyA, inst.ID)
-	code, _ := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	code, _ := e.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	e.http.Close()
 	require.NoError(t, e.srv.Close())
@@ -441,7 +460,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	b := start(t, nil, vars)
 	b.fake = fake
 	_, _ = a.install(t, keyA, inst.ID)
-	code, job := b.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	code, job := b.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	runID := int64(job["runId"].(float64))
 	fake.SetWebhook("", "")
@@ -491,7 +510,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 func TestReconcileRecoversLostDeliveries(t *testing.T) {
 	e := newEnv(t)
 	_, _ = e.install(t, keyA, e.inst.ID)
-	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	code, job := e.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	runID := int64(job["runId"].(float64))
 	// The server is unreachable when the run completes.
@@ -511,7 +530,7 @@ func TestReconcileRecoversLostDeliveries(t *testing.T) {
 func TestReconcileRunsOnTheLeaseHolderOnly(t *testing.T) {
 	e := newEnv(t)
 	_, _ = e.install(t, keyA, e.inst.ID)
-	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-2"))
+	code, job := e.create(t, keyA, jobRequest("job-2"))
 	require.Equal(t, 201, code)
 	e.fake.SetWebhook("", "")
 	_, err := e.fake.SetRunStatus(int64(job["runId"].(float64)), "completed", "success")
@@ -528,7 +547,7 @@ func TestReconcileRunsOnTheLeaseHolderOnly(t *testing.T) {
 func TestPollingQuietJobs(t *testing.T) {
 	e := newEnv(t)
 	_, _ = e.install(t, keyA, e.inst.ID)
-	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-2"))
+	code, job := e.create(t, keyA, jobRequest("job-2"))
 	require.Equal(t, 201, code)
 	e.fake.SetWebhook("", "")
 	_, err := e.fake.SetRunStatus(int64(job["runId"].(float64)), "completed", "success")

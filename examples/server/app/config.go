@@ -27,6 +27,7 @@ const (
 	EnvStateSecret       = "GHBRIDGE_STATE_SECRET"
 	EnvSecretPrefix      = "GHBRIDGE_SECRET_PREFIX"
 	EnvLogLevel          = "GHBRIDGE_LOG_LEVEL"
+	EnvDispatchDeadline  = "GHBRIDGE_DISPATCH_DEADLINE"
 )
 
 // Config is the server's configuration.
@@ -50,6 +51,9 @@ type Config struct {
 	// of quiet jobs; QuietAfter how long a job must be quiet to be polled.
 	ReconcileInterval time.Duration
 	QuietAfter        time.Duration
+	// DispatchDeadline bounds how long a job's dispatch is retried
+	// through transient failures before it fails.
+	DispatchDeadline time.Duration
 	// SecretPrefix prefixes the environment variables that hold the
 	// "{{ secrets.NAME }}" values of job configs; SecretLookup reads them
 	// (the lookup LoadConfig was given).
@@ -115,6 +119,7 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 	}{
 		{EnvReconcileInterval, 10 * time.Minute, &cfg.ReconcileInterval},
 		{EnvQuietAfter, 15 * time.Minute, &cfg.QuietAfter},
+		{EnvDispatchDeadline, time.Hour, &cfg.DispatchDeadline},
 	} {
 		v, err := time.ParseDuration(get(d.env, d.def.String()))
 		if err != nil || v <= 0 {

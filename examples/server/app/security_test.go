@@ -92,7 +92,7 @@ func TestSecurityCrossTenantCredentials(t *testing.T) {
 			var code int
 			var job map[string]any
 			tt.quiet(t, p.name, func() {
-				code, job = tt.call(t, "POST", "/api/jobs", keyB, map[string]any{"id": fmt.Sprint("probe-", i), "agent": p.agent})
+				code, job = tt.create(t, keyB, map[string]any{"id": fmt.Sprint("probe-", i), "agent": p.agent})
 			})
 			require.Equal(t, 201, code, job)
 			assert.Equal(t, p.wantStatus, job["status"])
@@ -102,10 +102,10 @@ func TestSecurityCrossTenantCredentials(t *testing.T) {
 	}
 	// The same probes by the owner work: the refusals are about the
 	// tenant, not the configs.
-	code, job := tt.call(t, "POST", "/api/jobs", keyA, map[string]any{"id": "own", "agent": agentFor("acme", "deployer", fmt.Sprintf(`, "installationId": %d`, tt.instA.ID))})
+	code, job := tt.create(t, keyA, map[string]any{"id": "own", "agent": agentFor("acme", "deployer", fmt.Sprintf(`, "installationId": %d`, tt.instA.ID))})
 	require.Equal(t, 201, code, job)
 	assert.Equal(t, "in_progress", job["status"], job["message"])
-	code, job = tt.call(t, "POST", "/api/jobs", keyA, map[string]any{"id": "own-secret", "agent": agentFor("acme", "deployer", `, "token": "{{ secrets.ACME_TOKEN }}"`)})
+	code, job = tt.create(t, keyA, map[string]any{"id": "own-secret", "agent": agentFor("acme", "deployer", `, "token": "{{ secrets.ACME_TOKEN }}"`)})
 	require.Equal(t, 201, code, job)
 	assert.Equal(t, "in_progress", job["status"], job["message"])
 	ds := tt.fake.Dispatches()
@@ -115,7 +115,7 @@ func TestSecurityCrossTenantCredentials(t *testing.T) {
 
 func TestSecurityCrossTenantJobRoutes(t *testing.T) {
 	tt := twoTenants(t)
-	code, jobA := tt.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	code, jobA := tt.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code, jobA)
 	require.Equal(t, "in_progress", jobA["status"])
 
@@ -142,12 +142,12 @@ func TestSecurityCrossTenantJobRoutes(t *testing.T) {
 	assert.Equal(t, "in_progress", got["status"], "A's job is untouched")
 
 	// B may use the same id; it gets a job of its own, never a 409.
-	code, jobB := tt.call(t, "POST", "/api/jobs", keyB, map[string]any{"id": "job-1", "agent": agentFor("beta", "web", "")})
+	code, jobB := tt.create(t, keyB, map[string]any{"id": "job-1", "agent": agentFor("beta", "web", "")})
 	require.Equal(t, 201, code, jobB)
 	assert.Equal(t, "job-1", jobB["id"])
 	assert.Equal(t, "tenant-b.job-1", jobB["githubJobId"])
 	assert.Equal(t, "in_progress", jobB["status"], jobB["message"])
-	code, again := tt.call(t, "POST", "/api/jobs", keyB, map[string]any{"id": "job-1", "agent": agentFor("beta", "web", "")})
+	code, again := tt.create(t, keyB, map[string]any{"id": "job-1", "agent": agentFor("beta", "web", "")})
 	assert.Equal(t, 409, code, "within a tenant ids stay unique: %v", again)
 
 	// Each run moves its own tenant's job only.
@@ -256,7 +256,7 @@ func TestSecurityClaimsWithoutOAuthClient(t *testing.T) {
 	e.inst = inst
 	code, body = e.call(t, "POST", "/api/github/installations/recover", keyA, nil)
 	require.Equal(t, 200, code, body)
-	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("single"))
+	code, job := e.create(t, keyA, jobRequest("single"))
 	require.Equal(t, 201, code, job)
 	assert.Equal(t, "in_progress", job["status"], job["message"])
 	state := e.installState(t, keyA)

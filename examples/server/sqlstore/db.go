@@ -405,8 +405,12 @@ var migrations = []migration{
 	},
 	// Tenant isolation: job ids become "tenant.id" (unique across
 	// tenants; the id sent to GitHub), single-use install states, and the
-	// tenant in audit events.
+	// tenant in audit events. The dispatch queue: a pending job's dispatch
+	// state and when to try it next.
 	{all: `UPDATE jobs SET id = tenant || '.' || id WHERE tenant <> '' AND id NOT LIKE '%.%';
+	ALTER TABLE jobs ADD COLUMN dispatch_state TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN next_attempt_at BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (next_attempt_at) WHERE status = 'pending';
 	CREATE TABLE IF NOT EXISTS install_states (
 		nonce TEXT PRIMARY KEY,
 		tenant TEXT NOT NULL,

@@ -1,0 +1,321 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
+	"github.com/ghbridge/ghbridge/failure"
+	"github.com/ghbridge/ghbridge/status"
+)
+
+// A job accepted by POST /api/jobs is stored pending; a queue runs its
+// dispatch, one dispatch.Step at a time, until GitHub accepts it, refuses
+// it, or the deadline passes. The job row (status pending, dispatch state,
+// next attempt) is the truth: a queue only decides who works on it when.
+// PostgreSQL uses River (several replicas share it); SQLite, with one
+// process, a small worker over the jobs table.
+
+// queue runs the dispatch of pending jobs.
+type queue interface {
+	// Enqueue asks for a job's dispatch now. Enqueuing a job twice is
+	// harmless; a job never enqueued is found by the sweep.
+	Enqueue(ctx context.Context, key string) error
+	// Run works until ctx ends.
+	Run(ctx context.Context) error
+}
+
+const (
+	queueWorkers = 8
+	// stepTimeout bounds one Step: a few requests with their retries.
+	stepTimeout   = 2 * time.Minute
+	backoffBase   = 2 * time.Second
+	backoffMax    = 5 * time.Minute
+	sweepInterval = time.Minute
+)
+
+// backoff returns the wait before try n (from 1): exponential from 2 s,
+// capped at 5 min, with jitter over its upper half.
+func backoff(n int) time.Duration {
+	d := backoffMax
+	if n < 20 {
+		d = min(backoffBase<<max(n-1, 0), backoffMax)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// work runs one step of a pending job's dispatch and records the
+// outcome. It returns when the next step is due, zero when the dispatch
+// is over (or the job is no longer pending). An error means the server
+// could not do its part (the database); the step is tried again.
+func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	rec, err := s.db.Jobs().GetRecord(ctx, key)
+	switch {
+	case errors.Is(err, status.ErrJobNotFound):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, err
+	case rec.Status != status.Pending:
+		return time.Time{}, nil
+	}
+	d, err := s.db.Jobs().DispatchOf(ctx, key)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if d.Next.After(s.now()) {
+		return d.Next, nil // not due yet (a sweep or an early wake-up)
+	}
+	jc, err := decodeContext(rec.Context)
+	if err != nil {
+		return time.Time{}, err
+	}
+	log := s.log.With("job_id", key, "tenant", rec.Tenant)
+	d.Tries++
+	start := s.now()
+	save := func(ctx context.Context, st dispatch.State) error {
+		d.State = st
+		return s.db.Jobs().SaveDispatch(ctx, key, d)
+	}
+	res, st, derr := s.dispatcher.Step(ctx, dispatch.Job{ID: key, Tenant: rec.Tenant, Agent: rec.Agent, Context: jc}, d.State, save)
+	d.State, d.Next = st, time.Time{}
+	if failure.IsTransient(derr) {
+		deadline := rec.CreatedAt.Add(s.cfg.DispatchDeadline)
+		next := failure.RetryAfter(derr)
+		if next.Before(start) {
+			next = start.Add(backoff(d.Tries))
+		}
+		if next.After(deadline) {
+			derr = fmt.Errorf("gave up after %s of trying (%s): %s", s.cfg.DispatchDeadline, EnvDispatchDeadline, derr.Error())
+		} else {
+			d.Next = next
+		}
+	}
+	if err := s.db.Jobs().SaveDispatch(ctx, key, d); err != nil {
+		if errors.Is(err, sqlstore.ErrNotPending) {
+			return time.Time{}, nil // moved on meanwhile (cancelled, or its run reported)
+		}
+		return time.Time{}, err
+	}
+	outcome := status.StatusForDispatchError(derr)
+	switch {
+	case derr == nil:
+		log.InfoContext(ctx, "job dispatched", "run_id", res.RunID, "repo", res.Owner+"/"+res.Repo, "credential", res.CredentialType, "tries", d.Tries)
+	case !d.Next.IsZero():
+		log.WarnContext(ctx, "dispatch failed; retrying", "error", derr, "try", d.Tries, "next", d.Next)
+	default:
+		log.WarnContext(ctx, "dispatch failed", "error", derr, "status", outcome, "tries", d.Tries)
+	}
+	s.metrics.dispatches.WithLabelValues(string(res.Kind), string(outcome)).Inc()
+	if _, err := s.tracker.Dispatched(ctx, key, res, derr); err != nil {
+		return d.Next, err
+	}
+	return d.Next, nil
+}
+
+// ---- SQLite: a worker over the jobs table ----
+
+// tableQueue polls the jobs table for due pending jobs. It suits one
+// process (SQLite); an Enqueue wakes it at once.
+type tableQueue struct {
+	s    *Server
+	wake chan struct{}
+	poll time.Duration
+}
+
+func newTableQueue(s *Server) *tableQueue {
+	return &tableQueue{s: s, wake: make(chan struct{}, 1), poll: time.Second}
+}
+
+func (q *tableQueue) Enqueue(context.Context, string) error {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (q *tableQueue) Run(ctx context.Context) error {
+	keys := make(chan string)
+	var (
+		mu       sync.Mutex
+		inFlight = map[string]bool{}
+		wg       sync.WaitGroup
+	)
+	for range queueWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for key := range keys {
+				if _, err := q.s.work(context.WithoutCancel(ctx), key); err != nil {
+					q.s.log.Error("dispatch step failed", "job_id", key, "error", err)
+				}
+				mu.Lock()
+				delete(inFlight, key)
+				mu.Unlock()
+				q.Enqueue(ctx, "") // look again: more may be due
+			}
+		}()
+	}
+	defer func() { close(keys); wg.Wait() }()
+	t := time.NewTicker(q.poll)
+	defer t.Stop()
+	for {
+		due, err := q.s.db.Jobs().DueJobs(ctx, q.s.now(), 4*queueWorkers)
+		if err != nil && ctx.Err() == nil {
+			q.s.log.Error("listing due jobs failed", "error", err)
+		}
+		for _, key := range due {
+			mu.Lock()
+			busy := inFlight[key]
+			inFlight[key] = true
+			mu.Unlock()
+			if busy {
+				continue
+			}
+			select {
+			case keys <- key:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-q.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// ---- PostgreSQL: River ----
+
+// dispatchArgs is the River job of a dispatch: the job's key.
+type dispatchArgs struct {
+	Job string `json:"job"`
+}
+
+// Kind implements river.JobArgs.
+func (dispatchArgs) Kind() string { return "ghbridge_dispatch" }
+
+// InsertOpts makes a job's dispatch unique while it is queued or running.
+func (dispatchArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+		rivertype.JobStateRunning, rivertype.JobStateScheduled,
+	}}}
+}
+
+type dispatchWorker struct {
+	river.WorkerDefaults[dispatchArgs]
+	s *Server
+}
+
+func (w *dispatchWorker) Timeout(*river.Job[dispatchArgs]) time.Duration {
+	return stepTimeout + 10*time.Second
+}
+
+// Work runs one step; a later step is a snooze (not an error: the
+// schedule is the dispatch's, with GitHub's Retry-After honoured).
+func (w *dispatchWorker) Work(ctx context.Context, job *river.Job[dispatchArgs]) error {
+	next, err := w.s.work(ctx, job.Args.Job)
+	if err != nil {
+		return err
+	}
+	if !next.IsZero() {
+		return river.JobSnooze(max(time.Until(next), time.Millisecond))
+	}
+	return nil
+}
+
+// riverQueue runs dispatches on River over PostgreSQL, shared by every
+// replica on the database.
+type riverQueue struct {
+	s      *Server
+	pool   *pgxpool.Pool
+	client *river.Client[pgx.Tx]
+}
+
+func newRiverQueue(ctx context.Context, s *Server, url string) (*riverQueue, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	driver := riverpgxv5.New(pool)
+	m, err := rivermigrate.New(driver, nil)
+	if err == nil {
+		_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("migrating River's tables: %w", err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &dispatchWorker{s: s})
+	client, err := river.NewClient(driver, &river.Config{
+		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: queueWorkers}},
+		Workers:       workers,
+		Logger:        s.log,
+		MaxAttempts:   25,
+		FetchCooldown: 20 * time.Millisecond,
+	})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &riverQueue{s: s, pool: pool, client: client}, nil
+}
+
+func (q *riverQueue) Enqueue(ctx context.Context, key string) error {
+	_, err := q.client.Insert(ctx, dispatchArgs{Job: key}, nil)
+	return err
+}
+
+// Run works until ctx ends, and sweeps: a job committed by a process that
+// died before its Enqueue is found by the next sweep of any replica.
+func (q *riverQueue) Run(ctx context.Context) error {
+	defer q.pool.Close()
+	if err := q.client.Start(ctx); err != nil {
+		return err
+	}
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		q.sweep(ctx)
+		select {
+		case <-ctx.Done():
+			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return q.client.Stop(stopCtx)
+		case <-t.C:
+		}
+	}
+}
+
+func (q *riverQueue) sweep(ctx context.Context) {
+	due, err := q.s.db.Jobs().DueJobs(ctx, q.s.now(), 1000)
+	if err != nil {
+		if ctx.Err() == nil {
+			q.s.log.Error("listing pending jobs failed", "error", err)
+		}
+		return
+	}
+	for _, key := range due {
+		if err := q.Enqueue(ctx, key); err != nil && ctx.Err() == nil {
+			q.s.log.Error("enqueuing a pending job failed", "job_id", key, "error", err)
+		}
+	}
+}

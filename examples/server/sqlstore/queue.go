@@ -1,0 +1,99 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ghbridge/ghbridge/dispatch"
+)
+
+// ErrNotPending is returned by SaveDispatch for a job that is no longer
+// pending (dispatched, cancelled): nothing is to be sent for it.
+var ErrNotPending = errors.New("job is no longer pending")
+
+// Dispatch is what the server keeps of a pending job's dispatch.
+type Dispatch struct {
+	// State is the dispatcher's (see dispatch.Step).
+	State dispatch.State `json:"state"`
+	// Tries counts the steps taken, for the backoff.
+	Tries int `json:"tries,omitempty"`
+	// Next is when the next step is due.
+	Next time.Time `json:"-"`
+}
+
+// DispatchOf returns a job's dispatch record.
+func (s *Jobs) DispatchOf(ctx context.Context, id string) (Dispatch, error) {
+	var raw string
+	var next int64
+	err := s.db.r.QueryRowContext(ctx, s.db.q(`SELECT dispatch_state, next_attempt_at FROM jobs WHERE id = $1`), id).Scan(&raw, &next)
+	if err != nil {
+		return Dispatch{}, err
+	}
+	var d Dispatch
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &d); err != nil {
+			return d, fmt.Errorf("job %s: dispatch state: %w", id, err)
+		}
+	}
+	d.Next = fromMicros(next)
+	return d, nil
+}
+
+// SaveDispatch records a pending job's dispatch, if the job is still
+// pending; ErrNotPending otherwise.
+func (s *Jobs) SaveDispatch(ctx context.Context, id string, d Dispatch) error {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.w.ExecContext(ctx, s.db.q(`UPDATE jobs SET dispatch_state = $2, next_attempt_at = $3 WHERE id = $1 AND status = 'pending'`),
+		id, string(raw), micros(d.Next))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %s", ErrNotPending, id)
+	}
+	return nil
+}
+
+// DueJobs returns the ids of pending jobs whose next attempt is due at
+// now, the longest due first.
+func (s *Jobs) DueJobs(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	rows, err := s.db.r.QueryContext(ctx, s.db.q(`SELECT id FROM jobs WHERE status = 'pending' AND next_attempt_at <= $1
+		ORDER BY next_attempt_at LIMIT $2`), micros(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// QueueStats describes the pending jobs: how many, and the creation time
+// of the oldest (zero when none).
+type QueueStats struct {
+	Depth  int
+	Oldest time.Time
+}
+
+// PendingStats returns the queue's depth and age.
+func (s *Jobs) PendingStats(ctx context.Context) (QueueStats, error) {
+	var st QueueStats
+	var oldest int64
+	err := s.db.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM jobs WHERE status = 'pending'`).Scan(&st.Depth, &oldest)
+	if oldest != 0 {
+		st.Oldest = fromMicros(oldest)
+	}
+	return st, err
+}
