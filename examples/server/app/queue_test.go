@@ -1,0 +1,64 @@
+package app_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghbridge/ghbridge/github/githubtest"
+)
+
+const dispatchRoute = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches"
+
+// TestQueueRidesOutNetworkTrouble: GitHub failing for a while neither
+// fails the job nor starts it twice.
+func TestQueueRidesOutNetworkTrouble(t *testing.T) {
+	for name, fault := range map[string]githubtest.Fault{
+		"503 before acting":           {Route: dispatchRoute, Status: 503, Times: 2},
+		"acted, then the answer lost": {Route: dispatchRoute, ResetConnection: true, AfterHandling: true},
+		"token exchange failing":      {Route: "POST /app/installations/{installation_id}/access_tokens", Status: 502, Times: 3},
+		"secondary rate limit":        {Route: dispatchRoute, SecondaryRateLimit: true, RetryAfter: time.Second},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			code, body := e.install(t, keyA, e.inst.ID)
+			require.Equal(t, 200, code, body)
+			e.fake.InjectFault(fault)
+			code, job := e.create(t, keyA, jobRequest("job-1"))
+			require.Equal(t, 201, code)
+			assert.Equal(t, "in_progress", job["status"], job["message"])
+			assert.Len(t, e.fake.Dispatches(), 1, "exactly one run")
+		})
+	}
+}
+
+func TestQueueGivesUpAtTheDeadline(t *testing.T) {
+	fake, inst := fakeGitHub(t)
+	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
+	vars["GHBRIDGE_DISPATCH_DEADLINE"] = "300ms"
+	e := start(t, fake, vars)
+	e.inst = inst
+	code, body := e.install(t, keyA, inst.ID)
+	require.Equal(t, 200, code, body)
+	fake.InjectFault(githubtest.Fault{Route: dispatchRoute, Status: 503, Times: -1})
+	_, job := e.create(t, keyA, jobRequest("job-1"))
+	assert.Equal(t, "failure", job["status"])
+	assert.Contains(t, job["message"], "gave up after 300ms")
+	assert.Contains(t, job["message"], "GHBRIDGE_DISPATCH_DEADLINE")
+	assert.Empty(t, fake.Dispatches())
+}
+
+// TestAcceptWithGitHubDown: accepting a job never waits for GitHub.
+func TestAcceptWithGitHubDown(t *testing.T) {
+	e := newEnv(t)
+	code, body := e.install(t, keyA, e.inst.ID)
+	require.Equal(t, 200, code, body)
+	e.fake.InjectFault(githubtest.Fault{Route: dispatchRoute, Delay: 3 * time.Second, Times: -1})
+	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
+	require.Equal(t, 201, code, job)
+	assert.Equal(t, "pending", job["status"])
+	assert.Empty(t, e.fake.Dispatches(), "answered while GitHub still holds the dispatch")
+}
