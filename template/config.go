@@ -142,8 +142,13 @@ var (
 // values matching the sentinel errors of this package; validation
 // failures match ErrInvalidConfig.
 func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (AgentConfig, error) {
-	n, ok := r.compiled.Get(string(cfg))
-	if !ok {
+	cacheable := len(cfg) <= maxCachedConfig
+	var n *node
+	if cacheable {
+		n, _ = r.compiled.Get(string(cfg))
+	}
+	fresh := n == nil
+	if fresh {
 		var m map[string]any
 		if err := decodeJSONObject("", string(cfg), &m); err != nil {
 			e := err.(*Error)
@@ -151,17 +156,28 @@ func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (
 			return AgentConfig{}, e
 		}
 		var err error
-		if n, err = r.compile("", m, true); err != nil {
+		if n, err = r.compileRoot(m, true); err != nil {
 			return AgentConfig{}, err
 		}
-		r.compiled.Add(string(cfg), n)
+		if cacheable {
+			r.compiled.Add(string(cfg), n)
+		}
 	}
-	out, err := r.newRun(ctx, c).document(n)
+	run := r.newRun(ctx, c)
+	// A config decoded for this call alone lends its values to the
+	// result; a cached one is copied.
+	run.owned = fresh && !cacheable
+	out, err := run.document(n)
 	if err != nil {
 		return AgentConfig{}, err
 	}
 	return ParseAgentConfig(out, c.JobID)
 }
+
+// maxCachedConfig is the largest config kept compiled. Larger ones are
+// rare and compiled on each call; not copying their values then keeps
+// the cost of one call at about that of decoding the JSON.
+const maxCachedConfig = 64 << 10
 
 // ParseAgentConfig types and validates an already rendered config. jobID
 // is the job the config is for; it is needed to check GitHub's limits,
