@@ -6,8 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"fmt"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -34,34 +34,54 @@ var funcs = texttemplate.FuncMap{
 	printFunc: printGuard,
 
 	// strings
-	"lower":      func(st *execState, s string) (string, error) { return mapCase(st, "lower", s, unicode.ToLower, strings.ToLower) },
-	"upper":      func(st *execState, s string) (string, error) { return mapCase(st, "upper", s, unicode.ToUpper, strings.ToUpper) },
-	"title":      func(st *execState, s string) (string, error) { return mapCase(st, "title", s, unicode.ToUpper, title) },
-	"trim":       strings.TrimSpace,
-	"trimPrefix": func(st *execState, prefix, s string) (string, error) { return strings.TrimPrefix(s, prefix), st.work(len(prefix)) },
-	"trimSuffix": func(st *execState, suffix, s string) (string, error) { return strings.TrimSuffix(s, suffix), st.work(len(suffix)) },
-	"replace":    replace,
-	"contains":   func(st *execState, sub, s string) (bool, error) { return strings.Contains(s, sub), st.work(len(s) + len(sub)) },
-	"hasPrefix":  func(st *execState, prefix, s string) (bool, error) { return strings.HasPrefix(s, prefix), st.work(len(prefix)) },
-	"hasSuffix":  func(st *execState, suffix, s string) (bool, error) { return strings.HasSuffix(s, suffix), st.work(len(suffix)) },
-	"split":      split,
-	"join":       join,
-	"truncate":   truncate,
-	"quote":      quote,
-	"squote":     squote,
-	"toString":   boundedString,
-	"b64enc":     b64enc,
-	"b64dec":     b64dec,
-	"sha256sum":  sha256sum,
+	"lower": func(st *execState, s string) (string, error) {
+		return mapCase(st, "lower", s, unicode.ToLower, strings.ToLower)
+	},
+	"upper": func(st *execState, s string) (string, error) {
+		return mapCase(st, "upper", s, unicode.ToUpper, strings.ToUpper)
+	},
+	"title": func(st *execState, s string) (string, error) { return mapCase(st, "title", s, unicode.ToUpper, title) },
+	"trim":  strings.TrimSpace,
+	"trimPrefix": func(st *execState, prefix, s string) (string, error) {
+		return strings.TrimPrefix(s, prefix), st.work(len(prefix))
+	},
+	"trimSuffix": func(st *execState, suffix, s string) (string, error) {
+		return strings.TrimSuffix(s, suffix), st.work(len(suffix))
+	},
+	"replace": replace,
+	"contains": func(st *execState, sub, s string) (bool, error) {
+		return strings.Contains(s, sub), st.work(len(s) + len(sub))
+	},
+	"hasPrefix": func(st *execState, prefix, s string) (bool, error) {
+		return strings.HasPrefix(s, prefix), st.work(len(prefix))
+	},
+	"hasSuffix": func(st *execState, suffix, s string) (bool, error) {
+		return strings.HasSuffix(s, suffix), st.work(len(suffix))
+	},
+	"split":     split,
+	"join":      join,
+	"truncate":  truncate,
+	"quote":     quote,
+	"squote":    squote,
+	"toString":  boundedString,
+	"b64enc":    b64enc,
+	"b64dec":    b64dec,
+	"sha256sum": sha256sum,
 
 	// text/template builtins that can grow their input, replaced by
 	// bounded equivalents
-	"printf":   printf,
-	"print":    func(st *execState, a ...any) (string, error) { return sprint(st, "print", fmt.Sprint, a) },
-	"println":  func(st *execState, a ...any) (string, error) { return sprint(st, "println", fmt.Sprintln, a) },
-	"html":     func(st *execState, a ...any) (string, error) { return escape(st, "html", htmlSize, texttemplate.HTMLEscapeString, a) },
-	"js":       func(st *execState, a ...any) (string, error) { return escape(st, "js", jsSize, texttemplate.JSEscapeString, a) },
-	"urlquery": func(st *execState, a ...any) (string, error) { return escape(st, "urlquery", urlQuerySize, url.QueryEscape, a) },
+	"printf":  printf,
+	"print":   func(st *execState, a ...any) (string, error) { return sprint(st, "print", fmt.Sprint, a) },
+	"println": func(st *execState, a ...any) (string, error) { return sprint(st, "println", fmt.Sprintln, a) },
+	"html": func(st *execState, a ...any) (string, error) {
+		return escape(st, "html", htmlSize, texttemplate.HTMLEscapeString, a)
+	},
+	"js": func(st *execState, a ...any) (string, error) {
+		return escape(st, "js", jsSize, texttemplate.JSEscapeString, a)
+	},
+	"urlquery": func(st *execState, a ...any) (string, error) {
+		return escape(st, "urlquery", urlQuerySize, url.QueryEscape, a)
+	},
 
 	// values
 	"default":  dfault,
@@ -477,7 +497,8 @@ func printfSize(st *execState, format string, args []any) (int, error) {
 				return 0, i, fmt.Errorf("width or precision must be an int of at most %d", maxFormatWidth)
 			}
 			argi++
-			return max(n, -n), i + 1, nil
+			z.add(12) // %!(BADPREC) for a negative precision
+			return n, i + 1, nil
 		}
 		start := i
 		for i < len(format) && format[i] >= '0' && format[i] <= '9' {
@@ -516,11 +537,13 @@ func printfSize(st *execState, format string, args []any) (int, error) {
 		if s.width, i, err = number(i); err != nil {
 			return 0, err
 		}
+		s.width = max(s.width, -s.width) // a negative width pads on the right
 		if i < len(format) && format[i] == '.' {
-			s.hasPrecision = true
 			if s.prec, i, err = number(i + 1); err != nil {
 				return 0, err
 			}
+			s.hasPrecision = s.prec >= 0 // a negative one means none
+			s.prec = max(s.prec, 0)
 		}
 		if i < len(format) && format[i] == '[' {
 			return 0, errArgIndex

@@ -202,8 +202,8 @@ type node struct {
 	lit   any
 	tmpl  *tmpl
 	keys  []string
-	ktmpl []*tmpl  // object keys that are templates, else nil entries
-	elems []*node  // object values, or list elements
+	ktmpl []*tmpl // object keys that are templates, else nil entries
+	elems []*node // object values, or list elements
 	list  bool
 	// parent, key and index place the node in the config, for error
 	// messages; the path is spelt out only when an error needs it.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -138,7 +139,7 @@ func (z *sizer) fmtValue(v reflect.Value, s spec, depth int) {
 	case reflect.Float32, reflect.Float64:
 		z.add(330 + s.prec + pad) // %f of 1e308
 	case reflect.Complex64, reflect.Complex128:
-		z.add(2*(330+s.prec) + 4 + pad)
+		z.add(2*(330+s.prec+pad) + 4) // width applies to both parts
 	case reflect.Interface:
 		if v.IsNil() {
 			z.add(17 + pad)
@@ -160,8 +161,8 @@ func (z *sizer) fmtValue(v reflect.Value, s spec, depth int) {
 		}
 		z.add(24 + pad)
 	case reflect.Slice, reflect.Array:
-		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
-			z.add(v.Len()*max(s.stringFactor(), 4) + len(v.Type().String()) + 4 + pad) // [1 2 3], or as a string
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 && strings.ContainsRune("sqxX", s.verb) {
+			z.add(v.Len()*s.stringFactor() + 2 + pad) // formatted as a string
 			return
 		}
 		z.add(len(v.Type().String()) + 4 + pad)
@@ -456,3 +457,5 @@ func urlQuerySize(s string) int {
 	}
 	return n
 }
+
+func reflectValueOf(v any) reflect.Value { return reflect.ValueOf(v) }
