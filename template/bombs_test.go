@@ -172,3 +172,26 @@ func TestBombsBounded(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkBombs renders each bomb. Baseline: decoding the same config
+// with encoding/json, the floor any renderer of it pays.
+func BenchmarkBombs(b *testing.B) {
+	for _, bm := range bombs() {
+		b.Run(bm.name, func(b *testing.B) {
+			r := template.NewRenderer()
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = r.Render(context.Background(), json.RawMessage(bm.cfg), bm.ctx)
+			}
+		})
+		b.Run(bm.name+"/baseline-json-decode", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var m map[string]any
+				d := json.NewDecoder(strings.NewReader(bm.cfg))
+				d.UseNumber()
+				_ = d.Decode(&m)
+			}
+		})
+	}
+}

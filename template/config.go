@@ -145,7 +145,7 @@ func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (
 	cacheable := len(cfg) <= maxCachedConfig
 	var n *node
 	if cacheable {
-		n, _ = r.compiled.Get(string(cfg))
+		n, _ = r.compiled.get(string(cfg))
 	}
 	fresh := n == nil
 	if fresh {
@@ -160,7 +160,7 @@ func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (
 			return AgentConfig{}, err
 		}
 		if cacheable {
-			r.compiled.Add(string(cfg), n)
+			r.compiled.add(string(cfg), n, int64(len(cfg))*decodedBytesPerByte+entryOverhead)
 		}
 	}
 	run := r.newRun(ctx, c)

@@ -14,8 +14,6 @@ import (
 	texttemplate "text/template"
 	"text/template/parse"
 	"time"
-
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Limits bound what one Render call may cost. Zero fields take defaults.
@@ -88,8 +86,8 @@ func (l Limits) withDefaults() Limits {
 // concurrent use; share one.
 type Renderer struct {
 	limits   Limits
-	cache    *lru.Cache[string, *tmpl]
-	compiled *lru.Cache[string, *node] // agent configs by their JSON text
+	cache    *cache[*tmpl]
+	compiled *cache[*node] // agent configs by their JSON text
 	// base holds the function set; every parsed tree is executed through
 	// a template sharing it, so a parse does not copy the functions.
 	base *texttemplate.Template
@@ -106,7 +104,10 @@ type rendererConfig struct {
 // WithLimits sets the rendering limits.
 func WithLimits(l Limits) Option { return func(c *rendererConfig) { c.limits = l } }
 
-// WithCacheSize sets how many parsed templates are kept (default 4096).
+// WithCacheSize sets how many parsed templates, and how many compiled
+// configs, are kept (default 4096 each). Both caches are also bounded by
+// an estimate of the memory they hold (128 MiB of templates, 256 MiB of
+// configs, worst case).
 func WithCacheSize(n int) Option { return func(c *rendererConfig) { c.cacheSize = n } }
 
 // NewRenderer returns a Renderer.
@@ -118,14 +119,8 @@ func NewRenderer(opts ...Option) *Renderer {
 	if cfg.cacheSize <= 0 {
 		cfg.cacheSize = DefaultCacheSize
 	}
-	cache, err := lru.New[string, *tmpl](cfg.cacheSize)
-	if err != nil {
-		panic("template: " + err.Error()) // only for a non-positive size, excluded above
-	}
-	compiled, err := lru.New[string, *node](cfg.cacheSize)
-	if err != nil {
-		panic("template: " + err.Error())
-	}
+	cache := newCache[*tmpl](cfg.cacheSize, maxTemplateCache)
+	compiled := newCache[*node](cfg.cacheSize, maxConfigCache)
 	base := texttemplate.New("t").Option("missingkey=error").Funcs(funcs)
 	return &Renderer{limits: cfg.limits.withDefaults(), cache: cache, compiled: compiled, base: base}
 }
@@ -501,7 +496,7 @@ type part struct {
 // parse returns the cached template for text, parsing it on a miss.
 // field names the template in errors; it is spelt out only then.
 func (r *Renderer) parse(name func() string, text string) (*tmpl, error) {
-	if t, ok := r.cache.Get(text); ok {
+	if t, ok := r.cache.get(text); ok {
 		return t, nil
 	}
 	if len(text) > r.limits.MaxTemplate {
@@ -526,7 +521,7 @@ func (r *Renderer) parse(name func() string, text string) (*tmpl, error) {
 		return nil, &Error{Field: name(), Kind: ErrSyntax, Detail: cleanMessage(err.Error())}
 	}
 	c := &tmpl{t: t, parts: parts}
-	r.cache.Add(text, c)
+	r.cache.add(text, c, int64(len(text))*parsedBytesPerByte+entryOverhead)
 	return c, nil
 }
 
