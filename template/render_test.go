@@ -54,6 +54,7 @@ func TestRenderStringValues(t *testing.T) {
 		{"{{ contains \"eu\" .resource.identifier }} {{ hasPrefix \"cluster\" .resource.identifier }} {{ hasSuffix \"-1\" .resource.identifier }}", "true true true"},
 		{"{{ split \"-\" .resource.identifier | join \",\" }}", "cluster,eu,1"},
 		{"{{ truncate 3 .resource.identifier }}", "clu"},
+		{`{{ truncate 2 "h\xffllo" }}|{{ truncate 9 "h\xff" }}|{{ truncate -1 "x" }}`, "h\uFFFD|h\xff|"},
 		{"{{ quote .version.tag }} {{ squote \"it's\" }}", `"v1.4.0" 'it'\''s'`},
 		{"{{ toString 3.5 }} {{ toString nil }}", "3.5 "},
 		{"{{ b64enc \"hi\" }} {{ b64dec \"aGk=\" }}", "aGk= hi"},

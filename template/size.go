@@ -377,8 +377,8 @@ func quoteSize(s string) int {
 	return n
 }
 
-// mappedSize is the length of s after strings.Map(f, s): invalid bytes
-// become U+FFFD.
+// mappedSize bounds the length of s after strings.Map(f, s), or after
+// title: invalid bytes become U+FFFD.
 func mappedSize(s string, f func(rune) rune) int {
 	n := 0
 	for i := 0; i < len(s); {
@@ -391,7 +391,7 @@ func mappedSize(s string, f func(rune) rune) int {
 		if r == utf8.RuneError && w == 1 {
 			n += 3
 		} else {
-			n += max(utf8.RuneLen(f(r)), 3)
+			n += max(utf8.RuneLen(f(r)), w) // title keeps some runes as they are
 		}
 		i += w
 	}
@@ -457,5 +457,3 @@ func urlQuerySize(s string) int {
 	}
 	return n
 }
-
-func reflectValueOf(v any) reflect.Value { return reflect.ValueOf(v) }

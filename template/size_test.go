@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func sizeValues() []any {
 	}
 	nested := []any{"a", []any{1.5, nil, map[string]any{"k": "v\x00<>&'\"\u2028"}}}
 	return []any{
-		nil, "", "plain", "\x00\x01\x7f\"\\'<>&=\n\t\u2028\u2029", "\xff\xfe invalid", "héllo wörld ɐ ı ǅ", "\U0001F600\u00ad\u0378",
+		nil, "", "plain", "\x00\x01\x7f\"\\'<>&=\n\t\u2028\u2029", "\xff\xfe invalid", "héllo wörld ɐ ı ǅ xı ſ K Ω 𐐨 ꞵ", "\U0001F600\u00ad\u0378",
 		strings.Repeat("\x01", 50), 0.0, -1e308, math.SmallestNonzeroFloat64, math.MaxFloat64, math.Inf(1), math.NaN(),
 		float32(-3.4e38), 1, -9223372036854775808, uint64(math.MaxUint64), int8(-128), true, false,
 		complex(-1e308, 1e-308), json.Number("12345678901234567890"), []byte("bytes\x00\xff"), []string{"a", "", "\x01"},
@@ -122,12 +123,12 @@ func TestSizeEstimateStopsEarly(t *testing.T) {
 	}
 	st := &execState{maxOut: 1 << 20, maxSteps: 1 << 40, clock: clockEvery}
 	z := newSizer(st)
-	z.fmtValue(reflectValueOf(l), vspec, 0)
+	z.fmtValue(reflect.ValueOf(l), vspec, 0)
 	if !z.over() || z.visited > 1<<20 {
 		t.Fatalf("visited %d values, over=%v", z.visited, z.over())
 	}
 	z = newSizer(st)
-	z.jsonValue(reflectValueOf(l), 0)
+	z.jsonValue(reflect.ValueOf(l), 0)
 	if !z.over() || z.visited > 1<<20 {
 		t.Fatalf("visited %d values, over=%v", z.visited, z.over())
 	}
