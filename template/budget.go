@@ -180,6 +180,25 @@ func (w limitWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
+// sizedResults are the functions whose results are strings already
+// sized against the output budget, or small values: printing them needs
+// no guard.
+var sizedResults = map[string]bool{
+	"printf": true, "print": true, "println": true, "html": true, "js": true, "urlquery": true,
+	"lower": true, "upper": true, "title": true, "replace": true, "join": true, "quote": true, "squote": true,
+	"toString": true, "b64enc": true, "b64dec": true, "toJson": true, "sha256sum": true,
+	"contains": true, "hasPrefix": true, "hasSuffix": true, "empty": true, "hasKey": true, "atoi": true,
+	"len": true, "eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true, "not": true,
+}
+
+// boundedResult reports whether a pipeline ends in a call of a function
+// of sizedResults.
+func boundedResult(p *parse.PipeNode) bool {
+	last := p.Cmds[len(p.Cmds)-1]
+	id, ok := last.Args[0].(*parse.IdentifierNode)
+	return ok && sizedResults[id.Ident]
+}
+
 // comparisons are the builtins whose cost grows with their arguments
 // (eq on two long strings compares them byte by byte): their arguments
 // weigh more.
@@ -199,10 +218,13 @@ const comparisonArgWeight = 4
 //   - range pipelines end in rangeGuard, printing actions in printGuard.
 //
 // It rejects {{template}} and calls of the hidden functions.
-func instrument(root *parse.ListNode) error {
+//
+// The template's own list is not given an action: it runs once per
+// execution, and instrument returns its weight for the caller to charge.
+func instrument(root *parse.ListNode) (int, error) {
 	in := instrumenter{}
-	in.list(root)
-	return in.err
+	w := in.weigh(root)
+	return w, in.err
 }
 
 type instrumenter struct{ err error }
@@ -224,14 +246,20 @@ func call(pos parse.Pos, name string, args ...parse.Node) *parse.CommandNode {
 	}
 }
 
-func (in *instrumenter) list(l *parse.ListNode) {
-	if l == nil {
-		return
-	}
+// weigh instruments the nodes of l and returns their weight.
+func (in *instrumenter) weigh(l *parse.ListNode) int {
 	weight := 1
 	for _, n := range l.Nodes {
 		weight += in.node(n)
 	}
+	return weight
+}
+
+func (in *instrumenter) list(l *parse.ListNode) {
+	if l == nil {
+		return
+	}
+	weight := in.weigh(l)
 	counter := &parse.ActionNode{
 		NodeType: parse.NodeAction, Pos: l.Pos,
 		Pipe: &parse.PipeNode{
@@ -251,7 +279,7 @@ func (in *instrumenter) node(n parse.Node) int {
 	switch x := n.(type) {
 	case *parse.ActionNode:
 		w := in.pipe(x.Pipe)
-		if len(x.Pipe.Decl) == 0 {
+		if len(x.Pipe.Decl) == 0 && !boundedResult(x.Pipe) {
 			x.Pipe.Cmds = append(x.Pipe.Cmds, call(x.Pos, printFunc))
 		}
 		return w

@@ -466,6 +466,9 @@ func (run *run) execTemplate(n *node, field string, t *tmpl) (string, error) {
 	if err := run.st.check(); err != nil {
 		return "", classify(fieldName(), err, run.data)
 	}
+	if err := run.st.step(t.weight); err != nil {
+		return "", classify(fieldName(), err, run.data)
+	}
 	if s, ok := run.fast(t); ok {
 		return s, nil
 	}
@@ -484,8 +487,9 @@ func (run *run) execTemplate(n *node, field string, t *tmpl) (string, error) {
 // error, goes through text/template, so results and messages are
 // text/template's own.
 type tmpl struct {
-	t     *texttemplate.Template
-	parts []part // nil unless the template is only text and field chains
+	t      *texttemplate.Template
+	parts  []part // nil unless the template is only text and field chains
+	weight int    // steps of one execution, loops and branches aside
 }
 
 type part struct {
@@ -513,14 +517,15 @@ func (r *Renderer) parse(name func() string, text string) (*tmpl, error) {
 		return nil, &Error{Field: name(), Kind: ErrNotAllowed, Detail: "define and block are not supported; keep each value one template"}
 	}
 	parts := simpleParts(tree.Root)
-	if err := instrument(tree.Root); err != nil {
+	weight, err := instrument(tree.Root)
+	if err != nil {
 		return nil, &Error{Field: name(), Kind: ErrNotAllowed, Detail: err.Error()}
 	}
 	t, err := r.base.New("t").AddParseTree("t", tree)
 	if err != nil {
 		return nil, &Error{Field: name(), Kind: ErrSyntax, Detail: cleanMessage(err.Error())}
 	}
-	c := &tmpl{t: t, parts: parts}
+	c := &tmpl{t: t, parts: parts, weight: weight}
 	r.cache.add(text, c, int64(len(text))*parsedBytesPerByte+entryOverhead)
 	return c, nil
 }
@@ -555,8 +560,8 @@ func simpleParts(root *parse.ListNode) []part {
 // fast renders a simple template when every field it names is a string
 // present in the data; ok is false otherwise.
 func (run *run) fast(t *tmpl) (string, bool) {
-	if t.parts == nil || run.st.step(len(t.parts)) != nil {
-		return "", false // text/template reports the error
+	if t.parts == nil {
+		return "", false
 	}
 	if len(t.parts) == 1 && t.parts[0].field != nil {
 		v, ok := lookup(run.data, t.parts[0].field)
