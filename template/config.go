@@ -142,8 +142,13 @@ var (
 // values matching the sentinel errors of this package; validation
 // failures match ErrInvalidConfig.
 func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (AgentConfig, error) {
-	n, ok := r.compiled.Get(string(cfg))
-	if !ok {
+	cacheable := len(cfg) <= maxCachedConfig
+	var n *node
+	if cacheable {
+		n, _ = r.compiled.get(string(cfg))
+	}
+	fresh := n == nil
+	if fresh {
 		var m map[string]any
 		if err := decodeJSONObject("", string(cfg), &m); err != nil {
 			e := err.(*Error)
@@ -151,17 +156,28 @@ func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (
 			return AgentConfig{}, e
 		}
 		var err error
-		if n, err = r.compile("", m, true); err != nil {
+		if n, err = r.compileRoot(m, true); err != nil {
 			return AgentConfig{}, err
 		}
-		r.compiled.Add(string(cfg), n)
+		if cacheable {
+			r.compiled.add(string(cfg), n, int64(len(cfg))*decodedBytesPerByte+entryOverhead)
+		}
 	}
-	out, err := r.newRun(ctx, c).document(n)
+	run := r.newRun(ctx, c)
+	// A config decoded for this call alone lends its values to the
+	// result; a cached one is copied.
+	run.owned = fresh && !cacheable
+	out, err := run.document(n)
 	if err != nil {
 		return AgentConfig{}, err
 	}
 	return ParseAgentConfig(out, c.JobID)
 }
+
+// maxCachedConfig is the largest config kept compiled. Larger ones are
+// rare and compiled on each call; not copying their values then keeps
+// the cost of one call at about that of decoding the JSON.
+const maxCachedConfig = 64 << 10
 
 // ParseAgentConfig types and validates an already rendered config. jobID
 // is the job the config is for; it is needed to check GitHub's limits,
@@ -348,14 +364,52 @@ func invalid(field, format string, args ...any) error {
 	return &Error{Field: field, Kind: ErrInvalidConfig, Detail: fmt.Sprintf(format, args...)}
 }
 
+// Limits of GitHub's account and repository names.
+const (
+	MaxOwnerLength = 39
+	MaxRepoLength  = 100
+)
+
+// checkName checks owner and repo against GitHub's naming rules before
+// they reach a request path: an owner is 1 to 39 letters, digits and
+// single hyphens, neither starting nor ending with one; a repository is
+// 1 to 100 letters, digits, '-', '_' and '.', and not "." or "..".
 func checkName(field, v string) error {
-	switch {
-	case v == "":
+	if v == "" {
 		return invalid(field, "is required")
-	case strings.ContainsAny(v, "/ \t\n") || v == "." || v == "..":
-		return invalid(field, "%q is not a GitHub %s name", v, field)
+	}
+	if field == "owner" {
+		if len(v) > MaxOwnerLength || !validOwner(v) {
+			return invalid(field, "%q is not a GitHub owner name: use 1 to %d letters, digits or single hyphens, not starting or ending with a hyphen", truncateForError(v), MaxOwnerLength)
+		}
+		return nil
+	}
+	if len(v) > MaxRepoLength || v == "." || v == ".." || strings.TrimFunc(v, repoRune) != "" {
+		return invalid(field, "%q is not a GitHub repo name: use 1 to %d letters, digits, '-', '_' or '.' (and not \".\" or \"..\")", truncateForError(v), MaxRepoLength)
 	}
 	return nil
+}
+
+func validOwner(v string) bool {
+	if v[0] == '-' || v[len(v)-1] == '-' || strings.Contains(v, "--") {
+		return false
+	}
+	return strings.TrimFunc(v, func(r rune) bool { return r == '-' || asciiAlnum(r) }) == ""
+}
+
+func repoRune(r rune) bool { return r == '-' || r == '_' || r == '.' || asciiAlnum(r) }
+
+func asciiAlnum(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+}
+
+// truncateForError keeps error messages short when a rendered value is
+// long.
+func truncateForError(v string) string {
+	if len(v) <= 120 {
+		return v
+	}
+	return v[:120] + "..."
 }
 
 // suggest proposes the known field closest to an unknown one, for

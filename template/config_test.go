@@ -244,3 +244,39 @@ func TestAgentConfigReport(t *testing.T) {
 		assert.Equal(t, tc.field, e.Field, tc.cfg)
 	}
 }
+
+// owner and repo become parts of request paths: anything outside
+// GitHub's naming rules is refused before a request is made, naming the
+// field.
+func TestAgentConfigOwnerRepoNames(t *testing.T) {
+	cfg := func(owner, repo string) map[string]any {
+		return map[string]any{"owner": owner, "repo": repo, "workflowId": "d.yml"}
+	}
+	for _, tc := range []struct{ owner, repo string }{
+		{"a", "b"}, {"acme-corp", "api"}, {"A1-b2-C3", "my_repo.v2-x"}, {strings.Repeat("o", 39), strings.Repeat("r", 100)},
+		{"0", ".github"}, {"x", "..."}, {"x", "_"}, {"x", "-"},
+	} {
+		c, err := template.ParseAgentConfig(cfg(tc.owner, tc.repo), "j")
+		require.NoError(t, err, "%s/%s", tc.owner, tc.repo)
+		assert.Equal(t, tc.owner+"/"+tc.repo, c.Repository())
+	}
+	for _, tc := range []struct{ field, owner, repo string }{
+		{"owner", "acme?x=", "api"}, {"owner", "acme#", "api"}, {"owner", "ac%2Fme", "api"}, {"owner", "ac/me", "api"},
+		{"owner", "-acme", "api"}, {"owner", "acme-", "api"}, {"owner", "ac--me", "api"}, {"owner", "ac_me", "api"},
+		{"owner", "ac.me", "api"}, {"owner", strings.Repeat("o", 40), "api"}, {"owner", "ä", "api"}, {"owner", "..", "api"},
+		{"repo", "acme", "."}, {"repo", "acme", ".."}, {"repo", "acme", "a?b"}, {"repo", "acme", "a#b"}, {"repo", "acme", "a%20b"},
+		{"repo", "acme", "a/b"}, {"repo", "acme", "a b"}, {"repo", "acme", strings.Repeat("r", 101)}, {"repo", "acme", "ré"},
+		{"repo", "acme", "a\x00"},
+	} {
+		_, err := template.ParseAgentConfig(cfg(tc.owner, tc.repo), "j")
+		require.ErrorIs(t, err, template.ErrInvalidConfig, "%q/%q", tc.owner, tc.repo)
+		var e *template.Error
+		require.True(t, errors.As(err, &e))
+		assert.Equal(t, tc.field, e.Field, "%q/%q", tc.owner, tc.repo)
+		assert.Contains(t, err.Error(), "not a GitHub "+tc.field+" name")
+	}
+	// A rendered owner is checked too.
+	_, err := render(t, `{"owner":"{{ .resource.name }}","repo":"api","workflowId":"d.yml"}`)
+	require.ErrorIs(t, err, template.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), `"EU One" is not a GitHub owner name`)
+}

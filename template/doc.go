@@ -42,11 +42,42 @@
 //
 // # Limits
 //
-// Configs come from users, so rendering is bounded (see Limits): output
-// size, template size, total range iterations and wall time. Exceeding one
-// is an error (ErrOutputTooLarge, ErrTooManyIterations, ErrTimeout), never
-// a hang or an out-of-memory. define, block and template actions are not
-// allowed. Parsed templates are cached by their text.
+// Configs come from users, so rendering is bounded (see Limits), and
+// bounded deterministically: a config renders or fails the same way on
+// an idle machine and on a starved one.
+//
+//   - Output: all templates of one config produce at most MaxOutput bytes
+//     (256 KiB), and no value a function builds may be larger than what
+//     is left of that. Every function that can grow its input (printf
+//     and the other print functions, replace, join, split, quote,
+//     squote, upper, lower, title, b64enc, toJson, html, js, urlquery)
+//     computes the size of its result before allocating it; printf
+//     sizes each argument as its verb, width and precision format it, so
+//     {{ printf "%1000v" (split "" .x) }} fails before anything is
+//     allocated. Printing a value is sized the same way. Exceeding it is
+//     ErrOutputTooLarge.
+//   - Steps: one Render call executes at most MaxSteps steps (100,000).
+//     Each if, with and range body and each template charges its size
+//     in nodes each time it runs, each function call and argument counts,
+//     and functions count one step per 64 bytes they read or build (the
+//     size of their result four times over, for the buffers building it;
+//     fromJson 40 times its input). Exceeding it is ErrTooComplex. Range
+//     loops of one call run at most MaxIterations (10,000) iterations
+//     together, counted before a loop starts (ErrTooManyIterations).
+//   - Templates: one template is at most MaxTemplate bytes (64 KiB), the
+//     templates of one config together at most MaxTemplateTotal (128 KiB,
+//     counting 128 bytes per template besides its text), since parsing
+//     allocates about 80 bytes per byte of template.
+//   - Time: Timeout (5 s) and the caller's context bound wall-clock time
+//     (ErrTimeout). It is a last resort, far above what the step limit
+//     allows; it is not what normally stops a template.
+//
+// Together these keep any config and job context that fit in a 1 MiB
+// request within about 64 MB of allocation and well under a second of
+// CPU per Render call, most of it decoding the config's JSON (see
+// bombs_test.go for the worst cases we could write). define, block and
+// template actions are not allowed. Parsed templates are cached by their
+// text, and compiled configs of up to 64 KiB by theirs.
 //
 // # Typed configs
 //

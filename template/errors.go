@@ -13,8 +13,13 @@ var (
 	ErrSyntax = errors.New("template syntax error")
 	// ErrOutputTooLarge means a template's output exceeded the limit.
 	ErrOutputTooLarge = errors.New("template output too large")
-	// ErrTimeout means rendering took longer than the limit.
+	// ErrTimeout means rendering ran past the wall-clock limit, a last
+	// resort, or past the end of the caller's context.
 	ErrTimeout = errors.New("template rendering took too long")
+	// ErrTooComplex means rendering took more execution steps than the
+	// limit (Limits.MaxSteps): loops, branches, function calls and the
+	// bytes functions process all count.
+	ErrTooComplex = errors.New("template rendering exceeds the step limit")
 	// ErrTooManyIterations means range loops ran more iterations in total
 	// than the limit.
 	ErrTooManyIterations = errors.New("template range loops exceed the iteration limit")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,32 @@ import (
 	"github.com/ghbridge/ghbridge/template"
 )
 
-var fuzzLimits = template.Limits{MaxOutput: 4096, MaxIterations: 1000, Timeout: 50 * time.Millisecond, MaxTemplate: 4096}
+var fuzzLimits = template.Limits{MaxOutput: 4096, MaxIterations: 1000, MaxSteps: 10_000, Timeout: 5 * time.Second, MaxTemplate: 4096}
+
+// fuzzMaxAlloc bounds what one render with fuzzLimits may allocate, its
+// input included: the budget must hold whatever the template.
+const fuzzMaxAlloc = 4 << 20
+
+// allocated returns the bytes allocated while f ran.
+func allocated(f func()) uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	before := s[0].Value.Uint64()
+	f()
+	metrics.Read(s)
+	return s[0].Value.Uint64() - before
+}
+
+// fuzzBombs are templates built to allocate or loop without bound.
+var fuzzBombs = []string{
+	`{{ printf "%1000v" (split "" .resource.name) }}`,
+	`{{ $l := list 1 }}{{ range 60 }}{{ $l = list $l $l }}{{ end }}{{ toJson $l }}{{ $l }}`,
+	`{{ $x := "ab" }}{{ range 999 }}{{ $x = printf "%s%s" $x $x }}{{ end }}`,
+	`{{ range 999 }}{{ range 999 }}{{ if 0 }}{{ end }}{{ if 0 }}{{ end }}{{ end }}{{ end }}`,
+	`{{ range $.version.config.flags }}{{ $y := printf "%1000v%1000v" $ $.version.config }}{{ end }}`,
+	`{{ $x := toJson . }}{{ range 999 }}{{ $y := fromJson $x }}{{ $z := upper $x | quote | b64enc }}{{ end }}`,
+	`{{ $x := "\x00" }}{{ range 99 }}{{ $x = js (html $x $x) }}{{ end }}`,
+}
 
 // FuzzRenderString renders arbitrary template text: it must never panic,
 // never exceed the output limit, and fail only with a *template.Error.
@@ -26,9 +52,16 @@ func FuzzRenderString(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	for _, s := range fuzzBombs {
+		f.Add(s)
+	}
 	r := template.NewRenderer(template.WithLimits(fuzzLimits))
 	f.Fuzz(func(t *testing.T, text string) {
-		out, err := r.RenderString(context.Background(), "f", text, ctxData)
+		var out string
+		var err error
+		if n := allocated(func() { out, err = r.RenderString(context.Background(), "f", text, ctxData) }); n > fuzzMaxAlloc {
+			t.Fatalf("rendering allocated %d bytes; the bound is %d", n, fuzzMaxAlloc)
+		}
 		if err != nil {
 			var e *template.Error
 			if !errors.As(err, &e) {
@@ -60,9 +93,18 @@ func FuzzRender(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, s := range fuzzBombs {
+		b, _ := json.Marshal(map[string]any{"owner": "a", "repo": "b", "workflowId": 1, "inputs": map[string]any{"x": s}})
+		f.Add(b)
+	}
 	r := template.NewRenderer(template.WithLimits(fuzzLimits))
 	f.Fuzz(func(t *testing.T, cfg []byte) {
-		c, err := r.Render(context.Background(), json.RawMessage(cfg), ctxData)
+		var c template.AgentConfig
+		var err error
+		// Decoding the config costs up to about 40 bytes per byte of it.
+		if n := allocated(func() { c, err = r.Render(context.Background(), json.RawMessage(cfg), ctxData) }); n > fuzzMaxAlloc+64*uint64(len(cfg)) {
+			t.Fatalf("rendering a %d-byte config allocated %d bytes", len(cfg), n)
+		}
 		if err != nil {
 			var e *template.Error
 			if !errors.As(err, &e) {

@@ -1,46 +1,62 @@
 package template
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
 	"text/template/parse"
 	"time"
-
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Limits bound what one Render call may cost. Zero fields take defaults.
+//
+// Rendering is bounded deterministically: the output budget and the step
+// limit decide "too big" and "too long", so a config renders or fails the
+// same way on a busy machine as on an idle one. Timeout is only a last
+// resort.
 type Limits struct {
 	// MaxOutput bounds the bytes all templates of one config produce
-	// together (default 256 KiB).
+	// together (default 256 KiB). No value a function builds may be
+	// larger than what is left of it either.
 	MaxOutput int
 	// MaxTemplate bounds the size of one template text (default 64 KiB).
 	MaxTemplate int
-	// Timeout bounds one Render call (default 250 ms); a context deadline
-	// that comes sooner wins.
-	Timeout time.Duration
+	// MaxTemplateTotal bounds the template text of one config, all
+	// templates together, each counting 128 bytes more than its text
+	// (default 128 KiB): parsing allocates about 80 bytes per byte of
+	// template.
+	MaxTemplateTotal int
+	// MaxSteps bounds the execution steps of one Render call (default
+	// 100,000): each template, each if, with and range body each time it
+	// runs, each action, function call and argument, and every 64 bytes a
+	// function reads or allocates. ErrTooComplex reports it.
+	MaxSteps int
 	// MaxIterations bounds the iterations of all range loops of one
 	// Render call together (default 10,000).
 	MaxIterations int
+	// Timeout bounds one Render call in wall-clock time (default 5 s), a
+	// last resort far above what the step limit allows; a context that
+	// ends sooner wins.
+	Timeout time.Duration
 }
 
 // Default limits.
 const (
-	DefaultMaxOutput     = 256 << 10
-	DefaultMaxTemplate   = 64 << 10
-	DefaultTimeout       = 250 * time.Millisecond
-	DefaultMaxIterations = 10_000
-	DefaultCacheSize     = 4096
+	DefaultMaxOutput        = 256 << 10
+	DefaultMaxTemplate      = 64 << 10
+	DefaultMaxTemplateTotal = 128 << 10
+	DefaultMaxSteps         = 100_000
+	DefaultTimeout          = 5 * time.Second
+	DefaultMaxIterations    = 10_000
+	DefaultCacheSize        = 4096
 )
 
 func (l Limits) withDefaults() Limits {
@@ -49,6 +65,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxTemplate <= 0 {
 		l.MaxTemplate = DefaultMaxTemplate
+	}
+	if l.MaxTemplateTotal <= 0 {
+		l.MaxTemplateTotal = max(DefaultMaxTemplateTotal, l.MaxTemplate)
+	}
+	if l.MaxSteps <= 0 {
+		l.MaxSteps = DefaultMaxSteps
 	}
 	if l.Timeout <= 0 {
 		l.Timeout = DefaultTimeout
@@ -64,8 +86,11 @@ func (l Limits) withDefaults() Limits {
 // concurrent use; share one.
 type Renderer struct {
 	limits   Limits
-	cache    *lru.Cache[string, *tmpl]
-	compiled *lru.Cache[string, *node] // agent configs by their JSON text
+	cache    *cache[*tmpl]
+	compiled *cache[*node] // agent configs by their JSON text
+	// base holds the function set; every parsed tree is executed through
+	// a template sharing it, so a parse does not copy the functions.
+	base *texttemplate.Template
 }
 
 // Option configures a Renderer.
@@ -79,7 +104,10 @@ type rendererConfig struct {
 // WithLimits sets the rendering limits.
 func WithLimits(l Limits) Option { return func(c *rendererConfig) { c.limits = l } }
 
-// WithCacheSize sets how many parsed templates are kept (default 4096).
+// WithCacheSize sets how many parsed templates, and how many compiled
+// configs, are kept (default 4096 each). Both caches are also bounded by
+// an estimate of the memory they hold (128 MiB of templates, 256 MiB of
+// configs, worst case).
 func WithCacheSize(n int) Option { return func(c *rendererConfig) { c.cacheSize = n } }
 
 // NewRenderer returns a Renderer.
@@ -91,35 +119,10 @@ func NewRenderer(opts ...Option) *Renderer {
 	if cfg.cacheSize <= 0 {
 		cfg.cacheSize = DefaultCacheSize
 	}
-	cache, err := lru.New[string, *tmpl](cfg.cacheSize)
-	if err != nil {
-		panic("template: " + err.Error()) // only for a non-positive size, excluded above
-	}
-	compiled, err := lru.New[string, *node](cfg.cacheSize)
-	if err != nil {
-		panic("template: " + err.Error())
-	}
-	return &Renderer{limits: cfg.limits.withDefaults(), cache: cache, compiled: compiled}
-}
-
-// stateKey holds the execution state in the root data map. It is not a
-// valid identifier, so templates cannot name it with a field access.
-const stateKey = "\x00state"
-
-// execState is the per-Render budget, reached from guards through $.
-type execState struct {
-	deadline   time.Time
-	iterations int
-	maxIter    int
-	written    int
-	maxOut     int
-}
-
-func (st *execState) check() error {
-	if time.Now().After(st.deadline) {
-		return ErrTimeout
-	}
-	return nil
+	cache := newCache[*tmpl](cfg.cacheSize, maxTemplateCache)
+	compiled := newCache[*node](cfg.cacheSize, maxConfigCache)
+	base := texttemplate.New("t").Option("missingkey=error").Funcs(funcs)
+	return &Renderer{limits: cfg.limits.withDefaults(), cache: cache, compiled: compiled, base: base}
 }
 
 // run holds one Render call's state.
@@ -127,7 +130,10 @@ type run struct {
 	r    *Renderer
 	data map[string]any
 	st   *execState
-	buf  bytes.Buffer
+	buf  strings.Builder
+	// owned is set when the compiled config belongs to this call alone,
+	// so its literal values need not be copied.
+	owned bool
 }
 
 func (r *Renderer) newRun(ctx context.Context, c Context) *run {
@@ -135,7 +141,10 @@ func (r *Renderer) newRun(ctx context.Context, c Context) *run {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	st := &execState{deadline: deadline, maxIter: r.limits.MaxIterations, maxOut: r.limits.MaxOutput}
+	st := &execState{
+		ctx: ctx, deadline: deadline, clock: clockEvery,
+		maxSteps: r.limits.MaxSteps, maxIter: r.limits.MaxIterations, maxOut: r.limits.MaxOutput,
+	}
 	data := c.data()
 	data[stateKey] = st
 	return &run{r: r, data: data, st: st}
@@ -144,14 +153,21 @@ func (r *Renderer) newRun(ctx context.Context, c Context) *run {
 // RenderString renders one template text against c. field names it in
 // errors.
 func (r *Renderer) RenderString(ctx context.Context, field, text string, c Context) (string, error) {
-	return r.newRun(ctx, c).renderString(field, text)
+	if !strings.Contains(text, "{{") {
+		return text, nil
+	}
+	t, err := r.parse(func() string { return field }, text)
+	if err != nil {
+		return "", err
+	}
+	return r.newRun(ctx, c).execTemplate(nil, field, t)
 }
 
 // RenderValue renders every string inside v (a value decoded from JSON:
 // maps, slices, strings, numbers, booleans, nil) that holds a template,
 // and returns a new value; v is not modified.
 func (r *Renderer) RenderValue(ctx context.Context, v any, c Context) (any, error) {
-	n, err := r.compile("", v, false)
+	n, err := r.compileRoot(v, false)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +181,7 @@ func (r *Renderer) RenderValue(ctx context.Context, v any, c Context) (any, erro
 // fields of the config (a field set in both is an error). A top-level
 // "token" is copied as it is: it may be a "{{ secrets.NAME }}" reference.
 func (r *Renderer) RenderMap(ctx context.Context, cfg map[string]any, c Context) (map[string]any, error) {
-	n, err := r.compile("", cfg, true)
+	n, err := r.compileRoot(cfg, true)
 	if err != nil {
 		return nil, err
 	}
@@ -173,84 +189,181 @@ func (r *Renderer) RenderMap(ctx context.Context, cfg map[string]any, c Context)
 }
 
 // node is a compiled config value: a literal, a template, an object or a
-// list. Compiled configs are cached by their JSON text.
+// list. Compiled configs are cached by their JSON text. Only values that
+// hold templates get a node of their own: a subtree without templates is
+// one literal, copied when rendered, so compiling a large config of
+// plain values allocates nothing per value.
 type node struct {
 	lit   any
 	tmpl  *tmpl
-	field string
-	keys  []string // object
-	ktmpl []*tmpl  // object keys that are templates, else nil entries
-	elems []*node  // object values, or list elements
+	keys  []string
+	ktmpl []*tmpl // object keys that are templates, else nil entries
+	elems []*node // object values, or list elements
 	list  bool
+	// parent, key and index place the node in the config, for error
+	// messages; the path is spelt out only when an error needs it.
+	parent *node
+	key    string
+	index  int
 }
 
-func (r *Renderer) compile(path string, v any, top bool) (*node, error) {
+// path is the node's field path: "inputs.version", "steps[2].name".
+func (n *node) path() string {
+	var parts []*node
+	for p := n; p != nil && p.parent != nil; p = p.parent {
+		parts = append(parts, p)
+	}
+	var b strings.Builder
+	for i := len(parts) - 1; i >= 0; i-- {
+		p := parts[i]
+		switch {
+		case p.parent.list:
+			fmt.Fprintf(&b, "[%d]", p.index)
+		case b.Len() > 0:
+			b.WriteString("." + p.key)
+		default:
+			b.WriteString(p.key)
+		}
+	}
+	return b.String()
+}
+
+// templateOverhead is what each template counts against
+// Limits.MaxTemplateTotal besides its text: parsing even "{{1}}"
+// allocates about a kilobyte.
+const templateOverhead = 128
+
+// compiler holds the state of compiling one config.
+type compiler struct {
+	r        *Renderer
+	template int // bytes of template text so far
+}
+
+func (r *Renderer) compileRoot(v any, top bool) (*node, error) {
+	c := &compiler{r: r}
+	n, err := c.compile(nil, "", 0, v, top)
+	if err != nil {
+		return nil, err
+	}
+	if n == nil {
+		n = &node{lit: v}
+	}
+	return n, nil
+}
+
+// parse parses a template of the config, counting it against the limit
+// on template text per config.
+func (c *compiler) parse(parent *node, key string, index int, text string) (*tmpl, error) {
+	at := &node{parent: parent, key: key, index: index}
+	c.template += len(text) + templateOverhead
+	if c.template > c.r.limits.MaxTemplateTotal {
+		return nil, &Error{Field: at.path(), Kind: ErrInvalidConfig, Detail: fmt.Sprintf("the config holds more than %d bytes of templates; the limit is %d", c.template, c.r.limits.MaxTemplateTotal)}
+	}
+	return c.r.parse(at.path, text)
+}
+
+// compile compiles v, found at key or index in parent. It returns nil for
+// a value without templates. top is set for the config's top level.
+func (c *compiler) compile(parent *node, key string, index int, v any, top bool) (*node, error) {
 	switch x := v.(type) {
 	case string:
 		if !strings.Contains(x, "{{") {
-			return &node{lit: x}, nil
+			return nil, nil
 		}
-		t, err := r.parse(path, x)
+		t, err := c.parse(parent, key, index, x)
 		if err != nil {
 			return nil, err
 		}
-		return &node{tmpl: t, field: path}, nil
+		return &node{tmpl: t, parent: parent, key: key, index: index}, nil
 	case map[string]any:
-		n := &node{keys: make([]string, 0, len(x)), elems: make([]*node, 0, len(x))}
-		for _, k := range slices.Sorted(maps.Keys(x)) {
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
+		n := &node{parent: parent, key: key, index: index}
+		keys := slices.Sorted(maps.Keys(x))
+		var compiled bool
+		for i, k := range keys {
 			var e *node
 			switch {
 			case top && k == "token":
-				e = &node{lit: x[k]}
 			case top && k == "template":
 				s, ok := x[k].(string)
 				if !ok {
 					return nil, &Error{Field: "template", Kind: ErrInvalidConfig, Detail: "must be a string holding a template that renders to a JSON object"}
 				}
-				t, err := r.parse("template", s)
+				t, err := c.parse(n, "template", 0, s)
 				if err != nil {
 					return nil, err
 				}
-				e = &node{tmpl: t, field: "template", lit: s}
+				e = &node{tmpl: t, parent: n, key: k, lit: s}
 			default:
 				var err error
-				if e, err = r.compile(p, x[k], false); err != nil {
+				if e, err = c.compile(n, k, 0, x[k], false); err != nil {
 					return nil, err
 				}
 			}
 			var kt *tmpl
 			if strings.Contains(k, "{{") {
 				var err error
-				if kt, err = r.parse(p, k); err != nil {
+				if kt, err = c.parse(n, k, 0, k); err != nil {
 					return nil, err
 				}
 			}
-			n.keys = append(n.keys, k)
-			n.ktmpl = append(n.ktmpl, kt)
-			n.elems = append(n.elems, e)
+			if (e != nil || kt != nil) && !compiled {
+				// The first value with a template: from here on the
+				// object is compiled key by key.
+				compiled = true
+				n.keys, n.ktmpl, n.elems = make([]string, 0, len(keys)), make([]*tmpl, 0, len(keys)), make([]*node, 0, len(keys))
+				for _, pk := range keys[:i] {
+					n.keys, n.ktmpl, n.elems = append(n.keys, pk), append(n.ktmpl, nil), append(n.elems, &node{lit: x[pk], parent: n, key: pk})
+				}
+			}
+			if compiled {
+				if e == nil {
+					e = &node{lit: x[k], parent: n, key: k}
+				}
+				n.keys, n.ktmpl, n.elems = append(n.keys, k), append(n.ktmpl, kt), append(n.elems, e)
+			}
 		}
-		return n, nil
-	case []any:
-		n := &node{list: true, elems: make([]*node, len(x))}
-		for i, e := range x {
-			var err error
-			if n.elems[i], err = r.compile(fmt.Sprintf("%s[%d]", path, i), e, false); err != nil {
-				return nil, err
+		if !compiled && !top {
+			return nil, nil
+		}
+		if !compiled { // the top level always has keys
+			n.keys, n.ktmpl, n.elems = keys, make([]*tmpl, len(keys)), make([]*node, len(keys))
+			for i, k := range keys {
+				n.elems[i] = &node{lit: x[k], parent: n, key: k}
 			}
 		}
 		return n, nil
+	case []any:
+		n := &node{list: true, parent: parent, key: key, index: index}
+		for i, e := range x {
+			en, err := c.compile(n, "", i, e, false)
+			if err != nil {
+				return nil, err
+			}
+			if en != nil && n.elems == nil {
+				n.elems = make([]*node, len(x))
+				for j := range i {
+					n.elems[j] = &node{lit: x[j], parent: n, index: j}
+				}
+			}
+			if n.elems != nil {
+				if en == nil {
+					en = &node{lit: e, parent: n, index: i}
+				}
+				n.elems[i] = en
+			}
+		}
+		if n.elems == nil {
+			return nil, nil
+		}
+		return n, nil
 	}
-	return &node{lit: v}, nil
+	return nil, nil
 }
 
 func (run *run) exec(n *node) (any, error) {
 	switch {
 	case n.tmpl != nil:
-		return run.execTemplate(n.field, n.tmpl)
+		return run.execTemplate(n, "", n.tmpl)
 	case n.list:
 		out := make([]any, len(n.elems))
 		for i, e := range n.elems {
@@ -268,18 +381,41 @@ func (run *run) exec(n *node) (any, error) {
 				return nil, err
 			}
 			if kt := n.ktmpl[i]; kt != nil {
-				if k, err = run.execTemplate(n.keys[i], kt); err != nil {
+				if k, err = run.execTemplate(n.elems[i], "", kt); err != nil {
 					return nil, err
 				}
 			}
 			if _, dup := out[k]; dup {
-				return nil, &Error{Field: n.keys[i], Kind: ErrInvalidConfig, Detail: fmt.Sprintf("two keys render to %q", k)}
+				return nil, &Error{Field: n.elems[i].path(), Kind: ErrInvalidConfig, Detail: fmt.Sprintf("two keys render to %q", k)}
 			}
 			out[k] = v
 		}
 		return out, nil
 	}
-	return n.lit, nil
+	if run.owned {
+		return n.lit, nil
+	}
+	return cloneJSON(n.lit), nil
+}
+
+// cloneJSON copies the objects and lists of a literal, so that a caller
+// may modify what Render returns without touching the cached config.
+func cloneJSON(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = cloneJSON(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = cloneJSON(e)
+		}
+		return l
+	}
+	return v
 }
 
 // document executes a compiled top-level config, expanding its
@@ -301,7 +437,7 @@ func (run *run) document(n *node) (map[string]any, error) {
 	if doc == nil {
 		return out, nil
 	}
-	rendered, err := run.execTemplate("template", doc.tmpl)
+	rendered, err := run.execTemplate(nil, "template", doc.tmpl)
 	if err != nil {
 		return nil, err
 	}
@@ -318,20 +454,20 @@ func (run *run) document(n *node) (map[string]any, error) {
 	return out, nil
 }
 
-func (run *run) renderString(field, text string) (string, error) {
-	if !strings.Contains(text, "{{") {
-		return text, nil
+// execTemplate runs t. The field it renders is n's path, or field when n
+// is nil.
+func (run *run) execTemplate(n *node, field string, t *tmpl) (string, error) {
+	fieldName := func() string {
+		if n != nil {
+			return n.path()
+		}
+		return field
 	}
-	t, err := run.r.parse(field, text)
-	if err != nil {
-		return "", err
-	}
-	return run.execTemplate(field, t)
-}
-
-func (run *run) execTemplate(field string, t *tmpl) (string, error) {
 	if err := run.st.check(); err != nil {
-		return "", &Error{Field: field, Kind: err}
+		return "", classify(fieldName(), err, run.data)
+	}
+	if err := run.st.step(t.weight); err != nil {
+		return "", classify(fieldName(), err, run.data)
 	}
 	if s, ok := run.fast(t); ok {
 		return s, nil
@@ -339,7 +475,7 @@ func (run *run) execTemplate(field string, t *tmpl) (string, error) {
 	run.buf.Reset()
 	w := limitWriter{buf: &run.buf, st: run.st}
 	if err := t.t.Execute(w, run.data); err != nil {
-		return "", classify(field, err, run.data)
+		return "", classify(fieldName(), err, run.data)
 	}
 	return run.buf.String(), nil
 }
@@ -351,8 +487,9 @@ func (run *run) execTemplate(field string, t *tmpl) (string, error) {
 // error, goes through text/template, so results and messages are
 // text/template's own.
 type tmpl struct {
-	t     *texttemplate.Template
-	parts []part // nil unless the template is only text and field chains
+	t      *texttemplate.Template
+	parts  []part // nil unless the template is only text and field chains
+	weight int    // steps of one execution, loops and branches aside
 }
 
 type part struct {
@@ -361,25 +498,35 @@ type part struct {
 }
 
 // parse returns the cached template for text, parsing it on a miss.
-func (r *Renderer) parse(field, text string) (*tmpl, error) {
-	if t, ok := r.cache.Get(text); ok {
+// field names the template in errors; it is spelt out only then.
+func (r *Renderer) parse(name func() string, text string) (*tmpl, error) {
+	if t, ok := r.cache.get(text); ok {
 		return t, nil
 	}
 	if len(text) > r.limits.MaxTemplate {
-		return nil, &Error{Field: field, Kind: ErrInvalidConfig, Detail: fmt.Sprintf("template is %d bytes; the limit is %d", len(text), r.limits.MaxTemplate)}
+		return nil, &Error{Field: name(), Kind: ErrInvalidConfig, Detail: fmt.Sprintf("template is %d bytes; the limit is %d", len(text), r.limits.MaxTemplate)}
 	}
-	t, err := texttemplate.New("t").Option("missingkey=error").Funcs(funcs).Parse(text)
+	// parse.Parse rather than Template.Parse: define and block must not
+	// add templates to the set shared through r.base.
+	trees, err := parse.Parse("t", text, "", "", map[string]any(funcs), builtinNames)
 	if err != nil {
-		return nil, &Error{Field: field, Kind: ErrSyntax, Detail: cleanMessage(err.Error())}
+		return nil, &Error{Field: name(), Kind: ErrSyntax, Detail: cleanMessage(err.Error())}
 	}
-	if len(t.Templates()) > 1 {
-		return nil, &Error{Field: field, Kind: ErrNotAllowed, Detail: "define and block are not supported; keep each value one template"}
+	tree := trees["t"]
+	if len(trees) > 1 || tree == nil {
+		return nil, &Error{Field: name(), Kind: ErrNotAllowed, Detail: "define and block are not supported; keep each value one template"}
 	}
-	if err := guardTree(t.Tree.Root); err != nil {
-		return nil, &Error{Field: field, Kind: ErrNotAllowed, Detail: err.Error()}
+	parts := simpleParts(tree.Root)
+	weight, err := instrument(tree.Root)
+	if err != nil {
+		return nil, &Error{Field: name(), Kind: ErrNotAllowed, Detail: err.Error()}
 	}
-	c := &tmpl{t: t, parts: simpleParts(t.Tree.Root)}
-	r.cache.Add(text, c)
+	t, err := r.base.New("t").AddParseTree("t", tree)
+	if err != nil {
+		return nil, &Error{Field: name(), Kind: ErrSyntax, Detail: cleanMessage(err.Error())}
+	}
+	c := &tmpl{t: t, parts: parts, weight: weight}
+	r.cache.add(text, c, int64(len(text))*parsedBytesPerByte+entryOverhead)
 	return c, nil
 }
 
@@ -460,99 +607,6 @@ func lookup(m map[string]any, chain []string) (string, bool) {
 	return "", false
 }
 
-// guardTree rejects {{template}} calls and appends the range guard to the
-// pipeline of every range, so that loops are counted against the budget.
-func guardTree(n parse.Node) error {
-	switch x := n.(type) {
-	case *parse.ListNode:
-		if x == nil {
-			return nil
-		}
-		for _, c := range x.Nodes {
-			if err := guardTree(c); err != nil {
-				return err
-			}
-		}
-	case *parse.TemplateNode:
-		return fmt.Errorf("{{template %q}} is not supported", x.Name)
-	case *parse.IfNode:
-		return errors.Join(guardTree(x.List), guardTree(x.ElseList))
-	case *parse.WithNode:
-		return errors.Join(guardTree(x.List), guardTree(x.ElseList))
-	case *parse.RangeNode:
-		x.Pipe.Cmds = append(x.Pipe.Cmds, &parse.CommandNode{
-			NodeType: parse.NodeCommand,
-			Pos:      x.Pipe.Pos,
-			Args: []parse.Node{
-				parse.NewIdentifier(guardFunc).SetPos(x.Pipe.Pos),
-				&parse.VariableNode{NodeType: parse.NodeVariable, Pos: x.Pipe.Pos, Ident: []string{"$"}},
-			},
-		})
-		return errors.Join(guardTree(x.List), guardTree(x.ElseList))
-	}
-	return nil
-}
-
-const guardFunc = "__ghbridge_range_guard"
-
-// rangeGuard is appended to every range pipeline: it counts the
-// iterations about to run against the budget and checks the deadline.
-func rangeGuard(root, v any) (any, error) {
-	m, _ := root.(map[string]any)
-	st, _ := m[stateKey].(*execState)
-	if st == nil {
-		return nil, ErrNotAllowed
-	}
-	if err := st.check(); err != nil {
-		return nil, err
-	}
-	n := 0
-	rv := reflect.ValueOf(v)
-	for rv.Kind() == reflect.Interface || rv.Kind() == reflect.Pointer {
-		if rv.IsNil() {
-			return v, nil
-		}
-		rv = rv.Elem()
-	}
-	switch rv.Kind() {
-	case reflect.Invalid:
-	case reflect.Slice, reflect.Array, reflect.Map, reflect.String:
-		n = rv.Len()
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n = int(min(max(rv.Int(), 0), int64(st.maxIter)+1))
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		n = int(min(rv.Uint(), uint64(st.maxIter)+1))
-	default:
-		return nil, fmt.Errorf("%w: range over %s", ErrNotAllowed, rv.Kind())
-	}
-	st.iterations += n
-	if st.iterations > st.maxIter {
-		return nil, ErrTooManyIterations
-	}
-	return v, nil
-}
-
-// limitWriter counts output against the budget and checks the deadline.
-type limitWriter struct {
-	buf *bytes.Buffer
-	st  *execState
-}
-
-func (w limitWriter) Write(p []byte) (int, error) {
-	if w.st.written+len(p) > w.st.maxOut {
-		return 0, ErrOutputTooLarge
-	}
-	// Reading the clock costs more than a small write: check it once
-	// per 4 KiB written.
-	if (w.st.written+len(p))>>12 != w.st.written>>12 {
-		if err := w.st.check(); err != nil {
-			return 0, err
-		}
-	}
-	w.st.written += len(p)
-	return w.buf.Write(p)
-}
-
 var (
 	atExpr     = regexp.MustCompile(`at <([^>]*)>`)
 	noEntryKey = regexp.MustCompile(`map has no entry for key "([^"]*)"`)
@@ -560,7 +614,23 @@ var (
 	tmplPrefix = regexp.MustCompile(`^template: t:(\d+):(\d+:)? ?(executing "t" at <[^>]*>: )?`)
 )
 
+// argCount matches text/template's message for a call with the wrong
+// number of arguments.
+var argCount = regexp.MustCompile(`wrong number of args for (\w+): want (at least )?(\d+) got (\d+)`)
+
 func cleanMessage(msg string) string {
+	// Calls of functions taking the budget have a hidden argument: count
+	// it out of messages.
+	msg = argCount.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := argCount.FindStringSubmatch(m)
+		if !stateFuncs[sub[1]] {
+			return m
+		}
+		want, _ := strconv.Atoi(sub[3])
+		got, _ := strconv.Atoi(sub[4])
+		return fmt.Sprintf("wrong number of args for %s: want %s%d got %d", sub[1], sub[2], want-1, got-1)
+	})
+	msg = strings.ReplaceAll(msg, " $."+stateKey, "")
 	if m := tmplPrefix.FindStringSubmatch(msg); m != nil {
 		pos := "line " + m[1]
 		if m[2] != "" {
@@ -572,7 +642,11 @@ func cleanMessage(msg string) string {
 }
 
 func classify(field string, err error, data map[string]any) error {
-	for _, kind := range []error{ErrOutputTooLarge, ErrTimeout, ErrTooManyIterations, ErrNotAllowed} {
+	var be *budgetError
+	if errors.As(err, &be) {
+		return &Error{Field: field, Kind: be.kind, Detail: be.detail}
+	}
+	for _, kind := range []error{ErrOutputTooLarge, ErrTimeout, ErrTooComplex, ErrTooManyIterations, ErrNotAllowed} {
 		if errors.Is(err, kind) {
 			return &Error{Field: field, Kind: kind}
 		}
@@ -611,6 +685,9 @@ func missingKeyHint(key string, data map[string]any) string {
 		}
 	}
 	slices.Sort(names)
+	if len(names) > 20 {
+		names = append(names[:20], fmt.Sprintf("and %d more", len(names)-20))
+	}
 	where := "the job context"
 	if len(parts) > 1 {
 		where = "." + strings.Join(parts[:len(parts)-1], ".")

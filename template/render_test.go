@@ -54,6 +54,7 @@ func TestRenderStringValues(t *testing.T) {
 		{"{{ contains \"eu\" .resource.identifier }} {{ hasPrefix \"cluster\" .resource.identifier }} {{ hasSuffix \"-1\" .resource.identifier }}", "true true true"},
 		{"{{ split \"-\" .resource.identifier | join \",\" }}", "cluster,eu,1"},
 		{"{{ truncate 3 .resource.identifier }}", "clu"},
+		{`{{ truncate 2 "h\xffllo" }}|{{ truncate 9 "h\xff" }}|{{ truncate -1 "x" }}`, "h\uFFFD|h\xff|"},
 		{"{{ quote .version.tag }} {{ squote \"it's\" }}", `"v1.4.0" 'it'\''s'`},
 		{"{{ toString 3.5 }} {{ toString nil }}", "3.5 "},
 		{"{{ b64enc \"hi\" }} {{ b64dec \"aGk=\" }}", "aGk= hi"},
@@ -142,6 +143,8 @@ func TestRenderLimits(t *testing.T) {
 	ctx := context.Background()
 	small := template.NewRenderer(template.WithLimits(template.Limits{MaxOutput: 100, MaxIterations: 50, MaxTemplate: 200}))
 	tight := template.NewRenderer(template.WithLimits(template.Limits{MaxOutput: 100}))
+	few := template.NewRenderer(template.WithLimits(template.Limits{MaxSteps: 20}))
+	dag := `{{ $l := list "x" }}{{ range 60 }}{{ $l = list $l $l }}{{ end }}`
 	for _, tc := range []struct {
 		name string
 		r    *template.Renderer
@@ -165,12 +168,73 @@ func TestRenderLimits(t *testing.T) {
 		{"growing with join", template.NewRenderer(), `{{ $x := "ab" }}{{ range 64 }}{{ $x = join $x (list $x $x $x) }}{{ end }}`, template.ErrOutputTooLarge},
 		{"growing with toJson", template.NewRenderer(), `{{ $x := "\"" }}{{ range 64 }}{{ $x = toJson (list $x $x) }}{{ end }}`, template.ErrOutputTooLarge},
 		{"template too large", small, "{{ .version.tag }}" + strings.Repeat("x", 300), template.ErrInvalidConfig},
+		// values shared 2^60 times, built in 60 steps
+		{"dag toJson", template.NewRenderer(), dag + `{{ toJson $l }}`, template.ErrOutputTooLarge},
+		{"dag printed", template.NewRenderer(), dag + `{{ $l }}`, template.ErrOutputTooLarge},
+		{"dag printf", template.NewRenderer(), dag + `{{ printf "%v" $l }}`, template.ErrOutputTooLarge},
+		{"dag print", template.NewRenderer(), dag + `{{ $x := print $l }}`, template.ErrOutputTooLarge},
+		{"dag join", template.NewRenderer(), dag + `{{ join "" (list $l) }}`, template.ErrOutputTooLarge},
+		{"dag quote", template.NewRenderer(), dag + `{{ quote $l }}`, template.ErrOutputTooLarge},
+		{"dag html", template.NewRenderer(), dag + `{{ html $l 1 }}`, template.ErrOutputTooLarge},
+		{"dag toString", template.NewRenderer(), dag + `{{ toString $l }}`, template.ErrOutputTooLarge},
+		// sized before allocating
+		{"printf width on each element", template.NewRenderer(), `{{ printf "%1000v" (list 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63 64 65 66 67 68 69 70 71 72 73 74 75 76 77 78 79 80 81 82 83 84 85 86 87 88 89 90 91 92 93 94 95 96 97 98 99 100 101 102 103 104 105 106 107 108 109 110 111 112 113 114 115 116 117 118 119 120 121 122 123 124 125 126 127 128 129 130 131 132 133 134 135 136 137 138 139 140 141 142 143 144 145 146 147 148 149 150 151 152 153 154 155 156 157 158 159 160 161 162 163 164 165 166 167 168 169 170 171 172 173 174 175 176 177 178 179 180 181 182 183 184 185 186 187 188 189 190 191 192 193 194 195 196 197 198 199 200 201 202 203 204 205 206 207 208 209 210 211 212 213 214 215 216 217 218 219 220 221 222 223 224 225 226 227 228 229 230 231 232 233 234 235 236 237 238 239 240 241 242 243 244 245 246 247 248 249 250 251 252 253 254 255 256 257 258 259 260 261 262 263 264 265 266) }}`, template.ErrOutputTooLarge},
+		{"split into too many parts", tight, `{{ split "" "` + strings.Repeat("x", 10) + `" }}`, template.ErrOutputTooLarge},
+		{"upper grows past the limit", tight, `{{ upper "` + strings.Repeat("ɐ", 40) + `" }}`, template.ErrOutputTooLarge},
+		// steps
+		{"wide body in a loop", template.NewRenderer(), `{{ range 9999 }}` + strings.Repeat(`{{ if 0 }}{{ end }}`, 20) + `{{ end }}`, template.ErrTooComplex},
+		{"steps in if chains", few, `{{ if 1 }}{{ if 1 }}{{ if 1 }}{{ if 1 }}{{ if 1 }}{{ if 1 }}{{ end }}{{ end }}{{ end }}{{ end }}{{ end }}{{ end }}`, template.ErrTooComplex},
+		{"function work counts", few, `{{ $x := "` + strings.Repeat("x", 2000) + `" }}{{ $y := contains "y" $x }}`, template.ErrTooComplex},
+		{"fromJson counts its input", few, `{{ fromJson "[` + strings.Repeat("0,", 200) + `0]" }}`, template.ErrTooComplex},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := tc.r.RenderString(ctx, "f", tc.in, ctxData)
 			require.ErrorIs(t, err, tc.kind, "got %q", out)
 		})
 	}
+}
+
+// The hidden budget argument stays hidden: messages count it out, and
+// templates cannot call the hidden functions.
+func TestRenderBudgetIsHidden(t *testing.T) {
+	_, err := renderString(t, "{{ printf }}")
+	require.ErrorIs(t, err, template.ErrRender)
+	assert.Contains(t, err.Error(), "wrong number of args for printf: want at least 1 got 0")
+	assert.NotContains(t, err.Error(), "\x00")
+
+	out, err := renderString(t, "{{ len print }}|{{ upper | len }}|{{ (list 1 2).Field }}")
+	require.Error(t, err, "got %q", out)
+
+	out, err = renderString(t, "{{ len print }}")
+	require.NoError(t, err)
+	assert.Equal(t, "0", out)
+
+	for _, text := range []string{"{{ __ghbridge_step 5 }}", "{{ __ghbridge_range_guard 1 }}", "{{ len __ghbridge_print_guard }}"} {
+		_, err = renderString(t, text)
+		require.ErrorIs(t, err, template.ErrNotAllowed, text)
+	}
+	// Redeclaring $ hides the budget: rendering fails, it is not bypassed.
+	_, err = renderString(t, `{{ $ := dict "a" 1 }}{{ printf "x" }}`)
+	require.Error(t, err)
+}
+
+// Steps are counted, not timed: the same template fails the same way
+// whatever the machine's load, long before the wall-clock limit.
+func TestStepLimitIsDeterministic(t *testing.T) {
+	text := `{{ range 5000 }}{{ if 1 }}{{ $x := 1 }}{{ end }}{{ end }}`
+	ctx := context.Background()
+	var steps []int
+	for _, limit := range []int{1000, 20_000, 45_000, 100_000} {
+		r := template.NewRenderer(template.WithLimits(template.Limits{MaxSteps: limit, Timeout: time.Hour}))
+		_, err := r.RenderString(ctx, "f", text, ctxData)
+		if err == nil {
+			steps = append(steps, limit)
+			continue
+		}
+		require.ErrorIs(t, err, template.ErrTooComplex)
+		assert.Contains(t, err.Error(), "steps")
+	}
+	assert.Equal(t, []int{45_000, 100_000}, steps, "the loop needs about 8 steps an iteration")
 }
 
 func TestRenderTimeout(t *testing.T) {
