@@ -251,6 +251,10 @@ func (d *Dispatcher) prepare(ctx context.Context, job Job) (*attempt, error) {
 		job.Context.JobID = job.ID
 	}
 	cfg, err := d.renderer.Render(ctx, job.Agent, job.Context)
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up, not the config: nothing was sent.
+		return nil, &Error{Kind: ErrUnavailable, Op: "render", Err: err, Hint: "the context ended while rendering the config"}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidAgentConfig, err)
 	}

@@ -261,3 +261,12 @@ func TestStepAcceptedWithoutRunNeverResends(t *testing.T) {
 	}
 	assert.Equal(t, 2, e.srv.RequestCount(dispatchRoute), "the one refused with return_run_details, then the one accepted")
 }
+
+func TestCanceledContextIsNotABadConfig(t *testing.T) {
+	e := newStepEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, err := e.d.Step(ctx, job("job-1", deployAgent), dispatch.State{}, func(context.Context, dispatch.State) error { return nil })
+	require.Error(t, err)
+	assert.Equal(t, failure.ErrTransient, failure.Class(err), "%v", err)
+}

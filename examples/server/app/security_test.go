@@ -263,3 +263,37 @@ func TestSecurityClaimsWithoutOAuthClient(t *testing.T) {
 	code, body = e.callback(t, state, inst.ID, "")
 	assert.Equal(t, 200, code, body)
 }
+
+// TestSecurityTemplateBombsAndNames: configs built to take memory or CPU,
+// and owner or repo names that would bend the request path, fail as
+// invalid_job_agent with nothing sent to GitHub.
+func TestSecurityTemplateBombsAndNames(t *testing.T) {
+	tt := twoTenants(t)
+	bigName := strings.Repeat("x", 900_000)
+	for _, p := range []struct {
+		name    string
+		agent   string
+		context map[string]any
+	}{
+		{"printf width over a split of a huge name", `{"owner": "acme", "repo": "deployer", "workflowId": "deploy.yml", "inputs": {"x": "{{ printf \"%1000v\" (split \"\" .resource.name) }}"}}`,
+			map[string]any{"resource": map[string]any{"name": bigName}}},
+		{"nested ranges without output", `{"owner": "acme", "repo": "deployer", "workflowId": "deploy.yml", "inputs": {"x": "{{ range split \"\" .resource.name }}{{ range split \"\" .resource.name }}{{ end }}{{ end }}"}}`,
+			map[string]any{"resource": map[string]any{"name": strings.Repeat("y", 100_000)}}},
+		{"owner with a query", `{"owner": "acme?x=", "repo": "deployer", "workflowId": "deploy.yml"}`, nil},
+		{"repo with a path", `{"owner": "acme", "repo": "deployer/../../x", "workflowId": "deploy.yml"}`, nil},
+		{"owner with percent", `{"owner": "ac%2fme", "repo": "deployer", "workflowId": "deploy.yml"}`, nil},
+		{"repo with a fragment", `{"owner": "acme", "repo": "deployer#x", "workflowId": "deploy.yml"}`, nil},
+	} {
+		t.Run(p.name, func(t *testing.T) {
+			var code int
+			var job map[string]any
+			req := map[string]any{"agent": json.RawMessage(p.agent)}
+			if p.context != nil {
+				req["context"] = p.context
+			}
+			tt.quiet(t, p.name, func() { code, job = tt.create(t, keyA, req) })
+			require.Equal(t, 201, code, job)
+			assert.Equal(t, "invalid_job_agent", job["status"], job["message"])
+		})
+	}
+}
