@@ -12,9 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ghbridge/ghbridge/github/githubtest"
@@ -162,6 +162,9 @@ func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 			"GHBRIDGE_RECONCILE_INTERVAL=1s",
 			"GHBRIDGE_QUIET_AFTER=24h", // no polling: a job finishes only through its delivery
 			"GHBRIDGE_LOG_LEVEL=warn",
+			// The fake lists a run as soon as it exists; GitHub may take
+			// longer, hence the 2 min default.
+			"GHBRIDGE_DISPATCH_SETTLE=15s",
 		)})
 	}
 	defer func() {
@@ -213,7 +216,6 @@ func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 	ids := make(chan string)
 	acked := make(chan string, c.Jobs)
 	var clients sync.WaitGroup
-	var loadDone atomic.Bool
 	for range max(c.Concurrency, 1) {
 		clients.Add(1)
 		go func() {
@@ -232,28 +234,31 @@ func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 			}
 		}()
 	}
+	// The load is paced over a window in which the kills fall at random
+	// moments, so that they hit creations, dispatches and deliveries.
+	window := max(time.Duration(c.Kills)*700*time.Millisecond, 2*time.Second)
+	begin := time.Now()
 	go func() {
 		for i := range c.Jobs {
 			ids <- fmt.Sprintf("job-%d", i)
+			time.Sleep(window / time.Duration(max(c.Jobs, 1)))
 		}
 		close(ids)
-		clients.Wait()
-		loadDone.Store(true)
 	}()
-
-	// The killer: SIGKILL at random moments of the load, restart at once.
+	var at []time.Duration
+	for range c.Kills {
+		at = append(at, time.Duration(rng.Int64N(int64(window))))
+	}
+	slices.Sort(at)
 	lastRestart := time.Now()
-	for k := 0; k < c.Kills; k++ {
-		time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+	for _, d := range at {
+		time.Sleep(time.Until(begin.Add(d)))
 		victim.kill()
 		rep.Kills++
 		if err := victim.start(); err != nil {
 			return rep, err
 		}
 		lastRestart = time.Now()
-		if loadDone.Load() && k >= c.Kills-1 {
-			break
-		}
 	}
 	if err := victim.healthy(upCtx); err != nil {
 		return rep, err

@@ -107,6 +107,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	s.renderer = template.NewRenderer()
 	s.dispatcher = dispatch.New(s.resolver, s.clients, append([]dispatch.Option{
 		dispatch.WithRenderer(s.renderer), dispatch.WithAudit(audit), dispatch.WithLogger(s.log),
+		dispatch.WithRunLookup(dispatch.RunLookup{Settle: cfg.DispatchSettle}),
 	}, s.dopts...)...)
 	s.tracker = status.NewTracker(db.Jobs(),
 		status.WithReporter(status.NewGitHubReporter(s.resolver, s.clients)),

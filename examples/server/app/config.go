@@ -28,6 +28,7 @@ const (
 	EnvSecretPrefix      = "GHBRIDGE_SECRET_PREFIX"
 	EnvLogLevel          = "GHBRIDGE_LOG_LEVEL"
 	EnvDispatchDeadline  = "GHBRIDGE_DISPATCH_DEADLINE"
+	EnvDispatchSettle    = "GHBRIDGE_DISPATCH_SETTLE"
 )
 
 // Config is the server's configuration.
@@ -54,6 +55,9 @@ type Config struct {
 	// DispatchDeadline bounds how long a job's dispatch is retried
 	// through transient failures before it fails.
 	DispatchDeadline time.Duration
+	// DispatchSettle is how long a dispatch whose outcome is unknown is
+	// looked for before it is sent again (dispatch.RunLookup.Settle).
+	DispatchSettle time.Duration
 	// SecretPrefix prefixes the environment variables that hold the
 	// "{{ secrets.NAME }}" values of job configs; SecretLookup reads them
 	// (the lookup LoadConfig was given).
@@ -120,6 +124,7 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 		{EnvReconcileInterval, 10 * time.Minute, &cfg.ReconcileInterval},
 		{EnvQuietAfter, 15 * time.Minute, &cfg.QuietAfter},
 		{EnvDispatchDeadline, time.Hour, &cfg.DispatchDeadline},
+		{EnvDispatchSettle, 2 * time.Minute, &cfg.DispatchSettle},
 	} {
 		v, err := time.ParseDuration(get(d.env, d.def.String()))
 		if err != nil || v <= 0 {
