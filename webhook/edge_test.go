@@ -409,3 +409,15 @@ func TestUnsignedFlood(t *testing.T) {
 	}
 	assert.Zero(t, h.UnverifiedBytes())
 }
+
+// A budget below the largest body is raised to it: a delivery of the
+// largest size always fits once it is alone.
+func TestUnverifiedBudgetBelowMaxBody(t *testing.T) {
+	h := newHandler(t, webhook.WithMaxBodySize(1000), webhook.WithUnverifiedBudget(10))
+	for _, contentLength := range []bool{true, false} {
+		r, body := heldRequest(1000, contentLength)
+		body.letGo <- nil
+		assert.Equal(t, http.StatusUnauthorized, serve(h, r).Code, "Content-Length given: %v", contentLength)
+	}
+	assert.Zero(t, h.UnverifiedBytes())
+}

@@ -381,14 +381,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		answer(http.StatusMethodNotAllowed, OutcomeBadMethod, "method not allowed: GitHub deliveries are POSTs")
-		return
-	}
 	if msg := checkHeaders(r.Header); msg != "" {
 		obs.DeliveryID = "" // it may be the bad header
 		answer(http.StatusBadRequest, OutcomeMalformed, msg)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		answer(http.StatusMethodNotAllowed, OutcomeBadMethod, "method not allowed: GitHub deliveries are POSTs")
 		return
 	}
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
