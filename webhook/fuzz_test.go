@@ -8,42 +8,71 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ghbridge/ghbridge/webhook"
 )
 
-// FuzzVerify throws arbitrary bodies and signature headers at the
-// handler: it must never panic, and must never accept a delivery whose
-// signature is not the HMAC of its body under a configured secret.
+// FuzzVerify throws arbitrary bodies, signatures and GitHub headers (any
+// bytes) at the handler: it must never panic, never accept a delivery
+// whose signature is not the HMAC of its body under a configured secret,
+// answer 400 to headers that are not UTF-8 or too long, give observers
+// only bounded event labels, and give back every unverified byte.
 func FuzzVerify(f *testing.F) {
-	f.Add([]byte(`{"action":"completed"}`), webhook.Sign(secret, []byte(`{"action":"completed"}`)), "workflow_run", false)
-	f.Add([]byte(`{"action":"completed"}`), "sha256=00", "workflow_run", false)
-	f.Add([]byte("Hello, World!"), "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17", "push", false)
-	f.Add([]byte(`payload=%7B%7D`), webhook.Sign(secret, []byte(`payload=%7B%7D`)), "ping", true)
-	f.Add([]byte{}, "", "", false)
-	h, err := webhook.New([]string{secret, "second"}, webhook.WithSHA1(true), webhook.WithMaxBodySize(1<<16))
+	f.Add([]byte(`{"action":"completed"}`), webhook.Sign(secret, []byte(`{"action":"completed"}`)), "workflow_run", false, "d1", "1", false)
+	f.Add([]byte(`{"action":"completed"}`), "sha256=00", "workflow_run", false, "d1", "", true)
+	f.Add([]byte("Hello, World!"), "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17", "push", false, "d1", "", false)
+	f.Add([]byte(`payload=%7B%7D`), webhook.Sign(secret, []byte(`payload=%7B%7D`)), "ping", true, "d1", "1", false)
+	f.Add([]byte{}, "", "", false, "", "", false)
+	f.Add([]byte(`{}`), webhook.Sign(secret, []byte(`{}`)), "workflow_run\xff", false, "d\xc3\x28", "\x80", true)
+	f.Add([]byte(`{}`), webhook.Sign(secret, []byte(`{}`)), "évènement", false, strings.Repeat("d", 257), "1", false)
+	var obs webhook.Observation
+	h, err := webhook.New([]string{secret, "second"}, webhook.WithSHA1(true), webhook.WithMaxBodySize(1<<16),
+		webhook.WithObserver(func(o webhook.Observation) { obs = o }))
 	if err != nil {
 		f.Fatal(err)
 	}
 	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { return nil })
 	h.On("push", webhook.Typed(func(context.Context, *webhook.Delivery, *webhook.WorkflowRunEvent) error { return nil }))
-	f.Fuzz(func(t *testing.T, body []byte, sig, event string, form bool) {
+	f.Fuzz(func(t *testing.T, body []byte, sig, event string, form bool, delivery, hookID string, chunked bool) {
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
 		r.Header.Set("Content-Type", "application/json")
 		if form {
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
+		if chunked {
+			r.ContentLength = -1
+		}
 		r.Header.Set("X-GitHub-Event", event)
-		r.Header.Set("X-GitHub-Delivery", "fuzz")
+		r.Header.Set("X-GitHub-Delivery", delivery)
+		r.Header.Set("X-GitHub-Hook-ID", hookID)
 		r.Header.Set("X-Hub-Signature-256", sig)
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
-		authentic := strings.EqualFold(sig, webhook.Sign(secret, body)) || strings.EqualFold(sig, webhook.Sign("second", body))
-		if !authentic && w.Code != http.StatusUnauthorized && w.Code != http.StatusRequestEntityTooLarge {
-			t.Fatalf("a delivery with a bad signature got %d", w.Code)
+		badHeader := false
+		for _, v := range []string{event, delivery, hookID} {
+			badHeader = badHeader || !utf8.ValidString(v) || len(v) > 256
 		}
-		if authentic && w.Code == http.StatusUnauthorized {
+		// As the handler reads it: spaces trimmed, the prefix exact, the hex
+		// digits in either case.
+		sig = strings.TrimSpace(sig)
+		authentic := strings.HasPrefix(sig, "sha256=") &&
+			(strings.EqualFold(sig, webhook.Sign(secret, body)) || strings.EqualFold(sig, webhook.Sign("second", body)))
+		switch {
+		case badHeader && w.Code != http.StatusBadRequest:
+			t.Fatalf("a header that is not UTF-8 or too long got %d", w.Code)
+		case !authentic && w.Code != http.StatusUnauthorized && w.Code != http.StatusRequestEntityTooLarge && w.Code != http.StatusBadRequest:
+			t.Fatalf("a delivery with a bad signature got %d", w.Code)
+		case !authentic && !badHeader && w.Code == http.StatusBadRequest:
+			t.Fatalf("a delivery with a bad signature got 400 with good headers: %s", w.Body)
+		case authentic && w.Code == http.StatusUnauthorized:
 			t.Fatalf("an authentic delivery was refused: %s", w.Body)
+		}
+		if obs.Event != webhook.EventLabel(obs.Event) || (obs.Event != event && obs.Event != webhook.OtherEvent) {
+			t.Fatalf("observed event label %q for %q", obs.Event, event)
+		}
+		if n := h.UnverifiedBytes(); n != 0 {
+			t.Fatalf("%d unverified bytes still held", n)
 		}
 	})
 }

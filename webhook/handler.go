@@ -7,9 +7,16 @@
 //
 //	405 not a POST                 413 body over the size limit
 //	415 unsupported content type   401 missing or bad signature
-//	400 malformed delivery         200 ping, or handled
+//	400 malformed delivery or header (not UTF-8, too long)
+//	503 the unverified-bytes budget is spent (with Retry-After)
+//	200 ping, or handled
 //	202 no handler for the event or action, or a duplicate delivery
 //	500 a handler failed (the error is logged, never sent back)
+//
+// Before its signature is checked a request costs little: its headers are
+// checked first, and the bodies of unverified deliveries share a byte
+// budget (WithUnverifiedBudget), so that a flood of large unsigned bodies
+// is refused instead of buffered.
 //
 // A handler error releases the delivery's claim, so that a redelivery
 // (which GitHub sends with the same delivery id) is processed again.
@@ -35,9 +42,11 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	gojson "github.com/goccy/go-json"
 )
@@ -52,6 +61,16 @@ const (
 	// DefaultClaimLease is how long a delivery stays claimed by a worker
 	// that neither completes nor releases it (because it crashed).
 	DefaultClaimLease = time.Minute
+	// DefaultUnverifiedBudget caps the body bytes held at once by
+	// deliveries whose signature is not checked yet: 64 MiB, two
+	// deliveries of GitHub's largest size and many of the usual ones.
+	DefaultUnverifiedBudget = 64 << 20
+	// RetryAfterBusy is the Retry-After, in seconds, of a delivery
+	// refused because the unverified-bytes budget is spent.
+	RetryAfterBusy = 1
+	// maxHeaderValue bounds the GitHub headers the handler reads (GUIDs
+	// and event names are far shorter), so that logs stay small.
+	maxHeaderValue = 256
 )
 
 // ErrNoSecret is returned by New without a webhook secret: an empty secret
@@ -61,7 +80,8 @@ var ErrNoSecret = errors.New("webhook: no secret configured; set the App's webho
 // HandlerFunc handles one delivery. Returning an error answers 500.
 type HandlerFunc func(ctx context.Context, d *Delivery) error
 
-// Outcome is what happened to a delivery, for observers and metrics.
+// Outcome is what happened to a delivery, for observers and metrics. It is
+// always one of the constants below, so it is safe as a metric label.
 type Outcome string
 
 // Outcomes.
@@ -77,12 +97,20 @@ const (
 	OutcomeBadContentType   Outcome = "bad_content_type"
 	OutcomeHandlerError     Outcome = "handler_error"
 	OutcomeStoreUnavailable Outcome = "store_unavailable"
+	// OutcomeBusy: refused unread, the unverified-bytes budget was spent.
+	OutcomeBusy Outcome = "busy"
 )
 
 // Observation describes one delivery after it was answered.
 type Observation struct {
+	// DeliveryID is the X-GitHub-Delivery header: valid UTF-8 of at most
+	// 256 bytes, but chosen by the sender; never use it as a metric label.
 	DeliveryID string
-	Event      string
+	// Event is EventLabel of the X-GitHub-Event header: a GitHub event
+	// name or OtherEvent, safe as a metric label. Delivery.Event has the
+	// header as sent.
+	Event string
+	// Action is the payload's action, for verified deliveries only.
 	Action     string
 	Outcome    Outcome
 	StatusCode int
@@ -101,6 +129,7 @@ type Handler struct {
 	store     DeliveryStore
 	log       *slog.Logger
 	observe   func(Observation)
+	budget    byteBudget // unverified body bytes
 
 	mu       sync.RWMutex
 	routes   map[string][]HandlerFunc // "event" or "event.action"
@@ -156,6 +185,22 @@ func WithClaimLease(d time.Duration) Option {
 	}
 }
 
+// WithUnverifiedBudget caps the body bytes held at once by deliveries
+// whose signature is not checked yet (default DefaultUnverifiedBudget). A
+// delivery is charged its Content-Length before its body is read (or, for
+// a body of unknown length, as it is read) and refunded once its signature
+// has been checked or the request has failed. A delivery that does not
+// fit is answered 503 with Retry-After, its body unread. A budget below
+// the largest body (WithMaxBodySize) is raised to it, so that any delivery
+// fits once the others are done.
+func WithUnverifiedBudget(n int64) Option {
+	return func(h *Handler) {
+		if n > 0 {
+			h.budget.limit = n
+		}
+	}
+}
+
 // WithObserver calls fn after every delivery is answered, for metrics.
 func WithObserver(fn func(Observation)) Option { return func(h *Handler) { h.observe = fn } }
 
@@ -167,6 +212,7 @@ func New(secrets []string, opts ...Option) (*Handler, error) {
 		maxBody:  DefaultMaxBodySize,
 		timeout:  DefaultHandlerTimeout,
 		lease:    DefaultClaimLease,
+		budget:   byteBudget{limit: DefaultUnverifiedBudget},
 		log:      slog.New(slog.DiscardHandler),
 		routes:   map[string][]HandlerFunc{},
 		decoders: map[string]decoder{},
@@ -185,6 +231,9 @@ func New(secrets []string, opts ...Option) (*Handler, error) {
 	if h.store == nil {
 		h.store = NewMemoryDeliveryStore(0)
 	}
+	// One byte more than the largest body: reading it is how an
+	// over-long body of unknown length is found.
+	h.budget.limit = max(h.budget.limit, h.maxBody+1)
 	h.hashes = make([]sync.Pool, len(h.secrets))
 	for i, key := range h.secrets {
 		h.hashes[i].New = func() any { return hmac.New(sha256.New, key) }
@@ -319,7 +368,8 @@ func Handle[E any](h *Handler, pattern string, fn func(ctx context.Context, d *D
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	obs := Observation{DeliveryID: r.Header.Get("X-GitHub-Delivery"), Event: r.Header.Get("X-GitHub-Event")}
+	event := r.Header.Get("X-GitHub-Event")
+	obs := Observation{DeliveryID: r.Header.Get("X-GitHub-Delivery"), Event: EventLabel(event)}
 	answer := func(code int, outcome Outcome, msg string) {
 		obs.StatusCode, obs.Outcome, obs.Duration = code, outcome, time.Since(start)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -331,6 +381,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if msg := checkHeaders(r.Header); msg != "" {
+		obs.DeliveryID = "" // it may be the bad header
+		answer(http.StatusBadRequest, OutcomeMalformed, msg)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		answer(http.StatusMethodNotAllowed, OutcomeBadMethod, "method not allowed: GitHub deliveries are POSTs")
@@ -346,23 +401,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(http.StatusRequestEntityTooLarge, OutcomeTooLarge, "payload too large")
 		return
 	}
-	body, err := readBody(w, r, h.maxBody)
+	body, held, err := h.readBody(w, r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		switch {
+		case errors.Is(err, errBusy):
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterBusy))
+			w.Header().Set("Connection", "close") // rather than drain the unread body
+			answer(http.StatusServiceUnavailable, OutcomeBusy, "too many unverified deliveries in flight: retry later")
+		case errors.As(err, &tooLarge):
 			answer(http.StatusRequestEntityTooLarge, OutcomeTooLarge, "payload too large")
-			return
+		default:
+			answer(http.StatusBadRequest, OutcomeMalformed, "could not read the body")
 		}
-		answer(http.StatusBadRequest, OutcomeMalformed, "could not read the body")
 		return
 	}
-	if ok, why := h.verify(r.Header, body); !ok {
+	ok, why := h.verify(r.Header, body)
+	h.budget.release(held) // verified or rejected: no longer anonymous bytes
+	if !ok {
 		obs.Err = errors.New(why)
 		h.log.WarnContext(r.Context(), "webhook signature rejected", "delivery_id", obs.DeliveryID, "event", obs.Event, "reason", why)
 		answer(http.StatusUnauthorized, OutcomeBadSignature, why)
 		return
 	}
-	if obs.Event == "" || obs.DeliveryID == "" {
+	if event == "" || obs.DeliveryID == "" {
 		answer(http.StatusBadRequest, OutcomeMalformed, "missing X-GitHub-Event or X-GitHub-Delivery header")
 		return
 	}
@@ -378,7 +440,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var hd head
 	var key, typed any
 	h.mu.RLock()
-	dec := h.decoders[obs.Event]
+	dec := h.decoders[event]
 	h.mu.RUnlock()
 	if dec != nil {
 		key, typed, hd, err = dec(payload)
@@ -392,7 +454,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	obs.Action = hd.Action
 	d := &Delivery{
-		ID: obs.DeliveryID, Event: obs.Event, Action: hd.Action, HookID: r.Header.Get("X-GitHub-Hook-ID"),
+		ID: obs.DeliveryID, Event: event, Action: hd.Action, HookID: r.Header.Get("X-GitHub-Hook-ID"),
 		InstallationID: hd.Installation.ID, Repository: hd.Repository, Payload: payload, ReceivedAt: start,
 	}
 	if typed != nil {
@@ -459,18 +521,86 @@ func (h *Handler) run(ctx context.Context, d *Delivery, fns []HandlerFunc) (err 
 	return nil
 }
 
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	if n := r.ContentLength; n >= 0 && n <= limit {
-		// The usual case: one allocation of the announced size. net/http
-		// ends the body at Content-Length.
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(body, buf); err != nil {
-			return nil, err
+// errBusy is readBody's answer when the unverified-bytes budget is spent.
+var errBusy = errors.New("webhook: unverified-bytes budget spent")
+
+// readBody reads the body of a delivery not yet verified, charging it to
+// the unverified-bytes budget. It returns the bytes charged, to be
+// released once the signature is checked; on error nothing stays charged.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, held int64, err error) {
+	limited := http.MaxBytesReader(w, r.Body, h.maxBody)
+	if n := r.ContentLength; n >= 0 && n <= h.maxBody {
+		// The usual case: charged before a byte is read, and one
+		// allocation of the announced size. net/http ends the body at
+		// Content-Length.
+		if !h.budget.tryAcquire(n) {
+			return nil, 0, errBusy
 		}
-		return buf, nil
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(limited, buf); err != nil {
+			h.budget.release(n)
+			return nil, 0, err
+		}
+		return buf, n, nil
 	}
-	return io.ReadAll(body)
+	// Unknown length: the charge grows with the buffer, which doubles up
+	// to one byte over the limit (the byte MaxBytesReader needs to see
+	// that the body is too large).
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			grow := min(max(int64(cap(buf)), 4<<10), h.maxBody+1-int64(cap(buf)))
+			if grow <= 0 { // cannot happen: MaxBytesReader stops first
+				h.budget.release(held)
+				return nil, 0, &http.MaxBytesError{Limit: h.maxBody}
+			}
+			if !h.budget.tryAcquire(grow) {
+				h.budget.release(held)
+				return nil, 0, errBusy
+			}
+			held += grow
+			buf = append(make([]byte, 0, int64(cap(buf))+grow), buf...)
+		}
+		n, err := limited.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, held, nil
+		}
+		if err != nil {
+			h.budget.release(held)
+			return nil, 0, err
+		}
+	}
+}
+
+// UnverifiedBytes returns the body bytes held at this moment by
+// deliveries whose signature is not checked yet, for metrics and tests.
+func (h *Handler) UnverifiedBytes() int64 { return h.budget.used.Load() }
+
+// checkedHeaders are the headers the handler reads or passes on: their
+// values end up in logs, stores and observers.
+var checkedHeaders = [...]struct{ key, name string }{
+	{"X-Github-Event", "X-GitHub-Event"},
+	{"X-Github-Delivery", "X-GitHub-Delivery"},
+	{"X-Github-Hook-Id", "X-GitHub-Hook-ID"},
+	{"X-Github-Hook-Installation-Target-Id", "X-GitHub-Hook-Installation-Target-ID"},
+	{"X-Github-Hook-Installation-Target-Type", "X-GitHub-Hook-Installation-Target-Type"},
+}
+
+// checkHeaders returns why the GitHub headers of a request are unusable,
+// or "" when they are fine.
+func checkHeaders(hdr http.Header) string {
+	for _, h := range checkedHeaders {
+		for _, v := range hdr[h.key] {
+			if !utf8.ValidString(v) {
+				return "malformed " + h.name + " header: not valid UTF-8"
+			}
+			if len(v) > maxHeaderValue {
+				return "malformed " + h.name + " header: longer than " + strconv.Itoa(maxHeaderValue) + " bytes"
+			}
+		}
+	}
+	return ""
 }
 
 // verify checks the delivery signature against every secret in constant

@@ -236,7 +236,7 @@ func TestDemoFlow(t *testing.T) {
 		`ghbridge_dispatches_total{kind="workflow_dispatch",outcome="in_progress"} 1`,
 		`ghbridge_token_exchanges_total{outcome="success"}`,
 		`ghbridge_job_transitions_total{from="in_progress",source="workflow_run",to="successful"} 1`,
-		`ghbridge_http_request_duration_seconds_bucket{code="Created",route="POST /api/jobs"`,
+		`ghbridge_http_request_duration_seconds_bucket{code="201",route="POST /api/jobs"`,
 	} {
 		assert.Contains(t, string(metrics), want)
 	}
