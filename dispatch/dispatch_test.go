@@ -60,7 +60,7 @@ func deployerRepo() githubtest.Repo {
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	srv := githubtest.NewServer(o.server...)
+	srv := githubtest.NewServer(append([]githubtest.Option{githubtest.WithContract(t)}, o.server...)...)
 	t.Cleanup(srv.Close)
 	srv.AddRepo(deployerRepo())
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "secret"})

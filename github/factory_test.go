@@ -70,7 +70,7 @@ func (r *recorder) last(t *testing.T, suffix string) *http.Request {
 
 func newSetup(t *testing.T, opts ...github.Option) *setup {
 	t.Helper()
-	srv := githubtest.NewServer()
+	srv := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(srv.Close)
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", DefaultBranch: "trunk", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
 	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
@@ -257,7 +257,7 @@ func TestAppClientErrors(t *testing.T) {
 	require.ErrorIs(t, err, credentials.ErrInvalidKey)
 
 	// A key GitHub does not know: the JWT is rejected with 401.
-	other := githubtest.NewServer()
+	other := githubtest.NewServer(githubtest.WithContract(t))
 	defer other.Close()
 	wrong := s.srv.AppConfig()
 	wrong.PrivateKey = credentials.NewSecret(other.PrivateKeyPEM())
@@ -270,7 +270,7 @@ func TestAppClientErrors(t *testing.T) {
 }
 
 func TestBaseURLs(t *testing.T) {
-	srv := githubtest.NewServer()
+	srv := githubtest.NewServer(githubtest.WithContract(t))
 	defer srv.Close()
 	srv.AddStaticToken("ghp_x")
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api"})

@@ -37,7 +37,7 @@ const hookSecret = "hook-secret"
 
 func newWorld(t *testing.T, opts ...status.TrackerOption) *world {
 	t.Helper()
-	fake := githubtest.NewServer()
+	fake := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(fake.Close)
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}"},

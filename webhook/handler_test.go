@@ -331,7 +331,7 @@ func TestDeliveriesFromFakeGitHub(t *testing.T) {
 	}))
 	receiver := httptest.NewServer(h)
 	defer receiver.Close()
-	fake := githubtest.NewServer()
+	fake := githubtest.NewServer(githubtest.WithContract(t))
 	defer fake.Close()
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
 	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})

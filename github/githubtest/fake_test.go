@@ -47,7 +47,7 @@ type fake struct {
 func newFake(t *testing.T, opts ...githubtest.Option) *fake {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	s := githubtest.NewServer(append([]githubtest.Option{githubtest.WithClock(c.Now)}, opts...)...)
+	s := githubtest.NewServer(append([]githubtest.Option{githubtest.WithContract(t), githubtest.WithClock(c.Now)}, opts...)...)
 	t.Cleanup(s.Close)
 	s.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", Branches: []string{"release"}, Workflows: []githubtest.Workflow{
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id", "version"}, RequiredInputs: []string{"job_id"}},
@@ -61,6 +61,35 @@ func newFake(t *testing.T, opts ...githubtest.Option) *fake {
 	f.inst = s.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
 	f.token = f.exchange(t, f.inst.ID)
 	return f
+}
+
+// refusals collects contract violations of a test that sends requests
+// GitHub refuses on purpose: each must be a request mismatch (the
+// contract caught the bad request), and there must be some.
+type refusals struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *refusals) Helper() {}
+
+func (r *refusals) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
+}
+
+func refusedByContract(t *testing.T) githubtest.Option {
+	r := &refusals{}
+	t.Cleanup(func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		assert.NotEmpty(t, r.msgs, "the contract saw none of the requests GitHub refuses")
+		for _, m := range r.msgs {
+			assert.Contains(t, m, "request does not match GitHub's description")
+		}
+	})
+	return githubtest.WithContract(r)
 }
 
 func (f *fake) jwt(t *testing.T, mutate func(*jwt.RegisteredClaims), key *rsa.PrivateKey) string {
@@ -89,6 +118,9 @@ func (f *fake) call(t *testing.T, method, path, auth string, body any) (int, map
 	require.NoError(t, err)
 	if auth != "" {
 		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := f.Client().Do(req)
 	require.NoError(t, err)
@@ -211,7 +243,7 @@ func TestAccessControl(t *testing.T) {
 }
 
 func TestWorkflowDispatch(t *testing.T) {
-	f := newFake(t)
+	f := newFake(t, refusedByContract(t))
 	dispatch := func(workflow string, body map[string]any) (int, map[string]any) {
 		code, b, _ := f.call(t, "POST", "/repos/acme/api/actions/workflows/"+workflow+"/dispatches", f.token, body)
 		return code, b
@@ -546,7 +578,7 @@ func TestFaults(t *testing.T) {
 }
 
 func TestRepositoryDispatch(t *testing.T) {
-	f := newFake(t)
+	f := newFake(t, refusedByContract(t))
 	code, _, _ := f.call(t, "POST", "/repos/acme/api/dispatches", f.token, map[string]any{"event_type": "ship", "client_payload": map[string]any{"job_id": "j-3"}})
 	require.Equal(t, 204, code)
 	rd := f.RepositoryDispatches()
@@ -568,7 +600,7 @@ func TestRepositoryDispatch(t *testing.T) {
 }
 
 func TestDeploymentsAndChecks(t *testing.T) {
-	f := newFake(t)
+	f := newFake(t, refusedByContract(t))
 	code, body, _ := f.call(t, "POST", "/repos/acme/api/deployments", f.token, map[string]any{"ref": "main", "environment": "prod", "payload": map[string]any{"job_id": "j"}, "required_contexts": []string{}})
 	require.Equal(t, 201, code, body)
 	id := int64(body["id"].(float64))

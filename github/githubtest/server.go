@@ -77,6 +77,8 @@ type Server struct {
 	deliveries    []*Delivery
 	nextID        int64
 	gitObjects    *gitState
+	contract      ContractReporter // see WithContract
+	violations    []string
 }
 
 // Option configures a Server.
@@ -225,13 +227,15 @@ type caller struct {
 type handler func(w http.ResponseWriter, r *http.Request, c caller)
 
 func (s *Server) handle(mux *http.ServeMux, pattern string, auth authKind, h handler) {
-	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(pattern, s.checked(pattern, func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests[pattern]++
 		f := s.takeFault(pattern)
 		s.mu.Unlock()
 		w.Header().Set("X-GitHub-Request-Id", randomHex(8))
-		w.Header().Set("X-GitHub-Api-Version-Selected", "2022-11-28")
+		if _, ok := apiVersion(w, r); !ok {
+			return
+		}
 		if f != nil && !f.AfterHandling {
 			if f.apply(w, r) {
 				return
@@ -250,7 +254,7 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, auth authKind, h han
 			return
 		}
 		h(w, r, c)
-	})
+	}))
 }
 
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, kind authKind) (caller, bool) {
