@@ -193,10 +193,9 @@ func (a *attempt) pullRequest(ctx context.Context, res *Result) error {
 		pr = p
 		return err
 	}, find)
-	var e *Error
-	if errors.As(err, &e) && e.StatusCode == http.StatusUnprocessableEntity && strings.Contains(e.Message, "already exists") {
+	if alreadyExists(err) {
 		// An earlier attempt opened it.
-		if found, ferr := find(e); ferr == nil && found {
+		if found, ferr := find(nil); ferr == nil && found {
 			err = nil
 		}
 	}
@@ -262,8 +261,7 @@ func (a *attempt) prepareBranch(ctx context.Context, op, base string) (string, e
 		})
 		return err
 	}, func(*Error) (bool, error) { return ours() })
-	var e *Error
-	if errors.As(err, &e) && e.StatusCode == http.StatusUnprocessableEntity && strings.Contains(e.Message, "already exists") {
+	if alreadyExists(err) {
 		done, oerr := ours()
 		switch {
 		case oerr != nil:
@@ -276,6 +274,26 @@ func (a *attempt) prepareBranch(ctx context.Context, op, base string) (string, e
 		return "", err
 	}
 	return spec.Branch, nil
+}
+
+// alreadyExists reports GitHub's 422 for something that exists: "Reference
+// already exists" in the message, or, for pull requests, "Validation
+// Failed" with "A pull request already exists for owner:branch." in
+// errors[].
+func alreadyExists(err error) bool {
+	var er *gh.ErrorResponse
+	if !errors.As(err, &er) || er.Response == nil || er.Response.StatusCode != http.StatusUnprocessableEntity {
+		return false
+	}
+	if strings.Contains(strings.ToLower(er.Message), "already exists") {
+		return true
+	}
+	for _, fe := range er.Errors {
+		if strings.Contains(strings.ToLower(fe.Message), "already exists") || fe.Code == "already_exists" {
+			return true
+		}
+	}
+	return false
 }
 
 // findPull looks for the job's pull request by its head branch.

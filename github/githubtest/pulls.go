@@ -412,7 +412,8 @@ func (s *Server) pullRoutes(mux *http.ServeMux) {
 		g := s.git()
 		for _, p := range g.pulls[key] {
 			if p.Head == head && p.State == "open" {
-				writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("A pull request already exists for %s:%s.", rp.Owner, head))
+				validationFailed(w, "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+					fieldError{Resource: "PullRequest", Code: "custom", Message: fmt.Sprintf("A pull request already exists for %s:%s.", rp.Owner, head)})
 				return
 			}
 		}

@@ -198,6 +198,24 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, apiError{Message: msg, DocumentationURL: docsURL, Status: strconv.Itoa(status)})
 }
 
+// fieldError is one entry of the errors array of a 422 Validation Failed.
+type fieldError struct {
+	Resource string `json:"resource,omitempty"`
+	Field    string `json:"field,omitempty"`
+	Code     string `json:"code"`
+	Message  string `json:"message,omitempty"`
+}
+
+// validationFailed answers as GitHub does when a request is well formed
+// but invalid: "Validation Failed" with the details in errors.
+func validationFailed(w http.ResponseWriter, docs string, errs ...fieldError) {
+	raw := make([]json.RawMessage, len(errs))
+	for i, e := range errs {
+		raw[i], _ = json.Marshal(e)
+	}
+	writeJSON(w, http.StatusUnprocessableEntity, apiError{Message: "Validation Failed", Errors: raw, DocumentationURL: docs, Status: "422"})
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
