@@ -54,6 +54,12 @@ func (a *attempt) repositoryDispatch(ctx context.Context, res *Result) error {
 	if err != nil {
 		return &Error{Kind: ErrInvalidAgentConfig, Op: op, Repo: a.cfg.Repository(), Err: err}
 	}
+	if len(raw) > template.MaxClientPayloadBytes {
+		// Refused before sending: GitHub would refuse it, or worse, a
+		// proxy would cut it.
+		return &Error{Kind: ErrInvalidAgentConfig, Op: op, Repo: a.cfg.Repository(), Target: a.cfg.EventType,
+			Hint: fmt.Sprintf("client_payload is %d bytes of JSON; GitHub takes less than 64 KB (%d bytes); send a reference (a URL, an id) instead of the data", len(raw), template.MaxClientPayloadBytes)}
+	}
 	msg := json.RawMessage(raw)
 	since := a.d.now().Add(-a.d.lookup.ClockSkew)
 	err = a.retrying(ctx, op, a.cfg.EventType, func() error {

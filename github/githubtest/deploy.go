@@ -134,6 +134,9 @@ func (s *Server) deploymentRoutes(mux *http.ServeMux) {
 		case len(body.ClientPayload) > maxClientPayloadKeys:
 			invalid(w, fmt.Sprintf("For 'properties/client_payload', the object has more than %d properties.", maxClientPayloadKeys))
 			return
+		case clientPayloadSize(body.ClientPayload) >= 64<<10:
+			invalid(w, "client_payload is too large; it must be less than 64KB.")
+			return
 		}
 		s.mu.Lock()
 		rp := s.requireRepo(w, r, c, "contents", "write")
@@ -544,4 +547,9 @@ func flatten(prefix string, m map[string]any) map[string]string {
 		walk(prefix+"."+k, v)
 	}
 	return out
+}
+
+func clientPayloadSize(p map[string]any) int {
+	b, _ := json.Marshal(p)
+	return len(b)
 }
