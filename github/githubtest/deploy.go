@@ -256,7 +256,7 @@ func (s *Server) deploymentRoutes(mux *http.ServeMux) {
 			invalid(w, fmt.Sprintf("For 'properties/state', %q is not one of %s.", body.State, strings.Join(deploymentStates, ", ")))
 			return
 		}
-		if len(body.Description) > 140 {
+		if utf8.RuneCountInString(body.Description) > 140 {
 			invalid(w, "For 'properties/description', the description is longer than 140 characters.")
 			return
 		}
@@ -395,8 +395,8 @@ func (b checkRunBody) apply(cr *CheckRun, now time.Time) string {
 		if b.Output.Summary == "" || b.Output.Title == "" {
 			return "For 'properties/output', title and summary are required."
 		}
-		if len(b.Output.Summary) > 65535 || len(b.Output.Text) > 65535 {
-			return "For 'properties/output', summary and text are limited to 65535 characters."
+		if len(b.Output.Title) > 65535 || len(b.Output.Summary) > 65535 || len(b.Output.Text) > 65535 || !utf8.ValidString(b.Output.Summary+b.Output.Title+b.Output.Text) {
+			return "For 'properties/output', title, summary and text are limited to 65535 bytes of UTF-8."
 		}
 		cr.Title, cr.Summary, cr.Text = b.Output.Title, b.Output.Summary, b.Output.Text
 	}
