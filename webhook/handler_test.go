@@ -371,3 +371,19 @@ func TestHandleDecodesOnce(t *testing.T) {
 	w = serve(h, webhooktest.NewRequest("workflow_run", []byte(`{"action":`), secret))
 	assert.Equal(t, 400, w.Code)
 }
+
+// The algorithm prefix is matched in any case, as the hex digest is, so
+// that the handler and FuzzVerify's notion of authentic agree.
+func TestSignaturePrefixCase(t *testing.T) {
+	h := newHandler(t)
+	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { return nil })
+	body := []byte(`{"action":"completed"}`)
+	for _, sig := range []string{webhook.Sign(secret, body), strings.ToUpper(webhook.Sign(secret, body)), "Sha256=" + strings.TrimPrefix(webhook.Sign(secret, body), "sha256=")} {
+		r := webhooktest.NewRequest("workflow_run", body, secret)
+		r.Header.Set("X-Hub-Signature-256", sig)
+		assert.Equal(t, 200, serve(h, r).Code, sig)
+	}
+	r := webhooktest.NewRequest("workflow_run", body, secret)
+	r.Header.Set("X-Hub-Signature-256", "sha1="+strings.TrimPrefix(webhook.Sign(secret, body), "sha256="))
+	assert.Equal(t, 401, serve(h, r).Code)
+}
