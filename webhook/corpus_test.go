@@ -59,8 +59,10 @@ func TestCorpus(t *testing.T) {
 			return
 		}
 		var g struct {
-			Action       string `json:"action"`
-			Repository   struct{ FullName string `json:"full_name"` }
+			Action     string `json:"action"`
+			Repository struct {
+				FullName string `json:"full_name"`
+			}
 			Installation struct{ ID int64 }
 		}
 		b, err := json.Marshal(ev)
