@@ -416,3 +416,32 @@ func TestLogger(t *testing.T) {
 		assert.NotContains(t, out, tok, "no token in the log")
 	}
 }
+
+func TestAPIVersionOption(t *testing.T) {
+	srv := githubtest.NewServer(githubtest.WithContract(t))
+	defer srv.Close()
+	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api"})
+	for _, v := range []string{"", github.APIVersion20221128, github.APIVersion20260310} {
+		var opts []github.Option
+		if v != "" {
+			opts = append(opts, github.WithAPIVersion(v))
+		}
+		f, err := github.NewClientFactory(append(opts, github.WithBaseURL(srv.URL))...)
+		require.NoError(t, err)
+		tokens, err := credentials.NewTokenCache(srv.AppConfig(), credentials.WithTransport(f.Transport()))
+		require.NoError(t, err)
+		c, err := f.Client(credentials.ForInstallation(tokens, inst.ID, "test"))
+		require.NoError(t, err)
+		_, resp, err := c.Repositories.Get(context.Background(), "acme", "api")
+		require.NoError(t, err)
+		want := v
+		if want == "" {
+			want = github.DefaultAPIVersion
+		}
+		assert.Equal(t, want, f.APIVersion())
+		assert.Equal(t, want, resp.Header.Get("X-GitHub-Api-Version-Selected"), "the version GitHub served")
+	}
+	_, err := github.NewClientFactory(github.WithAPIVersion("latest"))
+	require.Error(t, err)
+}

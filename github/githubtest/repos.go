@@ -530,8 +530,14 @@ func (s *Server) dispatchWorkflow(w http.ResponseWriter, r *http.Request, c call
 	if !readJSON(w, r, &raw) {
 		return
 	}
+	// API version 2026-03-10 always answers the run and knows no
+	// return_run_details.
+	alwaysDetails := r.Header.Get("X-GitHub-Api-Version") >= APIVersion20260310
 	for k := range raw {
 		switch {
+		case k == "return_run_details" && alwaysDetails:
+			invalid(w, "\"return_run_details\" is not a permitted key.")
+			return
 		case k == "return_run_details" && !s.runDetails:
 			writeError(w, s.runDetailsErr, "Invalid request.\n\n\"return_run_details\" is not a permitted key.")
 			return
@@ -556,12 +562,24 @@ func (s *Server) dispatchWorkflow(w http.ResponseWriter, r *http.Request, c call
 	}
 	inputs := make(map[string]string, len(body.Inputs))
 	for k, v := range body.Inputs {
-		var str string
-		if err := json.Unmarshal(v, &str); err != nil {
-			invalid(w, fmt.Sprintf("For 'properties/%s', %s is not a string.", k, v))
+		// Inputs of type boolean and number may be sent as JSON
+		// booleans and numbers; workflows see them as text.
+		var val any
+		if err := json.Unmarshal(v, &val); err != nil {
+			invalid(w, fmt.Sprintf("For 'properties/%s', %s is not valid JSON.", k, v))
 			return
 		}
-		inputs[k] = str
+		switch val := val.(type) {
+		case string:
+			inputs[k] = val
+		case bool, float64:
+			inputs[k] = string(v)
+		case nil:
+			inputs[k] = ""
+		default:
+			invalid(w, fmt.Sprintf("For 'properties/%s', %s is not a string, number or boolean.", k, v))
+			return
+		}
 	}
 
 	s.mu.Lock()
@@ -625,7 +643,7 @@ func (s *Server) dispatchWorkflow(w http.ResponseWriter, r *http.Request, c call
 		"html_url":        s.webURL(fmt.Sprintf("%s/actions/runs/%d", full, rn.ID)),
 	}
 	s.mu.Unlock()
-	if body.ReturnRunDetails {
+	if body.ReturnRunDetails || alwaysDetails {
 		writeJSON(w, http.StatusOK, details)
 		return
 	}
