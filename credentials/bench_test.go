@@ -14,7 +14,7 @@ import (
 )
 
 func benchEnv(b *testing.B) (*githubtest.Server, int64) {
-	srv := githubtest.NewServer()
+	srv := githubtest.NewServer(githubtest.WithContract(b))
 	b.Cleanup(srv.Close)
 	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
 	return srv, inst.ID

@@ -76,7 +76,7 @@ func TestTokensNeverReachLogsOrAudit(t *testing.T) {
 	audit := &credentials.MemoryAuditLog{}
 	sink := credentials.MultiAuditSink(audit, credentials.SlogAuditSink(logger))
 
-	srv := githubtest.NewServer()
+	srv := githubtest.NewServer(githubtest.WithContract(t))
 	defer srv.Close()
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
 	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})

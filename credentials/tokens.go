@@ -220,7 +220,9 @@ func (c *TokenCache) exchange(parent context.Context, id int64, gen uint64) (Ins
 	ctx, cancel := context.WithTimeout(ghhttp.MarkIdempotent(parent), c.timeout)
 	defer cancel()
 	start := c.now()
-	res, _, err := c.client.Apps.CreateInstallationToken(ctx, id, nil)
+	// An empty object, not go-github's "null" for nil options: the body,
+	// when sent, is an object in GitHub's description.
+	res, _, err := c.client.Apps.CreateInstallationToken(ctx, id, &gh.InstallationTokenOptions{})
 	ev := AuditEvent{Name: EventTokenExchange, CredentialType: TypeInstallation, InstallationID: id, Attempt: 1}
 	if err != nil {
 		return InstallationToken{}, c.failed(parent, ev, tokenError(id, err))

@@ -56,7 +56,7 @@ var fastRetries = github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 5 * tim
 func newTokenEnv(t *testing.T, app func(*credentials.AppConfig), opts ...credentials.TokenCacheOption) *tokenEnv {
 	t.Helper()
 	clock := newClock()
-	srv := githubtest.NewServer(githubtest.WithClock(clock.Now))
+	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now))
 	t.Cleanup(srv.Close)
 	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api"})
@@ -146,7 +146,7 @@ func TestTokenCacheBlocksWhenTokenIsNearlyExpired(t *testing.T) {
 
 func TestTokenCacheShortLivedTokensAreNotRefreshedOnEveryCall(t *testing.T) {
 	clock := newClock()
-	srv := githubtest.NewServer(githubtest.WithClock(clock.Now), githubtest.WithTokenLifetime(4*time.Minute))
+	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now), githubtest.WithTokenLifetime(4*time.Minute))
 	t.Cleanup(srv.Close)
 	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
 	cache, err := credentials.NewTokenCache(srv.AppConfig(), credentials.WithClock(clock.Now))
@@ -227,7 +227,7 @@ func TestTokenCacheRevokeDuringExchangeIsNotUndone(t *testing.T) {
 
 func TestTokenCacheJWTClaims(t *testing.T) {
 	clock := newClock()
-	srv := githubtest.NewServer(githubtest.WithClock(clock.Now))
+	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now))
 	t.Cleanup(srv.Close)
 	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
 	var authz []string

@@ -54,6 +54,7 @@ import (
 
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/failure"
+	ghclient "github.com/ghbridge/ghbridge/github"
 	"github.com/ghbridge/ghbridge/template"
 )
 
@@ -156,6 +157,10 @@ type Dispatcher struct {
 	maxAttempts int
 	contexts    []string
 	autoMerge   bool
+	// alwaysRunDetails: the clients request API version 2026-03-10 or
+	// later, whose dispatch answers the run and takes no
+	// return_run_details.
+	alwaysRunDetails bool
 
 	// noRunDetails remembers API base URLs (GitHub Enterprise Server
 	// 3.20 and older) that reject return_run_details.
@@ -227,6 +232,9 @@ func New(resolver CredentialResolver, clients ClientProvider, opts ...Option) *D
 	}
 	if d.renderer == nil {
 		d.renderer = template.NewRenderer()
+	}
+	if v, ok := clients.(interface{ APIVersion() string }); ok {
+		d.alwaysRunDetails = v.APIVersion() >= ghclient.APIVersion20260310
 	}
 	return d
 }

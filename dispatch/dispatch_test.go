@@ -37,6 +37,7 @@ type envOptions struct {
 	server   []githubtest.Option
 	retry    github.RetryPolicy
 	dispatch []dispatch.Option
+	factory  []github.Option
 }
 
 var fastRetry = github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond, MaxRateLimitWait: 2 * time.Second}
@@ -60,7 +61,7 @@ func deployerRepo() githubtest.Repo {
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	srv := githubtest.NewServer(o.server...)
+	srv := githubtest.NewServer(append([]githubtest.Option{githubtest.WithContract(t)}, o.server...)...)
 	t.Cleanup(srv.Close)
 	srv.AddRepo(deployerRepo())
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "secret"})
@@ -68,7 +69,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.retry == (github.RetryPolicy{}) {
 		o.retry = fastRetry
 	}
-	clients, err := github.NewClientFactory(github.WithBaseURL(srv.URL), github.WithRetryPolicy(o.retry))
+	clients, err := github.NewClientFactory(append([]github.Option{github.WithBaseURL(srv.URL), github.WithRetryPolicy(o.retry)}, o.factory...)...)
 	require.NoError(t, err)
 	tokens, err := credentials.NewTokenCache(srv.AppConfig(), credentials.WithTransport(clients.Transport()))
 	require.NoError(t, err)
@@ -175,6 +176,26 @@ func TestRunDetailsFallback(t *testing.T) {
 			require.Len(t, evs, 3)
 			assert.Equal(t, credentials.OutcomeFailure, evs[0].Outcome)
 			assert.Contains(t, evs[0].Error, "return_run_details")
+		})
+	}
+}
+
+// Both API versions dispatch in one request and read the run from the
+// answer; 2026-03-10 never sends the removed return_run_details.
+func TestAPIVersions(t *testing.T) {
+	for _, v := range []string{github.APIVersion20221128, github.APIVersion20260310} {
+		t.Run(v, func(t *testing.T) {
+			e := newEnv(t, envOptions{factory: []github.Option{github.WithAPIVersion(v)}})
+			res, err := e.d.Dispatch(context.Background(), job("job-1", deployAgent))
+			require.NoError(t, err)
+			assert.Equal(t, 1, res.Attempts)
+			run, ok := e.srv.GetRun(res.RunID)
+			require.True(t, ok)
+			assert.Equal(t, "Deploy job-1", run.DisplayTitle)
+			ds := e.srv.Dispatches()
+			require.Len(t, ds, 1)
+			assert.Equal(t, v == github.APIVersion20221128, ds[0].ReturnRunDetails)
+			assert.Zero(t, e.srv.RequestCount("GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs"), "the run came with the answer")
 		})
 	}
 }

@@ -57,6 +57,12 @@ func (a *attempt) repositoryDispatch(ctx context.Context, res *Result) error {
 	if err != nil {
 		return &Error{Kind: ErrInvalidAgentConfig, Op: op, Repo: a.cfg.Repository(), Err: err}
 	}
+	if len(raw) > template.MaxClientPayloadBytes {
+		// Refused before sending: GitHub would refuse it, or worse, a
+		// proxy would cut it.
+		return &Error{Kind: ErrInvalidAgentConfig, Op: op, Repo: a.cfg.Repository(), Target: a.cfg.EventType,
+			Hint: fmt.Sprintf("client_payload is %d bytes of JSON; GitHub takes less than 64 KB (%d bytes); send a reference (a URL, an id) instead of the data", len(raw), template.MaxClientPayloadBytes)}
+	}
 	msg := json.RawMessage(raw)
 	since := a.d.now().Add(-a.d.lookup.ClockSkew)
 	err = a.retrying(ctx, op, a.cfg.EventType, func() error {
@@ -199,10 +205,9 @@ func (a *attempt) pullRequest(ctx context.Context, res *Result) error {
 		pr = p
 		return err
 	}, find)
-	var e *Error
-	if errors.As(err, &e) && e.StatusCode == http.StatusUnprocessableEntity && strings.Contains(e.Message, "already exists") {
+	if alreadyExists(err) {
 		// An earlier attempt opened it.
-		if found, ferr := find(e); ferr == nil && found {
+		if found, ferr := find(nil); ferr == nil && found {
 			err = nil
 		}
 	}
@@ -268,8 +273,7 @@ func (a *attempt) prepareBranch(ctx context.Context, op, base string) (string, e
 		})
 		return err
 	}, func(*Error) (bool, error) { return ours() })
-	var e *Error
-	if errors.As(err, &e) && e.StatusCode == http.StatusUnprocessableEntity && strings.Contains(e.Message, "already exists") {
+	if alreadyExists(err) {
 		done, oerr := ours()
 		switch {
 		case oerr != nil:
@@ -282,6 +286,26 @@ func (a *attempt) prepareBranch(ctx context.Context, op, base string) (string, e
 		return "", err
 	}
 	return spec.Branch, nil
+}
+
+// alreadyExists reports GitHub's 422 for something that exists: "Reference
+// already exists" in the message, or, for pull requests, "Validation
+// Failed" with "A pull request already exists for owner:branch." in
+// errors[].
+func alreadyExists(err error) bool {
+	var er *gh.ErrorResponse
+	if !errors.As(err, &er) || er.Response == nil || er.Response.StatusCode != http.StatusUnprocessableEntity {
+		return false
+	}
+	if strings.Contains(strings.ToLower(er.Message), "already exists") {
+		return true
+	}
+	for _, fe := range er.Errors {
+		if strings.Contains(strings.ToLower(fe.Message), "already exists") || fe.Code == "already_exists" {
+			return true
+		}
+	}
+	return false
 }
 
 // findPull looks for the job's pull request by its head branch.

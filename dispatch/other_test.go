@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,6 +29,17 @@ func TestRepositoryDispatch(t *testing.T) {
 	assert.Equal(t, rds[0].RunIDs[0], res.RunID, "the run is found by the job id in its run-name")
 	assert.Equal(t, template.KindRepositoryDispatch, res.Kind)
 	assert.Equal(t, "dispatch.repository_dispatch", e.audit.Events()[0].Name)
+}
+
+func TestRepositoryDispatchPayloadOverGitHubsLimitIsNotSent(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	big := strings.Repeat("x", 71<<10)
+	_, err := e.d.Dispatch(context.Background(), job("job-9", `{"type":"repository_dispatch","owner":"acme","repo":"deployer",
+		"eventType":"deploy","clientPayload":{"blob":"`+big+`"}}`))
+	require.ErrorIs(t, err, dispatch.ErrInvalidAgentConfig)
+	assert.Contains(t, err.Error(), "64 KB")
+	assert.Empty(t, e.srv.RepositoryDispatches(), "nothing was sent")
+	assert.Zero(t, e.srv.RequestCount("POST /repos/{owner}/{repo}/dispatches"))
 }
 
 func TestRepositoryDispatchWithoutListeningWorkflow(t *testing.T) {

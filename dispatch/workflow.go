@@ -43,6 +43,9 @@ func (a *attempt) workflowDispatch(ctx context.Context, res *Result) error {
 
 	for {
 		_, noDetails := a.d.noRunDetails.Load(base)
+		// From API version 2026-03-10 the run is always answered and
+		// the field is gone.
+		noDetails = noDetails || a.d.alwaysRunDetails
 		var details runDetails
 		err := a.send(ctx, func() error {
 			req, err := a.client.NewRequest(http.MethodPost, fmt.Sprintf("repos/%s/%s/actions/workflows/%s/dispatches",
@@ -73,7 +76,7 @@ func (a *attempt) workflowDispatch(ctx context.Context, res *Result) error {
 			setRun(res, run)
 			return nil
 		}
-		if !noDetails && rejectsRunDetails(err) {
+		if !noDetails && !a.d.alwaysRunDetails && rejectsRunDetails(err) {
 			// GitHub Enterprise Server 3.20 and older: nothing was
 			// dispatched; send again without the field, and remember.
 			a.d.noRunDetails.Store(base, true)

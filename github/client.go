@@ -17,6 +17,18 @@ import (
 // DefaultUserAgent is sent when no WithUserAgent option is given.
 const DefaultUserAgent = "ghbridge"
 
+// GitHub REST API versions ghbridge is tested against, sent as the
+// X-GitHub-Api-Version header.
+const (
+	// APIVersion20221128 is the default.
+	APIVersion20221128 = "2022-11-28"
+	// APIVersion20260310 always answers a workflow dispatch with the run
+	// (200) and no longer takes return_run_details.
+	APIVersion20260310 = "2026-03-10"
+	// DefaultAPIVersion is sent when no WithAPIVersion option is given.
+	DefaultAPIVersion = APIVersion20221128
+)
+
 // RetryPolicy tunes the retrying transport; zero fields take defaults.
 type RetryPolicy struct {
 	// MaxRetries after the first attempt (default 4); negative disables.
@@ -35,21 +47,23 @@ type RetryPolicy struct {
 // ClientFactory builds go-github clients sharing one retrying transport.
 // It is safe for concurrent use.
 type ClientFactory struct {
-	baseURL   *url.URL
-	uploadURL *url.URL
-	userAgent string
-	transport http.RoundTripper
+	apiVersion string
+	baseURL    *url.URL
+	uploadURL  *url.URL
+	userAgent  string
+	transport  http.RoundTripper
 }
 
 // Option configures a ClientFactory.
 type Option func(*factoryConfig)
 
 type factoryConfig struct {
-	baseURL   string
-	userAgent string
-	base      http.RoundTripper
-	retry     RetryPolicy
-	logger    *slog.Logger
+	apiVersion string
+	baseURL    string
+	userAgent  string
+	base       http.RoundTripper
+	retry      RetryPolicy
+	logger     *slog.Logger
 }
 
 // WithBaseURL sets the REST API root: empty for github.com, or a GitHub
@@ -67,6 +81,10 @@ func WithHTTPTransport(rt http.RoundTripper) Option {
 	return func(c *factoryConfig) { c.base = rt }
 }
 
+// WithAPIVersion sets the REST API version requested (default
+// DefaultAPIVersion), a date such as APIVersion20260310.
+func WithAPIVersion(v string) Option { return func(c *factoryConfig) { c.apiVersion = v } }
+
 // WithRetryPolicy tunes retries.
 func WithRetryPolicy(p RetryPolicy) Option { return func(c *factoryConfig) { c.retry = p } }
 
@@ -75,18 +93,22 @@ func WithLogger(l *slog.Logger) Option { return func(c *factoryConfig) { c.logge
 
 // NewClientFactory returns a factory. It fails only on a malformed base URL.
 func NewClientFactory(opts ...Option) (*ClientFactory, error) {
-	cfg := factoryConfig{userAgent: DefaultUserAgent}
+	cfg := factoryConfig{userAgent: DefaultUserAgent, apiVersion: DefaultAPIVersion}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if _, err := time.Parse(time.DateOnly, cfg.apiVersion); err != nil {
+		return nil, fmt.Errorf("github: API version %q is not a date such as %s", cfg.apiVersion, DefaultAPIVersion)
 	}
 	u, err := ghhttp.ParseBaseURL(cfg.baseURL)
 	if err != nil {
 		return nil, err
 	}
 	return &ClientFactory{
-		baseURL:   u,
-		uploadURL: ghhttp.UploadURL(u),
-		userAgent: cfg.userAgent,
+		apiVersion: cfg.apiVersion,
+		baseURL:    u,
+		uploadURL:  ghhttp.UploadURL(u),
+		userAgent:  cfg.userAgent,
 		transport: ghhttp.NewTransport(ghhttp.Config{
 			MaxRetries:       cfg.retry.MaxRetries,
 			MinWait:          cfg.retry.MinWait,
@@ -98,6 +120,9 @@ func NewClientFactory(opts ...Option) (*ClientFactory, error) {
 		}),
 	}, nil
 }
+
+// APIVersion returns the REST API version the factory's clients request.
+func (f *ClientFactory) APIVersion() string { return f.apiVersion }
 
 // BaseURL returns the API root clients are built for.
 func (f *ClientFactory) BaseURL() *url.URL { u := *f.baseURL; return &u }
@@ -128,7 +153,7 @@ func (f *ClientFactory) AppClient(app credentials.AppConfig) (*gh.Client, error)
 }
 
 func (f *ClientFactory) newClient(rt http.RoundTripper) *gh.Client {
-	c := gh.NewClient(&http.Client{Transport: rt})
+	c := gh.NewClient(&http.Client{Transport: &versionTransport{version: f.apiVersion, base: rt}})
 	c.BaseURL, c.UploadURL = f.BaseURL(), ghhttp.UploadURL(f.baseURL)
 	c.UserAgent = f.userAgent
 	return c
@@ -157,3 +182,19 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // retried like a GET after a connection error or 5xx answer. Use it only
 // for requests whose repetition is harmless.
 func MarkIdempotent(ctx context.Context) context.Context { return ghhttp.MarkIdempotent(ctx) }
+
+// versionTransport sets X-GitHub-Api-Version, which go-github fixes at
+// 2022-11-28.
+type versionTransport struct {
+	version string
+	base    http.RoundTripper
+}
+
+func (t *versionTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("X-GitHub-Api-Version") == t.version {
+		return t.base.RoundTrip(req)
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set("X-GitHub-Api-Version", t.version)
+	return t.base.RoundTrip(r)
+}

@@ -74,7 +74,7 @@ func (r *recorder) last(t *testing.T, suffix string) *http.Request {
 
 func newSetup(t *testing.T, opts ...github.Option) *setup {
 	t.Helper()
-	srv := githubtest.NewServer()
+	srv := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(srv.Close)
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", DefaultBranch: "trunk", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
 	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
@@ -274,7 +274,7 @@ func TestAppClientErrors(t *testing.T) {
 }
 
 func TestBaseURLs(t *testing.T) {
-	srv := githubtest.NewServer()
+	srv := githubtest.NewServer(githubtest.WithContract(t))
 	defer srv.Close()
 	srv.AddStaticToken("ghp_x")
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api"})
@@ -419,4 +419,33 @@ func TestLogger(t *testing.T) {
 	for _, tok := range s.srv.IssuedTokens() {
 		assert.NotContains(t, out, tok, "no token in the log")
 	}
+}
+
+func TestAPIVersionOption(t *testing.T) {
+	srv := githubtest.NewServer(githubtest.WithContract(t))
+	defer srv.Close()
+	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api"})
+	for _, v := range []string{"", github.APIVersion20221128, github.APIVersion20260310} {
+		var opts []github.Option
+		if v != "" {
+			opts = append(opts, github.WithAPIVersion(v))
+		}
+		f, err := github.NewClientFactory(append(opts, github.WithBaseURL(srv.URL))...)
+		require.NoError(t, err)
+		tokens, err := credentials.NewTokenCache(srv.AppConfig(), credentials.WithTransport(f.Transport()))
+		require.NoError(t, err)
+		c, err := f.Client(credentials.ForInstallation(tokens, inst.ID, "test"))
+		require.NoError(t, err)
+		_, resp, err := c.Repositories.Get(context.Background(), "acme", "api")
+		require.NoError(t, err)
+		want := v
+		if want == "" {
+			want = github.DefaultAPIVersion
+		}
+		assert.Equal(t, want, f.APIVersion())
+		assert.Equal(t, want, resp.Header.Get("X-GitHub-Api-Version-Selected"), "the version GitHub served")
+	}
+	_, err := github.NewClientFactory(github.WithAPIVersion("latest"))
+	require.Error(t, err)
 }

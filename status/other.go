@@ -72,6 +72,9 @@ type DeploymentUpdate struct {
 	Repository     string
 	InstallationID int64
 	CreatedAt      time.Time
+	// AppID is the App that posted the status (performed_via_github_app),
+	// 0 when unknown.
+	AppID int64
 }
 
 // DeploymentStates maps a deployment status state to a job status.
@@ -79,15 +82,20 @@ var DeploymentStates = map[string]Status{
 	"queued":      Pending,
 	"pending":     Pending,
 	"in_progress": InProgress,
-	"success":     Successful,
-	"failure":     Failure,
-	"error":       Failure,
-	"inactive":    Cancelled,
+	// waiting: the deployment awaits approval of a protected environment.
+	"waiting":  ActionRequired,
+	"success":  Successful,
+	"failure":  Failure,
+	"error":    Failure,
+	"inactive": Cancelled,
 }
 
 // ApplyDeploymentStatus applies a deployment status to the deployment job
 // that created the deployment. Statuses ghbridge posted itself come back
-// as deliveries too; they match the job's status and change nothing.
+// as deliveries too and change nothing: those posted by the App named
+// with WithAppID, and any whose state is the one ghbridge reports for the
+// job's status (DeploymentState), such as the in_progress it posts for an
+// action_required job.
 func (t *Tracker) ApplyDeploymentStatus(ctx context.Context, d DeploymentUpdate) (Result, error) {
 	if d.JobID == "" {
 		return Result{Outcome: NoJob, Reason: "deployment has no job_id in its payload"}, nil
@@ -106,6 +114,12 @@ func (t *Tracker) ApplyDeploymentStatus(ctx context.Context, d DeploymentUpdate)
 		}
 		if j.Status.Final() {
 			return nil, Result{Outcome: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
+		}
+		if t.appID != 0 && d.AppID == t.appID {
+			return nil, Result{Outcome: Unchanged, Reason: "ghbridge's own report"}
+		}
+		if d.State == DeploymentState(j.Status) {
+			return nil, Result{Outcome: Unchanged, Reason: "the state ghbridge reports for " + string(j.Status)}
 		}
 		if to == j.Status || !CanTransition(j.Status, to) {
 			return nil, Result{Outcome: Unchanged}

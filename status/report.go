@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	gh "github.com/google/go-github/v62/github"
 
@@ -83,7 +85,7 @@ func (r *GitHubReporter) Report(ctx context.Context, j Job) (*Update, error) {
 		_, _, err := client.Repositories.CreateDeploymentStatus(ctx, j.Owner, j.Repo, j.DeploymentID, &gh.DeploymentStatusRequest{
 			State:       gh.String(DeploymentState(j.Status)),
 			LogURL:      optional(j.RunURL),
-			Description: gh.String(truncate(j.Message, 140)),
+			Description: gh.String(truncateRunes(j.Message, maxDescription)),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("deployment status: %w", err)
@@ -92,7 +94,7 @@ func (r *GitHubReporter) Report(ctx context.Context, j Job) (*Update, error) {
 	if j.Report.CheckRunName != "" && j.Report.HeadSHA != "" {
 		status, conclusion := CheckRunState(j.Status)
 		out := &gh.CheckRunOutput{
-			Title:   gh.String(fmt.Sprintf("%s: %s", j.Report.CheckRunName, j.Status)),
+			Title:   gh.String(truncateBytes(fmt.Sprintf("%s: %s", j.Report.CheckRunName, j.Status), maxCheckOutput)),
 			Summary: gh.String(checkSummary(j)),
 		}
 		if j.Report.CheckRunID == 0 {
@@ -125,8 +127,18 @@ func checkSummary(j Job) string {
 	if j.RunURL != "" {
 		s += fmt.Sprintf("\n\n[Workflow run](%s)", j.RunURL)
 	}
-	return truncate(s, 65535)
+	return truncateBytes(s, maxCheckOutput)
 }
+
+// GitHub's limits, in GitHub's units.
+const (
+	// maxDescription is a deployment status description's limit, in
+	// characters.
+	maxDescription = 140
+	// maxCheckOutput is the limit of a check run's output title, summary
+	// and text, in bytes.
+	maxCheckOutput = 65535
+)
 
 func optional(s string) *string {
 	if s == "" {
@@ -135,13 +147,26 @@ func optional(s string) *string {
 	return &s
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
+// truncateRunes shortens s to at most n characters, the last an ellipsis.
+func truncateRunes(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
 	r := []rune(s)
-	for len(string(r)) > n-1 {
-		r = r[:len(r)-1]
+	return string(r[:n-1]) + "…"
+}
+
+// truncateBytes shortens s to at most n bytes of valid UTF-8, the last
+// character an ellipsis, cutting only between characters.
+func truncateBytes(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
 	}
-	return string(r) + "…"
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,7 +38,7 @@ const hookSecret = "hook-secret"
 
 func newWorld(t *testing.T, opts ...status.TrackerOption) *world {
 	t.Helper()
-	fake := githubtest.NewServer()
+	fake := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(fake.Close)
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}"},
@@ -282,4 +283,31 @@ func TestPollerCatchesUpOnLostDeliveries(t *testing.T) {
 	assert.Equal(t, status.Cancelled, w.job(t, "job-lost").Status, "found by its job id")
 	assert.Equal(t, status.InProgress, w.job(t, "job-dep").Status, "no deployment status was posted: nothing to learn")
 	assert.NotZero(t, dep.DeploymentID)
+}
+
+// GitHub counts a deployment status description in characters (140) and
+// a check run's output in bytes (65535); what is cut stays valid UTF-8.
+func TestReportLimitsInGitHubsUnits(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	sha := strings.Repeat("ab", 20)
+	j := w.start(t, "job-7", `{"type":"deployment","owner":"acme","repo":"deployer","environment":"production",
+		"report":{"checkRun":{"name":"deploy","headSha":"`+sha+`"}}}`)
+	require.NotZero(t, j.DeploymentID)
+	j.Message = strings.Repeat("é", 200) + strings.Repeat("€", 30000)
+	r := status.NewGitHubReporter(w.resolver, w.clients)
+	_, err := r.Report(ctx, j)
+	require.NoError(t, err, "GitHub takes what is reported")
+
+	sts := w.fake.Deployments()[0].Statuses
+	desc := sts[len(sts)-1].Description
+	assert.Equal(t, 140, utf8.RuneCountInString(desc), "140 characters, not 140 bytes")
+	assert.Equal(t, strings.Repeat("é", 139)+"…", desc)
+
+	crs := w.fake.CheckRuns()
+	summary := crs[len(crs)-1].Summary
+	assert.LessOrEqual(t, len(summary), 65535)
+	assert.Greater(t, len(summary), 65535-4, "cut at the limit, not well before it")
+	assert.True(t, utf8.ValidString(summary))
+	assert.True(t, strings.HasSuffix(summary, "€…"), "cut between characters")
 }

@@ -55,6 +55,7 @@ func (t *Tracker) Register(h *webhook.Handler) {
 		res, err := t.ApplyDeploymentStatus(ctx, DeploymentUpdate{
 			DeploymentID: e.Deployment.ID, State: st.State, Description: st.Description, LogURL: st.LogURL,
 			JobID: payload.JobID, Repository: e.Repository.FullName, InstallationID: e.Installation.ID, CreatedAt: st.CreatedAt,
+			AppID: st.PerformedViaGitHubApp.ID,
 		})
 		t.logResult(ctx, d, res)
 		return err

@@ -5,7 +5,8 @@
 //
 // # Mapping
 //
-//	workflow_run status requested, queued, pending, waiting, in_progress  -> in_progress
+//	workflow_run status requested, queued, pending, in_progress           -> in_progress
+//	workflow_run status waiting (an environment awaits approval)         -> action_required
 //	conclusion success                                                   -> successful
 //	conclusion failure, timed_out, startup_failure                       -> failure
 //	conclusion cancelled                                                 -> cancelled
@@ -107,11 +108,14 @@ func CanTransition(from, to Status) bool {
 // RunStatuses maps a workflow run's status, before completion, to a job
 // status.
 var RunStatuses = map[string]Status{
-	"requested":   InProgress,
-	"queued":      InProgress,
-	"pending":     InProgress,
-	"waiting":     InProgress,
-	"in_progress": InProgress,
+	"requested": InProgress,
+	"queued":    InProgress,
+	"pending":   InProgress,
+	// waiting: the run waits for a person to approve a protected
+	// environment's deployment.
+	"waiting":         ActionRequired,
+	"action_required": ActionRequired,
+	"in_progress":     InProgress,
 }
 
 // RunConclusions maps a completed workflow run's conclusion to a job

@@ -62,6 +62,7 @@ type Tracker struct {
 	now      func() time.Time
 	rerun    RerunPolicy
 	observe  func(j Job, t Transition)
+	appID    int64
 }
 
 // TrackerOption configures a Tracker.
@@ -88,6 +89,11 @@ func WithRerunPolicy(p RerunPolicy) TrackerOption { return func(t *Tracker) { t.
 func WithTransitionHook(fn func(j Job, t Transition)) TrackerOption {
 	return func(t *Tracker) { t.observe = fn }
 }
+
+// WithAppID names ghbridge's own GitHub App, so that deployment statuses
+// it posted (the Reporter's) are recognised when they come back as
+// deliveries and never move a job.
+func WithAppID(id int64) TrackerOption { return func(t *Tracker) { t.appID = id } }
 
 // WithTrackerClock sets the clock, for tests.
 func WithTrackerClock(now func() time.Time) TrackerOption {

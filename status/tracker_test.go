@@ -26,7 +26,8 @@ func TestMappingTable(t *testing.T) {
 		{"requested", "", status.InProgress, true},
 		{"queued", "", status.InProgress, true},
 		{"pending", "", status.InProgress, true},
-		{"waiting", "", status.InProgress, true},
+		{"waiting", "", status.ActionRequired, true},
+		{"action_required", "", status.ActionRequired, true},
 		{"in_progress", "", status.InProgress, true},
 		{"completed", "success", status.Successful, true},
 		{"completed", "failure", status.Failure, true},
@@ -47,7 +48,7 @@ func TestMappingTable(t *testing.T) {
 		assert.Equal(t, tc.known, known, "%s/%s", tc.status, tc.conclusion)
 	}
 	// The tables cover every documented value.
-	assert.Len(t, status.RunStatuses, 5)
+	assert.Len(t, status.RunStatuses, 6)
 	assert.Len(t, status.RunConclusions, 9)
 }
 
@@ -536,4 +537,54 @@ func TestNewJob(t *testing.T) {
 		Report: template.ReportSpec{DeploymentStatus: true, CheckRun: &template.CheckRunSpec{Name: "deploy", HeadSHA: "abc"}}})
 	assert.Equal(t, status.Job{ID: "job-1", Status: status.Pending, Kind: "deployment", Owner: "acme", Repo: "api", InstallationID: 5,
 		Report: status.Report{DeploymentStatus: true, CheckRunName: "deploy", HeadSHA: "abc"}}, j)
+}
+
+func TestWaitingIsActionRequired(t *testing.T) {
+	s, known := status.FromRun("waiting", "")
+	assert.True(t, known)
+	assert.Equal(t, status.ActionRequired, s, "a run waiting for an environment's approval needs a person")
+
+	ctx := context.Background()
+	f := newFixture(t)
+	f.job(t, "job-1", func(j *status.Job) { j.Kind, j.DeploymentID, j.Status = "deployment", 42, status.InProgress })
+	res, err := f.tracker.ApplyDeploymentStatus(ctx, status.DeploymentUpdate{DeploymentID: 42, State: "waiting", JobID: "job-1",
+		Repository: "acme/deployer", InstallationID: 777})
+	require.NoError(t, err)
+	assert.Equal(t, status.Applied, res.Outcome, res.Reason)
+	assert.Equal(t, status.ActionRequired, f.get(t, "job-1").Status)
+}
+
+func TestOwnDeploymentStatusesDoNotMoveTheJob(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		opts []status.TrackerOption
+		job  status.Status
+		echo status.DeploymentUpdate
+	}{
+		// ghbridge reports action_required as in_progress (GitHub takes no
+		// waiting from clients) and external_run_not_found as error.
+		{"action_required echo", nil, status.ActionRequired, status.DeploymentUpdate{State: status.DeploymentState(status.ActionRequired)}},
+		{"external_run_not_found echo", nil, status.ExternalRunNotFound, status.DeploymentUpdate{State: status.DeploymentState(status.ExternalRunNotFound)}},
+		{"posted by our App", []status.TrackerOption{status.WithAppID(4242)}, status.ActionRequired, status.DeploymentUpdate{State: "success", AppID: 4242}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.opts...)
+			f.job(t, "job-1", func(j *status.Job) { j.Kind, j.DeploymentID, j.Status = "deployment", 42, tc.job })
+			u := tc.echo
+			u.DeploymentID, u.JobID, u.Repository, u.InstallationID = 42, "job-1", "acme/deployer", 777
+			res, err := f.tracker.ApplyDeploymentStatus(ctx, u)
+			require.NoError(t, err)
+			assert.Equal(t, status.Unchanged, res.Outcome, res.Reason)
+			assert.Equal(t, tc.job, f.get(t, "job-1").Status)
+		})
+	}
+	// A status another App posted still applies.
+	f := newFixture(t, status.WithAppID(4242))
+	f.job(t, "job-1", func(j *status.Job) { j.Kind, j.DeploymentID, j.Status = "deployment", 42, status.ActionRequired })
+	res, err := f.tracker.ApplyDeploymentStatus(ctx, status.DeploymentUpdate{DeploymentID: 42, State: "success", AppID: 15368,
+		JobID: "job-1", Repository: "acme/deployer", InstallationID: 777})
+	require.NoError(t, err)
+	assert.Equal(t, status.Applied, res.Outcome)
+	assert.Equal(t, status.Successful, f.get(t, "job-1").Status)
 }

@@ -28,6 +28,9 @@ const (
 	MaxWorkflowInputs    = 25
 	MaxEventTypeLength   = 100
 	MaxClientPayloadKeys = 10
+	// MaxClientPayloadBytes bounds the JSON of a repository_dispatch
+	// client_payload: GitHub wants it under 64 KB.
+	MaxClientPayloadBytes = 64<<10 - 1
 	// JobIDKey is the input (workflow_dispatch) or payload key
 	// (repository_dispatch, deployment) that carries the job id. It
 	// counts towards GitHub's limits.
@@ -255,6 +258,9 @@ func ParseAgentConfig(m map[string]any, jobID string) (AgentConfig, error) {
 		}
 		if len(c.ClientPayload)+1 > MaxClientPayloadKeys {
 			return AgentConfig{}, invalid("clientPayload", "%d top-level keys plus %s exceed GitHub's limit of %d; nest them in an object", len(c.ClientPayload), JobIDKey, MaxClientPayloadKeys)
+		}
+		if n := ClientPayloadSize(c.ClientPayload, jobID); n > MaxClientPayloadBytes {
+			return AgentConfig{}, invalid("clientPayload", "is %d bytes of JSON with %s; GitHub takes less than 64 KB (%d bytes); send a reference (a URL, an id) instead of the data", n, JobIDKey, MaxClientPayloadBytes)
 		}
 	case KindDeployment:
 		c.Environment = p.str("environment")
@@ -608,4 +614,20 @@ func jsonText(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// ClientPayloadSize returns the size of payload as JSON once the job id is
+// added, as GitHub measures it against MaxClientPayloadBytes; it is -1
+// when payload cannot be encoded.
+func ClientPayloadSize(payload map[string]any, jobID string) int {
+	p := make(map[string]any, len(payload)+1)
+	for k, v := range payload {
+		p[k] = v
+	}
+	p[JobIDKey] = jobID
+	b, err := json.Marshal(p)
+	if err != nil {
+		return -1
+	}
+	return len(b)
 }

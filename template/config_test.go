@@ -189,6 +189,21 @@ func TestAgentConfigLimitsCountJobID(t *testing.T) {
 	require.NoError(t, err, "9 keys plus job_id is GitHub's 10; 100 characters is allowed")
 }
 
+func TestClientPayloadSizeLimit(t *testing.T) {
+	parse := func(n int) error {
+		_, err := template.ParseAgentConfig(map[string]any{"type": "repository_dispatch", "owner": "a", "repo": "b", "eventType": "e",
+			"clientPayload": map[string]any{"blob": strings.Repeat("x", n)}}, "job-1")
+		return err
+	}
+	// {"blob":"…","job_id":"job-1"} is 28 bytes around the blob.
+	require.NoError(t, parse(template.MaxClientPayloadBytes-28), "exactly the largest payload GitHub takes")
+	err := parse(template.MaxClientPayloadBytes - 27)
+	require.ErrorIs(t, err, template.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "64 KB")
+	require.Error(t, parse(71<<10), "a 71 KB payload is refused before it is sent")
+	assert.Equal(t, 28+5, template.ClientPayloadSize(map[string]any{"blob": "xxxxx"}, "job-1"))
+}
+
 func TestContextInputsAndData(t *testing.T) {
 	in := ctxData.Inputs()
 	assert.Equal(t, "job-7", in["job_id"])

@@ -135,6 +135,17 @@ type DeploymentStatus struct {
 	LogURL      string    `json:"log_url"`
 	TargetURL   string    `json:"target_url"`
 	CreatedAt   time.Time `json:"created_at"`
+	// Creator posted the status; for an App, its bot user.
+	Creator struct {
+		Login string `json:"login"`
+		ID    int64  `json:"id"`
+		Type  string `json:"type"`
+	} `json:"creator"`
+	// PerformedViaGitHubApp is the App that posted the status, if any.
+	PerformedViaGitHubApp struct {
+		ID   int64  `json:"id"`
+		Slug string `json:"slug"`
+	} `json:"performed_via_github_app"`
 }
 
 // Deployment is the deployment of a deployment_status delivery.

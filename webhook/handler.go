@@ -642,8 +642,14 @@ func (h *Handler) verify(hdr http.Header, body []byte) (bool, string) {
 }
 
 func decodeSignature(sig, prefix string, size int) ([]byte, bool) {
-	hexSig, ok := strings.CutPrefix(strings.TrimSpace(sig), prefix)
-	if !ok || len(hexSig) != 2*size {
+	// GitHub sends "sha256=" and lower-case hex; the algorithm name and
+	// the hex digits are matched in any case, as the digest is.
+	sig = strings.TrimSpace(sig)
+	if len(sig) < len(prefix) || !strings.EqualFold(sig[:len(prefix)], prefix) {
+		return nil, false
+	}
+	hexSig := sig[len(prefix):]
+	if len(hexSig) != 2*size {
 		return nil, false
 	}
 	mac, err := hex.DecodeString(hexSig)

@@ -331,7 +331,7 @@ func TestDeliveriesFromFakeGitHub(t *testing.T) {
 	}))
 	receiver := httptest.NewServer(h)
 	defer receiver.Close()
-	fake := githubtest.NewServer()
+	fake := githubtest.NewServer(githubtest.WithContract(t))
 	defer fake.Close()
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
 	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
@@ -370,4 +370,20 @@ func TestHandleDecodesOnce(t *testing.T) {
 	assert.Equal(t, 400, w.Code, "a payload that does not fit the event is malformed")
 	w = serve(h, webhooktest.NewRequest("workflow_run", []byte(`{"action":`), secret))
 	assert.Equal(t, 400, w.Code)
+}
+
+// The algorithm prefix is matched in any case, as the hex digest is, so
+// that the handler and FuzzVerify's notion of authentic agree.
+func TestSignaturePrefixCase(t *testing.T) {
+	h := newHandler(t)
+	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { return nil })
+	body := []byte(`{"action":"completed"}`)
+	for _, sig := range []string{webhook.Sign(secret, body), strings.ToUpper(webhook.Sign(secret, body)), "Sha256=" + strings.TrimPrefix(webhook.Sign(secret, body), "sha256=")} {
+		r := webhooktest.NewRequest("workflow_run", body, secret)
+		r.Header.Set("X-Hub-Signature-256", sig)
+		assert.Equal(t, 200, serve(h, r).Code, sig)
+	}
+	r := webhooktest.NewRequest("workflow_run", body, secret)
+	r.Header.Set("X-Hub-Signature-256", "sha1="+strings.TrimPrefix(webhook.Sign(secret, body), "sha256="))
+	assert.Equal(t, 401, serve(h, r).Code)
 }

@@ -37,7 +37,7 @@ func TestRecoverDeliveries(t *testing.T) {
 		h.ServeHTTP(w, r)
 	}))
 	defer recv.Close()
-	fake := githubtest.NewServer()
+	fake := githubtest.NewServer(githubtest.WithContract(t))
 	defer fake.Close()
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
 	fake.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})

@@ -1,6 +1,7 @@
 package githubtest
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/http"
@@ -200,8 +201,12 @@ func (s *Server) installationJSON(in *installation) map[string]any {
 		"id":                   in.ID,
 		"app_id":               s.AppID,
 		"app_slug":             s.AppSlug,
-		"target_type":          in.AccountType,
-		"account":              map[string]any{"login": in.Account, "id": accountID(in.Account), "type": in.AccountType},
+		"target_type":          cmp.Or(in.AccountType, "Organization"),
+		"target_id":            accountID(in.Account),
+		"account":              s.accountJSON(in.Account, in.AccountType),
+		"single_file_name":     nil,
+		"suspended_at":         nil,
+		"suspended_by":         nil,
 		"repository_selection": sel,
 		"permissions":          in.Permissions,
 		"events":               []string{"workflow_run", "workflow_job", "deployment_status", "check_run", "pull_request"},
@@ -213,7 +218,7 @@ func (s *Server) installationJSON(in *installation) map[string]any {
 	}
 	if in.Suspended {
 		m["suspended_at"] = s.ts()
-		m["suspended_by"] = map[string]any{"login": in.Account}
+		m["suspended_by"] = s.accountJSON(in.Account, "User")
 	}
 	return m
 }
@@ -231,12 +236,7 @@ func accountID(login string) int64 {
 
 func (s *Server) appRoutes(mux *http.ServeMux) {
 	s.handle(mux, "GET /app", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
-		writeJSON(w, http.StatusOK, map[string]any{
-			"id": s.AppID, "slug": s.AppSlug, "client_id": s.ClientID, "name": "ghbridge test App",
-			"owner":       map[string]any{"login": "ghbridge"},
-			"permissions": defaultPermissions,
-			"html_url":    s.webURL("apps/" + s.AppSlug),
-		})
+		writeJSON(w, http.StatusOK, s.appJSON())
 	})
 	s.handle(mux, "GET /app/installations", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
 		s.mu.Lock()

@@ -134,6 +134,9 @@ func (s *Server) deploymentRoutes(mux *http.ServeMux) {
 		case len(body.ClientPayload) > maxClientPayloadKeys:
 			invalid(w, fmt.Sprintf("For 'properties/client_payload', the object has more than %d properties.", maxClientPayloadKeys))
 			return
+		case clientPayloadSize(body.ClientPayload) >= 64<<10:
+			invalid(w, "client_payload is too large; it must be less than 64KB.")
+			return
 		}
 		s.mu.Lock()
 		rp := s.requireRepo(w, r, c, "contents", "write")
@@ -253,7 +256,7 @@ func (s *Server) deploymentRoutes(mux *http.ServeMux) {
 			invalid(w, fmt.Sprintf("For 'properties/state', %q is not one of %s.", body.State, strings.Join(deploymentStates, ", ")))
 			return
 		}
-		if len(body.Description) > 140 {
+		if utf8.RuneCountInString(body.Description) > 140 {
 			invalid(w, "For 'properties/description', the description is longer than 140 characters.")
 			return
 		}
@@ -311,39 +314,45 @@ func (s *Server) deploymentJSON(d *Deployment) map[string]any {
 		payload = d.Payload
 	}
 	return map[string]any{
-		"id":                   d.ID,
-		"node_id":              "DE_" + strconv.FormatInt(d.ID, 10),
-		"url":                  s.apiURL("/repos/%s/deployments/%d", full, d.ID),
-		"sha":                  d.SHA,
-		"ref":                  d.Ref,
-		"task":                 d.Task,
-		"payload":              payload,
-		"environment":          d.Environment,
-		"description":          d.Description,
-		"creator":              map[string]any{"login": s.AppSlug + "[bot]", "type": "Bot"},
-		"created_at":           d.CreatedAt.UTC().Format(time.RFC3339),
-		"updated_at":           s.ts(),
-		"statuses_url":         s.apiURL("/repos/%s/deployments/%d/statuses", full, d.ID),
-		"repository_url":       s.apiURL("/repos/%s", full),
-		"original_environment": d.Environment,
+		"id":                       d.ID,
+		"node_id":                  nodeID("DE", d.ID),
+		"url":                      s.apiURL("/repos/%s/deployments/%d", full, d.ID),
+		"sha":                      d.SHA,
+		"ref":                      d.Ref,
+		"task":                     d.Task,
+		"payload":                  payload,
+		"environment":              d.Environment,
+		"description":              d.Description,
+		"creator":                  s.botJSON(),
+		"performed_via_github_app": s.appJSON(),
+		"transient_environment":    false,
+		"production_environment":   false,
+		"created_at":               d.CreatedAt.UTC().Format(time.RFC3339),
+		"updated_at":               s.ts(),
+		"statuses_url":             s.apiURL("/repos/%s/deployments/%d/statuses", full, d.ID),
+		"repository_url":           s.apiURL("/repos/%s", full),
+		"original_environment":     d.Environment,
 	}
 }
 
 func (s *Server) deploymentStatusJSON(d *Deployment, st DeploymentStatus) map[string]any {
 	full := d.Owner + "/" + d.Repo
 	return map[string]any{
-		"id":              st.ID,
-		"state":           st.State,
-		"description":     st.Description,
-		"environment":     st.Environment,
-		"log_url":         st.LogURL,
-		"target_url":      st.LogURL,
-		"environment_url": st.EnvironmentURL,
-		"created_at":      st.CreatedAt.UTC().Format(time.RFC3339),
-		"updated_at":      st.CreatedAt.UTC().Format(time.RFC3339),
-		"deployment_url":  s.apiURL("/repos/%s/deployments/%d", full, d.ID),
-		"repository_url":  s.apiURL("/repos/%s", full),
-		"url":             s.apiURL("/repos/%s/deployments/%d/statuses/%d", full, d.ID, st.ID),
+		"id":                       st.ID,
+		"node_id":                  nodeID("DES", st.ID),
+		"creator":                  s.botJSON(),
+		"performed_via_github_app": s.appJSON(),
+		"state":                    st.State,
+		"description":              st.Description,
+		"environment":              st.Environment,
+		"log_url":                  st.LogURL,
+		"target_url":               st.LogURL,
+		"environment_url":          st.EnvironmentURL,
+		"created_at":               st.CreatedAt.UTC().Format(time.RFC3339),
+		"updated_at":               st.CreatedAt.UTC().Format(time.RFC3339),
+		"deployment_url":           s.apiURL("/repos/%s/deployments/%d", full, d.ID),
+		"repository_url":           s.apiURL("/repos/%s", full),
+		"url":                      s.apiURL("/repos/%s/deployments/%d/statuses/%d", full, d.ID, st.ID),
 	}
 }
 
@@ -386,8 +395,8 @@ func (b checkRunBody) apply(cr *CheckRun, now time.Time) string {
 		if b.Output.Summary == "" || b.Output.Title == "" {
 			return "For 'properties/output', title and summary are required."
 		}
-		if len(b.Output.Summary) > 65535 || len(b.Output.Text) > 65535 {
-			return "For 'properties/output', summary and text are limited to 65535 characters."
+		if len(b.Output.Title) > 65535 || len(b.Output.Summary) > 65535 || len(b.Output.Text) > 65535 || !utf8.ValidString(b.Output.Summary+b.Output.Title+b.Output.Text) {
+			return "For 'properties/output', title, summary and text are limited to 65535 bytes of UTF-8."
 		}
 		cr.Title, cr.Summary, cr.Text = b.Output.Title, b.Output.Summary, b.Output.Text
 	}
@@ -503,10 +512,14 @@ func (s *Server) checkRunJSON(cr *CheckRun) map[string]any {
 		"details_url":  cr.DetailsURL,
 		"started_at":   ts(cr.StartedAt),
 		"completed_at": ts(cr.CompletedAt),
-		"output":       map[string]any{"title": cr.Title, "summary": cr.Summary, "text": cr.Text},
-		"url":          s.apiURL("/repos/%s/check-runs/%d", full, cr.ID),
-		"html_url":     s.webURL(fmt.Sprintf("%s/runs/%d", full, cr.ID)),
-		"app":          map[string]any{"id": s.AppID, "slug": s.AppSlug},
+		"node_id":      nodeID("CR", cr.ID),
+		"output": map[string]any{"title": cr.Title, "summary": cr.Summary, "text": cr.Text, "annotations_count": 0,
+			"annotations_url": s.apiURL("/repos/%s/check-runs/%d/annotations", full, cr.ID)},
+		"url":           s.apiURL("/repos/%s/check-runs/%d", full, cr.ID),
+		"html_url":      s.webURL(fmt.Sprintf("%s/runs/%d", full, cr.ID)),
+		"app":           s.appJSON(),
+		"check_suite":   map[string]any{"id": cr.ID + 1},
+		"pull_requests": []any{},
 	}
 }
 
@@ -534,4 +547,9 @@ func flatten(prefix string, m map[string]any) map[string]string {
 		walk(prefix+"."+k, v)
 	}
 	return out
+}
+
+func clientPayloadSize(p map[string]any) int {
+	b, _ := json.Marshal(p)
+	return len(b)
 }

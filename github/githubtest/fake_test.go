@@ -47,7 +47,7 @@ type fake struct {
 func newFake(t *testing.T, opts ...githubtest.Option) *fake {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	s := githubtest.NewServer(append([]githubtest.Option{githubtest.WithClock(c.Now)}, opts...)...)
+	s := githubtest.NewServer(append([]githubtest.Option{githubtest.WithContract(t), githubtest.WithClock(c.Now)}, opts...)...)
 	t.Cleanup(s.Close)
 	s.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", Branches: []string{"release"}, Workflows: []githubtest.Workflow{
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id", "version"}, RequiredInputs: []string{"job_id"}},
@@ -61,6 +61,35 @@ func newFake(t *testing.T, opts ...githubtest.Option) *fake {
 	f.inst = s.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
 	f.token = f.exchange(t, f.inst.ID)
 	return f
+}
+
+// refusals collects contract violations of a test that sends requests
+// GitHub refuses on purpose: each must be a request mismatch (the
+// contract caught the bad request), and there must be some.
+type refusals struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *refusals) Helper() {}
+
+func (r *refusals) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
+}
+
+func refusedByContract(t *testing.T) githubtest.Option {
+	r := &refusals{}
+	t.Cleanup(func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		assert.NotEmpty(t, r.msgs, "the contract saw none of the requests GitHub refuses")
+		for _, m := range r.msgs {
+			assert.Contains(t, m, "request does not match GitHub's description")
+		}
+	})
+	return githubtest.WithContract(r)
 }
 
 func (f *fake) jwt(t *testing.T, mutate func(*jwt.RegisteredClaims), key *rsa.PrivateKey) string {
@@ -89,6 +118,9 @@ func (f *fake) call(t *testing.T, method, path, auth string, body any) (int, map
 	require.NoError(t, err)
 	if auth != "" {
 		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := f.Client().Do(req)
 	require.NoError(t, err)
@@ -211,7 +243,7 @@ func TestAccessControl(t *testing.T) {
 }
 
 func TestWorkflowDispatch(t *testing.T) {
-	f := newFake(t)
+	f := newFake(t, refusedByContract(t))
 	dispatch := func(workflow string, body map[string]any) (int, map[string]any) {
 		code, b, _ := f.call(t, "POST", "/repos/acme/api/actions/workflows/"+workflow+"/dispatches", f.token, body)
 		return code, b
@@ -262,7 +294,7 @@ func TestWorkflowDispatch(t *testing.T) {
 		{"unexpected input", "deploy.yml", map[string]any{"ref": "main", "inputs": map[string]string{"job_id": "1", "x": "y"}}, 422, `Unexpected inputs provided: ["x"]`},
 		{"required input", "deploy.yml", map[string]any{"ref": "main", "inputs": map[string]string{"version": "1"}}, 422, "Required input 'job_id' not provided"},
 		{"too many inputs", "any.yml", map[string]any{"ref": "main", "inputs": many}, 422, "up to 25"},
-		{"non-string input", "any.yml", map[string]any{"ref": "main", "inputs": map[string]any{"n": 1}}, 422, "is not a string"},
+		{"object input", "any.yml", map[string]any{"ref": "main", "inputs": map[string]any{"n": map[string]any{"a": 1}}}, 422, "is not a string, number or boolean"},
 		{"unknown key", "any.yml", map[string]any{"ref": "main", "extra": 1}, 422, `"extra" is not a permitted key`},
 		{"unknown workflow", "nope.yml", map[string]any{"ref": "main"}, 404, "Not Found"},
 	} {
@@ -546,7 +578,7 @@ func TestFaults(t *testing.T) {
 }
 
 func TestRepositoryDispatch(t *testing.T) {
-	f := newFake(t)
+	f := newFake(t, refusedByContract(t))
 	code, _, _ := f.call(t, "POST", "/repos/acme/api/dispatches", f.token, map[string]any{"event_type": "ship", "client_payload": map[string]any{"job_id": "j-3"}})
 	require.Equal(t, 204, code)
 	rd := f.RepositoryDispatches()
@@ -568,7 +600,7 @@ func TestRepositoryDispatch(t *testing.T) {
 }
 
 func TestDeploymentsAndChecks(t *testing.T) {
-	f := newFake(t)
+	f := newFake(t, refusedByContract(t))
 	code, body, _ := f.call(t, "POST", "/repos/acme/api/deployments", f.token, map[string]any{"ref": "main", "environment": "prod", "payload": map[string]any{"job_id": "j"}, "required_contexts": []string{}})
 	require.Equal(t, 201, code, body)
 	id := int64(body["id"].(float64))
@@ -637,7 +669,11 @@ func TestGitAndPulls(t *testing.T) {
 	assert.Equal(t, 1, pr.GetNumber())
 	_, _, err = c.PullRequests.Create(ctx, "acme", "api", &gh.NewPullRequest{Title: gh.String("T"), Head: gh.String("topic"), Base: gh.String("main")})
 	require.True(t, errors.As(err, &er))
-	assert.Contains(t, er.Message, "already exists")
+	assert.Equal(t, 422, er.Response.StatusCode)
+	assert.Equal(t, "Validation Failed", er.Message, "GitHub's shape: the detail is in errors[]")
+	require.Len(t, er.Errors, 1)
+	assert.Equal(t, gh.Error{Resource: "PullRequest", Code: "custom", Message: "A pull request already exists for acme:topic."}, er.Errors[0])
+	assert.Contains(t, er.DocumentationURL, "docs.github.com")
 	list, _, err := c.PullRequests.List(ctx, "acme", "api", &gh.PullRequestListOptions{Head: "acme:topic", State: "all"})
 	require.NoError(t, err)
 	require.Len(t, list, 1)
@@ -680,4 +716,71 @@ func TestDoctorRoutes(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = app.Apps.GetInstallation(ctx, f.inst.ID)
 	require.Error(t, err)
+}
+
+func TestAPIVersionsServed(t *testing.T) {
+	f := newFake(t)
+	call := func(version string, body map[string]any) (int, map[string]any, http.Header) {
+		req, err := http.NewRequest("POST", f.URL+"repos/acme/api/actions/workflows/any.yml/dispatches", strings.NewReader(mustJSON(t, body)))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		req.Header.Set("Content-Type", "application/json")
+		if version != "" {
+			req.Header.Set("X-GitHub-Api-Version", version)
+		}
+		resp, err := f.Client().Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m, resp.Header
+	}
+	code, _, h := call("", map[string]any{"ref": "main"})
+	assert.Equal(t, 204, code)
+	assert.Equal(t, githubtest.APIVersion20221128, h.Get("X-GitHub-Api-Version-Selected"))
+
+	code, body, h := call(githubtest.APIVersion20260310, map[string]any{"ref": "main", "inputs": map[string]any{"n": 1, "b": true}})
+	assert.Equal(t, 200, code, "2026-03-10 always answers the run")
+	assert.NotZero(t, body["workflow_run_id"])
+	assert.Equal(t, githubtest.APIVersion20260310, h.Get("X-GitHub-Api-Version-Selected"))
+	assert.Equal(t, map[string]string{"n": "1", "b": "true"}, f.Dispatches()[1].Inputs, "numbers and booleans are inputs too")
+
+	code, body, _ = call(githubtest.APIVersion20260310, map[string]any{"ref": "main", "return_run_details": true})
+	assert.Equal(t, 422, code)
+	assert.Contains(t, body["message"], "return_run_details")
+
+	code, body, _ = call("2021-01-01", map[string]any{"ref": "main"})
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body["message"], "not supported")
+}
+
+func mustJSON(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestContractCoversTheOperationsGhbridgeCalls(t *testing.T) {
+	ops, err := githubtest.ContractOperations()
+	require.NoError(t, err)
+	src, err := githubtest.ContractSource()
+	require.NoError(t, err)
+	assert.Equal(t, "@octokit/openapi@23.0.2", src)
+	for _, op := range []string{
+		"POST /app/installations/{installation_id}/access_tokens", "GET /app/installations", "GET /app/installations/{installation_id}",
+		"DELETE /app/installations/{installation_id}", "GET /repos/{owner}/{repo}/installation", "GET /app", "GET /app/hook/config",
+		"GET /app/hook/deliveries", "POST /app/hook/deliveries/{delivery_id}/attempts", "GET /installation/repositories",
+		"POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", "GET /repos/{owner}/{repo}/actions/runs",
+		"GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", "GET /repos/{owner}/{repo}/actions/runs/{run_id}",
+		"GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}", "POST /repos/{owner}/{repo}/dispatches",
+		"POST /repos/{owner}/{repo}/deployments", "GET /repos/{owner}/{repo}/deployments",
+		"POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses", "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+		"POST /repos/{owner}/{repo}/check-runs", "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}",
+		"GET /repos/{owner}/{repo}/git/ref/{ref}", "POST /repos/{owner}/{repo}/git/refs", "GET /repos/{owner}/{repo}/git/commits/{commit_sha}",
+		"POST /repos/{owner}/{repo}/git/commits", "POST /repos/{owner}/{repo}/git/trees", "POST /repos/{owner}/{repo}/pulls",
+		"GET /repos/{owner}/{repo}/pulls", "GET /repos/{owner}/{repo}/pulls/{pull_number}", "GET /repos/{owner}/{repo}",
+		"GET /repos/{owner}/{repo}/contents/{path}",
+	} {
+		assert.Contains(t, ops, op)
+	}
 }

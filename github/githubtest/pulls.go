@@ -132,25 +132,64 @@ func (s *Server) installationFor(rp *repo) *installation {
 
 func (s *Server) pullJSON(rp *repo, pr *PullRequest) map[string]any {
 	full := rp.Owner + "/" + rp.Name
+	repoObj := s.repoJSON(rp)
+	created := pr.CreatedAt.UTC().Format(time.RFC3339)
+	var closedAt, mergedAt, mergedBy, mergeSHA any
+	if pr.State == "closed" {
+		closedAt = s.ts()
+	}
+	if pr.Merged {
+		mergedAt, mergedBy, mergeSHA = s.ts(), s.botJSON(), fakeSHA(fmt.Sprintf("merge:%s#%d", full, pr.Number))
+	}
+	api := func(format string, args ...any) string {
+		return s.apiURL("/repos/%s"+format, append([]any{full}, args...)...)
+	}
+	html := s.webURL(fmt.Sprintf("%s/pull/%d", full, pr.Number))
+	link := func(u string) map[string]any { return map[string]any{"href": u} }
 	return map[string]any{
-		"id": pr.ID, "number": pr.Number, "state": pr.State, "title": pr.Title, "body": pr.Body,
-		"draft": pr.Draft, "merged": pr.Merged,
-		"head":       map[string]any{"ref": pr.Head, "sha": pr.HeadSHA, "label": rp.Owner + ":" + pr.Head},
-		"base":       map[string]any{"ref": pr.Base, "label": rp.Owner + ":" + pr.Base},
-		"url":        s.apiURL("/repos/%s/pulls/%d", full, pr.Number),
-		"html_url":   s.webURL(fmt.Sprintf("%s/pull/%d", full, pr.Number)),
-		"created_at": pr.CreatedAt.UTC().Format(time.RFC3339),
+		"id": pr.ID, "node_id": nodeID("PR", pr.ID), "number": pr.Number, "state": pr.State, "title": pr.Title, "body": pr.Body,
+		"draft": pr.Draft, "merged": pr.Merged, "locked": false, "mergeable": nil, "mergeable_state": "unknown",
+		"maintainer_can_modify": false, "author_association": "NONE", "auto_merge": nil,
+		"user": s.botJSON(), "assignee": nil, "labels": []any{}, "milestone": nil, "merged_by": mergedBy,
+		"merge_commit_sha": mergeSHA, "closed_at": closedAt, "merged_at": mergedAt,
+		"additions": 0, "deletions": 0, "changed_files": 0, "comments": 0, "commits": 1, "review_comments": 0,
+		"head":                map[string]any{"ref": pr.Head, "sha": pr.HeadSHA, "label": rp.Owner + ":" + pr.Head, "repo": repoObj, "user": s.accountJSON(rp.Owner, "")},
+		"base":                map[string]any{"ref": pr.Base, "sha": rp.branches[pr.Base], "label": rp.Owner + ":" + pr.Base, "repo": repoObj, "user": s.accountJSON(rp.Owner, "")},
+		"url":                 api("/pulls/%d", pr.Number),
+		"html_url":            html,
+		"diff_url":            html + ".diff",
+		"patch_url":           html + ".patch",
+		"issue_url":           api("/issues/%d", pr.Number),
+		"comments_url":        api("/issues/%d/comments", pr.Number),
+		"commits_url":         api("/pulls/%d/commits", pr.Number),
+		"review_comments_url": api("/pulls/%d/comments", pr.Number),
+		"review_comment_url":  api("/pulls/comments{/number}"),
+		"statuses_url":        api("/statuses/%s", pr.HeadSHA),
+		"created_at":          created,
+		"updated_at":          s.ts(),
+		"_links": map[string]any{
+			"self": link(api("/pulls/%d", pr.Number)), "html": link(html),
+			"issue": link(api("/issues/%d", pr.Number)), "comments": link(api("/issues/%d/comments", pr.Number)),
+			"review_comments": link(api("/pulls/%d/comments", pr.Number)), "review_comment": link(api("/pulls/comments{/number}")),
+			"commits": link(api("/pulls/%d/commits", pr.Number)), "statuses": link(api("/statuses/%s", pr.HeadSHA)),
+		},
 	}
 }
 
 func (s *Server) commitJSON(rp *repo, sha string, c gitCommit) map[string]any {
+	full := rp.Owner + "/" + rp.Name
 	parents := []any{}
 	for _, p := range c.Parents {
-		parents = append(parents, map[string]any{"sha": p})
+		parents = append(parents, map[string]any{"sha": p, "url": s.apiURL("/repos/%s/git/commits/%s", full, p),
+			"html_url": s.webURL(full + "/commit/" + p)})
 	}
+	at := rp.createdAt.UTC().Format(time.RFC3339)
 	return map[string]any{
-		"sha": sha, "message": c.Message, "tree": map[string]any{"sha": c.Tree}, "parents": parents,
-		"url": s.apiURL("/repos/%s/%s/git/commits/%s", rp.Owner, rp.Name, sha),
+		"sha": sha, "node_id": nodeID("C", int64(len(sha))) + sha[:min(8, len(sha))], "message": c.Message,
+		"tree":    map[string]any{"sha": c.Tree, "url": s.apiURL("/repos/%s/git/trees/%s", full, c.Tree)},
+		"parents": parents, "author": gitUserJSON(at), "committer": gitUserJSON(at), "verification": unverified,
+		"url":      s.apiURL("/repos/%s/git/commits/%s", full, sha),
+		"html_url": s.webURL(full + "/commit/" + sha),
 	}
 }
 
@@ -196,9 +235,15 @@ func (s *Server) pullRoutes(mux *http.ServeMux) {
 			notFound(w)
 			return
 		}
+		blob := fakeSHA("blob:" + content)
+		self := s.apiURL("/repos/%s/%s/contents/%s?ref=%s", rp.Owner, rp.Name, path, ref)
+		git := s.apiURL("/repos/%s/%s/git/blobs/%s", rp.Owner, rp.Name, blob)
+		html := s.webURL(fmt.Sprintf("%s/%s/blob/%s/%s", rp.Owner, rp.Name, ref, path))
 		writeJSON(w, http.StatusOK, map[string]any{
 			"type": "file", "encoding": "base64", "name": pathBase(path), "path": path, "size": len(content),
-			"sha": fakeSHA("blob:" + content), "content": base64.StdEncoding.EncodeToString([]byte(content)),
+			"sha": blob, "content": base64.StdEncoding.EncodeToString([]byte(content)),
+			"url": self, "git_url": git, "html_url": html, "download_url": nil,
+			"_links": map[string]any{"self": self, "git": git, "html": html},
 		})
 	})
 	s.handle(mux, "POST /repos/{owner}/{repo}/git/trees", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
@@ -216,7 +261,8 @@ func (s *Server) pullRoutes(mux *http.ServeMux) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.requireRepo(w, r, c, "contents", "write") == nil {
+		rp := s.requireRepo(w, r, c, "contents", "write")
+		if rp == nil {
 			return
 		}
 		g := s.git()
@@ -244,7 +290,15 @@ func (s *Server) pullRoutes(mux *http.ServeMux) {
 		b, _ := json.Marshal(files)
 		sha := fakeSHA("tree:" + string(b))
 		g.trees[sha] = files
-		writeJSON(w, http.StatusCreated, map[string]any{"sha": sha, "truncated": false})
+		full := rp.Owner + "/" + rp.Name
+		entries := []any{}
+		for _, p := range slices.Sorted(maps.Keys(files)) {
+			blob := fakeSHA("blob:" + files[p])
+			entries = append(entries, map[string]any{"path": p, "mode": "100644", "type": "blob", "sha": blob,
+				"size": len(files[p]), "url": s.apiURL("/repos/%s/git/blobs/%s", full, blob)})
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"sha": sha, "truncated": false, "tree": entries,
+			"url": s.apiURL("/repos/%s/git/trees/%s", full, sha)})
 	})
 	s.handle(mux, "POST /repos/{owner}/{repo}/git/commits", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
 		var body struct {
@@ -299,7 +353,7 @@ func (s *Server) pullRoutes(mux *http.ServeMux) {
 			return
 		}
 		rp.branches[branch] = body.SHA
-		writeJSON(w, http.StatusCreated, map[string]any{"ref": body.Ref, "object": map[string]any{"sha": body.SHA, "type": "commit"}})
+		writeJSON(w, http.StatusCreated, s.refJSON(rp, body.Ref, body.SHA))
 	})
 	s.handle(mux, "PATCH /repos/{owner}/{repo}/git/refs/{ref...}", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
 		var body struct {
@@ -321,7 +375,7 @@ func (s *Server) pullRoutes(mux *http.ServeMux) {
 			return
 		}
 		rp.branches[branch] = body.SHA
-		writeJSON(w, http.StatusOK, map[string]any{"ref": "refs/heads/" + branch, "object": map[string]any{"sha": body.SHA, "type": "commit"}})
+		writeJSON(w, http.StatusOK, s.refJSON(rp, "refs/heads/"+branch, body.SHA))
 	})
 	s.handle(mux, "POST /repos/{owner}/{repo}/pulls", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
 		var body struct {
@@ -358,7 +412,8 @@ func (s *Server) pullRoutes(mux *http.ServeMux) {
 		g := s.git()
 		for _, p := range g.pulls[key] {
 			if p.Head == head && p.State == "open" {
-				writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("A pull request already exists for %s:%s.", rp.Owner, head))
+				validationFailed(w, "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+					fieldError{Resource: "PullRequest", Code: "custom", Message: fmt.Sprintf("A pull request already exists for %s:%s.", rp.Owner, head)})
 				return
 			}
 		}

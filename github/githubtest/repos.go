@@ -132,18 +132,18 @@ func (rp *repo) resolveRef(ref string) (branch, sha string, ok bool) {
 
 func (s *Server) repoJSON(rp *repo) map[string]any {
 	full := rp.Owner + "/" + rp.Name
-	return map[string]any{
+	return s.fullRepoJSON(map[string]any{
 		"id":             rp.id,
-		"node_id":        "R_" + strconv.FormatInt(rp.id, 10),
+		"node_id":        nodeID("R", rp.id),
 		"name":           rp.Name,
 		"full_name":      full,
 		"private":        rp.Private,
-		"owner":          map[string]any{"login": rp.Owner, "id": accountID(rp.Owner), "type": "Organization"},
+		"owner":          s.accountJSON(rp.Owner, ""),
 		"html_url":       s.webURL(full),
 		"url":            s.apiURL("/repos/%s", full),
 		"default_branch": rp.DefaultBranch,
 		"created_at":     rp.createdAt.UTC().Format(time.RFC3339),
-	}
+	}, rp)
 }
 
 func (s *Server) workflowJSON(rp *repo, wf *Workflow) map[string]any {
@@ -153,13 +153,16 @@ func (s *Server) workflowJSON(rp *repo, wf *Workflow) map[string]any {
 	}
 	full := rp.Owner + "/" + rp.Name
 	return map[string]any{
-		"id":       wf.ID,
-		"node_id":  "W_" + strconv.FormatInt(wf.ID, 10),
-		"name":     wf.Name,
-		"path":     wf.Path,
-		"state":    state,
-		"url":      s.apiURL("/repos/%s/actions/workflows/%d", full, wf.ID),
-		"html_url": s.webURL(full + "/blob/" + rp.DefaultBranch + "/" + wf.Path),
+		"id":         wf.ID,
+		"node_id":    "W_" + strconv.FormatInt(wf.ID, 10),
+		"name":       wf.Name,
+		"path":       wf.Path,
+		"state":      state,
+		"url":        s.apiURL("/repos/%s/actions/workflows/%d", full, wf.ID),
+		"html_url":   s.webURL(full + "/blob/" + rp.DefaultBranch + "/" + wf.Path),
+		"badge_url":  s.webURL(full + "/workflows/" + pathBase(wf.Path) + "/badge.svg"),
+		"created_at": rp.createdAt.UTC().Format(time.RFC3339),
+		"updated_at": rp.createdAt.UTC().Format(time.RFC3339),
 	}
 }
 
@@ -199,11 +202,7 @@ func (s *Server) repoRoutes(mux *http.ServeMux) {
 			notFound(w)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{
-			"ref": "refs/" + ref, "node_id": "REF_" + sha[:8],
-			"url":    s.apiURL("/repos/%s/%s/git/refs/%s", rp.Owner, rp.Name, ref),
-			"object": map[string]any{"sha": sha, "type": "commit"},
-		})
+		writeJSON(w, http.StatusOK, s.refJSON(rp, "refs/"+ref, sha))
 	})
 }
 
@@ -414,26 +413,34 @@ func (s *Server) runJSON(rn *run) map[string]any {
 		conclusion = rn.Conclusion
 	}
 	m := map[string]any{
-		"id":             rn.ID,
-		"name":           rn.WorkflowName,
-		"node_id":        "WFR_" + strconv.FormatInt(rn.ID, 10),
-		"head_branch":    rn.HeadBranch,
-		"head_sha":       rn.HeadSHA,
-		"path":           rn.WorkflowPath,
-		"display_title":  rn.DisplayTitle,
-		"run_number":     rn.RunNumber,
-		"run_attempt":    rn.RunAttempt,
-		"event":          rn.Event,
-		"status":         rn.Status,
-		"conclusion":     conclusion,
-		"workflow_id":    rn.WorkflowID,
-		"url":            s.apiURL("/repos/%s/actions/runs/%d", full, rn.ID),
-		"html_url":       s.webURL(fmt.Sprintf("%s/actions/runs/%d", full, rn.ID)),
-		"workflow_url":   s.apiURL("/repos/%s/actions/workflows/%d", full, rn.WorkflowID),
-		"created_at":     rn.CreatedAt.UTC().Format(time.RFC3339),
-		"updated_at":     rn.UpdatedAt.UTC().Format(time.RFC3339),
-		"run_started_at": rn.RunStartedAt.UTC().Format(time.RFC3339),
-		"pull_requests":  []any{},
+		"id":              rn.ID,
+		"name":            rn.WorkflowName,
+		"node_id":         nodeID("WFR", rn.ID),
+		"head_branch":     rn.HeadBranch,
+		"head_sha":        rn.HeadSHA,
+		"path":            rn.WorkflowPath,
+		"display_title":   rn.DisplayTitle,
+		"run_number":      rn.RunNumber,
+		"run_attempt":     rn.RunAttempt,
+		"event":           rn.Event,
+		"status":          rn.Status,
+		"conclusion":      conclusion,
+		"workflow_id":     rn.WorkflowID,
+		"url":             s.apiURL("/repos/%s/actions/runs/%d", full, rn.ID),
+		"html_url":        s.webURL(fmt.Sprintf("%s/actions/runs/%d", full, rn.ID)),
+		"workflow_url":    s.apiURL("/repos/%s/actions/workflows/%d", full, rn.WorkflowID),
+		"created_at":      rn.CreatedAt.UTC().Format(time.RFC3339),
+		"updated_at":      rn.UpdatedAt.UTC().Format(time.RFC3339),
+		"run_started_at":  rn.RunStartedAt.UTC().Format(time.RFC3339),
+		"pull_requests":   []any{},
+		"head_commit":     nil,
+		"run_attempt_url": s.apiURL("/repos/%s/actions/runs/%d/attempts/%d", full, rn.ID, rn.RunAttempt),
+		"jobs_url":        s.apiURL("/repos/%s/actions/runs/%d/jobs", full, rn.ID),
+		"logs_url":        s.apiURL("/repos/%s/actions/runs/%d/logs", full, rn.ID),
+		"check_suite_url": s.apiURL("/repos/%s/check-suites/%d", full, rn.ID+1),
+		"artifacts_url":   s.apiURL("/repos/%s/actions/runs/%d/artifacts", full, rn.ID),
+		"cancel_url":      s.apiURL("/repos/%s/actions/runs/%d/cancel", full, rn.ID),
+		"rerun_url":       s.apiURL("/repos/%s/actions/runs/%d/rerun", full, rn.ID),
 	}
 	if rp := s.repos[strings.ToLower(full)]; rp != nil {
 		m["repository"] = s.repoJSON(rp)
@@ -523,8 +530,14 @@ func (s *Server) dispatchWorkflow(w http.ResponseWriter, r *http.Request, c call
 	if !readJSON(w, r, &raw) {
 		return
 	}
+	// API version 2026-03-10 always answers the run and knows no
+	// return_run_details.
+	alwaysDetails := r.Header.Get("X-GitHub-Api-Version") >= APIVersion20260310
 	for k := range raw {
 		switch {
+		case k == "return_run_details" && alwaysDetails:
+			invalid(w, "\"return_run_details\" is not a permitted key.")
+			return
 		case k == "return_run_details" && !s.runDetails:
 			writeError(w, s.runDetailsErr, "Invalid request.\n\n\"return_run_details\" is not a permitted key.")
 			return
@@ -549,12 +562,24 @@ func (s *Server) dispatchWorkflow(w http.ResponseWriter, r *http.Request, c call
 	}
 	inputs := make(map[string]string, len(body.Inputs))
 	for k, v := range body.Inputs {
-		var str string
-		if err := json.Unmarshal(v, &str); err != nil {
-			invalid(w, fmt.Sprintf("For 'properties/%s', %s is not a string.", k, v))
+		// Inputs of type boolean and number may be sent as JSON
+		// booleans and numbers; workflows see them as text.
+		var val any
+		if err := json.Unmarshal(v, &val); err != nil {
+			invalid(w, fmt.Sprintf("For 'properties/%s', %s is not valid JSON.", k, v))
 			return
 		}
-		inputs[k] = str
+		switch val := val.(type) {
+		case string:
+			inputs[k] = val
+		case bool, float64:
+			inputs[k] = string(v)
+		case nil:
+			inputs[k] = ""
+		default:
+			invalid(w, fmt.Sprintf("For 'properties/%s', %s is not a string, number or boolean.", k, v))
+			return
+		}
 	}
 
 	s.mu.Lock()
@@ -618,7 +643,7 @@ func (s *Server) dispatchWorkflow(w http.ResponseWriter, r *http.Request, c call
 		"html_url":        s.webURL(fmt.Sprintf("%s/actions/runs/%d", full, rn.ID)),
 	}
 	s.mu.Unlock()
-	if body.ReturnRunDetails {
+	if body.ReturnRunDetails || alwaysDetails {
 		writeJSON(w, http.StatusOK, details)
 		return
 	}

@@ -83,6 +83,8 @@ type Server struct {
 	deliveries    []*Delivery
 	nextID        int64
 	gitObjects    *gitState
+	contract      ContractReporter // see WithContract
+	violations    []string
 }
 
 // Option configures a Server.
@@ -243,6 +245,24 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, apiError{Message: msg, DocumentationURL: docsURL, Status: strconv.Itoa(status)})
 }
 
+// fieldError is one entry of the errors array of a 422 Validation Failed.
+type fieldError struct {
+	Resource string `json:"resource,omitempty"`
+	Field    string `json:"field,omitempty"`
+	Code     string `json:"code"`
+	Message  string `json:"message,omitempty"`
+}
+
+// validationFailed answers as GitHub does when a request is well formed
+// but invalid: "Validation Failed" with the details in errors.
+func validationFailed(w http.ResponseWriter, docs string, errs ...fieldError) {
+	raw := make([]json.RawMessage, len(errs))
+	for i, e := range errs {
+		raw[i], _ = json.Marshal(e)
+	}
+	writeJSON(w, http.StatusUnprocessableEntity, apiError{Message: "Validation Failed", Errors: raw, DocumentationURL: docs, Status: "422"})
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -272,13 +292,15 @@ type caller struct {
 type handler func(w http.ResponseWriter, r *http.Request, c caller)
 
 func (s *Server) handle(mux *http.ServeMux, pattern string, auth authKind, h handler) {
-	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(pattern, s.checked(pattern, func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests[pattern]++
 		f := s.takeFault(pattern)
 		s.mu.Unlock()
 		w.Header().Set("X-GitHub-Request-Id", randomHex(8))
-		w.Header().Set("X-GitHub-Api-Version-Selected", "2022-11-28")
+		if _, ok := apiVersion(w, r); !ok {
+			return
+		}
 		if f != nil && !f.AfterHandling {
 			if f.apply(w, r) {
 				return
@@ -297,7 +319,7 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, auth authKind, h han
 			return
 		}
 		h(w, r, c)
-	})
+	}))
 }
 
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, kind authKind) (caller, bool) {

@@ -48,7 +48,7 @@ type env struct {
 var lookup = credentials.MapLookup
 
 func fakeGitHub(t *testing.T) (*githubtest.Server, githubtest.Installation) {
-	fake := githubtest.NewServer()
+	fake := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(fake.Close)
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id", "version", "environment"}},

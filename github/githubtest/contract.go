@@ -1,0 +1,445 @@
+package githubtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+)
+
+// API versions the fake serves, as GitHub names them in the
+// X-GitHub-Api-Version header.
+const (
+	// APIVersion20221128 is GitHub's first dated REST API version, the one
+	// served when a request names none.
+	APIVersion20221128 = "2022-11-28"
+	// APIVersion20260310 drops return_run_details and the 204 answer of
+	// workflow dispatches: the run is always returned.
+	APIVersion20260310 = "2026-03-10"
+)
+
+// APIVersions lists the versions the fake serves, oldest first.
+var APIVersions = []string{APIVersion20221128, APIVersion20260310}
+
+// openapiJSON is the part of GitHub's OpenAPI description that covers
+// the operations ghbridge calls, extracted from @octokit/openapi by
+// internal/contract/gen.
+//
+//go:embed testdata/openapi.json
+var openapiJSON []byte
+
+// ContractReporter receives the fake's contract violations; a
+// *testing.T or *testing.B is one.
+type ContractReporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
+// WithContract checks every request the server receives and every answer
+// it sends against GitHub's OpenAPI description of the operation, in the
+// API version the request asks for, and reports each mismatch to r (a
+// test's t, so that the test that caused it fails). Answers to requests
+// GitHub would refuse with an error are checked for GitHub's error shape.
+func WithContract(r ContractReporter) Option { return func(s *Server) { s.contract = r } }
+
+// ContractViolations returns the mismatches found so far (with or
+// without WithContract).
+func (s *Server) ContractViolations() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.violations)
+}
+
+// ContractOperations lists the operations under contract, as
+// "METHOD /path" in the description's spelling.
+func ContractOperations() ([]string, error) {
+	c, err := loadContract()
+	if err != nil {
+		return nil, err
+	}
+	var ops []string
+	for _, r := range c.byShape {
+		ops = append(ops, r.method+" "+r.path)
+	}
+	slices.Sort(ops)
+	return ops, nil
+}
+
+// ContractSource returns the package and version the description was
+// extracted from, such as "@octokit/openapi@23.0.2".
+func ContractSource() (string, error) {
+	c, err := loadContract()
+	if err != nil {
+		return "", err
+	}
+	return c.source, nil
+}
+
+// contract is the loaded description, one document per API version.
+type contract struct {
+	source  string
+	docs    map[string]*openapi3.T
+	byShape map[string]contractRoute // "METHOD /shape/{}"
+}
+
+type contractRoute struct{ method, path string }
+
+// loadContract parses the description once per process: it is immutable
+// and shared by every Server.
+var loadContract = sync.OnceValues(func() (*contract, error) {
+	var raw map[string]any
+	if err := json.Unmarshal(openapiJSON, &raw); err != nil {
+		return nil, fmt.Errorf("githubtest: reading the OpenAPI description: %w", err)
+	}
+	info, _ := raw["info"].(map[string]any)
+	src, _ := info["x-source"].(map[string]any)
+	c := &contract{
+		source:  fmt.Sprintf("%v@%v", src["package"], src["version"]),
+		docs:    map[string]*openapi3.T{},
+		byShape: map[string]contractRoute{},
+	}
+	for _, v := range APIVersions {
+		doc, err := versionedDoc(raw, v)
+		if err != nil {
+			return nil, err
+		}
+		c.docs[v] = doc
+	}
+	for path, item := range c.docs[APIVersion20221128].Paths.Map() {
+		for method := range item.Operations() {
+			c.byShape[method+" "+pathShape(path)] = contractRoute{method: method, path: path}
+		}
+	}
+	return c, nil
+})
+
+// versionedDoc loads the description as served in API version v: the
+// x-github-breaking-changes patches of versions up to v applied.
+func versionedDoc(raw map[string]any, v string) (*openapi3.T, error) {
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	correctDescription(doc)
+	paths, _ := doc["paths"].(map[string]any)
+	for _, item := range paths {
+		for _, op := range item.(map[string]any) {
+			o, ok := op.(map[string]any)
+			if !ok {
+				continue
+			}
+			changes, _ := o["x-github-breaking-changes"].([]any)
+			delete(o, "x-github-breaking-changes")
+			for _, ch := range changes {
+				ch := ch.(map[string]any)
+				if ver, _ := ch["version"].(string); ver > v {
+					continue
+				}
+				patch, _ := ch["patch"].([]any)
+				for _, p := range patch {
+					if err := applyPatch(o, p.(map[string]any)); err != nil {
+						return nil, fmt.Errorf("githubtest: API version %s: %w", v, err)
+					}
+				}
+			}
+		}
+	}
+	b, err = json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	loader := openapi3.NewLoader()
+	t, err := loader.LoadFromData(b)
+	if err != nil {
+		return nil, fmt.Errorf("githubtest: loading the OpenAPI description: %w", err)
+	}
+	if err := t.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
+		return nil, fmt.Errorf("githubtest: the OpenAPI description is invalid: %w", err)
+	}
+	return t, nil
+}
+
+// correctDescription fixes where GitHub's description contradicts
+// GitHub's documented behaviour; each fix says why.
+func correctDescription(doc map[string]any) {
+	comps, _ := doc["components"].(map[string]any)
+	params, _ := comps["parameters"].(map[string]any)
+	// The created filter of workflow run lists takes GitHub's search
+	// syntax (">=2026-01-02T03:04:05Z", "a..b"), as the parameter's own
+	// documentation says; its schema claims a bare date-time.
+	if p, ok := params["created"].(map[string]any); ok {
+		if sch, ok := p["schema"].(map[string]any); ok {
+			delete(sch, "format")
+		}
+	}
+	// The installation list inlines the installation schema with the
+	// account as allOf user and enterprise, an object no account is; the
+	// installation component (and GitHub's answers) say anyOf.
+	if acct := dig(doc, "paths", "/app/installations", "get", "responses", "200", "content",
+		"application/json", "schema", "items", "properties", "account"); acct != nil {
+		if all, ok := acct["allOf"]; ok {
+			acct["anyOf"] = all
+			delete(acct, "allOf")
+		}
+	}
+}
+
+// dig walks nested objects.
+func dig(m map[string]any, keys ...string) map[string]any {
+	for _, k := range keys {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			return nil
+		}
+		m = next
+	}
+	return m
+}
+
+// applyPatch applies one JSON Patch (RFC 6902) operation of the kinds
+// GitHub's breaking changes use: add, replace and remove.
+func applyPatch(doc map[string]any, p map[string]any) error {
+	op, _ := p["op"].(string)
+	ptr, _ := p["path"].(string)
+	parts := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
+	for i, s := range parts {
+		parts[i] = strings.ReplaceAll(strings.ReplaceAll(s, "~1", "/"), "~0", "~")
+	}
+	parent := doc
+	for _, s := range parts[:len(parts)-1] {
+		next, ok := parent[s].(map[string]any)
+		if !ok {
+			return fmt.Errorf("patch %s %s: no %q", op, ptr, s)
+		}
+		parent = next
+	}
+	last := parts[len(parts)-1]
+	switch op {
+	case "remove":
+		delete(parent, last)
+	case "add", "replace":
+		parent[last] = p["value"]
+	default:
+		return fmt.Errorf("patch %s %s: unsupported operation", op, ptr)
+	}
+	return nil
+}
+
+// pathShape replaces every path parameter, {name} or the ServeMux
+// wildcard {name...}, with {}.
+func pathShape(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+			segs[i] = "{}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// apiVersion answers what GitHub answers for the X-GitHub-Api-Version
+// header: the version served, or a 400 for one it does not know.
+func apiVersion(w http.ResponseWriter, r *http.Request) (string, bool) {
+	v := r.Header.Get("X-GitHub-Api-Version")
+	if v == "" {
+		v = APIVersion20221128
+	}
+	if !slices.Contains(APIVersions, v) {
+		writeJSON(w, http.StatusBadRequest, apiError{
+			Message:          fmt.Sprintf("API version %s is not supported.", v),
+			DocumentationURL: "https://docs.github.com/rest/about-the-rest-api/api-versions",
+			Status:           "400",
+		})
+		return "", false
+	}
+	w.Header().Set("X-GitHub-Api-Version-Selected", v)
+	return v, true
+}
+
+// checked wraps the handler of a route with the contract check, when the
+// server has one.
+func (s *Server) checked(pattern string, next http.HandlerFunc) http.HandlerFunc {
+	if s.contract == nil {
+		return next
+	}
+	method, path, _ := strings.Cut(pattern, " ")
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := loadContract()
+		if err != nil {
+			s.violation("%v", err)
+			next(w, r)
+			return
+		}
+		rt, ok := c.byShape[method+" "+pathShape(path)]
+		if !ok {
+			// Not a GitHub REST operation (OAuth endpoints, say).
+			next(w, r)
+			return
+		}
+		version := r.Header.Get("X-GitHub-Api-Version")
+		doc := c.docs[version]
+		if doc == nil {
+			doc = c.docs[APIVersion20221128]
+		}
+		item := doc.Paths.Find(rt.path)
+		in := &openapi3filter.RequestValidationInput{
+			Request:    r,
+			PathParams: pathParams(rt.path, r.URL.Path),
+			Route:      &routers.Route{Spec: doc, Path: rt.path, PathItem: item, Method: method, Operation: item.GetOperation(method)},
+			Options: &openapi3filter.Options{
+				AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
+				MultiError:          true,
+				SkipSettingDefaults: true,
+			},
+		}
+		op := method + " " + rt.path
+		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+			s.violation("%s: request does not match GitHub's description (%s): %v", op, c.source, err)
+		}
+		rec := &recorder{w: w, header: http.Header{}, code: http.StatusOK}
+		next(rec, r)
+		if rec.hijacked {
+			return
+		}
+		if r.Context().Err() != nil {
+			// The client is gone: no answer reaches it.
+			rec.flush()
+			return
+		}
+		if err := checkResponse(in, rec); err != nil {
+			s.violation("%s: answer %d does not match GitHub's description (%s): %v", op, rec.code, c.source, err)
+		}
+		rec.flush()
+	}
+}
+
+func (s *Server) violation(format string, args ...any) {
+	msg := "githubtest contract: " + fmt.Sprintf(format, args...)
+	s.mu.Lock()
+	s.violations = append(s.violations, msg)
+	s.mu.Unlock()
+	s.contract.Helper()
+	s.contract.Errorf("%s", msg)
+}
+
+// checkResponse validates an answer against the operation; an error
+// status the operation does not document must still have GitHub's error
+// shape.
+func checkResponse(in *openapi3filter.RequestValidationInput, rec *recorder) error {
+	opts := &openapi3filter.Options{MultiError: true, IncludeResponseStatus: rec.code < 400}
+	if rec.code >= 400 && in.Route.Operation.Responses.Status(rec.code) == nil {
+		return checkErrorShape(in.Route.Spec, rec)
+	}
+	return openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 rec.code,
+		Header:                 rec.header,
+		Body:                   io.NopCloser(bytes.NewReader(rec.body.Bytes())),
+		Options:                opts,
+	})
+}
+
+// checkErrorShape checks an undocumented error answer against GitHub's
+// basic-error (or, for 422, validation-error) schema.
+func checkErrorShape(doc *openapi3.T, rec *recorder) error {
+	name := "basic-error"
+	if rec.code == http.StatusUnprocessableEntity {
+		name = "validation-error"
+	}
+	ref := doc.Components.Schemas[name]
+	if ref == nil {
+		return fmt.Errorf("the description has no %s schema", name)
+	}
+	var v any
+	if err := json.Unmarshal(rec.body.Bytes(), &v); err != nil {
+		return fmt.Errorf("error body is not JSON: %w", err)
+	}
+	if err := ref.Value.VisitJSON(v, openapi3.MultiErrors()); err != nil {
+		return err
+	}
+	if m, ok := v.(map[string]any); !ok || m["message"] == nil || m["documentation_url"] == nil {
+		return errors.New("error body lacks message or documentation_url")
+	}
+	return nil
+}
+
+// pathParams pairs the description's path parameters with the request
+// path's segments; the last parameter takes the rest of the path (a ref
+// such as heads/feature/x).
+func pathParams(specPath, reqPath string) map[string]string {
+	spec := strings.Split(strings.Trim(specPath, "/"), "/")
+	req := strings.Split(strings.Trim(reqPath, "/"), "/")
+	out := map[string]string{}
+	for i, s := range spec {
+		if i >= len(req) {
+			break
+		}
+		if name, ok := strings.CutPrefix(s, "{"); ok {
+			name = strings.TrimSuffix(name, "}")
+			if i == len(spec)-1 {
+				out[name] = strings.Join(req[i:], "/")
+			} else {
+				out[name] = req[i]
+			}
+		}
+	}
+	return out
+}
+
+// recorder holds an answer until it has been checked.
+type recorder struct {
+	w        http.ResponseWriter
+	header   http.Header
+	code     int
+	wrote    bool
+	hijacked bool
+	body     bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.code, r.wrote = code, true
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(b)
+}
+
+// Hijack passes through, for faults that drop the connection.
+func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := r.w.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("githubtest: connection cannot be hijacked")
+	}
+	r.hijacked = true
+	return hj.Hijack()
+}
+
+func (r *recorder) flush() {
+	for k, v := range r.header {
+		r.w.Header()[k] = v
+	}
+	r.w.WriteHeader(r.code)
+	_, _ = r.w.Write(r.body.Bytes())
+}
