@@ -45,7 +45,7 @@ type stepEnv struct {
 func newStepEnv(t *testing.T, opts ...githubtest.Option) *stepEnv {
 	t.Helper()
 	clock := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
-	srv := githubtest.NewServer(append([]githubtest.Option{githubtest.WithClock(clock.Now)}, opts...)...)
+	srv := githubtest.NewServer(append([]githubtest.Option{githubtest.WithClock(clock.Now), githubtest.WithContract(t)}, opts...)...)
 	t.Cleanup(srv.Close)
 	srv.AddRepo(deployerRepo())
 	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})

@@ -15,7 +15,7 @@ import (
 )
 
 func TestVerifyInstaller(t *testing.T) {
-	srv := githubtest.NewServer()
+	srv := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(srv.Close)
 	var many []int64
 	for i := range 150 {

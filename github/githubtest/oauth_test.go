@@ -42,7 +42,7 @@ func exchange(t *testing.T, srv *githubtest.Server, clientSecret, code string) m
 }
 
 func TestOAuthUserInstallations(t *testing.T) {
-	srv := githubtest.NewServer()
+	srv := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(srv.Close)
 	a := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
 	b := srv.AddInstallation(githubtest.Installation{Account: "beta", AllRepositories: true})
@@ -84,7 +84,7 @@ func TestOAuthCodeExpires(t *testing.T) {
 }
 
 func TestRequestsLogsEverything(t *testing.T) {
-	srv := githubtest.NewServer()
+	srv := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(srv.Close)
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"nowhere", nil)
 	req.Header.Set("Authorization", "token abc")

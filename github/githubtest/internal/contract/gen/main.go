@@ -72,6 +72,7 @@ var Operations = []string{
 	"GET /repos/{owner}/{repo}/pulls",
 	"POST /repos/{owner}/{repo}/pulls",
 	"GET /repos/{owner}/{repo}/pulls/{pull_number}",
+	"GET /user/installations",
 }
 
 // Events are the webhook events ghbridge decodes or routes.
