@@ -42,11 +42,13 @@ func main() {
 	}
 	defer os.RemoveAll(dir)
 	c.Dir = dir
-	if c.DB, err = databaseURL(c.DB, dir); err != nil {
+	var drop func()
+	if c.DB, drop, err = databaseURL(c.DB, dir); err != nil {
 		fmt.Fprintln(os.Stderr, "crashtest:", err)
 		os.Exit(1)
 	}
 	rep, err := c.Run(context.Background(), os.Stdout)
+	drop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "crashtest:", err)
 		os.Exit(1)
@@ -57,11 +59,11 @@ func main() {
 }
 
 // databaseURL turns the -db flag into a URL: a file in dir for SQLite, a
-// fresh schema for PostgreSQL.
-func databaseURL(db, dir string) (string, error) {
+// fresh schema for PostgreSQL, which drop removes.
+func databaseURL(db, dir string) (url string, drop func(), err error) {
 	switch {
 	case db == "sqlite":
-		return "sqlite:" + filepath.Join(dir, "ghbridge.db"), nil
+		return "sqlite:" + filepath.Join(dir, "ghbridge.db"), func() {}, nil
 	case db == "postgres":
 		base := os.Getenv("GHBRIDGE_TEST_POSTGRES_URL")
 		if base == "" {
@@ -69,23 +71,27 @@ func databaseURL(db, dir string) (string, error) {
 		}
 		return freshSchema(base)
 	}
-	return db, nil
+	return db, func() {}, nil
 }
 
 // freshSchema creates an empty schema and returns the URL that uses it.
-func freshSchema(base string) (string, error) {
+func freshSchema(base string) (string, func(), error) {
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	defer admin.Close()
 	schema := fmt.Sprintf("crash_%d", time.Now().UnixNano())
 	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		return "", err
+		admin.Close()
+		return "", nil, err
+	}
+	drop := func() {
+		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		admin.Close()
 	}
 	sep := "?"
 	if strings.Contains(base, "?") {
 		sep = "&"
 	}
-	return base + sep + "search_path=" + schema, nil
+	return base + sep + "search_path=" + schema, drop, nil
 }
