@@ -9,6 +9,12 @@
 //	go run ./examples/loadtest                      # SQLite in a temporary file
 //	go run ./examples/loadtest -db postgres         # $GHBRIDGE_TEST_POSTGRES_URL or the local server
 //	go run ./examples/loadtest -jobs 5000 -concurrency 32
+//
+// -mode dispatch measures the dispatch queue instead (jobs posted, then
+// dispatched by the server's workers to an in-process fake GitHub;
+// -replicas 2 runs two servers on one PostgreSQL), and -mode accept
+// measures POST /api/jobs while GitHub accepts connections and never
+// answers.
 package main
 
 import (
@@ -45,8 +51,19 @@ func main() {
 	concurrency := flag.Int("concurrency", 16, "deliveries in flight at once")
 	fixture := flag.String("fixture", "", "workflow_run payload to send (default: webhook/testdata/workflow_run_completed_success.json)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	mode := flag.String("mode", "deliveries", `"deliveries", "dispatch" or "accept"`)
+	replicas := flag.Int("replicas", 1, "servers on the database, for -mode dispatch")
 	flag.Parse()
-	if err := run(*db, *jobs, *concurrency, *fixture, *cpuprofile, os.Stdout); err != nil {
+	var err error
+	switch *mode {
+	case "dispatch":
+		err = runDispatch(*db, *jobs, *concurrency, *replicas, os.Stdout)
+	case "accept":
+		err = runAccept(*db, *jobs, *concurrency, os.Stdout)
+	default:
+		err = run(*db, *jobs, *concurrency, *fixture, *cpuprofile, os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
