@@ -40,6 +40,14 @@ type Campaign struct {
 	// Settle bounds the wait, after the last restart, for every job to be
 	// final.
 	Settle time.Duration
+	// Bin, when set, is a server binary to use instead of building this
+	// tree's (an older build, to compare); Unqualified says that it sends
+	// job ids to GitHub as given, not "tenant.id".
+	Bin         string
+	Unqualified bool
+	// Outage, when set, makes GitHub answer 503 to every dispatch for
+	// that long from the start of the load: a moment of network trouble.
+	Outage time.Duration
 }
 
 // Report is what a campaign found.
@@ -126,11 +134,14 @@ func freePort() (string, error) {
 func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 	var rep Report
 	rng := rand.New(rand.NewPCG(uint64(c.Seed), 0))
-	bin := filepath.Join(c.Dir, "ghbridge-server")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/ghbridge/ghbridge/examples/server")
-	build.Stdout, build.Stderr = out, out
-	if err := build.Run(); err != nil {
-		return rep, fmt.Errorf("building the server: %w", err)
+	bin := c.Bin
+	if bin == "" {
+		bin = filepath.Join(c.Dir, "ghbridge-server")
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/ghbridge/ghbridge/examples/server")
+		build.Stdout, build.Stderr = out, out
+		if err := build.Run(); err != nil {
+			return rep, fmt.Errorf("building the server: %w", err)
+		}
 	}
 
 	fake := githubtest.NewServer()
@@ -245,6 +256,10 @@ func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 		}
 		close(ids)
 	}()
+	if c.Outage > 0 {
+		fake.InjectFault(githubtest.Fault{Route: "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", Status: 503, Times: -1})
+		time.AfterFunc(c.Outage, fake.ClearFaults)
+	}
 	var at []time.Duration
 	for range c.Kills {
 		at = append(at, time.Duration(rng.Int64N(int64(window))))
@@ -319,7 +334,11 @@ func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 		if final[id] != "successful" {
 			rep.Problems = append(rep.Problems, id+": "+final[id])
 		}
-		if n := runsOf[tenant+"."+id]; n > 1 {
+		key := tenant + "." + id
+		if c.Unqualified {
+			key = id
+		}
+		if n := runsOf[key]; n > 1 {
 			rep.Doubled++
 			rep.Problems = append(rep.Problems, fmt.Sprintf("%s: %d runs", id, n))
 		}

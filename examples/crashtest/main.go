@@ -34,6 +34,9 @@ func main() {
 	flag.IntVar(&c.Concurrency, "concurrency", 8, "job creations in flight")
 	flag.Int64Var(&c.Seed, "seed", time.Now().UnixNano(), "random seed of the kill times")
 	flag.DurationVar(&c.Settle, "settle", 2*time.Minute, "how long after the last restart every job must be final")
+	flag.DurationVar(&c.Outage, "outage", 0, "GitHub answers 503 to dispatches for this long from the start of the load")
+	flag.StringVar(&c.Bin, "bin", "", "a server binary to test instead of building this tree's")
+	flag.BoolVar(&c.Unqualified, "unqualified", false, "the binary sends job ids to GitHub unqualified (builds before tenant-qualified ids)")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "ghbridge-crashtest-")
 	if err != nil {
