@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -44,6 +45,7 @@ type DB struct {
 	closeOnce       sync.Once
 	closeErr        error
 	now             func() time.Time
+	walResets       atomic.Int64 // SQLite: RESTART and TRUNCATE checkpoints done
 
 	mu    sync.Mutex
 	stmts map[stmtKey]*sql.Stmt
@@ -124,7 +126,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		// The writer never checkpoints (wal_autocheckpoint 0): the
 		// checkpointer connection does, off the write path, so the fsync
 		// a checkpoint needs never stalls a delivery.
-		w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+		w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate"+
+			fmt.Sprintf("&_pragma=journal_size_limit(%d)", walSizeLimit))
 		if err != nil {
 			return nil, err
 		}
@@ -184,18 +187,43 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return db, nil
 }
 
-// checkpointEvery is how often the WAL is copied into the database file.
-// Between checkpoints the WAL holds every committed page, so nothing is
-// lost by waiting; shorter keeps the WAL file small.
-const checkpointEvery = 250 * time.Millisecond
+// The WAL is kept small by a checkpointer of its own. Passive checkpoints
+// copy the WAL into the database without blocking anyone, but under
+// steady writes they never catch up with the end of the WAL, and SQLite
+// starts the WAL over only once a checkpoint did: the file would grow
+// without bound. So when the WAL passes walRestartBytes, a RESTART
+// checkpoint follows the passive one, on the writer's own connection:
+// writes queue in Go meanwhile (rather than sleeping in SQLite's busy
+// handler), and they wait only for the frames committed since the passive
+// checkpoint a moment before. The next commit starts the WAL over and
+// truncates the file to walSizeLimit. When writes pause, a TRUNCATE
+// checkpoint empties the file.
+const (
+	// checkpointEvery is how often the WAL is copied into the database
+	// file. Between checkpoints the WAL holds every committed page, so
+	// nothing is lost by waiting; shorter keeps the WAL file small.
+	checkpointEvery = 100 * time.Millisecond
+	// walRestartBytes is the WAL size from which it is started over.
+	walRestartBytes = 16 << 20
+	// walSizeLimit is SQLite's journal_size_limit: the size a WAL file
+	// is truncated to when it is started over.
+	walSizeLimit = 8 << 20
+	// idleTicks is how many checkpoint ticks without a write make a
+	// pause, after which the WAL file is emptied.
+	idleTicks = 3
+)
 
-// startCheckpoints runs passive checkpoints, which never block the writer
-// or readers, on a connection of their own.
+// startCheckpoints runs the checkpointer until the database closes.
 func (db *DB) startCheckpoints(every time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		c := checkpointer{db: db, frameBytes: 4096 + 24, lastFrames: -1, restarted: -1}
+		var pageSize int
+		if err := db.cp.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize); err == nil && pageSize > 0 {
+			c.frameBytes = pageSize + 24
+		}
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -203,14 +231,53 @@ func (db *DB) startCheckpoints(every time.Duration) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				// A checkpoint that fails (the database is busy) is
-				// retried at the next tick: the WAL keeps its frames.
-				var busy, frames, copied int
-				_ = db.cp.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+				c.round(ctx)
 			}
 		}
 	}()
 	db.stopCheckpoints = func() { cancel(); <-done }
+}
+
+type checkpointer struct {
+	db         *DB
+	frameBytes int
+	lastFrames int // the WAL's frames at the previous round, -1 unknown
+	quiet      int // rounds in a row without a write
+	restarted  int // the WAL's frames after the last RESTART
+}
+
+// round runs one checkpoint round. A checkpoint that fails (the database
+// is busy) is retried at the next round: the WAL keeps its frames.
+func (c *checkpointer) round(ctx context.Context) {
+	var busy, frames, copied int
+	err := c.db.cp.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+	if err != nil || busy != 0 {
+		c.lastFrames, c.quiet = -1, 0
+		return
+	}
+	if frames > 0 && frames == copied && frames == c.lastFrames {
+		c.quiet++
+	} else {
+		c.quiet = 0
+	}
+	c.lastFrames = frames
+	switch {
+	case c.quiet >= idleTicks:
+		// Writes paused: empty the file. Nobody waits for it.
+		err = c.db.cp.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &copied)
+		c.lastFrames, c.quiet = -1, 0
+	case frames*c.frameBytes >= walRestartBytes:
+		if frames == c.restarted {
+			return // already restarted; no commit since
+		}
+		err = c.db.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &copied)
+		c.restarted = frames
+	default:
+		return
+	}
+	if err == nil && busy == 0 {
+		c.db.walResets.Add(1)
+	}
 }
 
 var urlPassword = regexp.MustCompile(`://([^:/@]*):[^@]*@`)
