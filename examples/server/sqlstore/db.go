@@ -112,9 +112,22 @@ func (db *DB) prepare(ctx context.Context) error {
 	return nil
 }
 
+// An Option configures Open.
+type Option func(*DB)
+
+// WithClock sets the clock the stores read (default time.Now): claim
+// leases, job and delivery times, retention. For tests.
+func WithClock(now func() time.Time) Option {
+	return func(db *DB) {
+		if now != nil {
+			db.now = now
+		}
+	}
+}
+
 // Open opens and migrates the database named by url: "sqlite:PATH" (the
 // file is created) or "postgres://..." / "postgresql://...".
-func Open(ctx context.Context, url string) (*DB, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	var db *DB
 	switch {
 	case strings.HasPrefix(url, "sqlite:"):
@@ -160,6 +173,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("unsupported database URL %q: use sqlite:PATH or postgres://HOST/DB", redactURL(url))
 	}
 	db.now = time.Now
+	for _, o := range opts {
+		o(db)
+	}
 	db.jobs, _ = lru.New[string, status.Job](jobCacheSize) // errors only for a size <= 0
 	if err := db.w.PingContext(ctx); err != nil {
 		db.Close()
@@ -470,6 +486,13 @@ var migrations = []migration{
 		CREATE INDEX deliveries_updated ON deliveries (updated_at)`,
 		then: moveHistory,
 	},
+	// Delivery claims name their holder, so that a restarted process
+	// frees the claims it held when it died; the poller records when it
+	// last looked at a job, so that it takes the least recently polled.
+	{all: `ALTER TABLE deliveries ADD COLUMN holder TEXT NOT NULL DEFAULT '';
+	ALTER TABLE deliveries ADD COLUMN incarnation BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX deliveries_processing ON deliveries (lease_until) WHERE state = 'processing';
+	ALTER TABLE jobs ADD COLUMN polled_at BIGINT NOT NULL DEFAULT 0`},
 }
 
 // moveHistory copies job_transitions into jobs.history and drops the table.
