@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/webhook"
 )
 
@@ -24,6 +28,11 @@ const (
 	EnvStateSecret       = "GHBRIDGE_STATE_SECRET"
 	EnvSecretPrefix      = "GHBRIDGE_SECRET_PREFIX"
 	EnvLogLevel          = "GHBRIDGE_LOG_LEVEL"
+
+	EnvInstance            = "GHBRIDGE_INSTANCE"
+	EnvRetentionDeliveries = "GHBRIDGE_RETENTION_DELIVERIES"
+	EnvRetentionAudit      = "GHBRIDGE_RETENTION_AUDIT"
+	EnvRetentionJobs       = "GHBRIDGE_RETENTION_JOBS"
 )
 
 // Config is the server's configuration.
@@ -49,6 +58,12 @@ type Config struct {
 	// "{{ secrets.NAME }}" values of job configs.
 	SecretPrefix string
 	LogLevel     slog.Level
+	// Instance names this process among those sharing the database, the
+	// same across its restarts: a restarted process frees the delivery
+	// claims it held when it died. Default: host name and listen port.
+	Instance string
+	// Retention bounds what the database keeps (sqlstore.DefaultRetention).
+	Retention sqlstore.Retention
 }
 
 // LoadConfig reads the configuration from the environment. Problems with
@@ -107,10 +122,61 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 		}
 		*d.dst = v
 	}
+	cfg.Instance = get(EnvInstance, defaultInstance(cfg.Addr))
+	def := sqlstore.DefaultRetention
+	for _, r := range []struct {
+		env string
+		def time.Duration
+		dst *time.Duration
+	}{
+		{EnvRetentionDeliveries, def.Deliveries, &cfg.Retention.Deliveries},
+		{EnvRetentionAudit, def.AuditEvents, &cfg.Retention.AuditEvents},
+		{EnvRetentionJobs, def.Jobs, &cfg.Retention.Jobs},
+	} {
+		v, err := parseRetention(get(r.env, ""), r.def)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.env, err))
+			continue
+		}
+		*r.dst = v
+	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(get(EnvLogLevel, "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvLogLevel, err))
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// defaultInstance is the host name, with the listen port when there is
+// one: two servers on one host listen on different ports.
+func defaultInstance(addr string) string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	if _, port, err := net.SplitHostPort(addr); err == nil && port != "" && port != "0" {
+		host += ":" + port
+	}
+	return host
+}
+
+// parseRetention reads a retention period: days ("7d"), a Go duration
+// ("36h"), or "0" to keep forever; "" is def.
+func parseRetention(v string, def time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("%q is not a number of days such as 7d", v)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a period such as 7d or 36h, or 0 to keep forever", v)
+	}
+	return d, nil
 }
 
 // githubUnavailable says why GitHub App routes cannot work, naming the
