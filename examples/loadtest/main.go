@@ -150,6 +150,10 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, idle 
 			return err
 		}
 	}
+	var setupPeak int64
+	if wal != nil {
+		setupPeak = wal.reset() // the peak while the jobs were created
+	}
 	start := time.Now()
 	for range concurrency {
 		wg.Add(1)
@@ -208,7 +212,8 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, idle 
 	fmt.Fprintf(out, "throughput    %.0f deliveries/s\n", float64(n)/elapsed.Seconds())
 	fmt.Fprintf(out, "latency       p50 %s  p90 %s  p99 %s  max %s\n", pct(.5).Round(time.Microsecond), pct(.9).Round(time.Microsecond), pct(.99).Round(time.Microsecond), latencies[n-1].Round(time.Microsecond))
 	if wal != nil {
-		fmt.Fprintf(out, "wal           peak %.1f MB during the load, %.1f MB after %s without writes\n", mb(walPeak), mb(walIdle), idle)
+		fmt.Fprintf(out, "wal           peak %.1f MB during the load (%.1f MB while creating the jobs), %.1f MB after %s without writes\n",
+			mb(walPeak), mb(setupPeak), mb(walIdle), idle)
 	}
 	fmt.Fprintf(out, "errors        %d non-200 answers\n", failed.Load())
 	fmt.Fprintf(out, "lost          %d deliveries unrecorded, %d jobs not finished\n", n-recorded, jobs-finished)
@@ -262,6 +267,14 @@ func (w *walWatch) size() int64 {
 }
 
 func (w *walWatch) peak() int64 { w.size(); return w.max.Load() }
+
+// reset starts a new peak from the current size and returns the old one.
+func (w *walWatch) reset() int64 {
+	old := w.peak()
+	w.max.Store(0)
+	w.size()
+	return old
+}
 
 func (w *walWatch) stop() { close(w.quit); <-w.done }
 
