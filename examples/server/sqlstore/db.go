@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ type DB struct {
 	w       *sql.DB // writes (SQLite: one connection, the single writer)
 	r       *sql.DB // reads (SQLite: a pool of read-only connections)
 	cp      *sql.DB // SQLite: the connection that checkpoints the WAL
+	path    string  // SQLite: the database file
 
 	stopCheckpoints func()   // stops the checkpointer and waits for it
 	batch           *batcher // SQLite: group commit of the hot writes
@@ -160,7 +162,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 			return nil, err
 		}
 		cp.SetMaxOpenConns(1)
-		db = &DB{dialect: SQLite, w: w, r: r, cp: cp}
+		db = &DB{dialect: SQLite, w: w, r: r, cp: cp, path: path}
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		p, err := sql.Open("pgx", url)
 		if err != nil {
@@ -203,11 +205,12 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	return db, nil
 }
 
-// The WAL is kept small by a checkpointer of its own. Passive checkpoints
-// copy the WAL into the database without blocking anyone, but under
-// steady writes they never catch up with the end of the WAL, and SQLite
-// starts the WAL over only once a checkpoint did: the file would grow
-// without bound. So when the WAL passes walRestartBytes, a RESTART
+// The WAL is kept small by a checkpointer of its own, which runs every
+// checkpointEvery and at once when the WAL file passes walRestartBytes.
+// Passive checkpoints copy the WAL into the database without blocking
+// anyone, but under steady writes they never catch up with the end of the
+// WAL, and SQLite starts the WAL over only once a checkpoint did: the file
+// would grow without bound. So when the WAL passes walRestartBytes, a RESTART
 // checkpoint follows the passive one, on the writer's own connection:
 // writes queue in Go meanwhile (rather than sleeping in SQLite's busy
 // handler), and they wait only for the frames committed since the passive
@@ -218,16 +221,19 @@ const (
 	// checkpointEvery is how often the WAL is copied into the database
 	// file. Between checkpoints the WAL holds every committed page, so
 	// nothing is lost by waiting; shorter keeps the WAL file small.
-	checkpointEvery = 50 * time.Millisecond
+	checkpointEvery = 250 * time.Millisecond
+	// walWatchEvery is how often the WAL file's size is looked at
+	// between checkpoints.
+	walWatchEvery = 25 * time.Millisecond
 	// walRestartBytes is the WAL size from which it is started over: at
 	// 40 MB/s of WAL (2,000 deliveries/s) every 200 ms.
 	walRestartBytes = 8 << 20
 	// walSizeLimit is SQLite's journal_size_limit: the size a WAL file
 	// is truncated to when it is started over.
 	walSizeLimit = 4 << 20
-	// idleTicks is how many checkpoint ticks without a write make a
+	// idleTicks is how many checkpoint rounds without a write make a
 	// pause, after which the WAL file is emptied.
-	idleTicks = 6
+	idleTicks = 2
 )
 
 // startCheckpoints runs the checkpointer until the database closes.
@@ -241,18 +247,36 @@ func (db *DB) startCheckpoints(every time.Duration) {
 		if err := db.cp.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize); err == nil && pageSize > 0 {
 			c.frameBytes = pageSize + 24
 		}
-		t := time.NewTicker(every)
+		t := time.NewTicker(walWatchEvery)
 		defer t.Stop()
+		last := time.Now()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case now := <-t.C:
+				// Between rounds the WAL's size is watched, so that a
+				// burst of writes is met at once.
+				if now.Sub(last) < every && db.walSize() < walRestartBytes {
+					continue
+				}
+				last = now
 				c.round(ctx)
 			}
 		}
 	}()
 	db.stopCheckpoints = func() { cancel(); <-done }
+}
+
+// walSize returns the size of the WAL file, 0 if unknown. After a restart
+// the file keeps walSizeLimit bytes and grows past it only as frames are
+// appended past it.
+func (db *DB) walSize() int64 {
+	fi, err := os.Stat(db.path + "-wal")
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 type checkpointer struct {
