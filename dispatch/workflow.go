@@ -292,7 +292,8 @@ func branchOf(ref string) string {
 }
 
 // FindRun looks for the run a job's dispatch started, by the job id in
-// run titles (see MatchRun), among the runs created since the given time.
+// run titles (see MatchRun), among every run created around since (the
+// dispatch time): from RunLookup.ClockSkew before it to an hour after.
 // Reconcilers use it for jobs whose run id is unknown: a dispatch that
 // ended with ErrDispatchUncertain or ErrRunNotFound. It returns nil
 // without error when no run matches, and ErrInvalidJob for kinds without
@@ -305,9 +306,5 @@ func (d *Dispatcher) FindRun(ctx context.Context, job Job, since time.Time) (*gh
 	if a.cfg.Type != template.KindWorkflowDispatch && a.cfg.Type != template.KindRepositoryDispatch {
 		return nil, fmt.Errorf("%w: a %s job has no workflow run to find", ErrInvalidJob, a.cfg.Type)
 	}
-	runs, err := a.listRuns(ctx, since.Add(-d.lookup.ClockSkew))
-	if err != nil {
-		return nil, err
-	}
-	return MatchRun(runs, job.ID), nil
+	return a.findRunCreated(ctx, since.Add(-d.lookup.ClockSkew), since.Add(d.lookup.ClockSkew+findRunWindow))
 }

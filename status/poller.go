@@ -13,11 +13,18 @@ import (
 	"github.com/ghbridge/ghbridge/dispatch"
 )
 
-// StaleLister lists unfinished jobs that have not been updated since a
-// time, oldest first. Stores implement it so that a Poller can find jobs
-// whose deliveries were lost.
+// StaleLister finds quiet jobs for a Poller: unfinished jobs whose
+// deliveries may have been lost. Stores implement it. The least recently
+// polled come first and every poll is recorded, found something or not,
+// so that jobs whose run cannot be found never crowd out the others.
 type StaleLister interface {
-	ListStaleJobs(ctx context.Context, updatedBefore time.Time, limit int) ([]Job, error)
+	// ListStaleJobs returns up to limit unfinished jobs neither updated
+	// nor polled since quietSince: first those never polled, oldest
+	// update first, then the least recently polled.
+	ListStaleJobs(ctx context.Context, quietSince time.Time, limit int) ([]Job, error)
+	// MarkPolled records that the jobs were polled at the given time.
+	// It changes neither their Version nor their UpdatedAt.
+	MarkPolled(ctx context.Context, at time.Time, ids ...string) error
 }
 
 // RunFinder finds a job's run by its job id; *dispatch.Dispatcher is one.
@@ -88,12 +95,24 @@ type PollReport struct {
 }
 
 // Poll looks at the quiet jobs once. Failures for one job are logged and
-// counted; the others are still polled.
+// counted; the others are still polled. The jobs are marked polled before
+// they are looked at, so that one that fails or hangs every time goes to
+// the back of the line like the others.
 func (p *Poller) Poll(ctx context.Context) (PollReport, error) {
 	var rep PollReport
-	jobs, err := p.lister.ListStaleJobs(ctx, p.tracker.now().Add(-p.after), p.limit)
+	now := p.tracker.now()
+	jobs, err := p.lister.ListStaleJobs(ctx, now.Add(-p.after), p.limit)
 	if err != nil {
 		return rep, fmt.Errorf("listing quiet jobs: %w", err)
+	}
+	if len(jobs) > 0 {
+		ids := make([]string, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.ID
+		}
+		if err := p.lister.MarkPolled(ctx, now, ids...); err != nil {
+			p.log.WarnContext(ctx, "recording the poll of quiet jobs failed; the same jobs may be polled first next time", "error", err)
+		}
 	}
 	for _, j := range jobs {
 		if ctx.Err() != nil {
@@ -175,21 +194,53 @@ func runUpdate(run *gh.WorkflowRun, repo string, installationID int64) RunUpdate
 }
 
 // ListStaleJobs implements StaleLister.
-func (s *MemoryJobStore) ListStaleJobs(ctx context.Context, updatedBefore time.Time, limit int) ([]Job, error) {
+func (s *MemoryJobStore) ListStaleJobs(ctx context.Context, quietSince time.Time, limit int) ([]Job, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	type stale struct {
+		job    Job
+		polled time.Time
+	}
 	s.mu.RLock()
-	var out []Job
+	var found []stale
 	for _, j := range s.jobs {
-		if !j.Status.Final() && j.UpdatedAt.Before(updatedBefore) {
-			out = append(out, cloneJob(j))
+		polled := s.polled[j.ID]
+		if !j.Status.Final() && j.UpdatedAt.Before(quietSince) && polled.Before(quietSince) {
+			found = append(found, stale{cloneJob(j), polled})
 		}
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(out, func(a, b Job) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
+	slices.SortFunc(found, func(a, b stale) int {
+		if c := a.polled.Compare(b.polled); c != 0 {
+			return c
+		}
+		return a.job.UpdatedAt.Compare(b.job.UpdatedAt)
+	})
+	if limit > 0 && len(found) > limit {
+		found = found[:limit]
+	}
+	out := make([]Job, len(found))
+	for i, f := range found {
+		out[i] = f.job
 	}
 	return out, nil
+}
+
+// MarkPolled implements StaleLister.
+func (s *MemoryJobStore) MarkPolled(ctx context.Context, at time.Time, ids ...string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.polled == nil {
+		s.polled = map[string]time.Time{}
+	}
+	for _, id := range ids {
+		if _, ok := s.jobs[id]; ok {
+			s.polled[id] = at
+		}
+	}
+	return nil
 }

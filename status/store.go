@@ -193,9 +193,10 @@ func CheckNew(j Job) error {
 // MemoryJobStore is a JobStore in memory, for tests and single-process
 // hosts.
 type MemoryJobStore struct {
-	mu    sync.RWMutex
-	jobs  map[string]Job
-	byRun map[int64]string
+	mu     sync.RWMutex
+	jobs   map[string]Job
+	byRun  map[int64]string
+	polled map[string]time.Time // by the Poller: see MarkPolled
 }
 
 // NewMemoryJobStore returns an empty store.

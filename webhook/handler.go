@@ -127,6 +127,7 @@ type Handler struct {
 	timeout   time.Duration
 	lease     time.Duration
 	store     DeliveryStore
+	holder    Holder
 	log       *slog.Logger
 	observe   func(Observation)
 	budget    byteBudget // unverified body bytes
@@ -175,6 +176,12 @@ func WithHandlerTimeout(d time.Duration) Option {
 		}
 	}
 }
+
+// WithHolder names the process's delivery claims (default NewHolder("")).
+// A name that is stable across restarts lets the process, once
+// restarted, free the claims it held when it died (ReleaseStaleClaims),
+// and take over those claims itself when they are redelivered to it.
+func WithHolder(holder Holder) Option { return func(h *Handler) { h.holder = holder } }
 
 // WithClaimLease sets how long a claim outlives a crashed worker.
 func WithClaimLease(d time.Duration) Option {
@@ -234,11 +241,33 @@ func New(secrets []string, opts ...Option) (*Handler, error) {
 	// One byte more than the largest body: reading it is how an
 	// over-long body of unknown length is found.
 	h.budget.limit = max(h.budget.limit, h.maxBody+1)
+	if h.holder == (Holder{}) {
+		h.holder = NewHolder("")
+	}
 	h.hashes = make([]sync.Pool, len(h.secrets))
 	for i, key := range h.secrets {
 		h.hashes[i].New = func() any { return hmac.New(sha256.New, key) }
 	}
 	return h, nil
+}
+
+// Holder returns the holder the Handler claims deliveries as.
+func (h *Handler) Holder() Holder { return h.holder }
+
+// ReleaseStaleClaims frees the delivery claims that earlier incarnations
+// of this process (same Holder name) still hold because they died while
+// processing: a redelivery of those deliveries is then processed by any
+// replica at once, instead of answered as a duplicate until the claims'
+// lease ends. Call it once when the process starts.
+func (h *Handler) ReleaseStaleClaims(ctx context.Context) (int, error) {
+	n, err := h.store.ReleaseStale(ctx, h.holder)
+	if err != nil {
+		return n, fmt.Errorf("releasing the delivery claims of earlier incarnations of %s: %w", h.holder.Name, err)
+	}
+	if n > 0 {
+		h.log.InfoContext(ctx, "released delivery claims of an earlier incarnation", "holder", h.holder.Name, "count", n)
+	}
+	return n, nil
 }
 
 // ParseSecrets splits a comma-separated secret list, as in
@@ -472,7 +501,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
 	log := func() *slog.Logger { return h.log.With("delivery_id", d.ID, "event", d.Event, "action", d.Action) }
-	claimed, err := h.store.Claim(ctx, d.ID, h.lease)
+	claimed, err := h.store.Claim(ctx, d.ID, h.holder, h.lease)
 	if err != nil {
 		obs.Err = err
 		log().ErrorContext(ctx, "delivery store unavailable", "error", err)
@@ -486,7 +515,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.run(ctx, d, fns); err != nil {
 		obs.Err = err
 		log().ErrorContext(ctx, "webhook handler failed", "error", err)
-		if rerr := h.store.Release(context.WithoutCancel(ctx), d.ID); rerr != nil {
+		if rerr := h.store.Release(context.WithoutCancel(ctx), d.ID, h.holder); rerr != nil {
 			log().ErrorContext(ctx, "releasing the delivery claim failed", "error", rerr)
 		}
 		answer(http.StatusInternalServerError, OutcomeHandlerError, "internal error")

@@ -281,10 +281,47 @@ func TestFailedDeliveryIsProcessedOnRedelivery(t *testing.T) {
 	assert.Equal(t, 2, calls)
 }
 
+// A process killed while handling a delivery leaves its claim behind. A
+// redelivery (GitHub's Redeliver button, same GUID) is processed, not
+// answered "duplicate": by the process once restarted, and by another
+// replica once the restarted process has released its old claims.
+func TestRedeliveryAfterACrashIsProcessed(t *testing.T) {
+	clock := webhooktest.NewClock(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC))
+	store := webhook.NewMemoryDeliveryStore(0, webhook.WithStoreClock(clock.Now))
+	var calls atomic.Int32
+	count := func(context.Context, *webhook.Delivery) error { calls.Add(1); return nil }
+	ctx := context.Background()
+
+	// The first incarnation of "web-1" claims two deliveries and is killed.
+	dead := webhook.Holder{Name: "web-1", Incarnation: 1}
+	for _, id := range []string{"guid-1", "guid-2"} {
+		ok, err := store.Claim(ctx, id, dead, webhook.DefaultClaimLease)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	other := newHandler(t, webhook.WithDeliveryStore(store), webhook.WithHolder(webhook.Holder{Name: "web-2", Incarnation: 1}))
+	other.On("workflow_run", count)
+	assert.Equal(t, 202, serve(other, webhooktest.NewRequestWithID("workflow_run", "guid-2", runPayload, secret)).Code,
+		"web-2 cannot tell yet that web-1 died")
+
+	restarted := newHandler(t, webhook.WithDeliveryStore(store), webhook.WithHolder(webhook.Holder{Name: "web-1", Incarnation: 2}))
+	restarted.On("workflow_run", count)
+	assert.Equal(t, 200, serve(restarted, webhooktest.NewRequestWithID("workflow_run", "guid-1", runPayload, secret)).Code,
+		"the restarted process takes over its own stale claim")
+	n, err := restarted.ReleaseStaleClaims(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "guid-2")
+	assert.Equal(t, 200, serve(other, webhooktest.NewRequestWithID("workflow_run", "guid-2", runPayload, secret)).Code,
+		"any replica processes the redelivery at once")
+	assert.EqualValues(t, 2, calls.Load())
+	assert.Equal(t, 202, serve(other, webhooktest.NewRequestWithID("workflow_run", "guid-1", runPayload, secret)).Code,
+		"and once only")
+}
+
 // failingStore fails Claim, as a database that is down would.
 type failingStore struct{ webhook.DeliveryStore }
 
-func (failingStore) Claim(context.Context, string, time.Duration) (bool, error) {
+func (failingStore) Claim(context.Context, string, webhook.Holder, time.Duration) (bool, error) {
 	return false, errors.New("connection refused")
 }
 

@@ -4,7 +4,8 @@
 // completed per job, in order per job, jobs in parallel) with a Go HTTP
 // client. It reports deliveries per second and latency percentiles, then
 // checks that every delivery was recorded and every job finished: none
-// lost.
+// lost. On SQLite it also reports the WAL file's peak size during the
+// load and its size after the writes pause (-idle).
 //
 //	go run ./examples/loadtest                      # SQLite in a temporary file
 //	go run ./examples/loadtest -db postgres         # $GHBRIDGE_TEST_POSTGRES_URL or the local server
@@ -31,6 +32,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +55,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	mode := flag.String("mode", "deliveries", `"deliveries", "dispatch" or "accept"`)
 	replicas := flag.Int("replicas", 1, "servers on the database, for -mode dispatch")
+	idle := flag.Duration("idle", 3*time.Second, "SQLite: how long writes pause before the WAL size after the load is read")
 	flag.Parse()
 	var err error
 	switch *mode {
@@ -61,7 +64,7 @@ func main() {
 	case "accept":
 		err = runAccept(*db, *jobs, *concurrency, os.Stdout)
 	default:
-		err = run(*db, *jobs, *concurrency, *fixture, *cpuprofile, os.Stdout)
+		err = run(*db, *jobs, *concurrency, *fixture, *cpuprofile, *idle, os.Stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -74,13 +77,18 @@ type delivery struct {
 	body    []byte
 }
 
-func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, out io.Writer) error {
+func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, idle time.Duration, out io.Writer) error {
 	ctx := context.Background()
 	dbURL, cleanup, err := database(dbFlag)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	var wal *walWatch
+	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
+		wal = watchWAL(path + "-wal")
+		defer wal.stop()
+	}
 	if fixture == "" {
 		if fixture, err = findFixture(); err != nil {
 			return err
@@ -159,6 +167,10 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, out i
 			return err
 		}
 	}
+	var setupPeak int64
+	if wal != nil {
+		setupPeak = wal.reset() // the peak while the jobs were created
+	}
 	start := time.Now()
 	for range concurrency {
 		wg.Add(1)
@@ -186,6 +198,12 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, out i
 	wg.Wait()
 	elapsed := time.Since(start)
 	pprof.StopCPUProfile()
+	var walPeak, walIdle int64
+	if wal != nil {
+		walPeak = wal.peak()
+		time.Sleep(idle) // the writes pause: the WAL may shrink back
+		walIdle = wal.size()
+	}
 
 	// None lost: every delivery recorded, every job finished.
 	var finished, recorded int
@@ -210,6 +228,10 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, out i
 	fmt.Fprintf(out, "elapsed       %s\n", elapsed.Round(time.Millisecond))
 	fmt.Fprintf(out, "throughput    %.0f deliveries/s\n", float64(n)/elapsed.Seconds())
 	fmt.Fprintf(out, "latency       p50 %s  p90 %s  p99 %s  max %s\n", pct(.5).Round(time.Microsecond), pct(.9).Round(time.Microsecond), pct(.99).Round(time.Microsecond), latencies[n-1].Round(time.Microsecond))
+	if wal != nil {
+		fmt.Fprintf(out, "wal           peak %.1f MB during the load (%.1f MB while creating the jobs), %.1f MB after %s without writes\n",
+			mb(walPeak), mb(setupPeak), mb(walIdle), idle)
+	}
 	fmt.Fprintf(out, "errors        %d non-200 answers\n", failed.Load())
 	fmt.Fprintf(out, "lost          %d deliveries unrecorded, %d jobs not finished\n", n-recorded, jobs-finished)
 	if failed.Load() > 0 || recorded != n || finished != jobs {
@@ -217,6 +239,61 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, out i
 	}
 	return nil
 }
+
+func mb(n int64) float64 { return float64(n) / (1 << 20) }
+
+// walWatch samples the size of a SQLite WAL file and keeps its peak.
+type walWatch struct {
+	path string
+	max  atomic.Int64
+	quit chan struct{}
+	done chan struct{}
+}
+
+func watchWAL(path string) *walWatch {
+	w := &walWatch{path: path, quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.quit:
+				return
+			case <-t.C:
+				w.size()
+			}
+		}
+	}()
+	return w
+}
+
+// size returns the file's size now (0 when absent) and updates the peak.
+func (w *walWatch) size() int64 {
+	fi, err := os.Stat(w.path)
+	if err != nil {
+		return 0
+	}
+	n := fi.Size()
+	for {
+		old := w.max.Load()
+		if n <= old || w.max.CompareAndSwap(old, n) {
+			return n
+		}
+	}
+}
+
+func (w *walWatch) peak() int64 { w.size(); return w.max.Load() }
+
+// reset starts a new peak from the current size and returns the old one.
+func (w *walWatch) reset() int64 {
+	old := w.peak()
+	w.max.Store(0)
+	w.size()
+	return old
+}
+
+func (w *walWatch) stop() { close(w.quit); <-w.done }
 
 func post(c *http.Client, url string, d delivery) bool {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(d.body))

@@ -687,13 +687,17 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, c caller, work
 		return int(b.ID - a.ID)
 	})
 	page, perPage := paging(q)
-	start := min((page-1)*perPage, len(match))
-	end := min(start+perPage, len(match))
+	listed := match
+	if q.Get("created") != "" || q.Get("event") != "" || q.Get("branch") != "" || q.Get("status") != "" || q.Get("head_sha") != "" {
+		listed = match[:min(len(match), maxFilteredRuns)] // as GitHub does
+	}
+	start := min((page-1)*perPage, len(listed))
+	end := min(start+perPage, len(listed))
 	list := []any{}
-	for _, rn := range match[start:end] {
+	for _, rn := range listed[start:end] {
 		list = append(list, s.runJSON(rn))
 	}
-	if end < len(match) {
+	if end < len(listed) {
 		next := *r.URL
 		qq := next.Query()
 		qq.Set("page", strconv.Itoa(page+1))
@@ -703,6 +707,11 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, c caller, work
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(match), "workflow_runs": list})
 }
+
+// maxFilteredRuns is how many runs GitHub lists for a query filtered by
+// created, event, branch, status or head_sha; total_count still counts
+// them all.
+const maxFilteredRuns = 1000
 
 func paging(q map[string][]string) (page, perPage int) {
 	get := func(k string, def int) int {

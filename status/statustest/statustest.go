@@ -212,6 +212,42 @@ func TestJobStore(t *testing.T, newStore func(t *testing.T) status.JobStore) {
 		got, err = lister.ListStaleJobs(ctx, at.Add(10*time.Minute), 1)
 		require.NoError(t, err)
 		assert.Len(t, got, 1)
+
+		// Polled jobs go to the back of the line, whatever was found.
+		before, err := s.GetJob(ctx, "j0")
+		require.NoError(t, err)
+		require.NoError(t, lister.MarkPolled(ctx, at.Add(5*time.Minute), "j0", "unknown"))
+		after, err := s.GetJob(ctx, "j0")
+		require.NoError(t, err)
+		assert.Equal(t, before.Version, after.Version, "a poll is not an update")
+		assert.True(t, before.UpdatedAt.Equal(after.UpdatedAt), "a poll is not an update")
+		ids = ids[:0]
+		got, err = lister.ListStaleJobs(ctx, at.Add(10*time.Minute), 10)
+		require.NoError(t, err)
+		for _, j := range got {
+			ids = append(ids, j.ID)
+		}
+		assert.Equal(t, []string{"j1", "j3", "j0"}, ids, "never polled first, then the least recently polled")
+		got, err = lister.ListStaleJobs(ctx, at.Add(10*time.Minute), 2)
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		assert.Equal(t, "j3", got[1].ID, "the limit cuts the most recently polled")
+		ids = ids[:0]
+		got, err = lister.ListStaleJobs(ctx, at.Add(4*time.Minute), 10)
+		require.NoError(t, err)
+		for _, j := range got {
+			ids = append(ids, j.ID)
+		}
+		assert.Equal(t, []string{"j1", "j3"}, ids, "j0 was polled since")
+		require.NoError(t, lister.MarkPolled(ctx, at.Add(6*time.Minute), "j1"))
+		require.NoError(t, lister.MarkPolled(ctx, at.Add(7*time.Minute), "j3"))
+		ids = ids[:0]
+		got, err = lister.ListStaleJobs(ctx, at.Add(10*time.Minute), 10)
+		require.NoError(t, err)
+		for _, j := range got {
+			ids = append(ids, j.ID)
+		}
+		assert.Equal(t, []string{"j0", "j1", "j3"}, ids, "least recently polled first")
 	})
 
 	t.Run("CanceledContext", func(t *testing.T) {

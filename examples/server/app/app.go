@@ -117,11 +117,16 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 		status.WithRunFinder(s.dispatcher, s.dispatchJob),
 		status.WithQuietPeriod(cfg.QuietAfter, 100), status.WithPollerLogger(s.log))
 	if len(cfg.WebhookSecrets) > 0 {
-		s.hooks, err = webhook.New(cfg.WebhookSecrets,
+		s.hooks, err = webhook.New(cfg.WebhookSecrets, webhook.WithHolder(webhook.NewHolder(cfg.Instance)),
 			webhook.WithDeliveryStore(db.Deliveries()), webhook.WithLogger(s.log), webhook.WithObserver(s.metrics.observeDelivery))
 		if err != nil {
 			db.Close()
 			return nil, err
+		}
+		// Deliveries this instance was processing when it died are
+		// processed when redelivered, not answered as duplicates.
+		if _, err := s.hooks.ReleaseStaleClaims(ctx); err != nil {
+			s.log.Warn("delivery claims of an earlier run stay until their lease ends", "error", err)
 		}
 		var revoker webhook.Revoker
 		if s.tokens != nil {

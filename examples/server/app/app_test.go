@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -457,7 +458,9 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	vars := baseVars(fake, postgresSchema(t))
 	a := start(t, fake, vars)
 	a.inst = inst
-	b := start(t, nil, vars)
+	varsB := maps.Clone(vars)
+	varsB["GHBRIDGE_INSTANCE"] = "replica-b" // two processes on one host
+	b := start(t, nil, varsB)
 	b.fake = fake
 	_, _ = a.install(t, keyA, inst.ID)
 	code, job := b.create(t, keyA, jobRequest("job-1"))

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/webhook"
 )
 
@@ -29,6 +33,11 @@ const (
 	EnvLogLevel          = "GHBRIDGE_LOG_LEVEL"
 	EnvDispatchDeadline  = "GHBRIDGE_DISPATCH_DEADLINE"
 	EnvDispatchSettle    = "GHBRIDGE_DISPATCH_SETTLE"
+
+	EnvInstance            = "GHBRIDGE_INSTANCE"
+	EnvRetentionDeliveries = "GHBRIDGE_RETENTION_DELIVERIES"
+	EnvRetentionAudit      = "GHBRIDGE_RETENTION_AUDIT"
+	EnvRetentionJobs       = "GHBRIDGE_RETENTION_JOBS"
 )
 
 // Config is the server's configuration.
@@ -64,6 +73,12 @@ type Config struct {
 	SecretPrefix string
 	SecretLookup credentials.LookupFunc
 	LogLevel     slog.Level
+	// Instance names this process among those sharing the database, the
+	// same across its restarts: a restarted process frees the delivery
+	// claims it held when it died. Default: host name and listen port.
+	Instance string
+	// Retention bounds what the database keeps (sqlstore.DefaultRetention).
+	Retention sqlstore.Retention
 }
 
 // LoadConfig reads the configuration from the environment. Problems with
@@ -133,6 +148,24 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 		}
 		*d.dst = v
 	}
+	cfg.Instance = get(EnvInstance, defaultInstance(cfg.Addr))
+	def := sqlstore.DefaultRetention
+	for _, r := range []struct {
+		env string
+		def time.Duration
+		dst *time.Duration
+	}{
+		{EnvRetentionDeliveries, def.Deliveries, &cfg.Retention.Deliveries},
+		{EnvRetentionAudit, def.AuditEvents, &cfg.Retention.AuditEvents},
+		{EnvRetentionJobs, def.Jobs, &cfg.Retention.Jobs},
+	} {
+		v, err := parseRetention(get(r.env, ""), r.def)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.env, err))
+			continue
+		}
+		*r.dst = v
+	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(get(EnvLogLevel, "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvLogLevel, err))
 	}
@@ -158,6 +191,39 @@ func (c Config) SingleTenant() (string, bool) {
 // installed an installation: the App's OAuth client is configured.
 func (c Config) canProveInstaller() bool {
 	return c.App.ClientID != "" && !c.App.ClientSecret.IsZero()
+}
+
+// defaultInstance is the host name, with the listen port when there is
+// one: two servers on one host listen on different ports.
+func defaultInstance(addr string) string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	if _, port, err := net.SplitHostPort(addr); err == nil && port != "" && port != "0" {
+		host += ":" + port
+	}
+	return host
+}
+
+// parseRetention reads a retention period: days ("7d"), a Go duration
+// ("36h"), or "0" to keep forever; "" is def.
+func parseRetention(v string, def time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("%q is not a number of days such as 7d", v)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a period such as 7d or 36h, or 0 to keep forever", v)
+	}
+	return d, nil
 }
 
 // githubUnavailable says why GitHub App routes cannot work, naming the

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/webhook"
 )
 
@@ -29,8 +30,8 @@ func (s *Server) reconcileLoop(ctx context.Context) {
 }
 
 // Reconcile runs one reconciliation pass if this replica holds the lease:
-// failed deliveries are redelivered, quiet jobs polled, old delivery ids
-// pruned.
+// failed deliveries are redelivered, quiet jobs polled, and what the
+// retention settings no longer keep is deleted.
 func (s *Server) Reconcile(ctx context.Context) {
 	ok, err := s.db.TryLease(ctx, leaseName, s.holder, s.cfg.ReconcileInterval)
 	if err != nil {
@@ -67,7 +68,11 @@ func (s *Server) Reconcile(ctx context.Context) {
 	}
 	s.metrics.reconciles.WithLabelValues("polled").Add(float64(rep.Checked))
 	s.metrics.reconciles.WithLabelValues("updated").Add(float64(rep.Updated))
-	if n, err := s.db.Deliveries().Prune(ctx, start.Add(-7*24*time.Hour)); err == nil && n > 0 {
-		s.log.DebugContext(ctx, "reconcile: pruned delivery ids", "count", n)
+	pruned, err := s.db.Prune(ctx, s.cfg.Retention)
+	if err != nil {
+		s.log.WarnContext(ctx, "reconcile: pruning old records failed", "error", err)
+	}
+	if pruned != (sqlstore.PruneReport{}) {
+		s.log.DebugContext(ctx, "reconcile: pruned old records", "deliveries", pruned.Deliveries, "audit_events", pruned.AuditEvents, "jobs", pruned.Jobs)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghbridge/ghbridge/status"
+	"github.com/ghbridge/ghbridge/webhook"
 )
 
 func openSQLite(t *testing.T) *DB {
@@ -76,7 +77,7 @@ func TestWriteAfterClose(t *testing.T) {
 	require.NoError(t, db.Close(), "Close twice")
 	done := make(chan error, 1)
 	go func() {
-		_, err := db.Deliveries().Claim(context.Background(), "d", time.Minute)
+		_, err := db.Deliveries().Claim(context.Background(), "d", webhook.NewHolder("t"), time.Minute)
 		done <- err
 	}()
 	select {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/status"
+	"github.com/ghbridge/ghbridge/webhook"
 )
 
 // BenchmarkDeliveryPath measures what the server asks of the store for one
@@ -31,6 +32,7 @@ func BenchmarkDeliveryPath(b *testing.B) {
 func benchDeliveryPath(b *testing.B, db *sqlstore.DB) {
 	ctx := context.Background()
 	jobs, deliveries := db.Jobs(), db.Deliveries()
+	holder := webhook.NewHolder("bench")
 	const n = 4096
 	for i := range n {
 		require.NoError(b, jobs.CreateJob(ctx, status.Job{ID: fmt.Sprintf("job-%d", i), Status: status.Pending,
@@ -43,7 +45,7 @@ func benchDeliveryPath(b *testing.B, db *sqlstore.DB) {
 		for pb.Next() {
 			i := seq.Add(1)
 			id := fmt.Sprintf("delivery-%d", i)
-			ok, err := deliveries.Claim(ctx, id, time.Minute)
+			ok, err := deliveries.Claim(ctx, id, holder, time.Minute)
 			if err != nil || !ok {
 				b.Fatalf("claim: %v %v", ok, err)
 			}

@@ -10,9 +10,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -38,12 +40,14 @@ type DB struct {
 	w       *sql.DB // writes (SQLite: one connection, the single writer)
 	r       *sql.DB // reads (SQLite: a pool of read-only connections)
 	cp      *sql.DB // SQLite: the connection that checkpoints the WAL
+	path    string  // SQLite: the database file
 
 	stopCheckpoints func()   // stops the checkpointer and waits for it
 	batch           *batcher // SQLite: group commit of the hot writes
 	closeOnce       sync.Once
 	closeErr        error
 	now             func() time.Time
+	walResets       atomic.Int64 // SQLite: RESTART and TRUNCATE checkpoints done
 
 	mu    sync.Mutex
 	stmts map[stmtKey]*sql.Stmt
@@ -110,9 +114,22 @@ func (db *DB) prepare(ctx context.Context) error {
 	return nil
 }
 
+// An Option configures Open.
+type Option func(*DB)
+
+// WithClock sets the clock the stores read (default time.Now): claim
+// leases, job and delivery times, retention. For tests.
+func WithClock(now func() time.Time) Option {
+	return func(db *DB) {
+		if now != nil {
+			db.now = now
+		}
+	}
+}
+
 // Open opens and migrates the database named by url: "sqlite:PATH" (the
 // file is created) or "postgres://..." / "postgresql://...".
-func Open(ctx context.Context, url string) (*DB, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	var db *DB
 	switch {
 	case strings.HasPrefix(url, "sqlite:"):
@@ -124,7 +141,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		// The writer never checkpoints (wal_autocheckpoint 0): the
 		// checkpointer connection does, off the write path, so the fsync
 		// a checkpoint needs never stalls a delivery.
-		w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+		w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate"+
+			fmt.Sprintf("&_pragma=journal_size_limit(%d)", walSizeLimit))
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +162,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 			return nil, err
 		}
 		cp.SetMaxOpenConns(1)
-		db = &DB{dialect: SQLite, w: w, r: r, cp: cp}
+		db = &DB{dialect: SQLite, w: w, r: r, cp: cp, path: path}
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		p, err := sql.Open("pgx", url)
 		if err != nil {
@@ -157,6 +175,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("unsupported database URL %q: use sqlite:PATH or postgres://HOST/DB", redactURL(url))
 	}
 	db.now = time.Now
+	for _, o := range opts {
+		o(db)
+	}
 	db.jobs, _ = lru.New[string, status.Job](jobCacheSize) // errors only for a size <= 0
 	if err := db.w.PingContext(ctx); err != nil {
 		db.Close()
@@ -184,33 +205,120 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return db, nil
 }
 
-// checkpointEvery is how often the WAL is copied into the database file.
-// Between checkpoints the WAL holds every committed page, so nothing is
-// lost by waiting; shorter keeps the WAL file small.
-const checkpointEvery = 250 * time.Millisecond
+// The WAL is kept small by a checkpointer of its own, which runs every
+// checkpointEvery and at once when the WAL file passes walRestartBytes.
+// Passive checkpoints copy the WAL into the database without blocking
+// anyone, but under steady writes they never catch up with the end of the
+// WAL, and SQLite starts the WAL over only once a checkpoint did: the file
+// would grow without bound. So when the WAL passes walRestartBytes, a RESTART
+// checkpoint follows the passive one, on the writer's own connection:
+// writes queue in Go meanwhile (rather than sleeping in SQLite's busy
+// handler), and they wait only for the frames committed since the passive
+// checkpoint a moment before. The next commit starts the WAL over and
+// truncates the file to walSizeLimit. When writes pause, a TRUNCATE
+// checkpoint empties the file.
+const (
+	// checkpointEvery is how often the WAL is copied into the database
+	// file. Between checkpoints the WAL holds every committed page, so
+	// nothing is lost by waiting; shorter keeps the WAL file small.
+	checkpointEvery = 250 * time.Millisecond
+	// walWatchEvery is how often the WAL file's size is looked at
+	// between checkpoints.
+	walWatchEvery = 25 * time.Millisecond
+	// walRestartBytes is the WAL size from which it is started over: at
+	// 40 MB/s of WAL (2,000 deliveries/s) every 200 ms.
+	walRestartBytes = 8 << 20
+	// walSizeLimit is SQLite's journal_size_limit: the size a WAL file
+	// is truncated to when it is started over.
+	walSizeLimit = 4 << 20
+	// idleTicks is how many checkpoint rounds without a write make a
+	// pause, after which the WAL file is emptied.
+	idleTicks = 2
+)
 
-// startCheckpoints runs passive checkpoints, which never block the writer
-// or readers, on a connection of their own.
+// startCheckpoints runs the checkpointer until the database closes.
 func (db *DB) startCheckpoints(every time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(every)
+		c := checkpointer{db: db, frameBytes: 4096 + 24, lastFrames: -1, restarted: -1}
+		var pageSize int
+		if err := db.cp.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize); err == nil && pageSize > 0 {
+			c.frameBytes = pageSize + 24
+		}
+		t := time.NewTicker(walWatchEvery)
 		defer t.Stop()
+		last := time.Now()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
-				// A checkpoint that fails (the database is busy) is
-				// retried at the next tick: the WAL keeps its frames.
-				var busy, frames, copied int
-				_ = db.cp.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+			case now := <-t.C:
+				// Between rounds the WAL's size is watched, so that a
+				// burst of writes is met at once.
+				if now.Sub(last) < every && db.walSize() < walRestartBytes {
+					continue
+				}
+				last = now
+				c.round(ctx)
 			}
 		}
 	}()
 	db.stopCheckpoints = func() { cancel(); <-done }
+}
+
+// walSize returns the size of the WAL file, 0 if unknown. After a restart
+// the file keeps walSizeLimit bytes and grows past it only as frames are
+// appended past it.
+func (db *DB) walSize() int64 {
+	fi, err := os.Stat(db.path + "-wal")
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+type checkpointer struct {
+	db         *DB
+	frameBytes int
+	lastFrames int // the WAL's frames at the previous round, -1 unknown
+	quiet      int // rounds in a row without a write
+	restarted  int // the WAL's frames after the last RESTART
+}
+
+// round runs one checkpoint round. A checkpoint that fails (the database
+// is busy) is retried at the next round: the WAL keeps its frames.
+func (c *checkpointer) round(ctx context.Context) {
+	var busy, frames, copied int
+	err := c.db.cp.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+	if err != nil || busy != 0 {
+		c.lastFrames, c.quiet = -1, 0
+		return
+	}
+	if frames > 0 && frames == copied && frames == c.lastFrames {
+		c.quiet++
+	} else {
+		c.quiet = 0
+	}
+	c.lastFrames = frames
+	switch {
+	case c.quiet >= idleTicks:
+		// Writes paused: empty the file. Nobody waits for it.
+		err = c.db.cp.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &copied)
+		c.lastFrames, c.quiet = -1, 0
+	case frames*c.frameBytes >= walRestartBytes:
+		if frames == c.restarted {
+			return // already restarted; no commit since
+		}
+		err = c.db.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &copied)
+		c.restarted = frames
+	default:
+		return
+	}
+	if err == nil && busy == 0 {
+		c.db.walResets.Add(1)
+	}
 }
 
 var urlPassword = regexp.MustCompile(`://([^:/@]*):[^@]*@`)
@@ -419,6 +527,13 @@ var migrations = []migration{
 	);
 	CREATE INDEX IF NOT EXISTS install_states_tenant ON install_states (tenant, expires_at);
 	ALTER TABLE audit_events ADD COLUMN tenant TEXT NOT NULL DEFAULT ''`},
+	// Delivery claims name their holder, so that a restarted process
+	// frees the claims it held when it died; the poller records when it
+	// last looked at a job, so that it takes the least recently polled.
+	{all: `ALTER TABLE deliveries ADD COLUMN holder TEXT NOT NULL DEFAULT '';
+	ALTER TABLE deliveries ADD COLUMN incarnation BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX deliveries_processing ON deliveries (lease_until) WHERE state = 'processing';
+	ALTER TABLE jobs ADD COLUMN polled_at BIGINT NOT NULL DEFAULT 0`},
 }
 
 // moveHistory copies job_transitions into jobs.history and drops the table.

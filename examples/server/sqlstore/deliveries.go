@@ -19,17 +19,21 @@ func (db *DB) Deliveries() *Deliveries { return &Deliveries{db: db} }
 
 var _ webhook.DeliveryStore = (*Deliveries)(nil)
 
+// A claim takes over a row that is not done when its lease has passed or
+// when an earlier incarnation of the same named holder took it.
 const (
-	claimDeliveryQuery = `INSERT INTO deliveries (id, state, lease_until, updated_at) VALUES ($1, 'processing', $2, $3)
-		ON CONFLICT (id) DO UPDATE SET state = 'processing', lease_until = excluded.lease_until, updated_at = excluded.updated_at
-		WHERE deliveries.state <> 'done' AND deliveries.lease_until < excluded.updated_at
+	claimDeliveryQuery = `INSERT INTO deliveries (id, state, lease_until, updated_at, holder, incarnation) VALUES ($1, 'processing', $2, $3, $4, $5)
+		ON CONFLICT (id) DO UPDATE SET state = 'processing', lease_until = excluded.lease_until, updated_at = excluded.updated_at,
+			holder = excluded.holder, incarnation = excluded.incarnation
+		WHERE deliveries.state <> 'done' AND (deliveries.lease_until < excluded.updated_at
+			OR (excluded.holder <> '' AND deliveries.holder = excluded.holder AND deliveries.incarnation < excluded.incarnation))
 		RETURNING id`
 	completeDeliveryQuery = `INSERT INTO deliveries (id, state, lease_until, updated_at) VALUES ($1, 'done', 0, $2)
 		ON CONFLICT (id) DO UPDATE SET state = 'done'`
 )
 
 // Claim implements webhook.DeliveryStore.
-func (s *Deliveries) Claim(ctx context.Context, id string, lease time.Duration) (bool, error) {
+func (s *Deliveries) Claim(ctx context.Context, id string, holder webhook.Holder, lease time.Duration) (bool, error) {
 	now := s.db.now()
 	claimed := false
 	err := s.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -38,7 +42,7 @@ func (s *Deliveries) Claim(ctx context.Context, id string, lease time.Duration) 
 			return err
 		}
 		var got string
-		err = st.QueryRowContext(ctx, id, micros(now.Add(lease)), micros(now)).Scan(&got)
+		err = st.QueryRowContext(ctx, id, micros(now.Add(lease)), micros(now), holder.Name, holder.Incarnation).Scan(&got)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -64,19 +68,39 @@ func (s *Deliveries) Complete(ctx context.Context, id string) error {
 }
 
 // Release implements webhook.DeliveryStore.
-func (s *Deliveries) Release(ctx context.Context, id string) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`DELETE FROM deliveries WHERE id = $1 AND state = 'processing'`), id)
+func (s *Deliveries) Release(ctx context.Context, id string, holder webhook.Holder) error {
+	_, err := s.db.w.ExecContext(ctx, s.db.q(`DELETE FROM deliveries WHERE id = $1 AND state = 'processing' AND holder = $2 AND incarnation = $3`),
+		id, holder.Name, holder.Incarnation)
 	return err
 }
 
-// Prune forgets deliveries last touched before the given time (GitHub
-// redelivers for three days at most) and returns how many.
-func (s *Deliveries) Prune(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.w.ExecContext(ctx, s.db.q(`DELETE FROM deliveries WHERE updated_at < $1 AND state = 'done'`), micros(before))
+// ReleaseStale implements webhook.DeliveryStore.
+func (s *Deliveries) ReleaseStale(ctx context.Context, holder webhook.Holder) (int, error) {
+	if holder.Name == "" {
+		return 0, nil
+	}
+	res, err := s.db.w.ExecContext(ctx, s.db.q(`DELETE FROM deliveries WHERE state = 'processing' AND holder = $1 AND incarnation < $2`),
+		holder.Name, holder.Incarnation)
 	if err != nil {
 		return 0, err
 	}
-	return res.RowsAffected()
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// Prune forgets deliveries completed before the given time (GitHub
+// redelivers for three days at most) and claims whose lease has passed
+// (a claim that was neither completed nor released: its process died),
+// and returns how many. It deletes in small batches, so that writes of
+// deliveries never wait long behind it.
+func (s *Deliveries) Prune(ctx context.Context, before time.Time) (int64, error) {
+	now := micros(s.db.now())
+	n, err := s.db.deleteBatches(ctx, `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE state = 'done' AND updated_at < $1 LIMIT $2)`, micros(before))
+	if err != nil {
+		return n, err
+	}
+	m, err := s.db.deleteBatches(ctx, `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE state = 'processing' AND lease_until < $1 LIMIT $2)`, now)
+	return n + m, err
 }
 
 // Audit is a credentials.AuditSink writing to the audit_events table.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/ghbridge/ghbridge/status"
 )
@@ -269,28 +268,4 @@ func (s *Jobs) UpdateJob(ctx context.Context, id string, version int64, u status
 func isSerializationFailure(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "SQLSTATE 40001") || strings.Contains(msg, "SQLSTATE 40P01") || isUniqueViolation(err)
-}
-
-// ListStaleJobs implements status.StaleLister.
-func (s *Jobs) ListStaleJobs(ctx context.Context, updatedBefore time.Time, limit int) ([]status.Job, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.db.r.QueryContext(ctx, s.db.q(`SELECT `+jobColumns+` FROM jobs
-		WHERE status IN ('pending', 'in_progress', 'action_required', 'external_run_not_found') AND updated_at < $1
-		ORDER BY updated_at LIMIT $2`), micros(updatedBefore), limit)
-	if err != nil {
-		return nil, err
-	}
-	var out []status.Job
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, r.Job)
-	}
-	rows.Close()
-	return out, rows.Err()
 }

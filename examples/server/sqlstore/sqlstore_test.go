@@ -69,9 +69,9 @@ func freshSQLite(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "ghbridge.db")
 }
 
-func open(t testing.TB, url string) *sqlstore.DB {
+func open(t testing.TB, url string, opts ...sqlstore.Option) *sqlstore.DB {
 	t.Helper()
-	db, err := sqlstore.Open(context.Background(), url)
+	db, err := sqlstore.Open(context.Background(), url, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db
@@ -91,7 +91,9 @@ func TestConformance(t *testing.T) {
 				statustest.TestJobStore(t, func(t *testing.T) status.JobStore { return open(t, fresh(t)).Jobs() })
 			})
 			t.Run("DeliveryStore", func(t *testing.T) {
-				webhooktest.TestDeliveryStore(t, func(t *testing.T) webhook.DeliveryStore { return open(t, fresh(t)).Deliveries() })
+				webhooktest.TestDeliveryStore(t, func(t *testing.T, now func() time.Time) webhook.DeliveryStore {
+					return open(t, fresh(t), sqlstore.WithClock(now)).Deliveries()
+				})
 			})
 		})
 	}
@@ -252,7 +254,7 @@ func TestReplicasSharePostgres(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				id := fmt.Sprint("d", i)
-				ok, err := db.Deliveries().Claim(ctx, id, time.Minute)
+				ok, err := db.Deliveries().Claim(ctx, id, webhook.NewHolder(""), time.Minute)
 				assert.NoError(t, err)
 				if ok {
 					mu.Lock()

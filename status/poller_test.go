@@ -1,0 +1,52 @@
+package status_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/status"
+)
+
+// A pass takes 100 jobs. 100 older jobs whose run can never be found
+// (their dispatch never started one) do not keep the poller from the
+// others: polled, they go to the back of the line.
+func TestPollerIsFair(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	w := newWorld(t, status.WithTrackerClock(clock))
+	ctx := context.Background()
+	const agent = `{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`
+	for i := range 100 {
+		require.NoError(t, w.store.CreateJob(ctx, status.Job{ID: fmt.Sprint("lost-", i), Status: status.Pending, Kind: "workflow_dispatch",
+			Owner: "acme", Repo: "deployer", InstallationID: w.inst.ID, CreatedAt: now.Add(-2 * time.Hour)}))
+	}
+	run := w.start(t, "job-run", agent)
+	w.fake.SetWebhook("", "") // the run's deliveries are lost
+	_, err := w.fake.SetRunStatus(run.RunID, "completed", "success")
+	require.NoError(t, err)
+
+	source := func(_ context.Context, j status.Job) (dispatch.Job, error) {
+		return dispatch.Job{ID: j.ID, Agent: json.RawMessage(agent)}, nil
+	}
+	p := status.NewPoller(w.tracker, w.store, w.resolver, w.clients, status.WithRunFinder(w.dispatcher, source),
+		status.WithQuietPeriod(time.Minute, 100))
+	now = now.Add(time.Hour)
+	rep, err := p.Poll(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, status.PollReport{Checked: 100}, rep, "the 100 oldest: nothing to find")
+	assert.Equal(t, status.InProgress, w.job(t, "job-run").Status)
+
+	now = now.Add(2 * time.Minute) // every job is quiet again
+	rep, err = p.Poll(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 100, rep.Checked)
+	assert.Equal(t, 1, rep.Updated)
+	assert.Equal(t, status.Successful, w.job(t, "job-run").Status, "reached on the next pass")
+}
