@@ -40,7 +40,9 @@ type queue interface {
 const (
 	queueWorkers = 8
 	// stepTimeout bounds one Step: a few requests with their retries.
-	stepTimeout   = 2 * time.Minute
+	// River rescues a step whose process died after rescueAfter.
+	stepTimeout   = 45 * time.Second
+	rescueAfter   = time.Minute
 	backoffBase   = 2 * time.Second
 	backoffMax    = 5 * time.Minute
 	sweepInterval = time.Minute
@@ -88,7 +90,7 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 	start := s.now()
 	save := func(ctx context.Context, st dispatch.State) error {
 		d.State = st
-		return s.db.Jobs().SaveDispatch(ctx, key, d)
+		return s.db.Jobs().SaveDispatch(ctx, key, &d)
 	}
 	res, st, derr := s.dispatcher.Step(ctx, dispatch.Job{ID: key, Tenant: rec.Tenant, Agent: rec.Agent, Context: jc}, d.State, save)
 	d.State, d.Next = st, time.Time{}
@@ -104,7 +106,7 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 			d.Next = next
 		}
 	}
-	if err := s.db.Jobs().SaveDispatch(ctx, key, d); err != nil {
+	if err := s.db.Jobs().SaveDispatch(ctx, key, &d); err != nil {
 		if errors.Is(err, sqlstore.ErrNotPending) {
 			return time.Time{}, nil // moved on meanwhile (cancelled, or its run reported)
 		}

@@ -11,8 +11,9 @@ import (
 )
 
 // ErrNotPending is returned by SaveDispatch for a job that is no longer
-// pending (dispatched, cancelled): nothing is to be sent for it.
-var ErrNotPending = errors.New("job is no longer pending")
+// pending (dispatched, cancelled), or whose dispatch another worker moved
+// on since it was read: nothing is to be sent by this worker.
+var ErrNotPending = errors.New("job is no longer pending, or another worker has its dispatch")
 
 // Dispatch is what the server keeps of a pending job's dispatch.
 type Dispatch struct {
@@ -22,6 +23,8 @@ type Dispatch struct {
 	Tries int `json:"tries,omitempty"`
 	// Next is when the next step is due.
 	Next time.Time `json:"-"`
+
+	stored string // as read, for the compare-and-set of SaveDispatch
 }
 
 // DispatchOf returns a job's dispatch record.
@@ -38,25 +41,29 @@ func (s *Jobs) DispatchOf(ctx context.Context, id string) (Dispatch, error) {
 			return d, fmt.Errorf("job %s: dispatch state: %w", id, err)
 		}
 	}
-	d.Next = fromMicros(next)
+	d.Next, d.stored = fromMicros(next), raw
 	return d, nil
 }
 
 // SaveDispatch records a pending job's dispatch, if the job is still
-// pending; ErrNotPending otherwise.
-func (s *Jobs) SaveDispatch(ctx context.Context, id string, d Dispatch) error {
+// pending and its dispatch is still as d was read (a compare-and-set: of
+// two workers that read the same state, one saves, the other gets
+// ErrNotPending and sends nothing).
+func (s *Jobs) SaveDispatch(ctx context.Context, id string, d *Dispatch) error {
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return err
 	}
-	res, err := s.db.w.ExecContext(ctx, s.db.q(`UPDATE jobs SET dispatch_state = $2, next_attempt_at = $3 WHERE id = $1 AND status = 'pending'`),
-		id, string(raw), micros(d.Next))
+	res, err := s.db.w.ExecContext(ctx, s.db.q(`UPDATE jobs SET dispatch_state = $2, next_attempt_at = $3
+		WHERE id = $1 AND status = 'pending' AND dispatch_state = $4`),
+		id, string(raw), micros(d.Next), d.stored)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("%w: %s", ErrNotPending, id)
 	}
+	d.stored = string(raw)
 	return nil
 }
 

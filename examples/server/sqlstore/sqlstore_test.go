@@ -328,3 +328,27 @@ func TestReplicaCacheNeverStale(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, j.History, got.History)
 }
+
+func TestSaveDispatchIsACompareAndSet(t *testing.T) {
+	for name, fresh := range backends {
+		t.Run(name, func(t *testing.T) {
+			db := open(t, fresh(t))
+			ctx := context.Background()
+			require.NoError(t, db.Jobs().CreateJob(ctx, status.Job{ID: "t.j1", Tenant: "t", Status: status.Pending}))
+			a, err := db.Jobs().DispatchOf(ctx, "t.j1")
+			require.NoError(t, err)
+			b, err := db.Jobs().DispatchOf(ctx, "t.j1")
+			require.NoError(t, err)
+			a.State.Sends, a.State.SentAt = 1, time.Now()
+			require.NoError(t, db.Jobs().SaveDispatch(ctx, "t.j1", &a))
+			b.State.Sends, b.State.SentAt = 1, time.Now()
+			require.ErrorIs(t, db.Jobs().SaveDispatch(ctx, "t.j1", &b), sqlstore.ErrNotPending, "of two workers that read the same state one sends")
+			a.Tries = 2
+			require.NoError(t, db.Jobs().SaveDispatch(ctx, "t.j1", &a), "the winner saves again")
+			got, err := db.Jobs().DispatchOf(ctx, "t.j1")
+			require.NoError(t, err)
+			assert.Equal(t, 2, got.Tries)
+			assert.Equal(t, 1, got.State.Sends)
+		})
+	}
+}
