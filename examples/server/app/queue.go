@@ -268,11 +268,15 @@ func newRiverQueue(ctx context.Context, s *Server, url string) (*riverQueue, err
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &dispatchWorker{s: s})
 	client, err := river.NewClient(driver, &river.Config{
-		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: queueWorkers}},
-		Workers:       workers,
-		Logger:        s.log,
-		MaxAttempts:   25,
-		FetchCooldown: 20 * time.Millisecond,
+		Queues:      map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: queueWorkers}},
+		Workers:     workers,
+		Logger:      s.log,
+		MaxAttempts: 25,
+		// A step held by a killed process is taken up again after this
+		// (River's default is an hour); a step still running then cannot
+		// send twice: the dispatch state is saved by compare-and-set.
+		RescueStuckJobsAfter: rescueAfter,
+		FetchCooldown:        20 * time.Millisecond,
 	})
 	if err != nil {
 		pool.Close()
