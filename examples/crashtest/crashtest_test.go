@@ -35,7 +35,7 @@ func TestCrashCampaign(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer drop()
-			c := Campaign{DB: url, Dir: dir, Jobs: 80, Kills: 3, Replicas: tc.replicas, Concurrency: 8, Seed: time.Now().UnixNano(), Settle: 90 * time.Second}
+			c := Campaign{DB: url, Dir: dir, Jobs: 80, Kills: 3, Replicas: tc.replicas, Concurrency: 8, Seed: time.Now().UnixNano(), Settle: 150 * time.Second}
 			var out bytes.Buffer
 			rep, err := c.Run(context.Background(), &out)
 			if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -249,6 +251,7 @@ type riverQueue struct {
 	s      *Server
 	pool   *pgxpool.Pool
 	client *river.Client[pgx.Tx]
+	id     string
 }
 
 func newRiverQueue(ctx context.Context, s *Server, url string) (*riverQueue, error) {
@@ -267,7 +270,9 @@ func newRiverQueue(ctx context.Context, s *Server, url string) (*riverQueue, err
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &dispatchWorker{s: s})
+	q := &riverQueue{s: s, pool: pool, id: riverClientID(s.cfg.Instance, time.Now())}
 	client, err := river.NewClient(driver, &river.Config{
+		ID:          q.id,
 		Queues:      map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: queueWorkers}},
 		Workers:     workers,
 		Logger:      s.log,
@@ -282,7 +287,35 @@ func newRiverQueue(ctx context.Context, s *Server, url string) (*riverQueue, err
 		pool.Close()
 		return nil, err
 	}
-	return &riverQueue{s: s, pool: pool, client: client}, nil
+	q.client = client
+	return q, nil
+}
+
+// riverClientID names the River client after the server instance and
+// its start, so that a restarted instance knows its earlier steps.
+func riverClientID(instance string, start time.Time) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return '_'
+	}, instance) + "_" + strconv.FormatInt(start.UnixNano(), 36)
+}
+
+// releaseEarlier makes the steps that an earlier run of this instance was
+// working on when it died available again at once, instead of after
+// River's rescue delay. River offers no call for running jobs, hence the
+// statement on its table.
+func (q *riverQueue) releaseEarlier(ctx context.Context) error {
+	prefix := q.id[:strings.LastIndexByte(q.id, '_')+1]
+	tag, err := q.pool.Exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now()
+		WHERE state = 'running' AND kind = $1
+		AND starts_with(attempted_by[array_length(attempted_by, 1)], $2)
+		AND attempted_by[array_length(attempted_by, 1)] <> $3`, dispatchArgs{}.Kind(), prefix, q.id)
+	if err == nil && tag.RowsAffected() > 0 {
+		q.s.log.Info("took up the dispatch steps of this instance's earlier run", "steps", tag.RowsAffected())
+	}
+	return err
 }
 
 func (q *riverQueue) Enqueue(ctx context.Context, key string) error {
@@ -294,6 +327,9 @@ func (q *riverQueue) Enqueue(ctx context.Context, key string) error {
 // died before its Enqueue is found by the next sweep of any replica.
 func (q *riverQueue) Run(ctx context.Context) error {
 	defer q.pool.Close()
+	if err := q.releaseEarlier(ctx); err != nil {
+		q.s.log.Warn("taking up the earlier run's dispatch steps failed; River rescues them later", "error", err)
+	}
 	if err := q.client.Start(ctx); err != nil {
 		return err
 	}
