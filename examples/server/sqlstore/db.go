@@ -419,6 +419,14 @@ var migrations = []migration{
 	);
 	CREATE INDEX IF NOT EXISTS install_states_tenant ON install_states (tenant, expires_at);
 	ALTER TABLE audit_events ADD COLUMN tenant TEXT NOT NULL DEFAULT ''`},
+	// Operators' control of jobs: what was asked (cancel, re-run,
+	// approvals) and the run's progress, one JSON column; the cancels
+	// under way indexed for the sweep that sends and forces them; the
+	// tenant's list of jobs, newest first.
+	{all: `ALTER TABLE jobs ADD COLUMN control TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN cancel_requested_at BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX IF NOT EXISTS jobs_cancelling ON jobs (cancel_requested_at) WHERE cancel_requested_at <> 0;
+	CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at, id)`},
 }
 
 // moveHistory copies job_transitions into jobs.history and drops the table.
