@@ -66,6 +66,19 @@ func (t *Tracker) Cancel(ctx context.Context, id, by, message string) (Job, erro
 	})
 }
 
+// CancelPending finishes a job as cancelled if it is still pending with
+// nothing on GitHub; ok is false (and nothing changed) otherwise, for the
+// caller to cancel what the job started.
+func (t *Tracker) CancelPending(ctx context.Context, id, by, message string) (j Job, ok bool, err error) {
+	j, err = t.change(ctx, id, func(j Job) (*Update, error) {
+		if j.Status != Pending || j.RunID != 0 || j.DeploymentID != 0 || j.PullRequestNumber != 0 {
+			return nil, nil
+		}
+		return &Update{Status: Cancelled, Message: &message, Control: &Control{}, Source: "cancel", Actor: by}, nil
+	})
+	return j, err == nil && j.Status == Cancelled && j.Message == message, err
+}
+
 // RequestCancel records that by asked to cancel a job that runs on
 // GitHub. The job stays as it is until GitHub reports the run cancelled
 // (or finished otherwise: a run that completes first keeps its outcome).

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	gh "github.com/google/go-github/v62/github"
+
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/template"
@@ -208,6 +210,8 @@ type RunUpdate struct {
 	InstallationID int64
 	// Source names the origin for the history; default "workflow_run".
 	Source string
+	// TriggeredBy is the login that started the attempt, when known.
+	TriggeredBy string
 }
 
 // ApplyRun applies a workflow run's state to its job. The job is found by
@@ -252,6 +256,9 @@ func (t *Tracker) ApplyRun(ctx context.Context, u RunUpdate) (Result, error) {
 				return nil, Result{Outcome: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
 			}
 			reopen, actor = true, "github"
+			if u.TriggeredBy != "" {
+				actor = "github:" + u.TriggeredBy
+			}
 			if asked {
 				actor = j.Control.RerunBy
 			}
@@ -501,4 +508,23 @@ func StatusForDispatchError(err error) Status {
 		return InvalidJobAgent
 	}
 	return Failure
+}
+
+// FindRunJob returns the job a run belongs to, found as ApplyRun finds
+// it: by run id, else by the job id in the run's display title or name.
+// It does not check the run's repository; callers compare it with the
+// job's (Job.Repository).
+func (t *Tracker) FindRunJob(ctx context.Context, u RunUpdate) (Job, error) {
+	return t.findRunJob(ctx, u)
+}
+
+// RunUpdateOf maps a workflow run read from GitHub's API to a RunUpdate
+// for ApplyRun; repo and installationID are the job's, used when the run
+// does not say.
+func RunUpdateOf(run *gh.WorkflowRun, repo string, installationID int64, source string) RunUpdate {
+	u := runUpdate(run, repo, installationID)
+	if source != "" {
+		u.Source = source
+	}
+	return u
 }
