@@ -29,6 +29,7 @@ const (
 	EnvLogLevel          = "GHBRIDGE_LOG_LEVEL"
 	EnvDispatchDeadline  = "GHBRIDGE_DISPATCH_DEADLINE"
 	EnvDispatchSettle    = "GHBRIDGE_DISPATCH_SETTLE"
+	EnvForceCancelAfter  = "GHBRIDGE_FORCE_CANCEL_AFTER"
 )
 
 // Config is the server's configuration.
@@ -55,6 +56,9 @@ type Config struct {
 	// DispatchDeadline bounds how long a job's dispatch is retried
 	// through transient failures before it fails.
 	DispatchDeadline time.Duration
+	// ForceCancelAfter is how long a run may ignore its cancel before it
+	// is force-cancelled.
+	ForceCancelAfter time.Duration
 	// DispatchSettle is how long a dispatch whose outcome is unknown is
 	// looked for before it is sent again (dispatch.RunLookup.Settle).
 	DispatchSettle time.Duration
@@ -125,6 +129,7 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 		{EnvQuietAfter, 15 * time.Minute, &cfg.QuietAfter},
 		{EnvDispatchDeadline, time.Hour, &cfg.DispatchDeadline},
 		{EnvDispatchSettle, 2 * time.Minute, &cfg.DispatchSettle},
+		{EnvForceCancelAfter, 2 * time.Minute, &cfg.ForceCancelAfter},
 	} {
 		v, err := time.ParseDuration(get(d.env, d.def.String()))
 		if err != nil || v <= 0 {
