@@ -288,6 +288,9 @@ func (c *Controller) sendCancel(ctx context.Context, j status.Job, force bool) (
 				return nj, &status.StatusError{JobID: j.ID, Status: nj.Status, Reason: "its run completed before the cancel reached GitHub"}
 			}
 		}
+		if _, uerr := c.tracker.CancelSent(ctx, j.ID, force, time.Time{}); uerr != nil {
+			c.log.WarnContext(ctx, "recording an unsent cancel failed", "job_id", j.ID, "error", uerr)
+		}
 		return j, refused(op+" of run "+fmt.Sprint(j.RunID), err)
 	}
 	c.log.InfoContext(ctx, "run cancel sent", "job_id", j.ID, "run_id", j.RunID, "force", force)

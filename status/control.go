@@ -82,6 +82,9 @@ func (t *Tracker) CancelPending(ctx context.Context, id, by, message string) (j 
 // RequestCancel records that by asked to cancel a job that runs on
 // GitHub. The job stays as it is until GitHub reports the run cancelled
 // (or finished otherwise: a run that completes first keeps its outcome).
+// When the run is known, the cancel is recorded as being sent (the caller
+// sends it; CancelSent with a zero time undoes that if it fails), so that
+// a concurrent sweep does not send it too.
 func (t *Tracker) RequestCancel(ctx context.Context, id, by string) (Job, error) {
 	return t.change(ctx, id, func(j Job) (*Update, error) {
 		if j.Status.Final() {
@@ -92,13 +95,17 @@ func (t *Tracker) RequestCancel(ctx context.Context, id, by string) (Job, error)
 		}
 		c := j.Control.clone()
 		c.CancelRequestedAt, c.CancelRequestedBy = t.now(), by
+		if j.RunID != 0 {
+			c.CancelSentAt = c.CancelRequestedAt
+		}
 		msg := "cancel requested by " + by
 		return &Update{Control: &c, Message: &msg, Source: "cancel"}, nil
 	})
 }
 
 // CancelSent records that GitHub was asked to cancel (force false) or
-// force-cancel (force true) the job's run at a time.
+// force-cancel (force true) the job's run at a time; a zero time records
+// that it was not.
 func (t *Tracker) CancelSent(ctx context.Context, id string, force bool, at time.Time) (Job, error) {
 	return t.change(ctx, id, func(j Job) (*Update, error) {
 		if j.Status.Final() || !j.Control.Cancelling() {

@@ -528,5 +528,7 @@ func (s *Server) teamJSON(org, slug string) map[string]any {
 		"members_url":      s.apiURL("/orgs/%s/teams/%s/members{/member}", org, slug),
 		"repositories_url": s.apiURL("/orgs/%s/teams/%s/repos", org, slug),
 		"parent":           nil,
+		"type":             "organization",
+		"organization_id":  accountID(org),
 	}
 }
