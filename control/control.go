@@ -252,11 +252,17 @@ func (c *Controller) Cancel(ctx context.Context, jobID, by string) (status.Job, 
 		}
 		return c.sendCancel(ctx, j, false)
 	case j.DeploymentID != 0:
+		if j, err = c.tracker.RequestCancel(ctx, jobID, by); err != nil {
+			return j, err
+		}
 		if err := c.endDeployment(ctx, j, "cancelled by "+by); err != nil {
 			return j, err
 		}
 		return c.tracker.Cancel(ctx, jobID, by, fmt.Sprintf("cancelled by %s: deployment %d marked inactive", by, j.DeploymentID))
 	case j.PullRequestNumber != 0:
+		if j, err = c.tracker.RequestCancel(ctx, jobID, by); err != nil {
+			return j, err
+		}
 		if err := c.closePull(ctx, j, by); err != nil {
 			return j, err
 		}

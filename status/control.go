@@ -59,7 +59,10 @@ func (t *Tracker) change(ctx context.Context, id string, decide func(j Job) (*Up
 // pull request closed). by is recorded as the transition's actor.
 func (t *Tracker) Cancel(ctx context.Context, id, by, message string) (Job, error) {
 	return t.change(ctx, id, func(j Job) (*Update, error) {
-		if j.Status.Final() {
+		switch {
+		case j.Status == Cancelled:
+			return nil, nil // GitHub's delivery of what was done got here first
+		case j.Status.Final():
 			return nil, &StatusError{JobID: j.ID, Status: j.Status, Reason: "only an unfinished job can be cancelled"}
 		}
 		return &Update{Status: Cancelled, Message: &message, Control: &Control{}, Source: "cancel", Actor: by}, nil
