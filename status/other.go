@@ -57,7 +57,11 @@ func (t *Tracker) ApplyPullRequest(ctx context.Context, p PullRequestUpdate) (Re
 		if p.Merged {
 			to, msg = Successful, fmt.Sprintf("pull request #%d merged", p.Number)
 		}
-		return &Update{Status: to, Message: &msg, PullRequestNumber: p.Number, Source: "pull_request"}, Result{}
+		u := &Update{Status: to, Message: &msg, PullRequestNumber: p.Number, Source: "pull_request", Control: &Control{}}
+		if to == Cancelled && j.Control.CancelRequestedBy != "" {
+			u.Actor = j.Control.CancelRequestedBy
+		}
+		return u, Result{}
 	})
 }
 
@@ -129,6 +133,12 @@ func (t *Tracker) ApplyDeploymentStatus(ctx context.Context, d DeploymentUpdate)
 			msg += ": " + d.Description
 		}
 		u := &Update{Status: to, Message: &msg, Source: "deployment_status"}
+		if to.Final() {
+			u.Control = &Control{}
+			if to == Cancelled && j.Control.CancelRequestedBy != "" {
+				u.Actor = j.Control.CancelRequestedBy
+			}
+		}
 		if d.LogURL != "" && j.RunURL == "" {
 			u.RunURL = d.LogURL
 		}

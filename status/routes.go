@@ -17,7 +17,7 @@ func (t *Tracker) Register(h *webhook.Handler) {
 		res, err := t.ApplyRun(ctx, RunUpdate{
 			RunID: r.ID, RunAttempt: r.RunAttempt, Status: r.Status, Conclusion: r.Conclusion,
 			DisplayTitle: r.DisplayTitle, Name: r.Name, HTMLURL: r.HTMLURL, UpdatedAt: r.UpdatedAt,
-			Repository: e.Repository.FullName, InstallationID: e.Installation.ID,
+			Repository: e.Repository.FullName, InstallationID: e.Installation.ID, TriggeredBy: r.TriggeringActor.Login,
 		})
 		t.logResult(ctx, d, res)
 		return err

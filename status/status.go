@@ -28,10 +28,18 @@
 // match the job's: one tenant cannot move another tenant's job.
 //
 // A re-run (run_attempt above the job's) of an unfinished job is followed.
-// A re-run of a finished job is ignored by default, which keeps the rule
-// above: the job's outcome was reported and acted upon. A host that
-// treats re-runs on GitHub as retries of the job can say so with
-// WithRerunPolicy; the job then follows the new attempt.
+// A re-run of a finished job that was asked for through the SDK
+// (RequestRerun, which package control's Rerun calls) is followed: the
+// job goes back to in_progress for the new attempt, its history keeps the
+// earlier ones, and deliveries of older attempts never move it again.
+// Other re-runs of a finished job (someone clicked "Re-run" on GitHub)
+// follow the RerunPolicy, whose default is to ignore them, which keeps
+// the rule above: the job's outcome was reported and acted upon. A host
+// that treats such re-runs as retries of the job says so with
+// WithRerunPolicy.
+//
+// Each transition records its source, its run attempt and who asked for
+// it (Transition.Actor), when someone did.
 package status
 
 // Status is a job's status.

@@ -50,7 +50,13 @@ type Job struct {
 	DeploymentID      int64
 	PullRequestNumber int
 	// Report says what to mirror back to GitHub.
-	Report    Report
+	Report Report
+	// Progress is what the run is doing now, from workflow_job
+	// deliveries.
+	Progress Progress
+	// Control holds what people asked of the job (a cancel, a re-run)
+	// and what it waits for (approvals) while GitHub acts on it.
+	Control   Control
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// Version increases with every update; UpdateJob compares it.
@@ -81,6 +87,59 @@ func (r Report) Wanted() bool {
 	return r.DeploymentStatus || (r.CheckRunName != "" && r.HeadSHA != "")
 }
 
+// Progress is the workflow job and step a run is at.
+type Progress struct {
+	// WorkflowJob is the workflow job last reported, Status its status
+	// and Step the step it runs ("" between steps).
+	WorkflowJob string
+	Status      string
+	Step        string
+	// At is when it was reported.
+	At time.Time
+}
+
+// Control is what was asked of a job that GitHub has yet to act on.
+type Control struct {
+	// CancelRequestedAt and CancelRequestedBy record a cancel asked for
+	// a running job; CancelSentAt is when GitHub was asked to cancel its
+	// run, ForceCancelSentAt when to force-cancel it.
+	CancelRequestedAt time.Time
+	CancelRequestedBy string
+	CancelSentAt      time.Time
+	ForceCancelSentAt time.Time
+	// RerunAttempt is the run attempt a re-run asked through the SDK
+	// starts (0 when none is asked): the tracker follows that attempt
+	// even though the job is finished. RerunBy asked for it.
+	RerunAttempt int
+	RerunBy      string
+	// Approvals are the decisions the run waits for.
+	Approvals []Approval
+}
+
+// Approval kinds.
+const (
+	// ApprovalProtectionRule: a custom deployment protection rule (a
+	// GitHub App, this one) must answer the run's deployment callback.
+	ApprovalProtectionRule = "protection_rule"
+	// ApprovalReviewers: one of the environment's required reviewers must
+	// review the run's pending deployment.
+	ApprovalReviewers = "reviewers"
+)
+
+// Approval is one decision a run waits for.
+type Approval struct {
+	// Kind is ApprovalProtectionRule or ApprovalReviewers.
+	Kind string
+	// Environment names the environment; EnvironmentID is GitHub's id
+	// of it (reviewers).
+	Environment   string
+	EnvironmentID int64
+	// Reviewers are the users and teams allowed to review (reviewers).
+	Reviewers []string
+	// RequestedAt is when GitHub asked.
+	RequestedAt time.Time
+}
+
 // Transition is one status change of a job.
 type Transition struct {
 	From, To Status
@@ -88,8 +147,15 @@ type Transition struct {
 	At       time.Time
 	// Source says what caused it: "dispatch", "workflow_run",
 	// "workflow_job", "pull_request", "deployment_status", "manual",
-	// "reconcile".
+	// "reconcile", "cancel", "rerun", "approval".
 	Source string
+	// Actor says who asked for it, when someone did: the caller of
+	// Cancel or Rerun, the person who approved, "github" for a re-run
+	// started on GitHub.
+	Actor string
+	// Attempt is the run attempt the job was at after the change (0
+	// before any run).
+	Attempt int
 }
 
 // Update is a change to a job. Zero fields leave the job's value as it is.
@@ -108,8 +174,14 @@ type Update struct {
 	CheckRunID        int64
 	Reported          Status
 
+	// Progress and Control, when set, replace the job's.
+	Progress *Progress
+	Control  *Control
+
 	Source string
-	At     time.Time
+	// Actor is recorded with the transition (see Transition.Actor).
+	Actor string
+	At    time.Time
 }
 
 // JobStore persists jobs. Implementations must be safe for concurrent use
@@ -139,8 +211,19 @@ func Apply(j Job, u Update) Job {
 		if u.Message != nil {
 			msg = *u.Message
 		}
-		j.History = append(slices.Clone(j.History), Transition{From: j.Status, To: u.Status, Message: msg, At: u.At, Source: u.Source})
+		attempt := j.RunAttempt
+		if u.RunAttempt != 0 {
+			attempt = u.RunAttempt
+		}
+		j.History = append(slices.Clone(j.History), Transition{From: j.Status, To: u.Status, Message: msg, At: u.At,
+			Source: u.Source, Actor: u.Actor, Attempt: attempt})
 		j.Status = u.Status
+	}
+	if u.Progress != nil {
+		j.Progress = *u.Progress
+	}
+	if u.Control != nil {
+		j.Control = u.Control.clone()
 	}
 	if u.Message != nil {
 		j.Message = *u.Message
@@ -206,7 +289,27 @@ func NewMemoryJobStore() *MemoryJobStore {
 
 func cloneJob(j Job) Job {
 	j.History = slices.Clone(j.History)
+	j.Control = j.Control.clone()
 	return j
+}
+
+// clone returns a deep copy of c.
+func (c Control) clone() Control {
+	c.Approvals = slices.Clone(c.Approvals)
+	for i := range c.Approvals {
+		c.Approvals[i].Reviewers = slices.Clone(c.Approvals[i].Reviewers)
+	}
+	return c
+}
+
+// Cancelling reports whether a cancel was asked and not yet concluded.
+func (c Control) Cancelling() bool { return !c.CancelRequestedAt.IsZero() }
+
+// CancelLister lists the unfinished jobs whose cancel was asked, oldest
+// request first. Stores implement it so that a controller can send the
+// cancels still to send and force-cancel runs that ignore theirs.
+type CancelLister interface {
+	ListCancelling(ctx context.Context, limit int) ([]Job, error)
 }
 
 // CreateJob implements JobStore.
@@ -285,6 +388,26 @@ func (s *MemoryJobStore) UpdateJob(ctx context.Context, id string, version int64
 		s.byRun[j.RunID] = id
 	}
 	return cloneJob(j), nil
+}
+
+// ListCancelling implements CancelLister.
+func (s *MemoryJobStore) ListCancelling(ctx context.Context, limit int) ([]Job, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	var out []Job
+	for _, j := range s.jobs {
+		if !j.Status.Final() && j.Control.Cancelling() {
+			out = append(out, cloneJob(j))
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Job) int { return a.Control.CancelRequestedAt.Compare(b.Control.CancelRequestedAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 // Jobs returns every job, for tests and small hosts.

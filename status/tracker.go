@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	gh "github.com/google/go-github/v62/github"
+
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/template"
@@ -208,6 +210,8 @@ type RunUpdate struct {
 	InstallationID int64
 	// Source names the origin for the history; default "workflow_run".
 	Source string
+	// TriggeredBy is the login that started the attempt, when known.
+	TriggeredBy string
 }
 
 // ApplyRun applies a workflow run's state to its job. The job is found by
@@ -245,22 +249,46 @@ func (t *Tracker) ApplyRun(ctx context.Context, u RunUpdate) (Result, error) {
 		case !newAttempt && u.UpdatedAt.Equal(j.RunUpdatedAt) && to.rank() <= j.Status.rank():
 			return nil, Result{Outcome: Unchanged, Reason: "repeated update"}
 		}
-		reopen := false
+		reopen, actor := false, ""
 		if j.Status.Final() {
-			if !newAttempt || !t.rerun(j, u.RunAttempt) {
+			asked := j.Control.RerunAttempt != 0 && u.RunAttempt >= j.Control.RerunAttempt
+			if !newAttempt || !(asked || t.rerun(j, u.RunAttempt)) {
 				return nil, Result{Outcome: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
 			}
-			reopen = true
+			reopen, actor = true, "github"
+			if u.TriggeredBy != "" {
+				actor = "github:" + u.TriggeredBy
+			}
+			if asked {
+				actor = j.Control.RerunBy
+			}
 		}
 		msg := runMessage(u, to, known)
 		up := &Update{
 			RunID: u.RunID, RunURL: u.HTMLURL, RunAttempt: u.RunAttempt, RunUpdatedAt: u.UpdatedAt,
-			Message: &msg, Source: u.Source,
+			Message: &msg, Source: u.Source, Actor: actor,
 		}
 		if to != j.Status && (reopen || CanTransition(j.Status, to)) {
 			up.Status = to
 		}
-		if up.Status == "" && msg == j.Message && j.RunID == u.RunID && j.RunAttempt == u.RunAttempt && j.RunURL == u.HTMLURL {
+		switch c := j.Control; {
+		case newAttempt && j.RunAttempt != 0:
+			// A new attempt starts afresh: what was asked of the old one
+			// is settled.
+			up.Control, up.Progress = &Control{}, &Progress{}
+		case up.Status.Final():
+			if to == Cancelled && c.CancelRequestedBy != "" {
+				up.Actor = c.CancelRequestedBy
+				msg += " (cancel requested by " + c.CancelRequestedBy + ")"
+			}
+			up.Control = &Control{}
+		case up.Status != "" && up.Status != ActionRequired && len(c.Approvals) > 0:
+			// The run moved on: nothing waits for a decision any more.
+			nc := c.clone()
+			nc.Approvals = nil
+			up.Control = &nc
+		}
+		if up.Status == "" && up.Control == nil && msg == j.Message && j.RunID == u.RunID && j.RunAttempt == u.RunAttempt && j.RunURL == u.HTMLURL {
 			// Only the timestamp moved: record it without a new message.
 			up.Message = nil
 		}
@@ -373,10 +401,14 @@ func (t *Tracker) ApplyJobProgress(ctx context.Context, p JobProgress) (Result, 
 		if p.Step != "" {
 			msg += " (" + p.Step + ")"
 		}
-		if msg == j.Message {
+		pr := Progress{WorkflowJob: p.JobName, Status: p.Status, Step: p.Step, At: t.now()}
+		if msg == j.Message && pr.WorkflowJob == j.Progress.WorkflowJob && pr.Status == j.Progress.Status && pr.Step == j.Progress.Step {
 			return nil, Result{Outcome: Unchanged}
 		}
-		u := &Update{Message: &msg, Source: "workflow_job"}
+		u := &Update{Message: &msg, Progress: &pr, Source: "workflow_job"}
+		if j.Status == ActionRequired && len(j.Control.Approvals) > 0 {
+			u.Message = nil // the approval asked for stays the message
+		}
 		if j.Status == Pending {
 			u.Status = InProgress
 		}
@@ -476,4 +508,23 @@ func StatusForDispatchError(err error) Status {
 		return InvalidJobAgent
 	}
 	return Failure
+}
+
+// FindRunJob returns the job a run belongs to, found as ApplyRun finds
+// it: by run id, else by the job id in the run's display title or name.
+// It does not check the run's repository; callers compare it with the
+// job's (Job.Repository).
+func (t *Tracker) FindRunJob(ctx context.Context, u RunUpdate) (Job, error) {
+	return t.findRunJob(ctx, u)
+}
+
+// RunUpdateOf maps a workflow run read from GitHub's API to a RunUpdate
+// for ApplyRun; repo and installationID are the job's, used when the run
+// does not say.
+func RunUpdateOf(run *gh.WorkflowRun, repo string, installationID int64, source string) RunUpdate {
+	u := runUpdate(run, repo, installationID)
+	if source != "" {
+		u.Source = source
+	}
+	return u
 }

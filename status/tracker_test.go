@@ -132,7 +132,7 @@ func TestApplyRunLifecycle(t *testing.T) {
 	assert.Equal(t, "run 42 completed: success", j.Message)
 	assert.True(t, t0.Add(180*time.Second).Equal(j.RunUpdatedAt))
 	require.Len(t, j.History, 2)
-	assert.Equal(t, status.Transition{From: status.Pending, To: status.InProgress, Message: "run 42 requested", At: j.History[0].At, Source: "workflow_run"}, j.History[0])
+	assert.Equal(t, status.Transition{From: status.Pending, To: status.InProgress, Message: "run 42 requested", At: j.History[0].At, Source: "workflow_run", Attempt: 1}, j.History[0])
 	assert.Equal(t, status.Successful, j.History[1].To)
 	assert.Len(t, f.changes, 2)
 }

@@ -52,6 +52,8 @@ type WorkflowRun struct {
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	RunStartedAt time.Time `json:"run_started_at"`
+	// TriggeringActor started this attempt (who clicked "Re-run").
+	TriggeringActor User `json:"triggering_actor"`
 }
 
 // WorkflowJobEvent is a workflow_job delivery.
@@ -164,6 +166,37 @@ type CheckRunEvent struct {
 	CheckRun     CheckRun     `json:"check_run"`
 	Repository   Repository   `json:"repository"`
 	Installation Installation `json:"installation"`
+	// RequestedAction is the button pressed, for action requested_action.
+	RequestedAction struct {
+		Identifier string `json:"identifier"`
+	} `json:"requested_action"`
+	Sender User `json:"sender"`
+}
+
+// User is the account that caused a delivery (its sender).
+type User struct {
+	Login string `json:"login"`
+	ID    int64  `json:"id"`
+	Type  string `json:"type"`
+}
+
+// DeploymentProtectionRuleEvent is a deployment_protection_rule delivery:
+// a run waits for this App, a custom deployment protection rule of the
+// environment, to approve or reject its deployment by answering
+// DeploymentCallbackURL.
+type DeploymentProtectionRuleEvent struct {
+	Action      string `json:"action"`
+	Environment string `json:"environment"`
+	Event       string `json:"event"`
+	SHA         string `json:"sha"`
+	Ref         string `json:"ref"`
+	// DeploymentCallbackURL is
+	// ".../repos/OWNER/REPO/actions/runs/RUN_ID/deployment_protection_rule".
+	DeploymentCallbackURL string       `json:"deployment_callback_url"`
+	Deployment            Deployment   `json:"deployment"`
+	Repository            Repository   `json:"repository"`
+	Installation          Installation `json:"installation"`
+	Sender                User         `json:"sender"`
 }
 
 // CheckRun is the check run of a check_run delivery.
@@ -240,6 +273,10 @@ func (e *DeploymentStatusEvent) head() head {
 }
 
 func (e *CheckRunEvent) head() head {
+	return head{Action: e.Action, Installation: e.Installation, Repository: e.Repository}
+}
+
+func (e *DeploymentProtectionRuleEvent) head() head {
 	return head{Action: e.Action, Installation: e.Installation, Repository: e.Repository}
 }
 

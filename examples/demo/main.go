@@ -3,7 +3,8 @@
 // the reference server in-process (SQLite in a temporary directory),
 // installs the App, creates a job from a templated agent config, lets the
 // fake GitHub run it through queued, in_progress and completed with
-// signed webhook deliveries, and prints the job's status history.
+// signed webhook deliveries, and prints the job's status history; then
+// cancels a running job and re-runs a failed one.
 //
 //	go run ./examples/demo
 package main
@@ -185,17 +186,92 @@ func run(ctx context.Context, out io.Writer) error {
 	if final.Status != "successful" {
 		return fmt.Errorf("the job ended %s, not successful", final.Status)
 	}
+	return operate(c, fake, job, say)
+}
+
+// operate shows what an operator can do to jobs: cancel one that runs,
+// re-run one that failed.
+func operate(c *client, fake *githubtest.Server, job map[string]any, say func(string, ...any)) error {
+	wait := func(id, want string) (jobView, error) {
+		var v jobView
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if err := c.do("GET", "/api/jobs/"+id, nil, &v); err != nil || v.Status == want {
+				return v, err
+			}
+			if time.Now().After(deadline) {
+				return v, fmt.Errorf("job %s is %s, not %s: %s", id, v.Status, want, v.Message)
+			}
+		}
+	}
+	job["id"] = "deploy-api-1-4-1"
+	var v jobView
+	if err := c.do("POST", "/api/jobs", job, &v); err != nil {
+		return err
+	}
+	v, err := wait(v.ID, "in_progress")
+	if err != nil {
+		return err
+	}
+	if err := c.do("POST", "/api/jobs/"+v.ID+"/cancel", nil, &v); err != nil {
+		return err
+	}
+	say("8. POST /api/jobs/%s/cancel -> %s (%s); GitHub cancels the run asynchronously", v.ID, v.Status, v.Message)
+	if v, err = wait(v.ID, "cancelled"); err != nil {
+		return err
+	}
+	say("   then %s: %s", v.Status, v.Message)
+
+	job["id"] = "deploy-api-1-4-2"
+	if err := c.do("POST", "/api/jobs", job, &v); err != nil {
+		return err
+	}
+	if v, err = wait(v.ID, "in_progress"); err != nil {
+		return err
+	}
+	if _, err := fake.SetRunStatus(v.RunID, "completed", "failure"); err != nil {
+		return err
+	}
+	if v, err = wait(v.ID, "failure"); err != nil {
+		return err
+	}
+	say("9. job %s ended %s; POST /api/jobs/%s/rerun {\"failedOnly\": true}:", v.ID, v.Status, v.ID)
+	if err := c.do("POST", "/api/jobs/"+v.ID+"/rerun", map[string]any{"failedOnly": true}, &v); err != nil {
+		return err
+	}
+	say("   -> %s, run %d attempt %d", v.Status, v.RunID, v.RunAttempt)
+	if _, err := fake.SetRunStatus(v.RunID, "completed", "success"); err != nil {
+		return err
+	}
+	if v, err = wait(v.ID, "successful"); err != nil {
+		return err
+	}
+	say("   status history:")
+	for _, h := range v.History {
+		say("     attempt %d  %-11s -> %-11s  %-15s %-14s %s", h.Attempt, h.From, h.To, "("+h.Source+")", h.Actor, h.Message)
+	}
+	var list struct {
+		Jobs []jobView `json:"jobs"`
+	}
+	if err := c.do("GET", "/api/jobs?limit=10", nil, &list); err != nil {
+		return err
+	}
+	say("10. GET /api/jobs, newest first:")
+	for _, j := range list.Jobs {
+		say("     %-18s %s", j.ID, j.Status)
+	}
 	return nil
 }
 
 type jobView struct {
-	ID      string `json:"id"`
-	Status  string `json:"status"`
-	Message string `json:"message"`
-	RunID   int64  `json:"runId"`
-	History []struct {
-		From, To, Message, Source string
-		At                        time.Time
+	ID         string `json:"id"`
+	Status     string `json:"status"`
+	Message    string `json:"message"`
+	RunID      int64  `json:"runId"`
+	RunAttempt int    `json:"runAttempt"`
+	History    []struct {
+		From, To, Message, Source, Actor string
+		Attempt                          int
+		At                               time.Time
 	} `json:"history"`
 }
 

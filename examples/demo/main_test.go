@@ -24,6 +24,12 @@ func TestDemo(t *testing.T) {
 		"in_progress -> successful   (workflow_run)",
 		"token exchanges: 1",
 		"version_tag=v1.4.0",
+		"POST /api/jobs/deploy-api-1-4-1/cancel -> in_progress (cancel requested by api:demo-tenant)",
+		"then cancelled: run",
+		"-> in_progress, run",
+		"attempt 2",
+		"attempt 2  failure     -> in_progress  (workflow_run)  api:demo-tenant",
+		"deploy-api-1-4-2   successful",
 	} {
 		assert.Contains(t, out.String(), want)
 	}

@@ -390,6 +390,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.deploymentRoutes(mux)
 	s.checkRoutes(mux)
 	s.pullRoutes(mux)
+	s.controlRoutes(mux)
 	s.hookRoutes(mux)
 	s.userRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -223,10 +223,13 @@ type Run struct {
 	Conclusion   string
 	RunNumber    int
 	RunAttempt   int
-	Inputs       map[string]string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	RunStartedAt time.Time
+	// RerunFailedOnly reports that the last re-run asked for the failed
+	// jobs only.
+	RerunFailedOnly bool
+	Inputs          map[string]string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	RunStartedAt    time.Time
 }
 
 type run struct {

@@ -57,6 +57,7 @@ type Server struct {
 
 	tokenLifetime time.Duration
 	runDelay      time.Duration
+	cancelDelay   time.Duration
 	runDetails    bool // accept return_run_details
 	runDetailsErr int  // status answered to return_run_details when unsupported
 	now           func() time.Time
@@ -85,6 +86,9 @@ type Server struct {
 	gitObjects    *gitState
 	contract      ContractReporter // see WithContract
 	violations    []string
+	gates         map[int64]*gates     // what waiting runs wait for
+	userStatic    map[string]string    // reviewer token -> login
+	comments      map[string][]Comment // "owner/repo#number" -> comments
 }
 
 // Option configures a Server.
@@ -287,6 +291,7 @@ const (
 type caller struct {
 	installation *installation // nil for static tokens and App JWTs
 	static       bool
+	login        string // the user of a reviewer token
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, c caller)
@@ -342,7 +347,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, kind authK
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.staticTokens[tok] {
-		return caller{static: true}, true
+		return caller{static: true, login: s.userStatic[tok]}, true
 	}
 	it := s.tokens[tok]
 	if it == nil || !s.now().Before(it.expiresAt) || it.revoked {

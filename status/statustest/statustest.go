@@ -250,6 +250,53 @@ func TestJobStore(t *testing.T, newStore func(t *testing.T) status.JobStore) {
 		assert.Equal(t, []string{"j0", "j1", "j3"}, ids, "least recently polled first")
 	})
 
+	t.Run("ControlProgressAndActors", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.CreateJob(ctx, newJob("j1")))
+		c := status.Control{
+			CancelRequestedAt: at.Add(time.Minute), CancelRequestedBy: "alice", CancelSentAt: at.Add(2 * time.Minute),
+			RerunAttempt: 3, RerunBy: "bob",
+			Approvals: []status.Approval{{Kind: status.ApprovalReviewers, Environment: "production", EnvironmentID: 161, Reviewers: []string{"carol", "acme/ops"}, RequestedAt: at}},
+		}
+		p := status.Progress{WorkflowJob: "deploy", Status: "in_progress", Step: "Apply", At: at.Add(time.Minute)}
+		_, err := s.UpdateJob(ctx, "j1", 1, status.Update{Status: status.ActionRequired, RunID: 5, RunAttempt: 2, Control: &c, Progress: &p, Source: "approval", Actor: "dave", At: at.Add(3 * time.Minute)})
+		require.NoError(t, err)
+		j, err := s.GetJob(ctx, "j1")
+		require.NoError(t, err)
+		assert.Equal(t, "alice", j.Control.CancelRequestedBy)
+		assert.True(t, c.CancelRequestedAt.Equal(j.Control.CancelRequestedAt))
+		assert.True(t, c.CancelSentAt.Equal(j.Control.CancelSentAt))
+		assert.True(t, j.Control.ForceCancelSentAt.IsZero())
+		assert.Equal(t, 3, j.Control.RerunAttempt)
+		assert.Equal(t, "bob", j.Control.RerunBy)
+		require.Len(t, j.Control.Approvals, 1)
+		assert.Equal(t, []string{"carol", "acme/ops"}, j.Control.Approvals[0].Reviewers)
+		assert.Equal(t, int64(161), j.Control.Approvals[0].EnvironmentID)
+		assert.Equal(t, "Apply", j.Progress.Step)
+		assert.Equal(t, "deploy", j.Progress.WorkflowJob)
+		require.Len(t, j.History, 1)
+		assert.Equal(t, "dave", j.History[0].Actor, "the history says who asked")
+		assert.Equal(t, 2, j.History[0].Attempt, "and which run attempt the job was at")
+
+		if lister, ok := s.(status.CancelLister); ok {
+			require.NoError(t, s.CreateJob(ctx, newJob("j2")))
+			got, err := lister.ListCancelling(ctx, 10)
+			require.NoError(t, err)
+			require.Len(t, got, 1, "unfinished jobs with a cancel asked")
+			assert.Equal(t, "j1", got[0].ID)
+			_, err = s.UpdateJob(ctx, "j1", j.Version, status.Update{Status: status.Cancelled, Control: &status.Control{}})
+			require.NoError(t, err)
+			got, err = lister.ListCancelling(ctx, 10)
+			require.NoError(t, err)
+			assert.Empty(t, got, "a cancel concluded is no longer listed")
+		}
+		_, err = s.UpdateJob(ctx, "j2", 1, status.Update{Message: ptr("x")})
+		require.NoError(t, err)
+		j2, err := s.GetJob(ctx, "j2")
+		require.NoError(t, err)
+		assert.Empty(t, j2.Control.Approvals, "an update without Control leaves it")
+	})
+
 	t.Run("CanceledContext", func(t *testing.T) {
 		s := newStore(t)
 		cctx, cancel := context.WithCancel(ctx)

@@ -29,6 +29,11 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", s.metrics.handler())
 
 	mux.HandleFunc("POST /api/jobs", s.auth(s.createJob))
+	mux.HandleFunc("GET /api/jobs", s.auth(s.listJobs))
+	mux.HandleFunc("POST /api/jobs/{id}/cancel", s.auth(s.cancelJob))
+	mux.HandleFunc("POST /api/jobs/{id}/rerun", s.auth(s.rerunJob))
+	mux.HandleFunc("POST /api/jobs/{id}/approve", s.auth(s.decideJob(true)))
+	mux.HandleFunc("POST /api/jobs/{id}/reject", s.auth(s.decideJob(false)))
 	mux.HandleFunc("GET /api/jobs/{id}", s.auth(s.getJob))
 	mux.HandleFunc("GET /api/jobs/{id}/inputs", s.auth(s.jobInputs))
 	mux.HandleFunc("POST /api/jobs/{id}/status", s.auth(s.reportStatus))
@@ -354,22 +359,42 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // jobJSON is a job as the API shows it.
 type jobJSON struct {
 	// ID is the tenant's id; GitHubJobID the job_id sent to GitHub.
-	ID                string           `json:"id"`
-	GitHubJobID       string           `json:"githubJobId"`
-	Status            status.Status    `json:"status"`
-	Message           string           `json:"message"`
-	Kind              string           `json:"kind,omitempty"`
-	Owner             string           `json:"owner,omitempty"`
-	Repo              string           `json:"repo,omitempty"`
-	InstallationID    int64            `json:"installationId,omitempty"`
-	RunID             int64            `json:"runId,omitempty"`
-	RunURL            string           `json:"runUrl,omitempty"`
-	RunAttempt        int              `json:"runAttempt,omitempty"`
-	DeploymentID      int64            `json:"deploymentId,omitempty"`
-	PullRequestNumber int              `json:"pullRequestNumber,omitempty"`
-	CreatedAt         time.Time        `json:"createdAt"`
-	UpdatedAt         time.Time        `json:"updatedAt"`
-	History           []transitionJSON `json:"history"`
+	ID                string        `json:"id"`
+	GitHubJobID       string        `json:"githubJobId"`
+	Status            status.Status `json:"status"`
+	Message           string        `json:"message"`
+	Kind              string        `json:"kind,omitempty"`
+	Owner             string        `json:"owner,omitempty"`
+	Repo              string        `json:"repo,omitempty"`
+	InstallationID    int64         `json:"installationId,omitempty"`
+	RunID             int64         `json:"runId,omitempty"`
+	RunURL            string        `json:"runUrl,omitempty"`
+	RunAttempt        int           `json:"runAttempt,omitempty"`
+	DeploymentID      int64         `json:"deploymentId,omitempty"`
+	PullRequestNumber int           `json:"pullRequestNumber,omitempty"`
+	// WorkflowJob and Step are what the run is doing now.
+	WorkflowJob string `json:"workflowJob,omitempty"`
+	Step        string `json:"step,omitempty"`
+	// Cancel is a cancel under way; Approvals what the run waits for.
+	Cancel    *cancelJSON      `json:"cancel,omitempty"`
+	Approvals []approvalJSON   `json:"approvals,omitempty"`
+	CreatedAt time.Time        `json:"createdAt"`
+	UpdatedAt time.Time        `json:"updatedAt"`
+	History   []transitionJSON `json:"history"`
+}
+
+type cancelJSON struct {
+	RequestedAt time.Time  `json:"requestedAt"`
+	RequestedBy string     `json:"requestedBy"`
+	SentAt      *time.Time `json:"sentAt,omitempty"`
+	ForcedAt    *time.Time `json:"forcedAt,omitempty"`
+}
+
+type approvalJSON struct {
+	Kind        string    `json:"kind"`
+	Environment string    `json:"environment"`
+	Reviewers   []string  `json:"reviewers,omitempty"`
+	RequestedAt time.Time `json:"requestedAt"`
 }
 
 type transitionJSON struct {
@@ -378,6 +403,15 @@ type transitionJSON struct {
 	Message string        `json:"message"`
 	At      time.Time     `json:"at"`
 	Source  string        `json:"source"`
+	Actor   string        `json:"actor,omitempty"`
+	Attempt int           `json:"attempt,omitempty"`
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func jobView(r sqlstore.Record) jobJSON {
@@ -385,10 +419,17 @@ func jobView(r sqlstore.Record) jobJSON {
 		ID: strings.TrimPrefix(r.ID, r.Tenant+"."), GitHubJobID: r.ID, Status: r.Status, Message: r.Message, Kind: r.Kind, Owner: r.Owner, Repo: r.Repo,
 		InstallationID: r.InstallationID, RunID: r.RunID, RunURL: r.RunURL, RunAttempt: r.RunAttempt,
 		DeploymentID: r.DeploymentID, PullRequestNumber: r.PullRequestNumber, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		History: []transitionJSON{},
+		History: []transitionJSON{}, WorkflowJob: r.Progress.WorkflowJob, Step: r.Progress.Step,
+	}
+	if c := r.Control; c.Cancelling() {
+		v.Cancel = &cancelJSON{RequestedAt: c.CancelRequestedAt, RequestedBy: c.CancelRequestedBy,
+			SentAt: optionalTime(c.CancelSentAt), ForcedAt: optionalTime(c.ForceCancelSentAt)}
+	}
+	for _, a := range r.Control.Approvals {
+		v.Approvals = append(v.Approvals, approvalJSON{Kind: a.Kind, Environment: a.Environment, Reviewers: a.Reviewers, RequestedAt: a.RequestedAt})
 	}
 	for _, t := range r.History {
-		v.History = append(v.History, transitionJSON{From: t.From, To: t.To, Message: t.Message, At: t.At, Source: t.Source})
+		v.History = append(v.History, transitionJSON{From: t.From, To: t.To, Message: t.Message, At: t.At, Source: t.Source, Actor: t.Actor, Attempt: t.Attempt})
 	}
 	return v
 }

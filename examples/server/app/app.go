@@ -19,6 +19,7 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/ghbridge/ghbridge/control"
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
@@ -40,6 +41,7 @@ type Server struct {
 	dispatcher *dispatch.Dispatcher
 	tracker    *status.Tracker
 	poller     *status.Poller
+	control    *control.Controller
 	hooks      *webhook.Handler // nil without a webhook secret
 	metrics    *metrics
 	handler    http.Handler
@@ -116,6 +118,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	s.poller = status.NewPoller(s.tracker, db.Jobs(), s.resolver, s.clients,
 		status.WithRunFinder(s.dispatcher, s.dispatchJob),
 		status.WithQuietPeriod(cfg.QuietAfter, 100), status.WithPollerLogger(s.log))
+	s.control = control.New(s.tracker, s.resolver, s.clients,
+		control.WithForceCancelAfter(cfg.ForceCancelAfter), control.WithLogger(s.log), control.WithAppID(cfg.App.AppID),
+		control.WithRedispatch(s.redispatch), control.WithReviewer(s.reviewerCredential))
 	if len(cfg.WebhookSecrets) > 0 {
 		s.hooks, err = webhook.New(cfg.WebhookSecrets, webhook.WithHolder(webhook.NewHolder(cfg.Instance)),
 			webhook.WithDeliveryStore(db.Deliveries()), webhook.WithLogger(s.log), webhook.WithObserver(s.metrics.observeDelivery))
@@ -134,6 +139,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 		}
 		webhook.SyncInstallations(s.hooks, db.Installations(), revoker, s.log)
 		s.tracker.Register(s.hooks)
+		s.control.Register(s.hooks)
 	} else {
 		s.log.Warn("webhook route off: " + EnvWebhookSecret + " is not set")
 	}
@@ -155,7 +161,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 func (s *Server) Start(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		s.sweepLoop(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		s.reconcileLoop(ctx)

@@ -38,6 +38,7 @@ const (
 	EnvRetentionDeliveries = "GHBRIDGE_RETENTION_DELIVERIES"
 	EnvRetentionAudit      = "GHBRIDGE_RETENTION_AUDIT"
 	EnvRetentionJobs       = "GHBRIDGE_RETENTION_JOBS"
+	EnvForceCancelAfter    = "GHBRIDGE_FORCE_CANCEL_AFTER"
 )
 
 // Config is the server's configuration.
@@ -64,6 +65,9 @@ type Config struct {
 	// DispatchDeadline bounds how long a job's dispatch is retried
 	// through transient failures before it fails.
 	DispatchDeadline time.Duration
+	// ForceCancelAfter is how long a run may ignore its cancel before it
+	// is force-cancelled.
+	ForceCancelAfter time.Duration
 	// DispatchSettle is how long a dispatch whose outcome is unknown is
 	// looked for before it is sent again (dispatch.RunLookup.Settle).
 	DispatchSettle time.Duration
@@ -140,6 +144,7 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 		{EnvQuietAfter, 15 * time.Minute, &cfg.QuietAfter},
 		{EnvDispatchDeadline, time.Hour, &cfg.DispatchDeadline},
 		{EnvDispatchSettle, 2 * time.Minute, &cfg.DispatchSettle},
+		{EnvForceCancelAfter, 2 * time.Minute, &cfg.ForceCancelAfter},
 	} {
 		v, err := time.ParseDuration(get(d.env, d.def.String()))
 		if err != nil || v <= 0 {

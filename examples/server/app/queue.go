@@ -98,6 +98,9 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 	d.State, d.Next = st, time.Time{}
 	if failure.IsTransient(derr) {
 		deadline := rec.CreatedAt.Add(s.cfg.DispatchDeadline)
+		if d.Since.After(rec.CreatedAt) {
+			deadline = d.Since.Add(s.cfg.DispatchDeadline)
+		}
 		next := failure.RetryAfter(derr)
 		if next.Before(start) {
 			next = start.Add(backoff(d.Tries))
@@ -109,10 +112,21 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 		}
 	}
 	if err := s.db.Jobs().SaveDispatch(ctx, key, &d); err != nil {
-		if errors.Is(err, sqlstore.ErrNotPending) {
-			return time.Time{}, nil // moved on meanwhile (cancelled, or its run reported)
+		if !errors.Is(err, sqlstore.ErrNotPending) {
+			return time.Time{}, err
 		}
-		return time.Time{}, err
+		// Moved on meanwhile: its run reported, or it was cancelled while
+		// the step was sending. Then what the step started must not go
+		// on: record it on the job and end it.
+		if derr == nil || res.RunID != 0 || res.DeploymentID != 0 || res.PullRequestNumber != 0 {
+			if _, err := s.tracker.Dispatched(ctx, key, res, nil); err != nil {
+				return time.Time{}, err
+			}
+			if _, err := s.control.Started(ctx, key, res); err != nil {
+				return time.Time{}, err
+			}
+		}
+		return time.Time{}, nil
 	}
 	outcome := status.StatusForDispatchError(derr)
 	switch {
@@ -126,6 +140,13 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 	s.metrics.dispatches.WithLabelValues(string(res.Kind), string(outcome)).Inc()
 	if _, err := s.tracker.Dispatched(ctx, key, res, derr); err != nil {
 		return d.Next, err
+	}
+	if derr == nil {
+		// A cancel may have come between the save above and this record:
+		// then what the step started is ended.
+		if _, err := s.control.Started(ctx, key, res); err != nil {
+			return d.Next, err
+		}
 	}
 	return d.Next, nil
 }

@@ -126,13 +126,17 @@ func TestSecurityCrossTenantJobRoutes(t *testing.T) {
 			probe{"GET", "/api/jobs/" + id},
 			probe{"GET", "/api/jobs/" + id + "/inputs"},
 			probe{"POST", "/api/jobs/" + id + "/status"},
+			probe{"POST", "/api/jobs/" + id + "/cancel"},
+			probe{"POST", "/api/jobs/" + id + "/rerun"},
+			probe{"POST", "/api/jobs/" + id + "/approve"},
+			probe{"POST", "/api/jobs/" + id + "/reject"},
 		)
 	}
 	for _, p := range probes {
 		var code int
 		var body map[string]any
 		tt.quiet(t, p.method+" "+p.path, func() {
-			code, body = tt.call(t, p.method, p.path, keyB, map[string]any{"status": "failure", "message": "pwned"})
+			code, body = tt.call(t, p.method, p.path, keyB, map[string]any{"status": "failure", "message": "pwned", "comment": "pwned"})
 		})
 		assert.Equal(t, 404, code, "%s %s: %v", p.method, p.path, body)
 		assert.Equal(t, "no such job", body["error"], "%s %s: the same answer whether the job exists or not", p.method, p.path)
@@ -140,6 +144,11 @@ func TestSecurityCrossTenantJobRoutes(t *testing.T) {
 	code, got := tt.call(t, "GET", "/api/jobs/job-1", keyA, nil)
 	require.Equal(t, 200, code)
 	assert.Equal(t, "in_progress", got["status"], "A's job is untouched")
+	assert.Nil(t, got["cancel"], "B's cancel reached nothing")
+	var list map[string]any
+	tt.quiet(t, "GET /api/jobs", func() { code, list = tt.call(t, "GET", "/api/jobs?repo=acme/deployer", keyB, nil) })
+	assert.Equal(t, 200, code)
+	assert.Empty(t, list["jobs"], "B's list holds none of A's jobs")
 
 	// B may use the same id; it gets a job of its own, never a 409.
 	code, jobB := tt.create(t, keyB, map[string]any{"id": "job-1", "agent": agentFor("beta", "web", "")})

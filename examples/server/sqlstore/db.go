@@ -534,6 +534,14 @@ var migrations = []migration{
 	ALTER TABLE deliveries ADD COLUMN incarnation BIGINT NOT NULL DEFAULT 0;
 	CREATE INDEX deliveries_processing ON deliveries (lease_until) WHERE state = 'processing';
 	ALTER TABLE jobs ADD COLUMN polled_at BIGINT NOT NULL DEFAULT 0`},
+	// Operators' control of jobs: what was asked (cancel, re-run,
+	// approvals) and the run's progress, one JSON column; the cancels
+	// under way indexed for the sweep that sends and forces them; the
+	// tenant's list of jobs, newest first.
+	{all: `ALTER TABLE jobs ADD COLUMN control TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN cancel_requested_at BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX IF NOT EXISTS jobs_cancelling ON jobs (cancel_requested_at) WHERE cancel_requested_at <> 0;
+	CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at, id)`},
 }
 
 // moveHistory copies job_transitions into jobs.history and drops the table.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ghbridge/ghbridge/status"
 )
@@ -21,8 +22,9 @@ type Jobs struct{ db *DB }
 func (db *DB) Jobs() *Jobs { return &Jobs{db: db} }
 
 var (
-	_ status.JobStore    = (*Jobs)(nil)
-	_ status.StaleLister = (*Jobs)(nil)
+	_ status.JobStore     = (*Jobs)(nil)
+	_ status.StaleLister  = (*Jobs)(nil)
+	_ status.CancelLister = (*Jobs)(nil)
 )
 
 // Record is a job with the server's own fields.
@@ -34,16 +36,16 @@ type Record struct {
 
 const jobColumns = `id, tenant, status, message, kind, owner, repo, installation_id, run_id, run_url, run_attempt, run_updated_at,
 	deployment_id, pull_request_number, report_deployment, check_run_name, head_sha, check_run_id, reported,
-	agent, context, history, created_at, updated_at, version`
+	agent, context, history, created_at, updated_at, version, control`
 
 func scanRecord(row rowScanner) (Record, error) {
 	var r Record
-	var st, reported, agent, jctx, history string
+	var st, reported, agent, jctx, history, control string
 	var runUpdated, created, updated int64
 	var reportDeployment int
 	err := row.Scan(&r.ID, &r.Tenant, &st, &r.Message, &r.Kind, &r.Owner, &r.Repo, &r.InstallationID, &r.RunID, &r.RunURL,
 		&r.RunAttempt, &runUpdated, &r.DeploymentID, &r.PullRequestNumber, &reportDeployment, &r.Report.CheckRunName,
-		&r.Report.HeadSHA, &r.Report.CheckRunID, &reported, &agent, &jctx, &history, &created, &updated, &r.Version)
+		&r.Report.HeadSHA, &r.Report.CheckRunID, &reported, &agent, &jctx, &history, &created, &updated, &r.Version, &control)
 	if err != nil {
 		return r, err
 	}
@@ -59,7 +61,85 @@ func scanRecord(row rowScanner) (Record, error) {
 	if r.History, err = decodeHistory(history); err != nil {
 		return r, fmt.Errorf("job %s: %w", r.ID, err)
 	}
+	if err := decodeControl(control, &r.Job); err != nil {
+		return r, fmt.Errorf("job %s: %w", r.ID, err)
+	}
 	return r, nil
+}
+
+// controlJSON is a job's Progress and Control as stored in jobs.control
+// (times in microseconds since the epoch).
+type controlJSON struct {
+	Progress *progressJSON  `json:"progress,omitempty"`
+	Cancel   *cancelJSON    `json:"cancel,omitempty"`
+	Rerun    int            `json:"rerunAttempt,omitempty"`
+	RerunBy  string         `json:"rerunBy,omitempty"`
+	Approve  []approvalJSON `json:"approvals,omitempty"`
+}
+
+type progressJSON struct {
+	Job    string `json:"job,omitempty"`
+	Status string `json:"status,omitempty"`
+	Step   string `json:"step,omitempty"`
+	At     int64  `json:"at,omitempty"`
+}
+
+type cancelJSON struct {
+	At    int64  `json:"at"`
+	By    string `json:"by,omitempty"`
+	Sent  int64  `json:"sent,omitempty"`
+	Force int64  `json:"force,omitempty"`
+}
+
+type approvalJSON struct {
+	Kind          string   `json:"kind"`
+	Environment   string   `json:"environment"`
+	EnvironmentID int64    `json:"environmentId,omitempty"`
+	Reviewers     []string `json:"reviewers,omitempty"`
+	At            int64    `json:"at,omitempty"`
+}
+
+func encodeControl(j status.Job) (string, error) {
+	var c controlJSON
+	if p := j.Progress; p != (status.Progress{}) {
+		c.Progress = &progressJSON{Job: p.WorkflowJob, Status: p.Status, Step: p.Step, At: micros(p.At)}
+	}
+	k := j.Control
+	if k.Cancelling() {
+		c.Cancel = &cancelJSON{At: micros(k.CancelRequestedAt), By: k.CancelRequestedBy, Sent: micros(k.CancelSentAt), Force: micros(k.ForceCancelSentAt)}
+	}
+	c.Rerun, c.RerunBy = k.RerunAttempt, k.RerunBy
+	for _, a := range k.Approvals {
+		c.Approve = append(c.Approve, approvalJSON{Kind: a.Kind, Environment: a.Environment, EnvironmentID: a.EnvironmentID, Reviewers: a.Reviewers, At: micros(a.RequestedAt)})
+	}
+	if c.Progress == nil && c.Cancel == nil && c.Rerun == 0 && c.RerunBy == "" && len(c.Approve) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(c)
+	return string(b), err
+}
+
+func decodeControl(s string, j *status.Job) error {
+	if s == "" {
+		return nil
+	}
+	var c controlJSON
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		return fmt.Errorf("reading control state: %w", err)
+	}
+	if p := c.Progress; p != nil {
+		j.Progress = status.Progress{WorkflowJob: p.Job, Status: p.Status, Step: p.Step, At: fromMicros(p.At)}
+	}
+	if k := c.Cancel; k != nil {
+		j.Control.CancelRequestedAt, j.Control.CancelRequestedBy = fromMicros(k.At), k.By
+		j.Control.CancelSentAt, j.Control.ForceCancelSentAt = fromMicros(k.Sent), fromMicros(k.Force)
+	}
+	j.Control.RerunAttempt, j.Control.RerunBy = c.Rerun, c.RerunBy
+	for _, a := range c.Approve {
+		j.Control.Approvals = append(j.Control.Approvals, status.Approval{Kind: a.Kind, Environment: a.Environment,
+			EnvironmentID: a.EnvironmentID, Reviewers: a.Reviewers, RequestedAt: fromMicros(a.At)})
+	}
+	return nil
 }
 
 // transitionJSON is a Transition as stored in jobs.history.
@@ -69,6 +149,8 @@ type transitionJSON struct {
 	Message string        `json:"message,omitempty"`
 	At      int64         `json:"at"` // microseconds since the epoch
 	Source  string        `json:"source,omitempty"`
+	Actor   string        `json:"actor,omitempty"`
+	Attempt int           `json:"attempt,omitempty"`
 }
 
 func encodeHistory(h []status.Transition) (string, error) {
@@ -77,7 +159,7 @@ func encodeHistory(h []status.Transition) (string, error) {
 	}
 	out := make([]transitionJSON, len(h))
 	for i, t := range h {
-		out[i] = transitionJSON{From: t.From, To: t.To, Message: t.Message, At: micros(t.At), Source: t.Source}
+		out[i] = transitionJSON{From: t.From, To: t.To, Message: t.Message, At: micros(t.At), Source: t.Source, Actor: t.Actor, Attempt: t.Attempt}
 	}
 	b, err := json.Marshal(out)
 	return string(b), err
@@ -93,7 +175,7 @@ func decodeHistory(s string) ([]status.Transition, error) {
 	}
 	h := make([]status.Transition, len(in))
 	for i, t := range in {
-		h[i] = status.Transition{From: t.From, To: t.To, Message: t.Message, At: fromMicros(t.At), Source: t.Source}
+		h[i] = status.Transition{From: t.From, To: t.To, Message: t.Message, At: fromMicros(t.At), Source: t.Source, Actor: t.Actor, Attempt: t.Attempt}
 	}
 	return h, nil
 }
@@ -105,12 +187,12 @@ const (
 
 	updateJobQuery = `UPDATE jobs SET status = $3, message = $4, installation_id = $5, run_id = $6, run_url = $7,
 		run_attempt = $8, run_updated_at = $9, deployment_id = $10, pull_request_number = $11, check_run_id = $12, reported = $13,
-		history = $14, transitions = $15, updated_at = $16, version = $17
+		history = $14, transitions = $15, updated_at = $16, version = $17, control = $18, cancel_requested_at = $19
 		WHERE id = $1 AND version = $2`
 )
 
 const insertJobQuery = `INSERT INTO jobs (` + jobColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, '', $22, $22, 1)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, '', $22, $22, 1, '')`
 
 func loadQuery(where string) string {
 	return `SELECT ` + jobColumns + ` FROM jobs WHERE ` + where + ` LIMIT 1`
@@ -235,6 +317,14 @@ func (s *Jobs) UpdateJob(ctx context.Context, id string, version int64, u status
 	if err != nil {
 		return status.Job{}, err
 	}
+	control, err := encodeControl(j)
+	if err != nil {
+		return status.Job{}, err
+	}
+	var cancelAt int64
+	if !j.Status.Final() {
+		cancelAt = micros(j.Control.CancelRequestedAt)
+	}
 	err = s.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		upd, err := s.db.stmt(ctx, tx, s.db.w, updateJobQuery)
 		if err != nil {
@@ -243,7 +333,7 @@ func (s *Jobs) UpdateJob(ctx context.Context, id string, version int64, u status
 		res, err := upd.ExecContext(ctx,
 			id, version, string(j.Status), j.Message, j.InstallationID, j.RunID, j.RunURL, j.RunAttempt, micros(j.RunUpdatedAt),
 			j.DeploymentID, j.PullRequestNumber, j.Report.CheckRunID, string(j.Report.Reported),
-			history, len(j.History), micros(j.UpdatedAt), j.Version)
+			history, len(j.History), micros(j.UpdatedAt), j.Version, control, cancelAt)
 		if err != nil {
 			return err
 		}
@@ -268,4 +358,84 @@ func (s *Jobs) UpdateJob(ctx context.Context, id string, version int64, u status
 func isSerializationFailure(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "SQLSTATE 40001") || strings.Contains(msg, "SQLSTATE 40P01") || isUniqueViolation(err)
+}
+
+// ListCancelling implements status.CancelLister.
+func (s *Jobs) ListCancelling(ctx context.Context, limit int) ([]status.Job, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	return s.list(ctx, `SELECT `+jobColumns+` FROM jobs WHERE cancel_requested_at <> 0 ORDER BY cancel_requested_at LIMIT $1`, limit)
+}
+
+func (s *Jobs) list(ctx context.Context, query string, args ...any) ([]status.Job, error) {
+	rows, err := s.db.r.QueryContext(ctx, s.db.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []status.Job
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r.Job)
+	}
+	return out, rows.Err()
+}
+
+// ListQuery selects a tenant's jobs for ListRecords.
+type ListQuery struct {
+	Tenant string
+	// Status and Repo ("owner/name", any case) filter when set.
+	Status status.Status
+	Repo   string
+	// Limit bounds the records returned (default 50, at most 500).
+	Limit int
+	// After continues a listing after the last record of the previous
+	// page: its creation time and id.
+	AfterCreated time.Time
+	AfterID      string
+}
+
+// ListRecords returns a tenant's jobs, newest first (ties by id,
+// descending), continuing after q.AfterCreated and q.AfterID when set.
+func (s *Jobs) ListRecords(ctx context.Context, q ListQuery) ([]Record, error) {
+	if q.Limit <= 0 {
+		q.Limit = 50
+	}
+	q.Limit = min(q.Limit, 500)
+	where := []string{"tenant = $1"}
+	args := []any{q.Tenant}
+	if q.Status != "" {
+		args = append(args, string(q.Status))
+		where = append(where, fmt.Sprintf("status = $%d", len(args)))
+	}
+	if q.Repo != "" {
+		args = append(args, strings.ToLower(q.Repo))
+		where = append(where, fmt.Sprintf("LOWER(owner || '/' || repo) = $%d", len(args)))
+	}
+	if q.AfterID != "" {
+		args = append(args, micros(q.AfterCreated), q.AfterID)
+		n := len(args)
+		where = append(where, fmt.Sprintf("(created_at < $%d OR (created_at = $%d AND id < $%d))", n-1, n-1, n))
+	}
+	args = append(args, q.Limit)
+	query := `SELECT ` + jobColumns + ` FROM jobs WHERE ` + strings.Join(where, " AND ") +
+		fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT $%d`, len(args))
+	rows, err := s.db.r.QueryContext(ctx, s.db.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

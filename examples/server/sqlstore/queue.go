@@ -21,6 +21,10 @@ type Dispatch struct {
 	State dispatch.State `json:"state"`
 	// Tries counts the steps taken, for the backoff.
 	Tries int `json:"tries,omitempty"`
+	// Since is when this dispatch began, for its deadline: a re-run of a
+	// job whose dispatch failed begins again. Zero means the job's
+	// creation.
+	Since time.Time `json:"since,omitzero"`
 	// Next is when the next step is due.
 	Next time.Time `json:"-"`
 

@@ -54,6 +54,13 @@ var Operations = []string{
 	"GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
 	"GET /repos/{owner}/{repo}/actions/runs",
 	"GET /repos/{owner}/{repo}/actions/runs/{run_id}",
+	"POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel",
+	"POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel",
+	"POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun",
+	"POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs",
+	"GET /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments",
+	"POST /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments",
+	"POST /repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule",
 	"POST /repos/{owner}/{repo}/dispatches",
 	"GET /repos/{owner}/{repo}/deployments",
 	"POST /repos/{owner}/{repo}/deployments",
@@ -72,6 +79,8 @@ var Operations = []string{
 	"GET /repos/{owner}/{repo}/pulls",
 	"POST /repos/{owner}/{repo}/pulls",
 	"GET /repos/{owner}/{repo}/pulls/{pull_number}",
+	"PATCH /repos/{owner}/{repo}/pulls/{pull_number}",
+	"POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
 	"GET /user/installations",
 }
 
