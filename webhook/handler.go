@@ -34,6 +34,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -372,10 +373,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	obs := Observation{DeliveryID: r.Header.Get("X-GitHub-Delivery"), Event: EventLabel(event)}
 	answer := func(code int, outcome Outcome, msg string) {
 		obs.StatusCode, obs.Outcome, obs.Duration = code, outcome, time.Since(start)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		// JSON like the API around it: {"error": ...} or {"message": ...}.
+		key := "message"
+		if code >= 400 {
+			key = "error"
+		}
+		body, _ := json.Marshal(map[string]string{key: msg})
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(code)
-		_, _ = io.WriteString(w, msg+"\n")
+		_, _ = w.Write(append(body, '\n'))
 		if h.observe != nil {
 			h.observe(obs)
 		}

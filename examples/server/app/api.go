@@ -40,7 +40,7 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /api/github/installations/recover", s.auth(s.needApp(s.recoverInstallations)))
 	mux.HandleFunc("DELETE /api/github/installations/{id}", s.auth(s.needApp(s.deleteInstallation)))
-	return s.metrics.instrument(mux)
+	return s.metrics.instrument(s.accessLog(jsonErrors(mux)))
 }
 
 // apiError is the body of every error answer.
