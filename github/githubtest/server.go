@@ -80,6 +80,8 @@ type Server struct {
 	userTokens    map[string]string // user token -> login
 	faults        []*faultState
 	hook          webhookConfig
+	appEvents     []string // nil: defaultAppEvents
+	repoHooks     map[int64]*repoHook
 	deliveries    []*Delivery
 	nextID        int64
 	gitObjects    *gitState

@@ -73,6 +73,13 @@ var Operations = []string{
 	"POST /repos/{owner}/{repo}/pulls",
 	"GET /repos/{owner}/{repo}/pulls/{pull_number}",
 	"GET /user/installations",
+	"GET /repos/{owner}/{repo}/hooks",
+	"POST /repos/{owner}/{repo}/hooks",
+	"GET /repos/{owner}/{repo}/hooks/{hook_id}",
+	"PATCH /repos/{owner}/{repo}/hooks/{hook_id}",
+	"GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries",
+	"GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}",
+	"POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts",
 }
 
 // Events are the webhook events ghbridge decodes or routes.
