@@ -50,6 +50,10 @@ import (
 	"unicode/utf8"
 
 	gojson "github.com/goccy/go-json"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ghbridge/ghbridge/internal/otelx"
 )
 
 // Defaults.
@@ -131,6 +135,7 @@ type Handler struct {
 	log       *slog.Logger
 	observe   func(Observation)
 	budget    byteBudget // unverified body bytes
+	tracer    trace.Tracer
 
 	mu       sync.RWMutex
 	routes   map[string][]HandlerFunc // "event" or "event.action"
@@ -141,6 +146,13 @@ type Handler struct {
 
 // Option configures a Handler.
 type Option func(*Handler)
+
+// WithTracerProvider traces each delivery with a span (event, action,
+// delivery and installation ids, answer); handlers run under it. Default
+// the global provider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(h *Handler) { h.tracer = otelx.Tracer(tp) }
+}
 
 // WithDeliveryStore sets where delivery ids are remembered (default an
 // in-memory store; use a shared one with several replicas).
@@ -231,6 +243,9 @@ func New(secrets []string, opts ...Option) (*Handler, error) {
 	}
 	if h.store == nil {
 		h.store = NewMemoryDeliveryStore(0)
+	}
+	if h.tracer == nil {
+		h.tracer = otelx.Tracer(nil)
 	}
 	// One byte more than the largest body: reading it is how an
 	// over-long body of unknown length is found.
@@ -371,6 +386,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	event := r.Header.Get("X-GitHub-Event")
 	obs := Observation{DeliveryID: r.Header.Get("X-GitHub-Delivery"), Event: EventLabel(event)}
+	ctx, span := h.tracer.Start(r.Context(), "ghbridge.webhook", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(otelx.Event.String(obs.Event)))
+	r = r.WithContext(ctx)
+	defer func() {
+		if obs.Outcome != OutcomeMalformed {
+			span.SetAttributes(otelx.DeliveryID.String(obs.DeliveryID))
+		}
+		span.SetAttributes(otelx.Action.String(obs.Action), attribute.String("ghbridge.webhook.outcome", string(obs.Outcome)),
+			attribute.Int("http.response.status_code", obs.StatusCode))
+		if obs.StatusCode >= 500 {
+			otelx.End(span, obs.Err)
+			return
+		}
+		span.End()
+	}()
 	answer := func(code int, outcome Outcome, msg string) {
 		obs.StatusCode, obs.Outcome, obs.Duration = code, outcome, time.Since(start)
 		// JSON like the API around it: {"error": ...} or {"message": ...}.
@@ -460,6 +490,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	obs.Action = hd.Action
+	span.SetAttributes(otelx.InstallationID.Int64(hd.Installation.ID), otelx.Repository.String(hd.Repository.FullName))
 	d := &Delivery{
 		ID: obs.DeliveryID, Event: event, Action: hd.Action, HookID: r.Header.Get("X-GitHub-Hook-ID"),
 		InstallationID: hd.Installation.ID, Repository: hd.Repository, Payload: payload, ReceivedAt: start,

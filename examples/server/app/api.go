@@ -14,8 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
+	"github.com/ghbridge/ghbridge/internal/otelx"
 	"github.com/ghbridge/ghbridge/status"
 	"github.com/ghbridge/ghbridge/template"
 )
@@ -28,7 +31,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", s.metrics.handler())
 
-	mux.HandleFunc("POST /api/jobs", s.auth(s.createJob))
+	mux.HandleFunc("POST /api/jobs", s.auth(s.spanned("ghbridge.job.create", s.createJob)))
 	mux.HandleFunc("GET /api/jobs/{id}", s.auth(s.getJob))
 	mux.HandleFunc("GET /api/jobs/{id}/inputs", s.auth(s.jobInputs))
 	mux.HandleFunc("POST /api/jobs/{id}/status", s.auth(s.reportStatus))
@@ -198,6 +201,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 		return
 	}
 	jc.JobID = key
+	trace.SpanFromContext(r.Context()).SetAttributes(otelx.JobID.String(key))
 	jcJSON, _ := json.Marshal(jc)
 	log := s.log.With("job_id", key, "tenant", tenant)
 
@@ -222,6 +226,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 		return
 	}
 
+	s.rememberSpan(ctx, key)
 	// Accepted: a worker dispatches it. The job is committed, so a caller
 	// that hangs up now still gets it dispatched.
 	if rerr != nil {

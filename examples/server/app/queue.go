@@ -87,6 +87,7 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 	d.Tries++
 	start := s.now()
 	save := func(ctx context.Context, st dispatch.State) error {
+		s.rememberSpan(ctx, key) // ctx holds the dispatch span
 		d.State = st
 		return s.db.Jobs().SaveDispatch(ctx, key, d)
 	}

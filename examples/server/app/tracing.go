@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -11,8 +13,10 @@ import (
 	sdkresource "go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/internal/otelx"
 )
 
 // The standard OpenTelemetry variables that turn tracing on; the OTLP
@@ -63,4 +67,57 @@ func SetupTracing(ctx context.Context, lookup credentials.LookupFunc) (shutdown 
 		defer cancel()
 		_ = tp.Shutdown(ctx)
 	}, nil
+}
+
+// traceKey is where a job's latest span context is kept (the database's
+// key-value table): the create span, then the dispatch span.
+func traceKey(jobKey string) string { return "trace:" + jobKey }
+
+// spanned runs next under a span named name.
+func (s *Server) spanned(name string, next tenantHandler) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, tenant string) {
+		ctx, span := otelx.Tracer(s.tp).Start(r.Context(), name, trace.WithAttributes(otelx.Tenant.String(tenant)))
+		defer span.End()
+		next(w, r.WithContext(ctx), tenant)
+	}
+}
+
+// rememberSpan keeps the span of ctx as the job's latest, after linking
+// it to the one kept before (a dispatch span links to its job's create
+// span). Tracing is best effort: failures are logged at debug.
+func (s *Server) rememberSpan(ctx context.Context, jobKey string) {
+	span := trace.SpanFromContext(ctx)
+	sc := span.SpanContext()
+	if !sc.IsValid() {
+		return
+	}
+	if prev := s.jobSpan(ctx, jobKey); prev.IsValid() && !prev.Equal(sc) {
+		span.AddLink(trace.Link{SpanContext: prev})
+	}
+	v := sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
+	if err := s.db.Set(context.WithoutCancel(ctx), traceKey(jobKey), v); err != nil {
+		s.log.DebugContext(ctx, "keeping the job's span failed", "job_id", jobKey, "error", err)
+	}
+}
+
+// jobSpan returns the job's latest kept span context, for links.
+func (s *Server) jobSpan(ctx context.Context, jobKey string) trace.SpanContext {
+	v, err := s.db.Get(ctx, traceKey(jobKey))
+	if err != nil || v == "" {
+		return trace.SpanContext{}
+	}
+	parts := strings.Split(v, "-")
+	if len(parts) != 3 {
+		return trace.SpanContext{}
+	}
+	tid, err1 := trace.TraceIDFromHex(parts[0])
+	sid, err2 := trace.SpanIDFromHex(parts[1])
+	if err1 != nil || err2 != nil {
+		return trace.SpanContext{}
+	}
+	var flags trace.TraceFlags
+	if parts[2] == "01" {
+		flags = trace.FlagsSampled
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: flags, Remote: true})
 }
