@@ -55,8 +55,8 @@ import (
 
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/failure"
-	"github.com/ghbridge/ghbridge/internal/otelx"
 	ghclient "github.com/ghbridge/ghbridge/github"
+	"github.com/ghbridge/ghbridge/internal/otelx"
 	"github.com/ghbridge/ghbridge/template"
 )
 

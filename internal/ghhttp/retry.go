@@ -166,9 +166,9 @@ type attempt struct {
 	method, path string
 	n            int // attempts made
 	idempotent   bool
-	written    atomic.Bool  // the current attempt's request reached the wire
-	limited    atomic.Bool  // the current attempt's answer was a rate limit
-	wait       atomic.Int64 // rate-limit wait chosen by checkRetry, in ns
+	written      atomic.Bool  // the current attempt's request reached the wire
+	limited      atomic.Bool  // the current attempt's answer was a rate limit
+	wait         atomic.Int64 // rate-limit wait chosen by checkRetry, in ns
 }
 
 // RoundTrip implements http.RoundTripper.

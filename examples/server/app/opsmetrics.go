@@ -81,7 +81,10 @@ var (
 	queueAgeDesc   = prometheus.NewDesc("ghbridge_dispatch_queue_oldest_age_seconds", "Age of the oldest job waiting to be dispatched; 0 when none.", nil, nil)
 )
 
-func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- queueDepthDesc; ch <- queueAgeDesc }
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDepthDesc
+	ch <- queueAgeDesc
+}
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
