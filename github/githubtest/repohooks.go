@@ -319,3 +319,17 @@ func (s *Server) repoHookRoutes(mux *http.ServeMux) {
 		}()
 	})
 }
+
+// EditRepoHook changes a repository webhook as a person would in the
+// repository's settings; it reports whether the hook exists.
+func (s *Server) EditRepoHook(id int64, edit func(h *RepoHook)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.repoHooks[id]
+	if h == nil {
+		return false
+	}
+	edit(&h.RepoHook)
+	h.updatedAt = s.now()
+	return true
+}

@@ -124,6 +124,9 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 	if _, err := s.tracker.Dispatched(ctx, key, res, derr); err != nil {
 		return d.Next, err
 	}
+	if derr == nil {
+		s.afterDispatch(ctx, key, res)
+	}
 	return d.Next, nil
 }
 
