@@ -78,7 +78,7 @@ func TestTraceOfAJob(t *testing.T) {
 	attr := func(s tracetest.SpanStub, key string) string {
 		for _, a := range s.Attributes {
 			if string(a.Key) == key {
-				return a.Value.Emit()
+				return a.Value.String()
 			}
 		}
 		return ""
@@ -99,7 +99,7 @@ func TestTraceOfAJob(t *testing.T) {
 	assert.Equal(t, "installation", attr(cred, "ghbridge.credential.type"))
 	for _, s := range spans {
 		for _, a := range s.Attributes {
-			assert.NotContains(t, a.Value.Emit(), "ghs_", "no token in span %s", s.Name)
+			assert.NotContains(t, a.Value.String(), "ghs_", "no token in span %s", s.Name)
 		}
 	}
 
@@ -141,7 +141,7 @@ func render(spans tracetest.SpanStubs) string {
 		for _, a := range s.Attributes {
 			k := string(a.Key)
 			if strings.HasPrefix(k, "ghbridge.") || strings.HasPrefix(k, "github.") || k == "http.response.status_code" || k == "url.full" {
-				attrs = append(attrs, k+"="+a.Value.Emit())
+				attrs = append(attrs, k+"="+a.Value.String())
 			}
 		}
 		fmt.Fprintf(&b, "%s%s [span %s] %s", strings.Repeat("  ", depth), s.Name, s.SpanContext.SpanID(), strings.Join(attrs, " "))
