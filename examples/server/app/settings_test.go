@@ -28,6 +28,7 @@ func TestConfigFailsFastOnBrokenGitHubSettings(t *testing.T) {
 		want []string
 	}{
 		{"app id not a number", map[string]string{"GITHUB_APP_ID": "abc"}, []string{"GITHUB_APP_ID", `"abc" is not a positive number`}},
+		{"app id not a number, no key", map[string]string{"GITHUB_APP_ID": "abc", "GITHUB_APP_PRIVATE_KEY": ""}, []string{"GITHUB_APP_ID", `"abc" is not a positive number`}},
 		{"key file missing", map[string]string{"GITHUB_APP_PRIVATE_KEY": "", "GITHUB_APP_PRIVATE_KEY_FILE": filepath.Join(dir, "nope.pem")}, []string{"GITHUB_APP_PRIVATE_KEY_FILE", "cannot read"}},
 		{"garbage PEM", map[string]string{"GITHUB_APP_PRIVATE_KEY": "", "GITHUB_APP_PRIVATE_KEY_FILE": garbage}, []string{"GITHUB_APP_PRIVATE_KEY_FILE"}},
 		{"garbage PEM text", map[string]string{"GITHUB_APP_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----"}, []string{"GITHUB_APP_PRIVATE_KEY"}},
