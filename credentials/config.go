@@ -160,6 +160,16 @@ func LoadAppConfig(lookup LookupFunc) (AppConfig, error) {
 			keyVar, keyText = fileVar, string(b)
 		}
 	}
+	// A set id is checked first: "set but invalid" is an error of its
+	// own, even while the key is missing.
+	var id int64
+	if idVar != "" {
+		n, err := strconv.ParseInt(strings.TrimSpace(idText), 10, 64)
+		if err != nil || n <= 0 {
+			return cfg, &EnvError{Var: idVar, Err: fmt.Errorf("%q is not a positive number; use the numeric App ID from the App's settings page", idText)}
+		}
+		id = n
+	}
 	switch {
 	case idVar == "" && keyVar == "":
 		return cfg, fmt.Errorf("%w: set %s and %s (or %s)", ErrNotConfigured, EnvAppID, EnvPrivateKey, EnvPrivateKeyFile)
@@ -167,10 +177,6 @@ func LoadAppConfig(lookup LookupFunc) (AppConfig, error) {
 		return cfg, &EnvError{Var: EnvAppID, Err: fmt.Errorf("%w: not set, but %s is", ErrNotConfigured, keyVar)}
 	case keyVar == "":
 		return cfg, &EnvError{Var: EnvPrivateKey, Err: fmt.Errorf("%w: neither it nor %s is set, but %s is", ErrNotConfigured, EnvPrivateKeyFile, idVar)}
-	}
-	id, err := strconv.ParseInt(strings.TrimSpace(idText), 10, 64)
-	if err != nil || id <= 0 {
-		return cfg, &EnvError{Var: idVar, Err: fmt.Errorf("%q is not a positive number; use the numeric App ID from the App's settings page", idText)}
 	}
 	cfg.AppID = id
 	fixed, err := RepairPEM(keyText)

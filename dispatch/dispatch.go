@@ -51,10 +51,12 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/failure"
 	ghclient "github.com/ghbridge/ghbridge/github"
+	"github.com/ghbridge/ghbridge/internal/otelx"
 	"github.com/ghbridge/ghbridge/template"
 )
 
@@ -165,6 +167,13 @@ type Dispatcher struct {
 	// noRunDetails remembers API base URLs (GitHub Enterprise Server
 	// 3.20 and older) that reject return_run_details.
 	noRunDetails sync.Map
+	tracer       trace.Tracer
+}
+
+// WithTracerProvider traces dispatches (render, credential resolution,
+// the dispatch step) with tp; default the global provider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(d *Dispatcher) { d.tracer = otelx.Tracer(tp) }
 }
 
 // Option configures a Dispatcher.
@@ -233,6 +242,9 @@ func New(resolver CredentialResolver, clients ClientProvider, opts ...Option) *D
 	if d.renderer == nil {
 		d.renderer = template.NewRenderer()
 	}
+	if d.tracer == nil {
+		d.tracer = otelx.Tracer(nil)
+	}
 	if v, ok := clients.(interface{ APIVersion() string }); ok {
 		d.alwaysRunDetails = v.APIVersion() >= ghclient.APIVersion20260310
 	}
@@ -258,7 +270,10 @@ func (d *Dispatcher) prepare(ctx context.Context, job Job) (*attempt, error) {
 	if job.Context.JobID == "" {
 		job.Context.JobID = job.ID
 	}
-	cfg, err := d.renderer.Render(ctx, job.Agent, job.Context)
+	rctx, span := d.tracer.Start(ctx, "ghbridge.render", trace.WithAttributes(otelx.JobID.String(job.ID), otelx.Tenant.String(job.Tenant)))
+	cfg, err := d.renderer.Render(rctx, job.Agent, job.Context)
+	span.SetAttributes(otelx.Kind.String(string(cfg.Type)))
+	otelx.End(span, err)
 	if err != nil && ctx.Err() != nil {
 		// The caller gave up, not the config: nothing was sent.
 		return nil, &Error{Kind: ErrUnavailable, Op: "render", Err: err, Hint: "the context ended while rendering the config"}
@@ -302,10 +317,15 @@ func (a *attempt) run(ctx context.Context) (Result, error) {
 // credential resolves the job's credential for its tenant and builds the
 // client. Nothing is sent to GitHub when resolution fails.
 func (d *Dispatcher) credential(ctx context.Context, job Job, cfg template.AgentConfig) (credentials.Credential, *gh.Client, error) {
-	cred, err := d.resolver.Resolve(ctx, credentials.Target{
+	rctx, span := d.tracer.Start(ctx, "ghbridge.resolve_credential", trace.WithAttributes(
+		otelx.JobID.String(job.ID), otelx.Tenant.String(job.Tenant), otelx.Repository.String(cfg.Owner+"/"+cfg.Repo)))
+	cred, err := d.resolver.Resolve(rctx, credentials.Target{
 		Tenant: job.Tenant, Owner: cfg.Owner, Repo: cfg.Repo, InstallationID: cfg.InstallationID,
 		StaticToken: credentials.NewSecret(cfg.Token), JobID: job.ID,
 	})
+	// The credential's type and installation, never its token.
+	span.SetAttributes(otelx.Credential.String(string(cred.Type)), otelx.InstallationID.Int64(cred.InstallationID))
+	otelx.End(span, err)
 	switch failure.Class(err) {
 	case nil:
 	case failure.ErrInvalidJobAgent:

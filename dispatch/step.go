@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ghbridge/ghbridge/internal/otelx"
 	"github.com/ghbridge/ghbridge/template"
 )
 
@@ -52,7 +56,20 @@ type SaveFunc func(ctx context.Context, st State) error
 // succeeds, with the run if it is listed by then.
 //
 // The returned State is the one to keep, with or without an error.
-func (d *Dispatcher) Step(ctx context.Context, job Job, st State, save SaveFunc) (Result, State, error) {
+func (d *Dispatcher) Step(ctx context.Context, job Job, st State, save SaveFunc) (res Result, next State, err error) {
+	// save sees this span in its context, so a host can store it with the
+	// job and link the job's later spans (its webhook's) to it.
+	ctx, span := d.tracer.Start(ctx, "ghbridge.dispatch", trace.WithAttributes(
+		otelx.JobID.String(job.ID), otelx.Tenant.String(job.Tenant), attribute.Int("ghbridge.dispatch.sends", st.Sends)))
+	defer func() {
+		span.SetAttributes(otelx.Kind.String(string(res.Kind)), otelx.Repository.String(res.Owner+"/"+res.Repo),
+			otelx.InstallationID.Int64(res.InstallationID), otelx.RunID.Int64(res.RunID), attribute.Bool("ghbridge.dispatch.accepted", next.Accepted))
+		otelx.End(span, err)
+	}()
+	return d.step(ctx, job, st, save)
+}
+
+func (d *Dispatcher) step(ctx context.Context, job Job, st State, save SaveFunc) (Result, State, error) {
 	a, err := d.prepare(ctx, job)
 	if err != nil {
 		return Result{}, st, err

@@ -6,9 +6,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/internal/ghhttp"
@@ -52,6 +57,7 @@ type ClientFactory struct {
 	uploadURL  *url.URL
 	userAgent  string
 	transport  http.RoundTripper
+	onLimit    func(RateLimit)
 }
 
 // Option configures a ClientFactory.
@@ -64,6 +70,43 @@ type factoryConfig struct {
 	base       http.RoundTripper
 	retry      RetryPolicy
 	logger     *slog.Logger
+	onRetry    func(context.Context, Retry)
+	onLimit    func(RateLimit)
+	tracer     trace.TracerProvider
+}
+
+// Retry describes a retry of a GitHub request (see WithRetryObserver).
+type Retry = ghhttp.Retry
+
+// RateLimit is GitHub's rate-limit state after an answer, from its
+// x-ratelimit-* headers.
+type RateLimit struct {
+	// Credential is "installation", "app" (the App's JWT) or "token" (a
+	// static token); InstallationID is set for "installation".
+	Credential     string
+	InstallationID int64
+	// Resource is GitHub's x-ratelimit-resource ("core", "search", ...).
+	Resource         string
+	Limit, Remaining int
+	Reset            time.Time
+}
+
+// WithRetryObserver calls fn before each retry's wait, for metrics.
+func WithRetryObserver(fn func(ctx context.Context, r Retry)) Option {
+	return func(c *factoryConfig) { c.onRetry = fn }
+}
+
+// WithRateLimitObserver calls fn after every GitHub answer that carries
+// rate-limit headers.
+func WithRateLimitObserver(fn func(RateLimit)) Option {
+	return func(c *factoryConfig) { c.onLimit = fn }
+}
+
+// WithTracerProvider traces every GitHub call (and token exchange) with
+// otelhttp; default the global provider, which does nothing unless the
+// host sets one. No trace context is sent to GitHub.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *factoryConfig) { c.tracer = tp }
 }
 
 // WithBaseURL sets the REST API root: empty for github.com, or a GitHub
@@ -88,7 +131,7 @@ func WithAPIVersion(v string) Option { return func(c *factoryConfig) { c.apiVers
 // WithRetryPolicy tunes retries.
 func WithRetryPolicy(p RetryPolicy) Option { return func(c *factoryConfig) { c.retry = p } }
 
-// WithLogger sets the logger for retry decisions (debug level).
+// WithLogger sets the logger for retries (one WARN line each).
 func WithLogger(l *slog.Logger) Option { return func(c *factoryConfig) { c.logger = l } }
 
 // NewClientFactory returns a factory. It fails only on a malformed base URL.
@@ -104,20 +147,31 @@ func NewClientFactory(opts ...Option) (*ClientFactory, error) {
 	if err != nil {
 		return nil, err
 	}
+	retrying := ghhttp.NewTransport(ghhttp.Config{
+		MaxRetries:       cfg.retry.MaxRetries,
+		MinWait:          cfg.retry.MinWait,
+		MaxWait:          cfg.retry.MaxWait,
+		MaxRateLimitWait: cfg.retry.MaxRateLimitWait,
+		AttemptTimeout:   cfg.retry.AttemptTimeout,
+		Base:             cfg.base,
+		Logger:           cfg.logger,
+		OnRetry:          cfg.onRetry,
+	})
+	if cfg.tracer == nil {
+		cfg.tracer = otel.GetTracerProvider()
+	}
+	traced := otelhttp.NewTransport(retrying,
+		otelhttp.WithTracerProvider(cfg.tracer),
+		otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator()), // send GitHub no trace context
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "GitHub " + r.Method }),
+	)
 	return &ClientFactory{
 		apiVersion: cfg.apiVersion,
 		baseURL:    u,
 		uploadURL:  ghhttp.UploadURL(u),
 		userAgent:  cfg.userAgent,
-		transport: ghhttp.NewTransport(ghhttp.Config{
-			MaxRetries:       cfg.retry.MaxRetries,
-			MinWait:          cfg.retry.MinWait,
-			MaxWait:          cfg.retry.MaxWait,
-			MaxRateLimitWait: cfg.retry.MaxRateLimitWait,
-			AttemptTimeout:   cfg.retry.AttemptTimeout,
-			Base:             cfg.base,
-			Logger:           cfg.logger,
-		}),
+		transport:  traced,
+		onLimit:    cfg.onLimit,
 	}, nil
 }
 
@@ -139,7 +193,11 @@ func (f *ClientFactory) Client(cred credentials.Credential) (*gh.Client, error) 
 	if cred.IsZero() {
 		return nil, fmt.Errorf("%w: no credential to build a client with", credentials.ErrNotConfigured)
 	}
-	return f.newClient(&tokenTransport{cred: cred, base: f.transport}), nil
+	lim := RateLimit{Credential: "token"}
+	if cred.InstallationID != 0 {
+		lim = RateLimit{Credential: "installation", InstallationID: cred.InstallationID}
+	}
+	return f.newClient(f.observe(lim, &tokenTransport{cred: cred, base: f.transport})), nil
 }
 
 // AppClient returns a client authenticated as the App itself (JWT), for
@@ -149,7 +207,38 @@ func (f *ClientFactory) AppClient(app credentials.AppConfig) (*gh.Client, error)
 	if err != nil {
 		return nil, err
 	}
-	return f.newClient(rt), nil
+	return f.newClient(f.observe(RateLimit{Credential: "app"}, rt)), nil
+}
+
+// observe reports the rate-limit headers of rt's answers, labelled as lim.
+func (f *ClientFactory) observe(lim RateLimit, rt http.RoundTripper) http.RoundTripper {
+	if f.onLimit == nil {
+		return rt
+	}
+	return &limitTransport{lim: lim, fn: f.onLimit, base: rt}
+}
+
+type limitTransport struct {
+	lim  RateLimit
+	fn   func(RateLimit)
+	base http.RoundTripper
+}
+
+func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if resp == nil {
+		return resp, err
+	}
+	h := resp.Header
+	limit, lerr := strconv.Atoi(h.Get("X-Ratelimit-Limit"))
+	remaining, rerr := strconv.Atoi(h.Get("X-Ratelimit-Remaining"))
+	reset, serr := strconv.ParseInt(h.Get("X-Ratelimit-Reset"), 10, 64)
+	if lerr == nil && rerr == nil && serr == nil {
+		l := t.lim
+		l.Resource, l.Limit, l.Remaining, l.Reset = h.Get("X-Ratelimit-Resource"), limit, remaining, time.Unix(reset, 0)
+		t.fn(l)
+	}
+	return resp, err
 }
 
 func (f *ClientFactory) newClient(rt http.RoundTripper) *gh.Client {

@@ -414,7 +414,7 @@ func TestLogger(t *testing.T) {
 	require.NoError(t, err)
 	require.Error(t, dispatch(context.Background(), c))
 	out := logs.String()
-	assert.Contains(t, out, "retrying request")
+	assert.Contains(t, out, "WARN retrying GitHub request attempt=1")
 	assert.Contains(t, out, "rate limit wait exceeds cap")
 	for _, tok := range s.srv.IssuedTokens() {
 		assert.NotContains(t, out, tok, "no token in the log")

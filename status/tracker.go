@@ -65,6 +65,7 @@ type Tracker struct {
 	rerun    RerunPolicy
 	observe  func(j Job, t Transition)
 	appID    int64
+	tracing  tracing // tracing.go
 }
 
 // TrackerOption configures a Tracker.
@@ -125,7 +126,7 @@ const maxConflicts = 8
 // update reads the job, asks decide for the change, and stores it with
 // compare-and-set, retrying on conflicts. decide sees the current job and
 // returns the update, or a non-Applied result to stop.
-func (t *Tracker) update(ctx context.Context, load func() (Job, error), decide func(Job) (*Update, Result)) (Result, error) {
+func (t *Tracker) apply(ctx context.Context, load func() (Job, error), decide func(Job) (*Update, Result)) (Result, error) {
 	for range maxConflicts {
 		j, err := load()
 		if errors.Is(err, ErrJobNotFound) {

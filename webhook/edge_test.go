@@ -185,7 +185,7 @@ func TestUnverifiedBudget(t *testing.T) {
 		w := serve(h, r)
 		assert.Equal(t, http.StatusServiceUnavailable, w.Code)
 		assert.Equal(t, "1", w.Header().Get("Retry-After"))
-		assert.Equal(t, "text/plain; charset=utf-8", w.Header().Get("Content-Type"))
+		assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
 		assert.Contains(t, w.Body.String(), "retry later")
 		assert.False(t, body.wasRead(), "a refused body is not read")
 	}

@@ -34,6 +34,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -49,6 +50,10 @@ import (
 	"unicode/utf8"
 
 	gojson "github.com/goccy/go-json"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ghbridge/ghbridge/internal/otelx"
 )
 
 // Defaults.
@@ -131,6 +136,7 @@ type Handler struct {
 	log       *slog.Logger
 	observe   func(Observation)
 	budget    byteBudget // unverified body bytes
+	tracer    trace.Tracer
 
 	mu       sync.RWMutex
 	routes   map[string][]HandlerFunc // "event" or "event.action"
@@ -141,6 +147,13 @@ type Handler struct {
 
 // Option configures a Handler.
 type Option func(*Handler)
+
+// WithTracerProvider traces each delivery with a span (event, action,
+// delivery and installation ids, answer); handlers run under it. Default
+// the global provider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(h *Handler) { h.tracer = otelx.Tracer(tp) }
+}
 
 // WithDeliveryStore sets where delivery ids are remembered (default an
 // in-memory store; use a shared one with several replicas).
@@ -237,6 +250,9 @@ func New(secrets []string, opts ...Option) (*Handler, error) {
 	}
 	if h.store == nil {
 		h.store = NewMemoryDeliveryStore(0)
+	}
+	if h.tracer == nil {
+		h.tracer = otelx.Tracer(nil)
 	}
 	// One byte more than the largest body: reading it is how an
 	// over-long body of unknown length is found.
@@ -399,12 +415,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	event := r.Header.Get("X-GitHub-Event")
 	obs := Observation{DeliveryID: r.Header.Get("X-GitHub-Delivery"), Event: EventLabel(event)}
+	ctx, span := h.tracer.Start(r.Context(), "ghbridge.webhook", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(otelx.Event.String(obs.Event)))
+	r = r.WithContext(ctx)
+	defer func() {
+		if obs.Outcome != OutcomeMalformed {
+			span.SetAttributes(otelx.DeliveryID.String(obs.DeliveryID))
+		}
+		span.SetAttributes(otelx.Action.String(obs.Action), attribute.String("ghbridge.webhook.outcome", string(obs.Outcome)),
+			attribute.Int("http.response.status_code", obs.StatusCode))
+		if obs.StatusCode >= 500 {
+			otelx.End(span, obs.Err)
+			return
+		}
+		span.End()
+	}()
 	answer := func(code int, outcome Outcome, msg string) {
 		obs.StatusCode, obs.Outcome, obs.Duration = code, outcome, time.Since(start)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		// JSON like the API around it: {"error": ...} or {"message": ...}.
+		key := "message"
+		if code >= 400 {
+			key = "error"
+		}
+		body, _ := json.Marshal(map[string]string{key: msg})
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(code)
-		_, _ = io.WriteString(w, msg+"\n")
+		_, _ = w.Write(append(body, '\n'))
 		if h.observe != nil {
 			h.observe(obs)
 		}
@@ -482,6 +519,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	obs.Action = hd.Action
+	span.SetAttributes(otelx.InstallationID.Int64(hd.Installation.ID), otelx.Repository.String(hd.Repository.FullName))
 	d := &Delivery{
 		ID: obs.DeliveryID, Event: event, Action: hd.Action, HookID: r.Header.Get("X-GitHub-Hook-ID"),
 		InstallationID: hd.Installation.ID, Repository: hd.Repository, Payload: payload, ReceivedAt: start,

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -423,4 +424,25 @@ func TestSignaturePrefixCase(t *testing.T) {
 	r := webhooktest.NewRequest("workflow_run", body, secret)
 	r.Header.Set("X-Hub-Signature-256", "sha1="+strings.TrimPrefix(webhook.Sign(secret, body), "sha256="))
 	assert.Equal(t, 401, serve(h, r).Code)
+}
+
+func TestAnswersAreJSON(t *testing.T) {
+	h, err := webhook.New([]string{"s"})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		req  *http.Request
+		code int
+		key  string
+	}{
+		{webhooktest.NewRequest("workflow_run", []byte(`{}`), "wrong"), 401, "error"},
+		{webhooktest.NewRequest("ping", []byte(`{"zen":"x"}`), "s"), 200, "message"},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, tc.req)
+		assert.Equal(t, tc.code, w.Code)
+		assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
+		var body map[string]string
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body), w.Body.String())
+		assert.NotEmpty(t, body[tc.key], w.Body.String())
+	}
 }

@@ -2,7 +2,7 @@
 // environment variables and HTTP API.
 //
 //	server            serve (the default)
-//	server doctor -owner ACME -repo DEPLOYER -workflow deploy.yml [-ref main] [-installation ID]
+//	server doctor [-owner ACME -repo DEPLOYER -workflow deploy.yml] [-ref main] [-installation ID] [-kinds workflow_dispatch,deployment] [-timeout 5s]
 package main
 
 import (
@@ -10,18 +10,23 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
+	"github.com/ghbridge/ghbridge/doctor"
 	"github.com/ghbridge/ghbridge/examples/server/app"
+	"github.com/ghbridge/ghbridge/template"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
 	if len(args) > 0 && args[0] == "doctor" {
-		return doctor(args[1:])
+		return runDoctor(args[1:])
 	}
 	if len(args) > 0 && args[0] != "serve" {
 		fmt.Fprintf(os.Stderr, "usage: server [serve|doctor]\n")
@@ -35,12 +40,27 @@ func run(args []string) int {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := app.New(ctx, cfg, app.WithLogger(log))
+	// Listen first: a busy port is reported as the only problem, before
+	// anything else is logged or opened.
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		log.Error("starting the server failed", "error", err)
+		log.Error("the server did not start", "error", fmt.Errorf("%s: %w", app.EnvAddr, err))
 		return 1
 	}
-	if err := srv.Run(ctx); err != nil {
+	shutdownTracing, err := app.SetupTracing(ctx, os.LookupEnv)
+	if err != nil {
+		_ = ln.Close()
+		log.Error("the server did not start", "error", err)
+		return 2
+	}
+	defer shutdownTracing()
+	srv, err := app.New(ctx, cfg, app.WithLogger(log))
+	if err != nil {
+		_ = ln.Close()
+		log.Error("the server did not start", "error", err)
+		return 1
+	}
+	if err := srv.Serve(ctx, ln); err != nil {
 		log.Error("server stopped", "error", err)
 		return 1
 	}
@@ -48,23 +68,35 @@ func run(args []string) int {
 	return 0
 }
 
-func doctor(args []string) int {
+func runDoctor(args []string) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	var t app.DoctorTarget
-	fs.StringVar(&t.Owner, "owner", "", "repository owner")
+	var t doctor.Target
+	var opts app.DoctorOptions
+	var kinds string
+	fs.StringVar(&t.Owner, "owner", "", "repository owner (with -repo: check that repository)")
 	fs.StringVar(&t.Repo, "repo", "", "repository name")
 	fs.StringVar(&t.Workflow, "workflow", "", "workflow file name (deploy.yml) or numeric id")
 	fs.StringVar(&t.Ref, "ref", "main", "branch the workflow runs on")
 	fs.Int64Var(&t.InstallationID, "installation", 0, "installation id (default: the repository's)")
+	fs.StringVar(&kinds, "kinds", string(template.KindWorkflowDispatch), "job kinds in use, comma-separated: workflow_dispatch, repository_dispatch, deployment, pull_request")
+	fs.DurationVar(&opts.Timeout, "timeout", 5*time.Second, "timeout of each check")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if t.Owner == "" || t.Repo == "" || t.Workflow == "" {
-		fmt.Fprintln(os.Stderr, "doctor needs -owner, -repo and -workflow")
+	if (t.Owner == "") != (t.Repo == "") {
+		fmt.Fprintln(os.Stderr, "doctor: -owner and -repo go together")
 		fs.Usage()
 		return 2
 	}
-	if !app.Doctor(context.Background(), os.LookupEnv, t, os.Stdout) {
+	if t.Owner != "" {
+		opts.Targets = append(opts.Targets, t)
+	}
+	for _, k := range strings.Split(kinds, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			opts.Kinds = append(opts.Kinds, template.Kind(k))
+		}
+	}
+	if !app.Doctor(context.Background(), os.LookupEnv, opts, os.Stdout) {
 		return 1
 	}
 	return 0

@@ -236,7 +236,10 @@ func accountID(login string) int64 {
 
 func (s *Server) appRoutes(mux *http.ServeMux) {
 	s.handle(mux, "GET /app", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
-		writeJSON(w, http.StatusOK, s.appJSON())
+		s.mu.Lock()
+		app := s.appJSON()
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, app)
 	})
 	s.handle(mux, "GET /app/installations", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
 		s.mu.Lock()
@@ -392,6 +395,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.pullRoutes(mux)
 	s.controlRoutes(mux)
 	s.hookRoutes(mux)
+	s.repoHookRoutes(mux)
 	s.userRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("Not Found (the fake does not serve %s %s)", r.Method, r.URL.Path))

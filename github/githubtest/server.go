@@ -81,6 +81,9 @@ type Server struct {
 	userTokens    map[string]string // user token -> login
 	faults        []*faultState
 	hook          webhookConfig
+	appEvents     []string // nil: defaultAppEvents
+	repoHooks     map[int64]*repoHook
+	rateUsed      map[string]int // calls per credential, for x-ratelimit-*
 	deliveries    []*Delivery
 	nextID        int64
 	gitObjects    *gitState
@@ -315,6 +318,9 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, auth authKind, h han
 		if !ok {
 			return
 		}
+		if auth != authNone {
+			s.rateLimitHeaders(w, c, auth)
+		}
 		if f != nil && f.AfterHandling {
 			rec := httptest.NewRecorder()
 			h(rec, r, c)
@@ -524,4 +530,33 @@ func (s *Server) webURL(path string) string {
 
 func (s *Server) apiURL(format string, args ...any) string {
 	return strings.TrimSuffix(s.URL, "/") + fmt.Sprintf(format, args...)
+}
+
+// rateLimitHeaders sets GitHub's x-ratelimit-* headers: each credential
+// (installation, App, static token) has its own budget of 5000 calls an
+// hour, used by every authenticated call.
+func (s *Server) rateLimitHeaders(w http.ResponseWriter, c caller, auth authKind) {
+	key := "app"
+	switch {
+	case c.installation != nil:
+		key = "installation:" + strconv.FormatInt(c.installation.ID, 10)
+	case c.static:
+		key = "token"
+	case auth == authToken:
+		key = "user"
+	}
+	s.mu.Lock()
+	if s.rateUsed == nil {
+		s.rateUsed = map[string]int{}
+	}
+	s.rateUsed[key]++
+	used := s.rateUsed[key]
+	reset := s.now().Truncate(time.Hour).Add(time.Hour).Unix()
+	s.mu.Unlock()
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", "5000")
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(max(5000-used, 0)))
+	h.Set("X-RateLimit-Used", strconv.Itoa(used))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
+	h.Set("X-RateLimit-Resource", "core")
 }

@@ -62,7 +62,7 @@ func (s *Server) appJSON() map[string]any {
 		"html_url":     s.webURL("apps/" + s.AppSlug),
 		"created_at":   created, "updated_at": created,
 		"permissions": defaultPermissions,
-		"events":      []string{"workflow_run", "workflow_job", "deployment_status", "check_run", "pull_request"},
+		"events":      s.events(),
 	}
 }
 

@@ -20,6 +20,9 @@ type webhookConfig struct {
 	url    string
 	secret string
 	client *http.Client
+	// id and repo identify a repository webhook; zero for the App's.
+	id   int64
+	repo string
 }
 
 // Delivery is one webhook delivery attempt the fake made.
@@ -31,6 +34,10 @@ type Delivery struct {
 	InstallationID int64
 	RepositoryID   int64
 	Payload        []byte
+	// Header is the request's headers as sent, signatures included.
+	Header http.Header
+	// HookID is the repository webhook that sent it; 0 for the App's.
+	HookID int64
 	// StatusCode is the receiver's answer; 0 when it could not be reached.
 	StatusCode  int
 	Error       string
@@ -41,6 +48,26 @@ type Delivery struct {
 
 // OK reports whether the receiver answered 2xx.
 func (d Delivery) OK() bool { return d.StatusCode >= 200 && d.StatusCode < 300 }
+
+// SetAppEvents sets the events the App subscribes to (GET /app's
+// events); by default workflow_run, workflow_job, deployment_status,
+// check_run and pull_request.
+func (s *Server) SetAppEvents(events ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appEvents = slices.Clone(events)
+	if s.appEvents == nil {
+		s.appEvents = []string{}
+	}
+}
+
+// events returns the App's events; the caller holds s.mu or owns s.
+func (s *Server) events() []string {
+	if s.appEvents == nil {
+		return []string{"workflow_run", "workflow_job", "deployment_status", "check_run", "pull_request"}
+	}
+	return slices.Clone(s.appEvents)
+}
 
 // SetWebhook makes the fake deliver events to url, signed with secret (an
 // empty secret sends unsigned deliveries, as GitHub does).
@@ -117,6 +144,12 @@ func (s *Server) send(d *Delivery) (Delivery, error) {
 	s.mu.Lock()
 	hook := s.hook
 	s.mu.Unlock()
+	return s.sendTo(hook, d)
+}
+
+// sendTo delivers d through hook (the App's, or a repository's).
+func (s *Server) sendTo(hook webhookConfig, d *Delivery) (Delivery, error) {
+	d.HookID = hook.id
 	if hook.url == "" {
 		return *d, fmt.Errorf("githubtest: no webhook URL set (call SetWebhook)")
 	}
@@ -128,13 +161,19 @@ func (s *Server) send(d *Delivery) (Delivery, error) {
 	req.Header.Set("User-Agent", "GitHub-Hookshot/fake")
 	req.Header.Set("X-GitHub-Event", d.Event)
 	req.Header.Set("X-GitHub-Delivery", d.GUID)
-	req.Header.Set("X-GitHub-Hook-ID", "1")
-	req.Header.Set("X-GitHub-Hook-Installation-Target-Type", "integration")
-	req.Header.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(s.AppID, 10))
+	req.Header.Set("X-GitHub-Hook-ID", strconv.FormatInt(max(hook.id, 1), 10))
+	if hook.repo != "" {
+		req.Header.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
+		req.Header.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(d.RepositoryID, 10))
+	} else {
+		req.Header.Set("X-GitHub-Hook-Installation-Target-Type", "integration")
+		req.Header.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(s.AppID, 10))
+	}
 	if hook.secret != "" {
 		req.Header.Set("X-Hub-Signature", SignSHA1(hook.secret, d.Payload))
 		req.Header.Set("X-Hub-Signature-256", Sign(hook.secret, d.Payload))
 	}
+	d.Header = req.Header.Clone()
 	start := time.Now()
 	resp, err := hook.client.Do(req)
 	d.Duration = time.Since(start)
@@ -196,16 +235,37 @@ func (s *Server) runEventPayload(rn *run, action string) map[string]any {
 	return p
 }
 
-// deliverRunEvent sends a workflow_run delivery when a webhook is set.
+// deliverRunEvent sends a workflow_run delivery when a webhook is set:
+// the App's, and every webhook of the run's repository that subscribes to
+// workflow_run. The error is the App hook's.
 func (s *Server) deliverRunEvent(r Run, action string) (Delivery, error) {
 	s.mu.Lock()
-	if s.hook.url == "" {
-		s.mu.Unlock()
-		return Delivery{}, nil
-	}
 	rn := s.runs[r.ID]
 	payload := s.runEventPayload(rn, action)
+	repoHooks := s.hooksFor(rn.Owner, rn.Repo, "workflow_run")
+	appHook := s.hook.url != ""
 	s.mu.Unlock()
+	if len(repoHooks) > 0 {
+		// A repository webhook's payload names no installation.
+		rp := maps.Clone(payload)
+		delete(rp, "installation")
+		body, err := json.Marshal(rp)
+		if err != nil {
+			return Delivery{}, err
+		}
+		for _, h := range repoHooks {
+			s.mu.Lock()
+			d := &Delivery{ID: s.id(), GUID: newGUID(), Event: "workflow_run", Action: action, Payload: body}
+			if repo, ok := rp["repository"].(map[string]any); ok {
+				d.RepositoryID, _ = repo["id"].(int64)
+			}
+			s.mu.Unlock()
+			_, _ = s.sendTo(h, d)
+		}
+	}
+	if !appHook {
+		return Delivery{}, nil
+	}
 	return s.Deliver("workflow_run", payload)
 }
 
@@ -220,7 +280,7 @@ func (s *Server) hookRoutes(mux *http.ServeMux) {
 		list := []any{}
 		var next int64
 		for _, d := range slices.Backward(s.deliveries) {
-			if cursor != 0 && d.ID >= cursor {
+			if d.HookID != 0 || (cursor != 0 && d.ID >= cursor) {
 				continue
 			}
 			if len(list) == perPage {
@@ -243,19 +303,17 @@ func (s *Server) hookRoutes(mux *http.ServeMux) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		d := s.findDelivery(r.PathValue("delivery_id"))
-		if d == nil {
+		if d == nil || d.HookID != 0 {
 			notFound(w)
 			return
 		}
-		m := s.deliveryJSON(d)
-		m["request"] = map[string]any{"payload": json.RawMessage(d.Payload)}
-		writeJSON(w, http.StatusOK, m)
+		writeJSON(w, http.StatusOK, s.deliveryDetailJSON(d))
 	})
 	s.handle(mux, "POST /app/hook/deliveries/{delivery_id}/attempts", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
 		s.mu.Lock()
 		d := s.findDelivery(r.PathValue("delivery_id"))
 		var again *Delivery
-		if d != nil {
+		if d != nil && d.HookID == 0 {
 			again = &Delivery{ID: s.id(), GUID: d.GUID, Event: d.Event, Action: d.Action,
 				InstallationID: d.InstallationID, RepositoryID: d.RepositoryID, Payload: d.Payload, Redelivery: true}
 		}
@@ -312,4 +370,18 @@ func (s *Server) deliveryJSON(d *Delivery) map[string]any {
 		"installation_id": d.InstallationID,
 		"repository_id":   d.RepositoryID,
 	}
+}
+
+// deliveryDetailJSON is a delivery with its request and response, as GET
+// .../deliveries/{id} answers: the request headers as sent (signatures
+// included) and the payload.
+func (s *Server) deliveryDetailJSON(d *Delivery) map[string]any {
+	m := s.deliveryJSON(d)
+	headers := map[string]string{}
+	for k := range d.Header {
+		headers[k] = d.Header.Get(k)
+	}
+	m["request"] = map[string]any{"headers": headers, "payload": json.RawMessage(d.Payload)}
+	m["response"] = map[string]any{"headers": map[string]string{}, "payload": nil}
+	return m
 }

@@ -52,8 +52,12 @@ type Config struct {
 	// Base is the transport that performs attempts; default a pooled
 	// transport from go-cleanhttp.
 	Base http.RoundTripper
-	// Logger receives retry decisions at debug level; default discards.
+	// Logger receives one WARN line per retry (attempt, wait, cause);
+	// default discards. Final failures are the caller's to log.
 	Logger *slog.Logger
+	// OnRetry, when set, is called before each wait for a retry, for
+	// metrics.
+	OnRetry func(ctx context.Context, r Retry)
 	// Now is the clock used for x-ratelimit-reset; default time.Now.
 	Now func() time.Time
 }
@@ -115,8 +119,10 @@ func NewTransport(cfg Config) *Transport {
 	cfg = cfg.withDefaults()
 	t := &Transport{cfg: cfg}
 	rc := &retryablehttp.Client{
-		HTTPClient:   &http.Client{Transport: requestSetter{cfg.Base}, Timeout: cfg.AttemptTimeout, CheckRedirect: noRedirects},
-		Logger:       cfg.Logger,
+		HTTPClient: &http.Client{Transport: requestSetter{cfg.Base}, Timeout: cfg.AttemptTimeout, CheckRedirect: noRedirects},
+		// go-retryablehttp would log every failed attempt at ERROR;
+		// checkRetry logs one WARN line per retry instead.
+		Logger:       nil,
 		RetryWaitMin: cfg.MinWait,
 		RetryWaitMax: cfg.MaxWait,
 		RetryMax:     cfg.MaxRetries,
@@ -157,9 +163,12 @@ type attemptKey struct{}
 // attempt is the per-request state the retry policy needs but that
 // go-retryablehttp does not pass to it.
 type attempt struct {
-	idempotent bool
-	written    atomic.Bool  // the current attempt's request reached the wire
-	wait       atomic.Int64 // rate-limit wait chosen by checkRetry, in ns
+	method, path string
+	n            int // attempts made
+	idempotent   bool
+	written      atomic.Bool  // the current attempt's request reached the wire
+	limited      atomic.Bool  // the current attempt's answer was a rate limit
+	wait         atomic.Int64 // rate-limit wait chosen by checkRetry, in ns
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -169,7 +178,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// but does not close it, which a RoundTripper must.
 		defer req.Body.Close()
 	}
-	a := &attempt{idempotent: Idempotent(req)}
+	a := &attempt{idempotent: Idempotent(req), method: req.Method, path: req.URL.Path}
 	ctx := context.WithValue(req.Context(), attemptKey{}, a)
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteHeaders: func() { a.written.Store(true) },
@@ -204,7 +213,70 @@ func MarkIdempotent(ctx context.Context) context.Context {
 	return context.WithValue(ctx, idempotentKey{}, true)
 }
 
+// Retry describes one retry the transport is about to make.
+type Retry struct {
+	// Attempt is the number of the attempt that failed (1 for the first).
+	Attempt int
+	// Wait is how long the transport waits before the next attempt.
+	Wait time.Duration
+	// Cause is one of the Cause* constants.
+	Cause string
+	// StatusCode is GitHub's answer; 0 after a connection error.
+	StatusCode   int
+	Method, Path string
+	Err          error
+}
+
+// Causes of a retry, a small fixed set for metric labels.
+const (
+	CauseConnection = "connection"
+	CauseTimeout    = "timeout"
+	CauseServer     = "5xx"
+	CauseRateLimit  = "rate_limit"
+	CauseSecondary  = "secondary_rate_limit"
+)
+
 func (t *Transport) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	ok, cerr := t.decide(ctx, resp, err)
+	a, _ := ctx.Value(attemptKey{}).(*attempt)
+	if a == nil {
+		return ok, cerr
+	}
+	a.n++
+	if !ok || cerr != nil || a.n > t.cfg.MaxRetries {
+		return ok, cerr // no retry follows: the caller sees the outcome
+	}
+	r := Retry{Attempt: a.n, Wait: t.backoff(t.cfg.MinWait, t.cfg.MaxWait, a.n-1, resp), Method: a.method, Path: a.path, Err: err}
+	switch {
+	case err != nil:
+		r.Cause = CauseConnection
+		var ne interface{ Timeout() bool }
+		if errors.As(err, &ne) && ne.Timeout() {
+			r.Cause = CauseTimeout
+		}
+	case a.limited.Load() && resp.Header.Get("X-Ratelimit-Remaining") == "0":
+		r.Cause, r.StatusCode = CauseRateLimit, resp.StatusCode
+	case a.limited.Load():
+		r.Cause, r.StatusCode = CauseSecondary, resp.StatusCode
+	default:
+		r.Cause, r.StatusCode = CauseServer, resp.StatusCode
+	}
+	attrs := []slog.Attr{slog.Int("attempt", r.Attempt), slog.Duration("wait", r.Wait), slog.String("cause", r.Cause),
+		slog.String("method", r.Method), slog.String("path", r.Path)}
+	if r.StatusCode != 0 {
+		attrs = append(attrs, slog.Int("status", r.StatusCode))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	t.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "retrying GitHub request", attrs...)
+	if t.cfg.OnRetry != nil {
+		t.cfg.OnRetry(ctx, r)
+	}
+	return ok, cerr
+}
+
+func (t *Transport) decide(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
@@ -214,6 +286,7 @@ func (t *Transport) checkRetry(ctx context.Context, resp *http.Response, err err
 	}
 	written := a.written.Swap(false)
 	a.wait.Store(0)
+	a.limited.Store(false)
 
 	if err != nil {
 		if !retryableError(err) {
@@ -234,6 +307,7 @@ func (t *Transport) checkRetry(ctx context.Context, resp *http.Response, err err
 			return false, nil
 		}
 		a.wait.Store(int64(wait))
+		a.limited.Store(true)
 		return true, nil
 	}
 

@@ -733,9 +733,35 @@ func TestLogger(t *testing.T) {
 	assert.Equal(t, 403, resp.StatusCode)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	assert.Contains(t, h.msgs, "retrying request", "the 502 retry is logged")
-	assert.Contains(t, h.msgs, "github rate limit wait exceeds cap; passing the answer through")
+	assert.Equal(t, []string{"retrying GitHub request", "github rate limit wait exceeds cap; passing the answer through"}, h.msgs,
+		"one line per retry, none per failed attempt")
+	assert.Contains(t, h.buf.String(), "WARN retrying GitHub request attempt=1 wait=")
+	assert.Contains(t, h.buf.String(), "cause=5xx method=GET path=/repos/acme/api status=502")
+	assert.NotContains(t, h.buf.String(), "ERROR", "a retry is not an error")
 	assert.NotContains(t, h.buf.String(), "ghs_test", "no token in the log")
+}
+
+func TestOnRetryCauses(t *testing.T) {
+	_, srv := serve(t, status(502), secondary("Retry-After", "0"), status(200))
+	var got []Retry
+	cfg := fastConfig()
+	cfg.OnRetry = func(_ context.Context, r Retry) { got = append(got, r) }
+	resp, err := do(t, NewTransport(cfg), context.Background(), "GET", srv.URL+"/repos/acme/api")
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode)
+	require.Len(t, got, 2)
+	assert.Equal(t, CauseServer, got[0].Cause)
+	assert.Equal(t, 1, got[0].Attempt)
+	assert.Equal(t, CauseSecondary, got[1].Cause)
+	assert.Equal(t, 2, got[1].Attempt)
+
+	// The last attempt that fails is not a retry.
+	got = nil
+	_, srv = serve(t, status(502), status(502), status(502), status(502), status(502), status(502))
+	resp, err = do(t, NewTransport(cfg), context.Background(), "GET", srv.URL+"/x")
+	require.NoError(t, err)
+	assert.Equal(t, 502, resp.StatusCode)
+	assert.Len(t, got, DefaultMaxRetries)
 }
 
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }

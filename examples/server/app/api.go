@@ -14,8 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
+	"github.com/ghbridge/ghbridge/internal/otelx"
 	"github.com/ghbridge/ghbridge/status"
 	"github.com/ghbridge/ghbridge/template"
 )
@@ -28,7 +31,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", s.metrics.handler())
 
-	mux.HandleFunc("POST /api/jobs", s.auth(s.createJob))
+	mux.HandleFunc("POST /api/jobs", s.auth(s.spanned("ghbridge.job.create", s.createJob)))
 	mux.HandleFunc("GET /api/jobs", s.auth(s.listJobs))
 	mux.HandleFunc("POST /api/jobs/{id}/cancel", s.auth(s.cancelJob))
 	mux.HandleFunc("POST /api/jobs/{id}/rerun", s.auth(s.rerunJob))
@@ -45,7 +48,7 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /api/github/installations/recover", s.auth(s.needApp(s.recoverInstallations)))
 	mux.HandleFunc("DELETE /api/github/installations/{id}", s.auth(s.needApp(s.deleteInstallation)))
-	return s.metrics.instrument(mux)
+	return s.metrics.instrument(s.accessLog(jsonErrors(mux)))
 }
 
 // apiError is the body of every error answer.
@@ -203,6 +206,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 		return
 	}
 	jc.JobID = key
+	trace.SpanFromContext(r.Context()).SetAttributes(otelx.JobID.String(key))
 	jcJSON, _ := json.Marshal(jc)
 	log := s.log.With("job_id", key, "tenant", tenant)
 
@@ -227,6 +231,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 		return
 	}
 
+	s.rememberSpan(ctx, key)
 	// Accepted: a worker dispatches it. The job is committed, so a caller
 	// that hangs up now still gets it dispatched.
 	if rerr != nil {

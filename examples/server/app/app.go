@@ -18,6 +18,8 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ghbridge/ghbridge/control"
 	"github.com/ghbridge/ghbridge/credentials"
@@ -49,6 +51,8 @@ type Server struct {
 	now        func() time.Time
 	queue      queue
 	dopts      []dispatch.Option
+	ops        *opsMetrics
+	tp         trace.TracerProvider
 }
 
 // Option configures a Server.
@@ -57,6 +61,10 @@ type Option func(*Server)
 // WithLogger sets the logger (default: JSON to stderr at the configured
 // level).
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithTracerProvider sets where the server's spans go (default the
+// global provider, which SetupTracing sets from OTEL_* variables).
+func WithTracerProvider(tp trace.TracerProvider) Option { return func(s *Server) { s.tp = tp } }
 
 // WithDispatchOptions adds options to the dispatcher (run lookup bounds,
 // deployment defaults).
@@ -83,7 +91,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	}
 	s.db = db
 	s.metrics = newMetrics()
-	if s.clients, err = github.NewClientFactory(github.WithBaseURL(cfg.App.BaseURL), github.WithUserAgent("ghbridge-server"), github.WithLogger(s.log)); err != nil {
+	s.ops = newOpsMetrics(s.metrics.reg, db.Jobs())
+	if s.tp == nil {
+		s.tp = otel.GetTracerProvider()
+	}
+	if s.clients, err = github.NewClientFactory(github.WithBaseURL(cfg.App.BaseURL), github.WithUserAgent("ghbridge-server"), github.WithLogger(s.log),
+		github.WithRetryObserver(s.ops.observeRetry), github.WithRateLimitObserver(s.ops.observeRateLimit), github.WithTracerProvider(s.tp)); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -108,13 +121,14 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	s.resolver = credentials.NewResolver(resolverOpts...)
 	s.renderer = template.NewRenderer()
 	s.dispatcher = dispatch.New(s.resolver, s.clients, append([]dispatch.Option{
-		dispatch.WithRenderer(s.renderer), dispatch.WithAudit(audit), dispatch.WithLogger(s.log),
+		dispatch.WithRenderer(s.renderer), dispatch.WithAudit(audit), dispatch.WithLogger(s.log), dispatch.WithTracerProvider(s.tp),
 		dispatch.WithRunLookup(dispatch.RunLookup{Settle: cfg.DispatchSettle}),
 	}, s.dopts...)...)
 	s.tracker = status.NewTracker(db.Jobs(),
 		status.WithReporter(status.NewGitHubReporter(s.resolver, s.clients)),
 		status.WithTrackerLogger(s.log),
-		status.WithTransitionHook(s.metrics.observeTransition))
+		status.WithTransitionHook(s.metrics.observeTransition),
+		status.WithTrackerTracerProvider(s.tp), status.WithSpanLink(s.jobSpan))
 	s.poller = status.NewPoller(s.tracker, db.Jobs(), s.resolver, s.clients,
 		status.WithRunFinder(s.dispatcher, s.dispatchJob),
 		status.WithQuietPeriod(cfg.QuietAfter, 100), status.WithPollerLogger(s.log))
@@ -123,7 +137,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 		control.WithRedispatch(s.redispatch), control.WithReviewer(s.reviewerCredential))
 	if len(cfg.WebhookSecrets) > 0 {
 		s.hooks, err = webhook.New(cfg.WebhookSecrets, webhook.WithHolder(webhook.NewHolder(cfg.Instance)),
-			webhook.WithDeliveryStore(db.Deliveries()), webhook.WithLogger(s.log), webhook.WithObserver(s.metrics.observeDelivery))
+			webhook.WithDeliveryStore(db.Deliveries()), webhook.WithLogger(s.log), webhook.WithObserver(s.metrics.observeDelivery),
+			webhook.WithTracerProvider(s.tp))
 		if err != nil {
 			db.Close()
 			return nil, err

@@ -15,7 +15,6 @@ import (
 
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
-	"github.com/ghbridge/ghbridge/webhook"
 )
 
 // Environment variables of the reference server, besides the GITHUB_APP_*
@@ -39,6 +38,7 @@ const (
 	EnvRetentionAudit      = "GHBRIDGE_RETENTION_AUDIT"
 	EnvRetentionJobs       = "GHBRIDGE_RETENTION_JOBS"
 	EnvForceCancelAfter    = "GHBRIDGE_FORCE_CANCEL_AFTER"
+	// See settings.go for the variables added since.
 )
 
 // Config is the server's configuration.
@@ -83,12 +83,16 @@ type Config struct {
 	Instance string
 	// Retention bounds what the database keeps (sqlstore.DefaultRetention).
 	Retention sqlstore.Retention
+	// Operations holds the settings of operations: access log, public
+	// URL and repository webhooks (settings.go).
+	Operations
 }
 
-// LoadConfig reads the configuration from the environment. Problems with
-// the GitHub settings are kept in AppErr, never fatal: the server starts
-// and its GitHub routes say what is missing. Malformed values of the
-// server's own settings are errors.
+// LoadConfig reads the configuration from the environment. GitHub
+// settings that are not set are kept in AppErr, never fatal: the server
+// starts and its GitHub routes say what is missing. A setting that is set
+// but invalid (GitHub's or the server's own) is an error naming the
+// variable, so that the server stops at start.
 func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 	get := func(k, def string) string {
 		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
@@ -128,7 +132,16 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 	}
 	slices.Sort(cfg.Tenants)
 	cfg.App, cfg.AppErr = credentials.LoadAppConfig(lookup)
-	cfg.WebhookSecrets = webhook.ParseSecrets(get(EnvWebhookSecret, get(EnvAppWebhookSecret, "")))
+	if cfg.AppErr != nil && !errors.Is(cfg.AppErr, credentials.ErrNotConfigured) {
+		errs = append(errs, cfg.AppErr) // set but invalid
+	}
+	var err error
+	if cfg.WebhookSecrets, err = loadWebhookSecrets(lookup); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Operations, err = loadOperations(lookup); err != nil {
+		errs = append(errs, err)
+	}
 	if s := get(EnvStateSecret, ""); s != "" {
 		cfg.StateSecret = []byte(s)
 	} else if cfg.AppErr == nil {
@@ -172,7 +185,7 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 		*r.dst = v
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(get(EnvLogLevel, "info"))); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", EnvLogLevel, err))
+		errs = append(errs, fmt.Errorf("%s: %q is not a log level: use debug, info, warn or error", EnvLogLevel, get(EnvLogLevel, "")))
 	}
 	return cfg, errors.Join(errs...)
 }
@@ -237,5 +250,8 @@ func (c Config) githubUnavailable() string {
 	if c.AppErr == nil {
 		return ""
 	}
-	return c.AppErr.Error()
+	// credentials.ErrNotConfigured keeps the seed's words ("GitHub bot
+	// not configured"), which DESIGN.md fixes for errors.Is users; the
+	// server's own messages say "App".
+	return strings.Replace(c.AppErr.Error(), "GitHub bot not configured", "GitHub App not configured", 1)
 }

@@ -91,11 +91,11 @@ func (r *statusRecorder) WriteHeader(code int) {
 }
 
 // instrument measures every request by its route pattern.
-func (m *metrics) instrument(mux *http.ServeMux) http.Handler {
+func (m *metrics) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		mux.ServeHTTP(rec, r)
+		next.ServeHTTP(rec, r)
 		// The mux sets r.Pattern to a registered pattern, or for a
 		// CONNECT it redirects to a path derived from the request's.
 		route := r.Pattern

@@ -91,6 +91,7 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 	d.Tries++
 	start := s.now()
 	save := func(ctx context.Context, st dispatch.State) error {
+		s.rememberSpan(ctx, key) // ctx holds the dispatch span
 		d.State = st
 		return s.db.Jobs().SaveDispatch(ctx, key, &d)
 	}
@@ -147,6 +148,7 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 		if _, err := s.control.Started(ctx, key, res); err != nil {
 			return d.Next, err
 		}
+		s.afterDispatch(ctx, key, res)
 	}
 	return d.Next, nil
 }

@@ -62,6 +62,7 @@ func (s *Server) Reconcile(ctx context.Context) {
 			}
 		}
 	}
+	s.reconcileRepoHooks(ctx)
 	rep, err := s.poller.Poll(ctx)
 	if err != nil {
 		s.log.WarnContext(ctx, "reconcile: polling quiet jobs failed", "error", err)

@@ -82,6 +82,13 @@ var Operations = []string{
 	"PATCH /repos/{owner}/{repo}/pulls/{pull_number}",
 	"POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
 	"GET /user/installations",
+	"GET /repos/{owner}/{repo}/hooks",
+	"POST /repos/{owner}/{repo}/hooks",
+	"GET /repos/{owner}/{repo}/hooks/{hook_id}",
+	"PATCH /repos/{owner}/{repo}/hooks/{hook_id}",
+	"GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries",
+	"GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}",
+	"POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts",
 }
 
 // Events are the webhook events ghbridge decodes or routes.
