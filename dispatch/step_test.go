@@ -69,8 +69,8 @@ func newStepEnv(t *testing.T, opts ...githubtest.Option) *stepEnv {
 
 // drive calls Step as a queue would, keeping the saved State, and moves
 // the clock to each retry time (or 10 s on), never sleeping. It returns
-// the last result and error and how many Steps it took.
-func (e *stepEnv) drive(t *testing.T, j dispatch.Job, crashAfterSave int) (dispatch.Result, error, int) {
+// the last result, how many Steps it took, and the last error.
+func (e *stepEnv) drive(t *testing.T, j dispatch.Job, crashAfterSave int) (dispatch.Result, int, error) {
 	t.Helper()
 	var saved dispatch.State
 	saves := 0
@@ -89,7 +89,7 @@ func (e *stepEnv) drive(t *testing.T, j dispatch.Job, crashAfterSave int) (dispa
 			saved = st
 		}
 		if err == nil || !failure.IsTransient(err) {
-			return res, err, step
+			return res, step, err
 		}
 		next := failure.RetryAfter(err)
 		if next.IsZero() {
@@ -98,7 +98,7 @@ func (e *stepEnv) drive(t *testing.T, j dispatch.Job, crashAfterSave int) (dispa
 		e.clock.Set(next)
 	}
 	t.Fatalf("job %s: no outcome after 200 steps", j.ID)
-	return dispatch.Result{}, nil, 0
+	return dispatch.Result{}, 0, nil
 }
 
 var errCrash = errors.New("crash")
@@ -173,7 +173,7 @@ func TestStepFaultMatrix(t *testing.T) {
 						f.Route, f.Times = route, times
 						e.srv.InjectFault(f)
 						j := job("job-1", deployAgent)
-						res, err, steps := e.drive(t, j, 0)
+						res, steps, err := e.drive(t, j, 0)
 						require.NoError(t, err, "after %d steps", steps)
 						assert.Equal(t, 1, e.runsOf("job-1"), "exactly one run")
 						if res.RunID != 0 {
@@ -207,7 +207,7 @@ func TestStepCrashAfterSave(t *testing.T) {
 			if tc.fault != nil {
 				e.srv.InjectFault(*tc.fault)
 			}
-			_, err, _ := e.drive(t, job("job-1", deployAgent), 1)
+			_, _, err := e.drive(t, job("job-1", deployAgent), 1)
 			require.NoError(t, err)
 			assert.Equal(t, 1, e.runsOf("job-1"))
 		})

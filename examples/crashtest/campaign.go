@@ -265,7 +265,6 @@ func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 		at = append(at, time.Duration(rng.Int64N(int64(window))))
 	}
 	slices.Sort(at)
-	lastRestart := time.Now()
 	for _, d := range at {
 		time.Sleep(time.Until(begin.Add(d)))
 		victim.kill()
@@ -273,12 +272,11 @@ func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 		if err := victim.start(); err != nil {
 			return rep, err
 		}
-		lastRestart = time.Now()
 	}
 	if err := victim.healthy(upCtx); err != nil {
 		return rep, err
 	}
-	lastRestart = time.Now()
+	lastRestart := time.Now()
 	clients.Wait()
 	close(acked)
 	var jobs []string
@@ -289,7 +287,7 @@ func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 
 	// Every acknowledged job must become successful, exactly once.
 	deadline := lastRestart.Add(c.Settle)
-	final := map[string]string{}
+	var final map[string]string
 	for {
 		final = map[string]string{}
 		done := 0
