@@ -5,6 +5,12 @@
 //	                                                        |
 //	job status <-- status <-- webhook <-- workflow_run / deployment_status / ...
 //
+// New wires the pipeline from a Config (the App and the host's stores)
+// into a Bridge: Accept stores a job, Dispatch or Step (from the host's
+// queue) sends it, and Webhooks is the http.Handler whose deliveries move
+// it. The package holds no logic of its own: it composes the packages
+// below, which hosts may also use one by one.
+//
 // The module is a set of small packages that compose around storage
 // interfaces the host implements (each with an in-memory implementation and
 // an exported conformance suite):
@@ -21,6 +27,9 @@
 //   - webhook: verifies, de-duplicates and routes GitHub deliveries.
 //   - status: maps runs to job statuses without ever regressing a finished
 //     job, and reports back to GitHub.
+//   - control: cancel, re-run, approve and reject jobs on GitHub.
+//   - failure: the classes every error falls in (retry, or which fix).
+//   - doctor: checks a GitHub setup and names the cause of what fails.
 //
 // examples/server is a reference server wiring everything together;
 // examples/demo runs the whole pipeline against the fake GitHub.

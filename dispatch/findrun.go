@@ -43,7 +43,7 @@ func (a *attempt) findRunCreated(ctx context.Context, from, to time.Time) (*gh.W
 			}
 			return a.findRunCreated(ctx, mid.Add(time.Second), to)
 		}
-		if run := MatchRun(runs.WorkflowRuns, a.jobID); run != nil {
+		if run := matchRun(runs.WorkflowRuns, a.jobID); run != nil {
 			return run, nil
 		}
 		if resp.NextPage == 0 {

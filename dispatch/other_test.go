@@ -185,31 +185,6 @@ func TestPullRequestRedispatchReusesBranchAndPull(t *testing.T) {
 	assert.Len(t, e.srv.Pulls("acme", "deployer"), 1)
 }
 
-func TestMatchRunAndContainsID(t *testing.T) {
-	for _, tc := range []struct {
-		text, id string
-		want     bool
-	}{
-		{"Deploy job-1", "job-1", true},
-		{"Deploy job-10", "job-1", false},
-		{"Deploy xjob-1", "job-1", false},
-		{"job-1", "job-1", true},
-		{"[job-1] deploy", "job-1", true},
-		{"Deploy job-1 (retry job-1)", "job-1", true},
-		{"job-10 job-1", "job-1", true},
-		{"anything", "", false},
-		{"6f1c2a0e-8b1d-4e44-9d21-2a8f5c0e7b11 deploy", "6f1c2a0e-8b1d-4e44-9d21-2a8f5c0e7b11", true},
-		{"Deploy acme.job-1", "acme.job-1", true},
-		{"Deploy acme.job-1", "job-1", false},
-		{"Deploy beta.job-1", "acme.job-1", false},
-		{"Deploy acme.job-1.", "acme.job-1", true},
-		{"Deploy job-1. Done", "job-1", true},
-		{"Deploy acme.job-1.x", "acme.job-1", false},
-	} {
-		assert.Equal(t, tc.want, dispatch.ContainsID(tc.text, tc.id), "%q in %q", tc.id, tc.text)
-	}
-}
-
 func TestResultIsJSON(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	res, err := e.d.Dispatch(context.Background(), job("job-1", deployAgent))

@@ -141,7 +141,7 @@ func (a *attempt) lookEarlier(ctx context.Context, st State, res *Result) (bool,
 		e, _ := a.classify(ctx, op, target, err)
 		return false, e
 	}
-	if run := MatchRun(runs, a.jobID); run != nil {
+	if run := matchRun(runs, a.jobID); run != nil {
 		setRun(res, run)
 		return true, nil
 	}

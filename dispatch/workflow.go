@@ -12,6 +12,7 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/ghbridge/ghbridge/internal/jobid"
 	"github.com/ghbridge/ghbridge/template"
 )
 
@@ -202,7 +203,7 @@ func (a *attempt) findRun(ctx context.Context, since time.Time, timeout time.Dur
 		if err != nil {
 			return nil, err
 		}
-		if run := MatchRun(runs, a.jobID); run != nil {
+		if run := matchRun(runs, a.jobID); run != nil {
 			return run, nil
 		}
 		if !a.d.now().Before(deadline) {
@@ -230,59 +231,21 @@ func (a *attempt) provablyNoRun(ctx context.Context, since time.Time) (bool, err
 	return true, nil
 }
 
-// MatchRun returns the run whose display title, else whose name, holds
+// matchRun returns the run whose display title, else whose name, holds
 // jobID as a whole word, preferring the newest. It is how runs are tied
 // to jobs when GitHub does not return the run id.
-func MatchRun(runs []*gh.WorkflowRun, jobID string) *gh.WorkflowRun {
+func matchRun(runs []*gh.WorkflowRun, jobID string) *gh.WorkflowRun {
 	for _, r := range runs {
-		if ContainsID(r.GetDisplayTitle(), jobID) {
+		if jobid.Contains(r.GetDisplayTitle(), jobID) {
 			return r
 		}
 	}
 	for _, r := range runs {
-		if ContainsID(r.GetName(), jobID) {
+		if jobid.Contains(r.GetName(), jobID) {
 			return r
 		}
 	}
 	return nil
-}
-
-// ContainsID reports whether text holds id delimited by characters that
-// cannot be part of an id, so that "job-1" is not found in "job-10" nor
-// in "acme.job-1".
-func ContainsID(text, id string) bool {
-	if id == "" {
-		return false
-	}
-	for i := 0; ; {
-		j := strings.Index(text[i:], id)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(id)
-		if !joined(text, start-1, -1) && !joined(text, end, 1) {
-			return true
-		}
-		i = start + 1
-	}
-}
-
-// joined reports whether text[at] continues an id that ends (dir -1) or
-// starts (dir 1) next to it. A '.' between id characters joins, so that
-// "job-1" is not found in "acme.job-1"; a '.' ending a sentence does not.
-func joined(text string, at, dir int) bool {
-	if at < 0 || at >= len(text) {
-		return false
-	}
-	if text[at] == '.' {
-		next := at + dir
-		return next >= 0 && next < len(text) && idChar(text[next])
-	}
-	return idChar(text[at])
-}
-
-func idChar(c byte) bool {
-	return c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // branchOf returns the branch (or tag) name runs report for a ref.
@@ -292,7 +255,7 @@ func branchOf(ref string) string {
 }
 
 // FindRun looks for the run a job's dispatch started, by the job id in
-// run titles (see MatchRun), among every run created around since (the
+// run titles (see matchRun), among every run created around since (the
 // dispatch time): from RunLookup.ClockSkew before it to an hour after.
 // Reconcilers use it for jobs whose run id is unknown: a dispatch that
 // ended with ErrDispatchUncertain or ErrRunNotFound. It returns nil

@@ -10,7 +10,6 @@ import (
 	gh "github.com/google/go-github/v62/github"
 
 	"github.com/ghbridge/ghbridge/credentials"
-	"github.com/ghbridge/ghbridge/dispatch"
 )
 
 // StaleLister finds quiet jobs for a Poller: unfinished jobs whose
@@ -27,10 +26,10 @@ type StaleLister interface {
 	MarkPolled(ctx context.Context, at time.Time, ids ...string) error
 }
 
-// RunFinder finds a job's run by its job id; *dispatch.Dispatcher is one.
-type RunFinder interface {
-	FindRun(ctx context.Context, job dispatch.Job, since time.Time) (*gh.WorkflowRun, error)
-}
+// RunFinder finds the run of a job whose run id is unknown, by its job id
+// among the runs created around since; nil without error when there is
+// none. The root package ghbridge makes one of a dispatch.Dispatcher.
+type RunFinder func(ctx context.Context, j Job, since time.Time) (*gh.WorkflowRun, error)
 
 // Poller asks GitHub about jobs that have been quiet too long: GitHub
 // does not retry failed deliveries, so a lost one would otherwise leave a
@@ -42,7 +41,6 @@ type Poller struct {
 	resolver CredentialResolver
 	clients  ClientProvider
 	finder   RunFinder
-	source   func(ctx context.Context, j Job) (dispatch.Job, error)
 	after    time.Duration
 	limit    int
 	log      *slog.Logger
@@ -51,10 +49,10 @@ type Poller struct {
 // PollerOption configures a Poller.
 type PollerOption func(*Poller)
 
-// WithRunFinder lets the poller find runs of jobs whose run id is unknown;
-// source rebuilds the dispatch.Job (agent config and context) of a job.
-func WithRunFinder(f RunFinder, source func(ctx context.Context, j Job) (dispatch.Job, error)) PollerOption {
-	return func(p *Poller) { p.finder, p.source = f, source }
+// WithRunFinder lets the poller find runs of jobs whose run id is
+// unknown.
+func WithRunFinder(f RunFinder) PollerOption {
+	return func(p *Poller) { p.finder = f }
 }
 
 // WithQuietPeriod sets how long a job must have been quiet to be polled
@@ -168,12 +166,8 @@ func (p *Poller) pollJob(ctx context.Context, j Job) (Result, error) {
 			Action: "closed", Number: pr.GetNumber(), Merged: pr.GetMerged(), Body: pr.GetBody(), HeadRef: pr.GetHead().GetRef(),
 			Repository: repo, InstallationID: j.InstallationID,
 		})
-	case p.finder != nil && p.source != nil && (j.Kind == "workflow_dispatch" || j.Kind == "repository_dispatch" || j.Kind == ""):
-		dj, err := p.source(ctx, j)
-		if err != nil {
-			return Result{}, err
-		}
-		run, err := p.finder.FindRun(ctx, dj, j.CreatedAt)
+	case p.finder != nil && (j.Kind == "workflow_dispatch" || j.Kind == "repository_dispatch" || j.Kind == ""):
+		run, err := p.finder(ctx, j, j.CreatedAt)
 		if err != nil || run == nil {
 			return Result{Outcome: Unchanged}, err
 		}

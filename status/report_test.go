@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge"
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/github"
@@ -80,7 +81,7 @@ func (w *world) start(t *testing.T, id, agent string) status.Job {
 	require.NoError(t, err)
 	require.NoError(t, w.store.CreateJob(ctx, status.NewJob(id, cfg)))
 	res, derr := w.dispatcher.Dispatch(ctx, dispatch.Job{ID: id, Agent: json.RawMessage(agent), Context: jc})
-	_, err = w.tracker.Dispatched(ctx, id, res, derr)
+	_, err = w.tracker.Dispatched(ctx, id, ghbridge.Outcome(res), derr)
 	require.NoError(t, err)
 	j, err := w.store.GetJob(ctx, id)
 	require.NoError(t, err)
@@ -268,7 +269,7 @@ func TestPollerCatchesUpOnLostDeliveries(t *testing.T) {
 	source := func(_ context.Context, j status.Job) (dispatch.Job, error) {
 		return dispatch.Job{ID: j.ID, Agent: json.RawMessage(`{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`)}, nil
 	}
-	p := status.NewPoller(w.tracker, w.store, w.resolver, w.clients, status.WithRunFinder(w.dispatcher, source),
+	p := status.NewPoller(w.tracker, w.store, w.resolver, w.clients, status.WithRunFinder(ghbridge.RunFinder(w.dispatcher, source)),
 		status.WithQuietPeriod(time.Minute, 10))
 	rep, err := p.Poll(ctx)
 	require.NoError(t, err)

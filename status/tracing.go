@@ -23,7 +23,7 @@ func WithTrackerTracerProvider(tp trace.TracerProvider) TrackerOption {
 
 // WithSpanLink links each status update's span to the span fn returns
 // for the job (an invalid one for none): a host stores the span context
-// of a job's dispatch (the context dispatch.Dispatcher.Step passes to its
+// of a job's dispatch (the context the dispatch package's Step passes to its
 // SaveFunc holds it) and returns it here, so that a trace viewer goes
 // from the webhook that finished a job to the dispatch that started it.
 func WithSpanLink(fn func(ctx context.Context, jobID string) trace.SpanContext) TrackerOption {

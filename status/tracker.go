@@ -10,7 +10,7 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
-	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/internal/jobid"
 	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/template"
 )
@@ -217,7 +217,7 @@ type RunUpdate struct {
 
 // ApplyRun applies a workflow run's state to its job. The job is found by
 // run id, else by the job id in the run's display title, then its name
-// (see dispatch.MatchRun).
+// (the job id as a whole word, see the dispatch package).
 func (t *Tracker) ApplyRun(ctx context.Context, u RunUpdate) (Result, error) {
 	if u.RunID == 0 {
 		return Result{Outcome: NoJob, Reason: "no run id"}, nil
@@ -321,7 +321,7 @@ func (t *Tracker) findRunJob(ctx context.Context, u RunUpdate) (Job, error) {
 		return j, err
 	}
 	for _, text := range []string{u.DisplayTitle, u.Name} {
-		for _, id := range candidateIDs(text) {
+		for _, id := range jobid.Candidates(text) {
 			j, err := t.store.GetJob(ctx, id)
 			if err == nil {
 				return j, nil
@@ -334,25 +334,6 @@ func (t *Tracker) findRunJob(ctx context.Context, u RunUpdate) (Job, error) {
 	return Job{}, fmt.Errorf("%w: run %d (%q)", ErrJobNotFound, u.RunID, u.DisplayTitle)
 }
 
-// candidateIDs splits a run title into the words that could be a job id,
-// at most a handful, longest first.
-func candidateIDs(text string) []string {
-	// '.' belongs to words: qualified ids ("tenant.id") are one word.
-	words := strings.FieldsFunc(text, func(r rune) bool {
-		return r > 127 || !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
-	})
-	var out []string
-	for _, w := range words {
-		w = strings.Trim(w, ".")
-		if len(w) >= 3 && dispatch.ContainsID(text, w) {
-			out = append(out, w)
-		}
-		if len(out) == 8 {
-			break
-		}
-	}
-	return out
-}
 
 // sameTenant checks that a delivery's repository and installation are the
 // job's.
@@ -459,16 +440,30 @@ func NewJob(id string, cfg template.AgentConfig) Job {
 	return j
 }
 
+// Dispatch is what a dispatch started on GitHub for a job, as Dispatched
+// records it. The root package ghbridge makes one of a dispatch.Result.
+type Dispatch struct {
+	// RunID and RunURL (web) identify the run, when known.
+	RunID  int64
+	RunURL string
+	// DeploymentID and PullRequestNumber are set for those kinds.
+	DeploymentID      int64
+	PullRequestNumber int
+	// InstallationID is the installation the dispatch used; 0 for a
+	// static token.
+	InstallationID int64
+}
+
 // Dispatched records the outcome of dispatching a job: the run (or
 // deployment, or pull request) it started, or the status its failure
 // means (see StatusForDispatchError). A job that its run's deliveries
 // already moved on (they can arrive before the dispatch call returns)
 // keeps its status and message; only missing ids are filled in.
-func (t *Tracker) Dispatched(ctx context.Context, jobID string, res dispatch.Result, derr error) (Result, error) {
+func (t *Tracker) Dispatched(ctx context.Context, jobID string, res Dispatch, derr error) (Result, error) {
 	return t.update(ctx, func() (Job, error) { return t.store.GetJob(ctx, jobID) }, func(j Job) (*Update, Result) {
 		u := &Update{Source: "dispatch", DeploymentID: res.DeploymentID, PullRequestNumber: res.PullRequestNumber, InstallationID: res.InstallationID}
 		if j.RunID == 0 && res.RunID != 0 {
-			u.RunID, u.RunURL, u.RunAttempt = res.RunID, res.HTMLURL, 1
+			u.RunID, u.RunURL, u.RunAttempt = res.RunID, res.RunURL, 1
 		}
 		if j.Status != Pending {
 			return u, Result{}

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ghbridge/ghbridge"
 	"github.com/ghbridge/ghbridge/control"
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/dispatch"
@@ -130,7 +131,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 		status.WithTransitionHook(s.metrics.observeTransition),
 		status.WithTrackerTracerProvider(s.tp), status.WithSpanLink(s.jobSpan))
 	s.poller = status.NewPoller(s.tracker, db.Jobs(), s.resolver, s.clients,
-		status.WithRunFinder(s.dispatcher, s.dispatchJob),
+		status.WithRunFinder(ghbridge.RunFinder(s.dispatcher, s.dispatchJob)),
 		status.WithQuietPeriod(cfg.QuietAfter, 100), status.WithPollerLogger(s.log))
 	s.control = control.New(s.tracker, s.resolver, s.clients,
 		control.WithForceCancelAfter(cfg.ForceCancelAfter), control.WithLogger(s.log), control.WithAppID(cfg.App.AppID),

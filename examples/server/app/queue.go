@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/ghbridge/ghbridge"
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/failure"
@@ -120,7 +121,7 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 		// the step was sending. Then what the step started must not go
 		// on: record it on the job and end it.
 		if derr == nil || res.RunID != 0 || res.DeploymentID != 0 || res.PullRequestNumber != 0 {
-			if _, err := s.tracker.Dispatched(ctx, key, res, nil); err != nil {
+			if _, err := s.tracker.Dispatched(ctx, key, ghbridge.Outcome(res), nil); err != nil {
 				return time.Time{}, err
 			}
 			if _, err := s.control.Started(ctx, key, res); err != nil {
@@ -139,7 +140,7 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 		log.WarnContext(ctx, "dispatch failed", "error", derr, "status", outcome, "tries", d.Tries)
 	}
 	s.metrics.dispatches.WithLabelValues(string(res.Kind), string(outcome)).Inc()
-	if _, err := s.tracker.Dispatched(ctx, key, res, derr); err != nil {
+	if _, err := s.tracker.Dispatched(ctx, key, ghbridge.Outcome(res), derr); err != nil {
 		return d.Next, err
 	}
 	if derr == nil {

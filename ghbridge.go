@@ -1,0 +1,240 @@
+package ghbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	gh "github.com/google/go-github/v62/github"
+
+	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/github"
+	"github.com/ghbridge/ghbridge/status"
+	"github.com/ghbridge/ghbridge/template"
+	"github.com/ghbridge/ghbridge/webhook"
+)
+
+// Config is what New wires the pipeline from: the GitHub App and the
+// host's stores.
+type Config struct {
+	// App is the GitHub App (see credentials.LoadAppConfig). Without one
+	// (the zero value) jobs authenticate with static tokens only.
+	App credentials.AppConfig
+	// Installations records the App's installations and which tenant
+	// claimed each; installations are usable only for their tenant.
+	// Default: a new credentials.MemoryInstallationStore.
+	Installations credentials.InstallationStore
+	// Secrets resolves "{{ secrets.NAME }}" in each tenant's namespace.
+	// Optional.
+	Secrets credentials.SecretStore
+	// Jobs stores the jobs. Default: a new status.MemoryJobStore.
+	Jobs status.JobStore
+	// WebhookSecrets verify GitHub's deliveries (several during a
+	// rotation). Empty: no webhook handler.
+	WebhookSecrets []string
+	// Deliveries de-duplicates deliveries across replicas. Default: in
+	// memory, for one process.
+	Deliveries webhook.DeliveryStore
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	log      *slog.Logger
+	audit    credentials.AuditSink
+	clients  []github.Option
+	dispatch []dispatch.Option
+	tracker  []status.TrackerOption
+	webhook  []webhook.Option
+}
+
+// WithLogger sets the logger of every part (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithAudit sends the audit events of token exchanges, credential
+// resolutions and dispatches to sink.
+func WithAudit(sink credentials.AuditSink) Option { return func(o *options) { o.audit = sink } }
+
+// WithClientOptions adds options of the GitHub client factory (base URL
+// is the App's; retry policy, user agent, API version, transport).
+func WithClientOptions(opts ...github.Option) Option {
+	return func(o *options) { o.clients = append(o.clients, opts...) }
+}
+
+// WithDispatchOptions adds options of the dispatcher.
+func WithDispatchOptions(opts ...dispatch.Option) Option {
+	return func(o *options) { o.dispatch = append(o.dispatch, opts...) }
+}
+
+// WithTrackerOptions adds options of the status tracker.
+func WithTrackerOptions(opts ...status.TrackerOption) Option {
+	return func(o *options) { o.tracker = append(o.tracker, opts...) }
+}
+
+// WithWebhookOptions adds options of the webhook handler.
+func WithWebhookOptions(opts ...webhook.Option) Option {
+	return func(o *options) { o.webhook = append(o.webhook, opts...) }
+}
+
+// Bridge is the wired pipeline. Its parts are exported for what a host
+// does beyond the common path (a host's own routes, reconciliation).
+type Bridge struct {
+	Clients *github.ClientFactory
+	// Tokens is nil without an App.
+	Tokens     *credentials.TokenCache
+	Resolver   *credentials.Resolver
+	Renderer   *template.Renderer
+	Dispatcher *dispatch.Dispatcher
+	Tracker    *status.Tracker
+	// Webhooks is the http.Handler for GitHub's deliveries; nil without
+	// webhook secrets. Its routes apply runs to jobs and keep the
+	// installation store in step with GitHub.
+	Webhooks *webhook.Handler
+	// Jobs and Installations are the stores in use.
+	Jobs          status.JobStore
+	Installations credentials.InstallationStore
+}
+
+// New wires the pipeline: a client factory for the App's API, a token
+// cache and a tenant-aware credential resolver, a dispatcher, a status
+// tracker that reports back to GitHub, and, with webhook secrets, the
+// webhook handler with the tracker's and the installations' routes.
+func New(cfg Config, opts ...Option) (*Bridge, error) {
+	o := options{log: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	b := &Bridge{Jobs: cfg.Jobs, Installations: cfg.Installations}
+	if b.Jobs == nil {
+		b.Jobs = status.NewMemoryJobStore()
+	}
+	if b.Installations == nil {
+		b.Installations = credentials.NewMemoryInstallationStore()
+	}
+	var err error
+	b.Clients, err = github.NewClientFactory(append([]github.Option{github.WithBaseURL(cfg.App.BaseURL), github.WithLogger(o.log)}, o.clients...)...)
+	if err != nil {
+		return nil, err
+	}
+	ropts := []credentials.ResolverOption{credentials.WithInstallationStore(b.Installations), credentials.WithResolverAudit(o.audit)}
+	if cfg.Secrets != nil {
+		ropts = append(ropts, credentials.WithSecretStore(cfg.Secrets))
+	}
+	if !cfg.App.IsZero() {
+		b.Tokens, err = credentials.NewTokenCache(cfg.App, credentials.WithTransport(b.Clients.Transport()),
+			credentials.WithAudit(o.audit), credentials.WithLogger(o.log))
+		if err != nil {
+			return nil, fmt.Errorf("the GitHub App: %w", err)
+		}
+		ropts = append(ropts, credentials.WithTokenSource(b.Tokens))
+	}
+	b.Resolver = credentials.NewResolver(ropts...)
+	b.Renderer = template.NewRenderer()
+	b.Dispatcher = dispatch.New(b.Resolver, b.Clients, append([]dispatch.Option{
+		dispatch.WithRenderer(b.Renderer), dispatch.WithLogger(o.log), dispatch.WithAudit(o.audit),
+	}, o.dispatch...)...)
+	b.Tracker = status.NewTracker(b.Jobs, append([]status.TrackerOption{
+		status.WithReporter(status.NewGitHubReporter(b.Resolver, b.Clients)), status.WithTrackerLogger(o.log),
+	}, o.tracker...)...)
+	if len(cfg.WebhookSecrets) > 0 {
+		wopts := []webhook.Option{webhook.WithLogger(o.log)}
+		if cfg.Deliveries != nil {
+			wopts = append(wopts, webhook.WithDeliveryStore(cfg.Deliveries))
+		}
+		if b.Webhooks, err = webhook.New(cfg.WebhookSecrets, append(wopts, o.webhook...)...); err != nil {
+			return nil, err
+		}
+		var revoker webhook.Revoker
+		if b.Tokens != nil {
+			revoker = b.Tokens
+		}
+		webhook.SyncInstallations(b.Webhooks, b.Installations, revoker, o.log)
+		b.Tracker.Register(b.Webhooks)
+	}
+	return b, nil
+}
+
+// Accept stores a new job, pending, with its tenant and the repository
+// and reporting its rendered config asks for (deliveries from elsewhere
+// never move it). A config that does not render is stored as
+// invalid_job_agent, and the error says why.
+func (b *Bridge) Accept(ctx context.Context, job dispatch.Job) (status.Job, error) {
+	if job.Context.JobID == "" {
+		job.Context.JobID = job.ID
+	}
+	j := status.Job{ID: job.ID, Status: status.Pending}
+	cfg, rerr := b.Renderer.Render(ctx, job.Agent, job.Context)
+	if rerr == nil {
+		j = status.NewJob(job.ID, cfg)
+	}
+	j.Tenant = job.Tenant
+	if err := b.Jobs.CreateJob(ctx, j); err != nil {
+		return j, err
+	}
+	if rerr != nil {
+		rerr = fmt.Errorf("%w: %w", dispatch.ErrInvalidAgentConfig, rerr)
+		if _, err := b.Tracker.Dispatched(ctx, job.ID, status.Dispatch{}, rerr); err != nil {
+			return j, errors.Join(rerr, err)
+		}
+		return j, rerr
+	}
+	return j, nil
+}
+
+// Dispatch sends an accepted job to GitHub and records the outcome on
+// the job: in_progress with its run, or the status its failure means. It blocks until GitHub
+// answered; a host with a queue calls Step instead.
+func (b *Bridge) Dispatch(ctx context.Context, job dispatch.Job) (dispatch.Result, error) {
+	res, err := b.Dispatcher.Dispatch(ctx, job)
+	if _, rerr := b.Tracker.Dispatched(ctx, job.ID, Outcome(res), err); rerr != nil {
+		return res, errors.Join(err, fmt.Errorf("recording the dispatch of %s: %w", job.ID, rerr))
+	}
+	return res, err
+}
+
+// Step runs one resumable step of a job's dispatch (see
+// dispatch.Dispatcher.Step) and records its outcome on the job. It
+// returns the State to keep and, for a transient failure, when to try
+// again (failure.RetryAfter of the error, or the zero time for the host's
+// backoff).
+func (b *Bridge) Step(ctx context.Context, job dispatch.Job, st dispatch.State, save dispatch.SaveFunc) (dispatch.State, error) {
+	res, st, err := b.Dispatcher.Step(ctx, job, st, save)
+	if _, rerr := b.Tracker.Dispatched(ctx, job.ID, Outcome(res), err); rerr != nil {
+		return st, errors.Join(err, fmt.Errorf("recording the dispatch of %s: %w", job.ID, rerr))
+	}
+	return st, err
+}
+
+// Poller returns a poller of jobs quiet for longer than quietAfter, over
+// a job store that lists them; source rebuilds a job's dispatch.Job
+// (agent config and context), so that runs whose id is unknown are found
+// by job id.
+func (b *Bridge) Poller(lister status.StaleLister, quietAfter time.Duration, source func(context.Context, status.Job) (dispatch.Job, error), opts ...status.PollerOption) *status.Poller {
+	opts = append([]status.PollerOption{status.WithQuietPeriod(quietAfter, 0)}, opts...)
+	if source != nil {
+		opts = append(opts, status.WithRunFinder(RunFinder(b.Dispatcher, source)))
+	}
+	return status.NewPoller(b.Tracker, lister, b.Resolver, b.Clients, opts...)
+}
+
+// Outcome is what the tracker records of a dispatch's result.
+func Outcome(res dispatch.Result) status.Dispatch {
+	return status.Dispatch{RunID: res.RunID, RunURL: res.HTMLURL, DeploymentID: res.DeploymentID,
+		PullRequestNumber: res.PullRequestNumber, InstallationID: res.InstallationID}
+}
+
+// RunFinder finds the runs of a poller's jobs with d; source rebuilds a
+// job's dispatch.Job.
+func RunFinder(d *dispatch.Dispatcher, source func(context.Context, status.Job) (dispatch.Job, error)) status.RunFinder {
+	return func(ctx context.Context, j status.Job, since time.Time) (*gh.WorkflowRun, error) {
+		dj, err := source(ctx, j)
+		if err != nil {
+			return nil, err
+		}
+		return d.FindRun(ctx, dj, since)
+	}
+}
