@@ -10,8 +10,8 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
-	"github.com/ghbridge/ghbridge/internal/jobid"
 	"github.com/ghbridge/ghbridge/failure"
+	"github.com/ghbridge/ghbridge/internal/jobid"
 	"github.com/ghbridge/ghbridge/template"
 )
 
@@ -333,7 +333,6 @@ func (t *Tracker) findRunJob(ctx context.Context, u RunUpdate) (Job, error) {
 	}
 	return Job{}, fmt.Errorf("%w: run %d (%q)", ErrJobNotFound, u.RunID, u.DisplayTitle)
 }
-
 
 // sameTenant checks that a delivery's repository and installation are the
 // job's.
