@@ -41,7 +41,7 @@ type queue interface {
 }
 
 const (
-	queueWorkers = 8
+	queueWorkers = 16
 	// stepTimeout bounds one Step: a few requests with their retries.
 	// River rescues a step whose process died after rescueAfter.
 	stepTimeout   = 45 * time.Second
@@ -113,7 +113,9 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 			d.Next = next
 		}
 	}
-	if err := s.db.Jobs().SaveDispatch(ctx, key, &d); err != nil {
+	// A dispatch GitHub accepted moves the job on below: its state is
+	// done with, and saving it would only cost a write.
+	if err := s.saveFailed(ctx, key, &d, derr); err != nil {
 		if !errors.Is(err, sqlstore.ErrNotPending) {
 			return time.Time{}, err
 		}
@@ -152,6 +154,15 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 		s.afterDispatch(ctx, key, res)
 	}
 	return d.Next, nil
+}
+
+// saveFailed keeps the state of a dispatch that failed, for its next
+// step or a re-run.
+func (s *Server) saveFailed(ctx context.Context, key string, d *sqlstore.Dispatch, derr error) error {
+	if derr == nil {
+		return nil
+	}
+	return s.db.Jobs().SaveDispatch(ctx, key, d)
 }
 
 // ---- SQLite: a worker over the jobs table ----

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,18 +59,31 @@ func (s *Jobs) SaveDispatch(ctx context.Context, id string, d *Dispatch) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.db.w.ExecContext(ctx, s.db.q(`UPDATE jobs SET dispatch_state = $2, next_attempt_at = $3
-		WHERE id = $1 AND status = 'pending' AND dispatch_state = $4`),
-		id, string(raw), micros(d.Next), d.stored)
+	// Through the writer's group commit: on SQLite a dispatch's saves
+	// share fsyncs with the job and delivery writes around them.
+	err = s.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		st, err := s.db.stmt(ctx, tx, s.db.w, saveDispatchQuery)
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx, id, string(raw), micros(d.Next), d.stored)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: %s", ErrNotPending, id)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: %s", ErrNotPending, id)
 	}
 	d.stored = string(raw)
 	return nil
 }
+
+const saveDispatchQuery = `UPDATE jobs SET dispatch_state = $2, next_attempt_at = $3
+	WHERE id = $1 AND status = 'pending' AND dispatch_state = $4`
 
 // DueJobs returns the ids of pending jobs whose next attempt is due at
 // now, the longest due first.
