@@ -45,7 +45,7 @@ func TestCorpusThroughStatusHandlers(t *testing.T) {
 			case "deployment_status":
 				var e webhook.DeploymentStatusEvent
 				require.NoError(t, json.Unmarshal(p, &e))
-				_, known := status.DeploymentStates[e.DeploymentStatus.State]
+				_, known := status.FromDeploymentState(e.DeploymentStatus.State)
 				assert.True(t, known, "deployment state %s", e.DeploymentStatus.State)
 			}
 		}

@@ -81,8 +81,8 @@ type DeploymentUpdate struct {
 	AppID int64
 }
 
-// DeploymentStates maps a deployment status state to a job status.
-var DeploymentStates = map[string]Status{
+// deploymentStates maps a deployment status state to a job status.
+var deploymentStates = map[string]Status{
 	"queued":      Pending,
 	"pending":     Pending,
 	"in_progress": InProgress,
@@ -92,6 +92,13 @@ var DeploymentStates = map[string]Status{
 	"failure":  Failure,
 	"error":    Failure,
 	"inactive": Cancelled,
+}
+
+// FromDeploymentState maps a deployment status's state to a job status;
+// known is false for a state GitHub did not document.
+func FromDeploymentState(state string) (s Status, known bool) {
+	s, known = deploymentStates[state]
+	return s, known
 }
 
 // ApplyDeploymentStatus applies a deployment status to the deployment job
@@ -104,7 +111,7 @@ func (t *Tracker) ApplyDeploymentStatus(ctx context.Context, d DeploymentUpdate)
 	if d.JobID == "" {
 		return Result{Outcome: NoJob, Reason: "deployment has no job_id in its payload"}, nil
 	}
-	to, known := DeploymentStates[d.State]
+	to, known := FromDeploymentState(d.State)
 	if !known {
 		t.log.WarnContext(ctx, "unknown deployment state ignored", "state", d.State, "deployment_id", d.DeploymentID)
 		return Result{Outcome: Unchanged, Reason: "unknown deployment state " + d.State}, nil

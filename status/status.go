@@ -42,6 +42,11 @@
 // it (Transition.Actor), when someone did.
 package status
 
+import (
+	"maps"
+	"slices"
+)
+
 // Status is a job's status.
 type Status string
 
@@ -59,13 +64,15 @@ const (
 	ExternalRunNotFound Status = "external_run_not_found"
 )
 
-// Statuses lists every status.
-var Statuses = []Status{Pending, InProgress, ActionRequired, Successful, Failure, Cancelled, Skipped,
+var statuses = []Status{Pending, InProgress, ActionRequired, Successful, Failure, Cancelled, Skipped,
 	InvalidJobAgent, InvalidIntegration, ExternalRunNotFound}
+
+// Statuses returns every status, in the order of a job's life.
+func Statuses() []Status { return slices.Clone(statuses) }
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
-	for _, v := range Statuses {
+	for _, v := range statuses {
 		if s == v {
 			return true
 		}
@@ -113,9 +120,9 @@ func CanTransition(from, to Status) bool {
 	return true
 }
 
-// RunStatuses maps a workflow run's status, before completion, to a job
+// runStatuses maps a workflow run's status, before completion, to a job
 // status.
-var RunStatuses = map[string]Status{
+var runStatuses = map[string]Status{
 	"requested": InProgress,
 	"queued":    InProgress,
 	"pending":   InProgress,
@@ -126,9 +133,9 @@ var RunStatuses = map[string]Status{
 	"in_progress":     InProgress,
 }
 
-// RunConclusions maps a completed workflow run's conclusion to a job
+// runConclusions maps a completed workflow run's conclusion to a job
 // status.
-var RunConclusions = map[string]Status{
+var runConclusions = map[string]Status{
 	"success":         Successful,
 	"failure":         Failure,
 	"timed_out":       Failure,
@@ -140,17 +147,23 @@ var RunConclusions = map[string]Status{
 	"stale":           Skipped,
 }
 
+// RunTable returns the mapping FromRun applies, as a copy: a run's
+// status before completion, and its conclusion after, to a job status.
+func RunTable() (statuses, conclusions map[string]Status) {
+	return maps.Clone(runStatuses), maps.Clone(runConclusions)
+}
+
 // FromRun maps a workflow run's status and conclusion to a job status.
 // known is false for a value missing from the tables; the status returned
 // then is the safe one (in_progress before completion, failure after).
 func FromRun(status, conclusion string) (s Status, known bool) {
 	if status != "completed" {
-		if s, ok := RunStatuses[status]; ok {
+		if s, ok := runStatuses[status]; ok {
 			return s, true
 		}
 		return InProgress, false
 	}
-	if s, ok := RunConclusions[conclusion]; ok {
+	if s, ok := runConclusions[conclusion]; ok {
 		return s, true
 	}
 	return Failure, false

@@ -47,15 +47,19 @@ func TestMappingTable(t *testing.T) {
 		assert.Equal(t, tc.want, got, "%s/%s", tc.status, tc.conclusion)
 		assert.Equal(t, tc.known, known, "%s/%s", tc.status, tc.conclusion)
 	}
-	// The tables cover every documented value.
-	assert.Len(t, status.RunStatuses, 6)
-	assert.Len(t, status.RunConclusions, 9)
+	// The tables cover every documented value, and are copies.
+	statuses, conclusions := status.RunTable()
+	assert.Len(t, statuses, 6)
+	assert.Len(t, conclusions, 9)
+	conclusions["success"] = status.Failure
+	got, _ := status.FromRun("completed", "success")
+	assert.Equal(t, status.Successful, got, "a caller cannot change the mapping")
 }
 
 func TestTransitions(t *testing.T) {
 	final := []status.Status{status.Successful, status.Failure, status.Cancelled, status.Skipped, status.InvalidJobAgent, status.InvalidIntegration}
-	for _, from := range status.Statuses {
-		for _, to := range status.Statuses {
+	for _, from := range status.Statuses() {
+		for _, to := range status.Statuses() {
 			want := from == to || (!from.Final() && to != status.Pending)
 			assert.Equal(t, want, status.CanTransition(from, to), "%s -> %s", from, to)
 		}
@@ -138,7 +142,8 @@ func TestApplyRunLifecycle(t *testing.T) {
 }
 
 func TestApplyRunEveryConclusion(t *testing.T) {
-	for conclusion, want := range status.RunConclusions {
+	_, conclusions := status.RunTable()
+	for conclusion, want := range conclusions {
 		f := newFixture(t)
 		f.job(t, "job-1")
 		res, err := f.tracker.ApplyRun(context.Background(), run("completed", conclusion, 10))

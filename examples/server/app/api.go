@@ -316,7 +316,7 @@ func (s *Server) reportStatus(w http.ResponseWriter, r *http.Request, tenant str
 		return
 	}
 	if !req.Status.Valid() {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("status: %q is not one of %v", req.Status, status.Statuses))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("status: %q is not one of %v", req.Status, status.Statuses()))
 		return
 	}
 	if len(req.Message) > 4096 {

@@ -127,7 +127,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, tenant string)
 	q := r.URL.Query()
 	lq := sqlstore.ListQuery{Tenant: tenant, Status: status.Status(q.Get("status")), Repo: q.Get("repo"), Limit: 50}
 	if lq.Status != "" && !lq.Status.Valid() {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("status: %q is not one of %v", lq.Status, status.Statuses))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("status: %q is not one of %v", lq.Status, status.Statuses()))
 		return
 	}
 	if v := q.Get("limit"); v != "" {

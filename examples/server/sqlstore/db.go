@@ -127,6 +127,23 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// connect opens the writer's connection. Switching a new SQLite file to
+// WAL takes an exclusive lock that SQLite's busy timeout does not wait
+// for, so processes opening one file together retry for a few seconds.
+func (db *DB) connect(ctx context.Context) error {
+	for try := 0; ; try++ {
+		err := db.w.PingContext(ctx)
+		if err == nil || db.dialect != SQLite || try == 50 || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // Open opens and migrates the database named by url: "sqlite:PATH" (the
 // file is created) or "postgres://..." / "postgresql://...".
 func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
@@ -179,7 +196,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		o(db)
 	}
 	db.jobs, _ = lru.New[string, status.Job](jobCacheSize) // errors only for a size <= 0
-	if err := db.w.PingContext(ctx); err != nil {
+	if err := db.connect(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connecting to %s: %w", redactURL(url), err)
 	}

@@ -90,7 +90,7 @@ func (db *DB) deleteBatches(ctx context.Context, query string, arg any) (int64, 
 // finalStatuses lists the statuses of finished jobs as SQL literals.
 func finalStatuses() string {
 	var out []string
-	for _, s := range status.Statuses {
+	for _, s := range status.Statuses() {
 		if s.Final() {
 			out = append(out, "'"+string(s)+"'")
 		}
