@@ -19,7 +19,9 @@ type PullRequestUpdate struct {
 	InstallationID int64
 }
 
-var prMarker = regexp.MustCompile(`ghbridge-job: ([A-Za-z0-9_-]+)`)
+// prMarker finds the job id in a pull request's body; qualified ids
+// ("tenant.id") hold a '.'.
+var prMarker = regexp.MustCompile(`ghbridge-job: ([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)`)
 
 // pullJobID finds the job id of a pull request ghbridge opened: in the
 // marker of its body, else in its default head branch name.

@@ -497,6 +497,16 @@ func TestApplyPullRequest(t *testing.T) {
 	res, err := f.tracker.ApplyPullRequest(ctx, p)
 	require.NoError(t, err)
 	assert.Equal(t, status.Applied, res.Outcome, "the default head branch names the job too")
+
+	// A tenant-qualified job id, as the reference server sends them.
+	f = newFixture(t)
+	f.job(t, "team-a.job-1", func(j *status.Job) { j.Kind, j.PullRequestNumber = "pull_request", 7 })
+	p = pr(true)
+	p.Body, p.HeadRef = "Promote\n\n<!-- ghbridge-job: team-a.job-1 -->", "release"
+	res, err = f.tracker.ApplyPullRequest(ctx, p)
+	require.NoError(t, err)
+	assert.Equal(t, status.Applied, res.Outcome, res.Reason)
+	assert.Equal(t, status.Successful, f.get(t, "team-a.job-1").Status)
 }
 
 func TestApplyDeploymentStatus(t *testing.T) {
