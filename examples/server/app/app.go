@@ -67,6 +67,16 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // global provider, which SetupTracing sets from OTEL_* variables).
 func WithTracerProvider(tp trace.TracerProvider) Option { return func(s *Server) { s.tp = tp } }
 
+// WithClock sets the server's clock (default time.Now), for tests: the
+// status tracker and the poller of quiet jobs use it.
+func WithClock(now func() time.Time) Option {
+	return func(s *Server) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
 // WithDispatchOptions adds options to the dispatcher (run lookup bounds,
 // deployment defaults).
 func WithDispatchOptions(opts ...dispatch.Option) Option {
@@ -127,7 +137,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	}, s.dopts...)...)
 	s.tracker = status.NewTracker(db.Jobs(),
 		status.WithReporter(status.NewGitHubReporter(s.resolver, s.clients)),
-		status.WithTrackerLogger(s.log),
+		status.WithTrackerLogger(s.log), status.WithTrackerClock(s.now),
 		status.WithTransitionHook(s.metrics.observeTransition),
 		status.WithTrackerTracerProvider(s.tp), status.WithSpanLink(s.jobSpan))
 	s.poller = status.NewPoller(s.tracker, db.Jobs(), s.resolver, s.clients,

@@ -74,12 +74,12 @@ func baseVars(fake *githubtest.Server, dbURL string) map[string]string {
 	}
 }
 
-func start(t *testing.T, fake *githubtest.Server, vars map[string]string) *env {
+func start(t *testing.T, fake *githubtest.Server, vars map[string]string, opts ...app.Option) *env {
 	t.Helper()
 	cfg, err := app.LoadConfig(lookup(vars))
 	require.NoError(t, err)
-	srv, err := app.New(context.Background(), cfg, app.WithLogger(slog.New(slog.DiscardHandler)),
-		app.WithDispatchOptions(dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 200 * time.Millisecond, Settle: 20 * time.Millisecond})))
+	srv, err := app.New(context.Background(), cfg, append([]app.Option{app.WithLogger(slog.New(slog.DiscardHandler)),
+		app.WithDispatchOptions(dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 200 * time.Millisecond, Settle: 20 * time.Millisecond}))}, opts...)...)
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv.Handler())
 	stop := srv.Start(context.Background())
@@ -90,12 +90,23 @@ func start(t *testing.T, fake *githubtest.Server, vars map[string]string) *env {
 	return &env{fake: fake, srv: srv, http: ts, vars: vars}
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...app.Option) *env {
 	fake, inst := fakeGitHub(t)
-	e := start(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db")))
+	e := start(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db")), opts...)
 	e.inst = inst
 	return e
 }
+
+// offsetClock is the real time, moved on by the test: jobs become quiet
+// without waiting.
+type offsetClock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *offsetClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
+
+func (c *offsetClock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.off += d }
 
 // call sends a request and decodes the JSON answer.
 func (e *env) call(t *testing.T, method, path, key string, body any) (int, map[string]any) {
@@ -531,14 +542,15 @@ func TestReconcileRecoversLostDeliveries(t *testing.T) {
 }
 
 func TestReconcileRunsOnTheLeaseHolderOnly(t *testing.T) {
-	e := newEnv(t)
+	clock := &offsetClock{}
+	e := newEnv(t, app.WithClock(clock.Now))
 	_, _ = e.install(t, keyA, e.inst.ID)
 	code, job := e.create(t, keyA, jobRequest("job-2"))
 	require.Equal(t, 201, code)
 	e.fake.SetWebhook("", "")
 	_, err := e.fake.SetRunStatus(int64(job["runId"].(float64)), "completed", "success")
 	require.NoError(t, err)
-	time.Sleep(1100 * time.Millisecond) // GHBRIDGE_QUIET_AFTER is 1s
+	clock.Advance(2 * time.Second) // GHBRIDGE_QUIET_AFTER is 1s
 	ok, err := e.srv.DB().TryLease(context.Background(), "reconcile", "another-replica", time.Minute)
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -548,14 +560,15 @@ func TestReconcileRunsOnTheLeaseHolderOnly(t *testing.T) {
 }
 
 func TestPollingQuietJobs(t *testing.T) {
-	e := newEnv(t)
+	clock := &offsetClock{}
+	e := newEnv(t, app.WithClock(clock.Now))
 	_, _ = e.install(t, keyA, e.inst.ID)
 	code, job := e.create(t, keyA, jobRequest("job-2"))
 	require.Equal(t, 201, code)
 	e.fake.SetWebhook("", "")
 	_, err := e.fake.SetRunStatus(int64(job["runId"].(float64)), "completed", "success")
 	require.NoError(t, err)
-	time.Sleep(1100 * time.Millisecond) // GHBRIDGE_QUIET_AFTER is 1s
+	clock.Advance(2 * time.Second) // GHBRIDGE_QUIET_AFTER is 1s
 	e.srv.Reconcile(context.Background())
 	_, job = e.call(t, "GET", "/api/jobs/job-2", keyA, nil)
 	assert.Equal(t, "successful", job["status"])
