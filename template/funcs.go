@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	texttemplate "text/template"
@@ -121,10 +122,11 @@ var builtinNames = map[string]any{
 func FuncNames() []string {
 	var names []string
 	for k := range funcs {
-		if k != guardFunc {
+		if !strings.HasPrefix(k, internalPrefix) {
 			names = append(names, k)
 		}
 	}
+	slices.Sort(names)
 	return names
 }
 

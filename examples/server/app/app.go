@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 		status.WithRunFinder(ghbridge.RunFinder(s.dispatcher, s.dispatchJob)),
 		status.WithQuietPeriod(cfg.QuietAfter, 100), status.WithPollerLogger(s.log))
 	s.control = control.New(s.tracker, s.resolver, s.clients,
-		control.WithForceCancelAfter(cfg.ForceCancelAfter), control.WithLogger(s.log), control.WithAppID(cfg.App.AppID),
+		control.WithForceCancelAfter(cfg.ForceCancelAfter), control.WithLogger(s.log), control.WithAppID(cfg.App.AppID), control.WithClock(s.now),
 		control.WithRedispatch(s.redispatch), control.WithReviewer(s.reviewerCredential))
 	if len(cfg.WebhookSecrets) > 0 {
 		s.hooks, err = webhook.New(cfg.WebhookSecrets, webhook.WithHolder(webhook.NewHolder(cfg.Instance)),
