@@ -129,16 +129,8 @@ type PullRequestSpec struct {
 // Repository returns "owner/repo".
 func (c AgentConfig) Repository() string { return c.Owner + "/" + c.Repo }
 
-// fieldKinds lists the fields each kind accepts besides the common ones.
-var (
-	commonFields = []string{"type", "installationId", "owner", "repo", "ref", "token", "template", "report"}
-	kindFields   = map[Kind][]string{
-		KindWorkflowDispatch:   {"workflowId", "inputs"},
-		KindRepositoryDispatch: {"eventType", "clientPayload"},
-		KindDeployment:         {"environment", "task", "description", "payload", "requiredContexts", "autoMerge"},
-		KindPullRequest:        {"branch", "title", "body", "commitMessage", "draft", "files"},
-	}
-)
+// commonFields are the fields every kind accepts.
+var commonFields = []string{"type", "installationId", "owner", "repo", "ref", "token", "template", "report"}
 
 // Render renders a job agent config against the job context and returns
 // it typed and validated. cfg is the config as JSON. Errors are *Error
@@ -187,135 +179,165 @@ const maxCachedConfig = 64 << 10
 // which count the job id ghbridge adds.
 func ParseAgentConfig(m map[string]any, jobID string) (AgentConfig, error) {
 	p := parser{m: m}
-	var c AgentConfig
-	c.Type = Kind(p.str("type"))
+	c := AgentConfig{Type: Kind(p.str("type"))}
 	if c.Type == "" {
 		c.Type = KindWorkflowDispatch
 	}
-	allowed, ok := kindFields[c.Type]
+	kind, ok := kinds[c.Type]
 	if !ok {
 		return AgentConfig{}, invalid("type", "unknown type %q; use workflow_dispatch, repository_dispatch, deployment or pull_request", c.Type)
 	}
 	for k := range m {
-		if !slices.Contains(commonFields, k) && !slices.Contains(allowed, k) {
-			return AgentConfig{}, invalid(k, "unknown field for type %s%s", c.Type, suggest(k, append(slices.Clone(commonFields), allowed...)))
+		if !slices.Contains(commonFields, k) && !slices.Contains(kind.fields, k) {
+			return AgentConfig{}, invalid(k, "unknown field for type %s%s", c.Type, suggest(k, append(slices.Clone(commonFields), kind.fields...)))
 		}
 	}
+	for _, step := range []func(*parser, *AgentConfig, string) error{parseCommon, parseReport, kind.parse} {
+		if err := step(&p, &c, jobID); err != nil {
+			return AgentConfig{}, err
+		}
+	}
+	return c, nil
+}
+
+// kind is how one type of agent config is parsed: its own fields, and the
+// step that reads them.
+type kind struct {
+	fields []string
+	parse  func(p *parser, c *AgentConfig, jobID string) error
+}
+
+var kinds = map[Kind]kind{
+	KindWorkflowDispatch:   {[]string{"workflowId", "inputs"}, parseWorkflowDispatch},
+	KindRepositoryDispatch: {[]string{"eventType", "clientPayload"}, parseRepositoryDispatch},
+	KindDeployment:         {[]string{"environment", "task", "description", "payload", "requiredContexts", "autoMerge"}, parseDeployment},
+	KindPullRequest:        {[]string{"branch", "title", "body", "commitMessage", "draft", "files"}, parsePullRequest},
+}
+
+// parseCommon reads the fields every kind has: where and as whom.
+func parseCommon(p *parser, c *AgentConfig, _ string) error {
 	c.InstallationID = p.int64("installationId")
 	c.Owner, c.Repo = p.str("owner"), p.str("repo")
 	c.Token = p.str("token")
 	c.Ref = p.str("ref")
 	if p.err != nil {
-		return AgentConfig{}, p.err
+		return p.err
 	}
 	if c.InstallationID < 0 {
-		return AgentConfig{}, invalid("installationId", "must be a positive number")
+		return invalid("installationId", "must be a positive number")
 	}
 	if err := checkName("owner", c.Owner); err != nil {
-		return AgentConfig{}, err
+		return err
 	}
 	if err := checkName("repo", c.Repo); err != nil {
-		return AgentConfig{}, err
+		return err
 	}
 	if c.Ref == "" {
 		c.Ref = DefaultRef
 	}
 	if strings.ContainsAny(c.Ref, " \t\n~^:?*[\\") {
-		return AgentConfig{}, invalid("ref", "%q is not a valid git ref", c.Ref)
+		return invalid("ref", "%q is not a valid git ref", c.Ref)
 	}
+	return nil
+}
 
-	if err := p.report(&c); err != nil {
-		return AgentConfig{}, err
-	}
+func parseReport(p *parser, c *AgentConfig, _ string) error { return p.report(c) }
 
-	switch c.Type {
-	case KindWorkflowDispatch:
-		c.Workflow = p.workflow("workflowId")
-		c.Inputs = p.stringMap("inputs")
-		if p.err != nil {
-			return AgentConfig{}, p.err
-		}
-		if _, ok := c.Inputs[JobIDKey]; ok {
-			return AgentConfig{}, invalid("inputs."+JobIDKey, "is set by ghbridge to the job id; remove it")
-		}
-		if len(c.Inputs)+1 > MaxWorkflowInputs {
-			return AgentConfig{}, invalid("inputs", "%d inputs plus %s exceed GitHub's limit of %d", len(c.Inputs), JobIDKey, MaxWorkflowInputs)
-		}
-	case KindRepositoryDispatch:
-		c.EventType = p.str("eventType")
-		c.ClientPayload = p.object("clientPayload")
-		if p.err != nil {
-			return AgentConfig{}, p.err
-		}
-		switch {
-		case c.EventType == "":
-			return AgentConfig{}, invalid("eventType", "is required for repository_dispatch")
-		case utf8.RuneCountInString(c.EventType) > MaxEventTypeLength:
-			return AgentConfig{}, invalid("eventType", "is %d characters; GitHub allows %d", utf8.RuneCountInString(c.EventType), MaxEventTypeLength)
-		}
-		if _, ok := c.ClientPayload[JobIDKey]; ok {
-			return AgentConfig{}, invalid("clientPayload."+JobIDKey, "is set by ghbridge to the job id; remove it")
-		}
-		if len(c.ClientPayload)+1 > MaxClientPayloadKeys {
-			return AgentConfig{}, invalid("clientPayload", "%d top-level keys plus %s exceed GitHub's limit of %d; nest them in an object", len(c.ClientPayload), JobIDKey, MaxClientPayloadKeys)
-		}
-		if n := ClientPayloadSize(c.ClientPayload, jobID); n > MaxClientPayloadBytes {
-			return AgentConfig{}, invalid("clientPayload", "is %d bytes of JSON with %s; GitHub takes less than 64 KB (%d bytes); send a reference (a URL, an id) instead of the data", n, JobIDKey, MaxClientPayloadBytes)
-		}
-	case KindDeployment:
-		c.Environment = p.str("environment")
-		c.Task = p.str("task")
-		c.Description = p.str("description")
-		c.Payload = p.object("payload")
-		c.RequiredContexts = p.stringList("requiredContexts")
-		c.AutoMerge = p.boolPtr("autoMerge")
-		if p.err != nil {
-			return AgentConfig{}, p.err
-		}
-		if c.Environment == "" {
-			return AgentConfig{}, invalid("environment", "is required for a deployment")
-		}
-		if _, ok := c.Payload[JobIDKey]; ok {
-			return AgentConfig{}, invalid("payload."+JobIDKey, "is set by ghbridge to the job id; remove it")
-		}
-		if len(c.Description) > 140 {
-			return AgentConfig{}, invalid("description", "is %d characters; GitHub allows 140", len(c.Description))
-		}
-	case KindPullRequest:
-		pr := &PullRequestSpec{
-			Branch:        p.str("branch"),
-			Title:         p.str("title"),
-			Body:          p.str("body"),
-			CommitMessage: p.str("commitMessage"),
-			Draft:         p.bool("draft"),
-			Files:         p.stringMap("files"),
-		}
-		if p.err != nil {
-			return AgentConfig{}, p.err
-		}
-		if pr.Branch == "" {
-			pr.Branch = "ghbridge/job-" + jobID
-		}
-		if pr.Title == "" {
-			return AgentConfig{}, invalid("title", "is required for a pull request")
-		}
-		if len(pr.Files) == 0 {
-			return AgentConfig{}, invalid("files", "is required for a pull request: map each path to its new content")
-		}
-		for f := range pr.Files {
-			if f == "" || strings.HasPrefix(f, "/") || path.Clean(f) != f || strings.HasPrefix(f, "../") || f == ".." {
-				return AgentConfig{}, invalid("files", "%q is not a clean relative path", f)
-			}
-		}
-		if strings.ContainsAny(pr.Branch, " \t\n~^:?*[\\") || pr.Branch == c.Ref {
-			return AgentConfig{}, invalid("branch", "%q cannot be the head branch (it must be a valid new branch, not the base %q)", pr.Branch, c.Ref)
-		}
-		if pr.CommitMessage == "" {
-			pr.CommitMessage = pr.Title
-		}
-		c.PullRequest = pr
+func parseWorkflowDispatch(p *parser, c *AgentConfig, _ string) error {
+	c.Workflow = p.workflow("workflowId")
+	c.Inputs = p.stringMap("inputs")
+	if p.err != nil {
+		return p.err
 	}
-	return c, nil
+	if _, ok := c.Inputs[JobIDKey]; ok {
+		return invalid("inputs."+JobIDKey, "is set by ghbridge to the job id; remove it")
+	}
+	if len(c.Inputs)+1 > MaxWorkflowInputs {
+		return invalid("inputs", "%d inputs plus %s exceed GitHub's limit of %d", len(c.Inputs), JobIDKey, MaxWorkflowInputs)
+	}
+	return nil
+}
+
+func parseRepositoryDispatch(p *parser, c *AgentConfig, jobID string) error {
+	c.EventType = p.str("eventType")
+	c.ClientPayload = p.object("clientPayload")
+	if p.err != nil {
+		return p.err
+	}
+	switch {
+	case c.EventType == "":
+		return invalid("eventType", "is required for repository_dispatch")
+	case utf8.RuneCountInString(c.EventType) > MaxEventTypeLength:
+		return invalid("eventType", "is %d characters; GitHub allows %d", utf8.RuneCountInString(c.EventType), MaxEventTypeLength)
+	}
+	if _, ok := c.ClientPayload[JobIDKey]; ok {
+		return invalid("clientPayload."+JobIDKey, "is set by ghbridge to the job id; remove it")
+	}
+	if len(c.ClientPayload)+1 > MaxClientPayloadKeys {
+		return invalid("clientPayload", "%d top-level keys plus %s exceed GitHub's limit of %d; nest them in an object", len(c.ClientPayload), JobIDKey, MaxClientPayloadKeys)
+	}
+	if n := ClientPayloadSize(c.ClientPayload, jobID); n > MaxClientPayloadBytes {
+		return invalid("clientPayload", "is %d bytes of JSON with %s; GitHub takes less than 64 KB (%d bytes); send a reference (a URL, an id) instead of the data", n, JobIDKey, MaxClientPayloadBytes)
+	}
+	return nil
+}
+
+func parseDeployment(p *parser, c *AgentConfig, _ string) error {
+	c.Environment = p.str("environment")
+	c.Task = p.str("task")
+	c.Description = p.str("description")
+	c.Payload = p.object("payload")
+	c.RequiredContexts = p.stringList("requiredContexts")
+	c.AutoMerge = p.boolPtr("autoMerge")
+	if p.err != nil {
+		return p.err
+	}
+	if c.Environment == "" {
+		return invalid("environment", "is required for a deployment")
+	}
+	if _, ok := c.Payload[JobIDKey]; ok {
+		return invalid("payload."+JobIDKey, "is set by ghbridge to the job id; remove it")
+	}
+	if len(c.Description) > 140 {
+		return invalid("description", "is %d characters; GitHub allows 140", len(c.Description))
+	}
+	return nil
+}
+
+func parsePullRequest(p *parser, c *AgentConfig, jobID string) error {
+	pr := &PullRequestSpec{
+		Branch:        p.str("branch"),
+		Title:         p.str("title"),
+		Body:          p.str("body"),
+		CommitMessage: p.str("commitMessage"),
+		Draft:         p.bool("draft"),
+		Files:         p.stringMap("files"),
+	}
+	if p.err != nil {
+		return p.err
+	}
+	if pr.Branch == "" {
+		pr.Branch = "ghbridge/job-" + jobID
+	}
+	if pr.Title == "" {
+		return invalid("title", "is required for a pull request")
+	}
+	if len(pr.Files) == 0 {
+		return invalid("files", "is required for a pull request: map each path to its new content")
+	}
+	for f := range pr.Files {
+		if f == "" || strings.HasPrefix(f, "/") || path.Clean(f) != f || strings.HasPrefix(f, "../") || f == ".." {
+			return invalid("files", "%q is not a clean relative path", f)
+		}
+	}
+	if strings.ContainsAny(pr.Branch, " \t\n~^:?*[\\") || pr.Branch == c.Ref {
+		return invalid("branch", "%q cannot be the head branch (it must be a valid new branch, not the base %q)", pr.Branch, c.Ref)
+	}
+	if pr.CommitMessage == "" {
+		pr.CommitMessage = pr.Title
+	}
+	c.PullRequest = pr
+	return nil
 }
 
 // report parses the "report" object.
