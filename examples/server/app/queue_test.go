@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"context"
+	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
@@ -8,7 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/github/githubtest"
+	"github.com/ghbridge/ghbridge/status"
 )
 
 const dispatchRoute = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches"
@@ -61,4 +65,23 @@ func TestAcceptWithGitHubDown(t *testing.T) {
 	require.Equal(t, 201, code, job)
 	assert.Equal(t, "pending", job["status"])
 	assert.Empty(t, e.fake.Dispatches(), "answered while GitHub still holds the dispatch")
+}
+
+// TestCommittedJobIsDispatched: a caller that hangs up once its job is
+// committed (nothing enqueued it) still gets it dispatched: the job row is
+// the queue's truth.
+func TestCommittedJobIsDispatched(t *testing.T) {
+	e := newEnv(t)
+	code, body := e.install(t, keyA, e.inst.ID)
+	require.Equal(t, 200, code, body)
+	agent := json.RawMessage(`{"owner": "acme", "repo": "deployer", "workflowId": "deploy.yml"}`)
+	rec := sqlstore.Record{Job: status.Job{ID: "tenant-a.hung-up", Tenant: "tenant-a", Status: status.Pending, Kind: "workflow_dispatch", Owner: "acme", Repo: "deployer"},
+		Agent: agent, Context: json.RawMessage(`{"jobId": "tenant-a.hung-up"}`)}
+	require.NoError(t, e.srv.DB().Jobs().CreateRecord(context.Background(), rec))
+	var job map[string]any
+	require.Eventually(t, func() bool {
+		_, job = e.call(t, "GET", "/api/jobs/hung-up", keyA, nil)
+		return job["status"] == "in_progress"
+	}, 10*time.Second, 5*time.Millisecond)
+	assert.Len(t, e.fake.Dispatches(), 1)
 }
