@@ -220,6 +220,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 		job = status.NewJob(key, cfg)
 	}
 	job.Tenant = tenant
+	job.CreatedAt = s.now()
 	rec := sqlstore.Record{Job: job, Agent: req.Agent, Context: jcJSON}
 	if err := s.db.Jobs().CreateRecord(ctx, rec); err != nil {
 		if errors.Is(err, status.ErrJobExists) {
@@ -239,15 +240,21 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 			log.ErrorContext(ctx, "recording the config error failed", "error", err)
 		}
 		s.metrics.dispatches.WithLabelValues("", string(status.InvalidJobAgent)).Inc()
-	} else if err := s.queue.Enqueue(context.WithoutCancel(ctx), key); err != nil {
-		log.WarnContext(ctx, "enqueuing the job failed; the queue's sweep will find it", "error", err)
-	}
-	got, err := s.db.Jobs().GetRecord(context.WithoutCancel(ctx), key)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal error")
+		got, err := s.db.Jobs().GetRecord(context.WithoutCancel(ctx), key)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "internal error")
+			return
+		}
+		writeJSON(w, http.StatusCreated, jobView(got))
 		return
 	}
-	writeJSON(w, http.StatusCreated, jobView(got))
+	if err := s.queue.Enqueue(context.WithoutCancel(ctx), key); err != nil {
+		log.WarnContext(ctx, "enqueuing the job failed; the queue's sweep will find it", "error", err)
+	}
+	// The job as accepted: a worker (of any replica) may have moved it on
+	// already; GET follows it.
+	rec.Version, rec.UpdatedAt = 1, rec.CreatedAt
+	writeJSON(w, http.StatusCreated, jobView(rec))
 }
 
 func isJSONObject(b json.RawMessage) bool {
