@@ -2,7 +2,6 @@ package githubtest
 
 import (
 	"cmp"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -361,43 +360,4 @@ func (s *Server) lookupInstallation(raw string) *installation {
 		return nil
 	}
 	return in
-}
-
-// requireRepo finds the repository of the request and checks that the
-// caller may use it with the permission (e.g. "actions", "write"). It
-// writes GitHub's answer and returns nil when not.
-func (s *Server) requireRepo(w http.ResponseWriter, r *http.Request, c caller, perm, level string) *repo {
-	rp := s.repos[strings.ToLower(r.PathValue("owner")+"/"+r.PathValue("repo"))]
-	if rp == nil {
-		notFound(w)
-		return nil
-	}
-	if c.static {
-		return rp
-	}
-	if c.installation == nil || !c.installation.grants(rp.Owner, rp.Name) {
-		notFound(w)
-		return nil
-	}
-	if perm != "" && !c.installation.can(perm, level) {
-		writeError(w, http.StatusForbidden, "Resource not accessible by integration")
-		return nil
-	}
-	return rp
-}
-
-func (s *Server) routes(mux *http.ServeMux) {
-	s.appRoutes(mux)
-	s.repoRoutes(mux)
-	s.actionsRoutes(mux)
-	s.deploymentRoutes(mux)
-	s.checkRoutes(mux)
-	s.pullRoutes(mux)
-	s.controlRoutes(mux)
-	s.hookRoutes(mux)
-	s.repoHookRoutes(mux)
-	s.userRoutes(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("Not Found (the fake does not serve %s %s)", r.Method, r.URL.Path))
-	})
 }
