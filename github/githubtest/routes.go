@@ -11,6 +11,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.appRoutes(mux)
 	s.repoRoutes(mux)
 	s.actionsRoutes(mux)
+	s.dispatchRoutes(mux)
 	s.deploymentRoutes(mux)
 	s.checkRoutes(mux)
 	s.gitRoutes(mux)
