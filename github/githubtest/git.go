@@ -86,6 +86,7 @@ func (s *Server) commitJSON(rp *repo, sha string, c gitCommit) map[string]any {
 func (s *Server) gitRoutes(mux *http.ServeMux) {
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/git/commits/{sha}", "contents", "read", s.getCommit)
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/contents/{path...}", "contents", "read", s.getContents)
+	s.handleRepo(mux, "GET /repos/{owner}/{repo}/git/ref/{ref...}", "contents", "read", s.getRef)
 	handleRepoJSON(s, mux, "POST /repos/{owner}/{repo}/git/trees", "contents", "write", s.createTree)
 	handleRepoJSON(s, mux, "POST /repos/{owner}/{repo}/git/commits", "contents", "write", s.createCommit)
 	handleRepoJSON(s, mux, "POST /repos/{owner}/{repo}/git/refs", "contents", "write", s.createRef)
@@ -132,6 +133,17 @@ func (s *Server) getContents(w http.ResponseWriter, r *http.Request, _ caller, r
 		"url": self, "git_url": git, "html_url": html, "download_url": nil,
 		"_links": map[string]any{"self": self, "git": git, "html": html},
 	})
+}
+
+func (s *Server) getRef(w http.ResponseWriter, r *http.Request, _ caller, rp *repo) {
+	ref := r.PathValue("ref")
+	b, ok := strings.CutPrefix(ref, "heads/")
+	sha, exists := rp.branches[b]
+	if !ok || !exists {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.refJSON(rp, "refs/"+ref, sha))
 }
 
 type createTreeRequest struct {

@@ -115,3 +115,9 @@ func (s *Server) requireRepo(w http.ResponseWriter, r *http.Request, c caller, p
 	}
 	return rp
 }
+
+// invalid answers 422 "Invalid request." with detail, as GitHub does
+// when a body does not match the operation's schema.
+func invalid(w http.ResponseWriter, detail string) {
+	writeError(w, http.StatusUnprocessableEntity, "Invalid request.\n\n"+detail)
+}
