@@ -2,8 +2,6 @@ package githubtest
 
 import (
 	"cmp"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -25,58 +23,6 @@ type PullRequest struct {
 	State       string // "open" or "closed"
 	Merged      bool
 	CreatedAt   time.Time
-}
-
-// gitState holds the git objects the fake knows: commits and trees, just
-// enough for branches, commits of file changes and pull requests.
-type gitState struct {
-	commits map[string]gitCommit
-	trees   map[string]map[string]string // tree sha -> path -> content
-	pulls   map[string][]*PullRequest    // lower-case owner/repo -> pulls
-}
-
-type gitCommit struct {
-	Tree    string
-	Parents []string
-	Message string
-}
-
-const emptyTree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904" // git's empty tree
-
-func (s *Server) git() *gitState {
-	if s.gitObjects == nil {
-		s.gitObjects = &gitState{commits: map[string]gitCommit{}, trees: map[string]map[string]string{emptyTree: {}}, pulls: map[string][]*PullRequest{}}
-	}
-	return s.gitObjects
-}
-
-// commit returns the commit a branch head points at, creating the
-// initial (empty) commit for heads made by AddRepo or AddBranch.
-func (g *gitState) commit(sha string) gitCommit {
-	c, ok := g.commits[sha]
-	if !ok {
-		c = gitCommit{Tree: emptyTree, Message: "Initial commit"}
-		g.commits[sha] = c
-	}
-	return c
-}
-
-// File returns the content of path on a branch, as committed through the
-// git API.
-func (s *Server) File(owner, name, branch, path string) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp := s.repos[strings.ToLower(owner+"/"+name)]
-	if rp == nil {
-		return "", false
-	}
-	sha, ok := rp.branches[branch]
-	if !ok {
-		return "", false
-	}
-	g := s.git()
-	content, ok := g.trees[g.commit(sha).Tree][path]
-	return content, ok
 }
 
 // Pulls returns the pull requests of a repository, oldest first.
@@ -176,293 +122,200 @@ func (s *Server) pullJSON(rp *repo, pr *PullRequest) map[string]any {
 	}
 }
 
-func (s *Server) commitJSON(rp *repo, sha string, c gitCommit) map[string]any {
-	full := rp.Owner + "/" + rp.Name
-	parents := []any{}
-	for _, p := range c.Parents {
-		parents = append(parents, map[string]any{"sha": p, "url": s.apiURL("/repos/%s/git/commits/%s", full, p),
-			"html_url": s.webURL(full + "/commit/" + p)})
-	}
-	at := rp.createdAt.UTC().Format(time.RFC3339)
-	return map[string]any{
-		"sha": sha, "node_id": nodeID("C", int64(len(sha))) + sha[:min(8, len(sha))], "message": c.Message,
-		"tree":    map[string]any{"sha": c.Tree, "url": s.apiURL("/repos/%s/git/trees/%s", full, c.Tree)},
-		"parents": parents, "author": gitUserJSON(at), "committer": gitUserJSON(at), "verification": unverified,
-		"url":      s.apiURL("/repos/%s/git/commits/%s", full, sha),
-		"html_url": s.webURL(full + "/commit/" + sha),
-	}
+// Comment is an issue or pull request comment in the fake.
+type Comment struct {
+	ID     int64
+	Number int
+	Body   string
+	// By is the login that commented (the App's bot for installation
+	// tokens).
+	By string
 }
 
+// Comments returns the comments of an issue or pull request.
+func (s *Server) Comments(owner, name string, number int) []Comment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.comments[fmt.Sprintf("%s#%d", strings.ToLower(owner+"/"+name), number)])
+}
+
+// pullRoutes serves pull requests and their comments.
 func (s *Server) pullRoutes(mux *http.ServeMux) {
-	s.handle(mux, "GET /repos/{owner}/{repo}/git/commits/{sha}", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rp := s.requireRepo(w, r, c, "contents", "read")
-		if rp == nil {
-			return
-		}
-		sha := r.PathValue("sha")
-		g := s.git()
-		if _, ok := g.commits[sha]; !ok && !slices.Contains(slices.Collect(maps.Values(rp.branches)), sha) {
-			notFound(w)
-			return
-		}
-		writeJSON(w, http.StatusOK, s.commitJSON(rp, sha, g.commit(sha)))
-	})
-	s.handle(mux, "GET /repos/{owner}/{repo}/contents/{path...}", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rp := s.requireRepo(w, r, c, "contents", "read")
-		if rp == nil {
-			return
-		}
-		ref := cmp.Or(r.URL.Query().Get("ref"), rp.DefaultBranch)
-		sha, ok := rp.branches[strings.TrimPrefix(ref, "refs/heads/")]
-		if !ok {
-			writeError(w, http.StatusNotFound, "No commit found for the ref "+ref)
-			return
-		}
-		path := r.PathValue("path")
-		content, found := s.git().trees[s.git().commit(sha).Tree][path]
-		if !found {
-			for _, wf := range rp.workflows {
-				if wf.Path == path {
-					content, found = WorkflowYAML(*wf), true
-				}
-			}
-		}
-		if !found {
-			notFound(w)
-			return
-		}
-		blob := fakeSHA("blob:" + content)
-		self := s.apiURL("/repos/%s/%s/contents/%s?ref=%s", rp.Owner, rp.Name, path, ref)
-		git := s.apiURL("/repos/%s/%s/git/blobs/%s", rp.Owner, rp.Name, blob)
-		html := s.webURL(fmt.Sprintf("%s/%s/blob/%s/%s", rp.Owner, rp.Name, ref, path))
-		writeJSON(w, http.StatusOK, map[string]any{
-			"type": "file", "encoding": "base64", "name": pathBase(path), "path": path, "size": len(content),
-			"sha": blob, "content": base64.StdEncoding.EncodeToString([]byte(content)),
-			"url": self, "git_url": git, "html_url": html, "download_url": nil,
-			"_links": map[string]any{"self": self, "git": git, "html": html},
-		})
-	})
-	s.handle(mux, "POST /repos/{owner}/{repo}/git/trees", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		var body struct {
-			BaseTree string `json:"base_tree"`
-			Tree     []struct {
-				Path    string  `json:"path"`
-				Mode    string  `json:"mode"`
-				Type    string  `json:"type"`
-				Content *string `json:"content"`
-			} `json:"tree"`
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rp := s.requireRepo(w, r, c, "contents", "write")
-		if rp == nil {
-			return
-		}
-		g := s.git()
-		files := map[string]string{}
-		if body.BaseTree != "" {
-			base, ok := g.trees[body.BaseTree]
-			if !ok {
-				invalid(w, "base_tree is not a valid tree")
-				return
-			}
-			maps.Copy(files, base)
-		}
-		for _, e := range body.Tree {
-			switch {
-			case e.Path == "" || strings.HasPrefix(e.Path, "/"):
-				invalid(w, fmt.Sprintf("tree.path %q is invalid", e.Path))
-				return
-			case e.Content == nil:
-				invalid(w, "the fake supports tree entries with content only")
-				return
-			default:
-				files[e.Path] = *e.Content
-			}
-		}
-		b, _ := json.Marshal(files)
-		sha := fakeSHA("tree:" + string(b))
-		g.trees[sha] = files
-		full := rp.Owner + "/" + rp.Name
-		entries := []any{}
-		for _, p := range slices.Sorted(maps.Keys(files)) {
-			blob := fakeSHA("blob:" + files[p])
-			entries = append(entries, map[string]any{"path": p, "mode": "100644", "type": "blob", "sha": blob,
-				"size": len(files[p]), "url": s.apiURL("/repos/%s/git/blobs/%s", full, blob)})
-		}
-		writeJSON(w, http.StatusCreated, map[string]any{"sha": sha, "truncated": false, "tree": entries,
-			"url": s.apiURL("/repos/%s/git/trees/%s", full, sha)})
-	})
-	s.handle(mux, "POST /repos/{owner}/{repo}/git/commits", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		var body struct {
-			Message string   `json:"message"`
-			Tree    string   `json:"tree"`
-			Parents []string `json:"parents"`
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rp := s.requireRepo(w, r, c, "contents", "write")
-		if rp == nil {
-			return
-		}
-		g := s.git()
-		if _, ok := g.trees[body.Tree]; !ok || body.Message == "" {
-			invalid(w, "tree must be an existing tree and message is required")
-			return
-		}
-		cm := gitCommit{Tree: body.Tree, Parents: body.Parents, Message: body.Message}
-		sha := fakeSHA(fmt.Sprintf("commit:%s:%v:%s:%d", body.Tree, body.Parents, body.Message, s.id()))
-		g.commits[sha] = cm
-		writeJSON(w, http.StatusCreated, s.commitJSON(rp, sha, cm))
-	})
-	s.handle(mux, "POST /repos/{owner}/{repo}/git/refs", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		var body struct {
-			Ref string `json:"ref"`
-			SHA string `json:"sha"`
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rp := s.requireRepo(w, r, c, "contents", "write")
-		if rp == nil {
-			return
-		}
-		branch, ok := strings.CutPrefix(body.Ref, "refs/heads/")
-		if !ok || branch == "" {
-			invalid(w, "ref must start with refs/heads/")
-			return
-		}
-		if _, exists := rp.branches[branch]; exists {
-			writeError(w, http.StatusUnprocessableEntity, "Reference already exists")
-			return
-		}
-		if _, ok := s.git().commits[body.SHA]; !ok && !slices.Contains(slices.Collect(maps.Values(rp.branches)), body.SHA) {
-			writeError(w, http.StatusUnprocessableEntity, "Object does not exist")
-			return
-		}
-		rp.branches[branch] = body.SHA
-		writeJSON(w, http.StatusCreated, s.refJSON(rp, body.Ref, body.SHA))
-	})
-	s.handle(mux, "PATCH /repos/{owner}/{repo}/git/refs/{ref...}", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		var body struct {
-			SHA   string `json:"sha"`
-			Force bool   `json:"force"`
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rp := s.requireRepo(w, r, c, "contents", "write")
-		if rp == nil {
-			return
-		}
-		branch, ok := strings.CutPrefix(r.PathValue("ref"), "heads/")
-		if _, exists := rp.branches[branch]; !ok || !exists {
-			writeError(w, http.StatusUnprocessableEntity, "Reference does not exist")
-			return
-		}
-		rp.branches[branch] = body.SHA
-		writeJSON(w, http.StatusOK, s.refJSON(rp, "refs/heads/"+branch, body.SHA))
-	})
-	s.handle(mux, "POST /repos/{owner}/{repo}/pulls", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		var body struct {
-			Title string `json:"title"`
-			Head  string `json:"head"`
-			Base  string `json:"base"`
-			Body  string `json:"body"`
-			Draft bool   `json:"draft"`
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rp := s.requireRepo(w, r, c, "pull_requests", "write")
-		if rp == nil {
-			return
-		}
-		head := body.Head
-		if o, b, ok := strings.Cut(head, ":"); ok && strings.EqualFold(o, rp.Owner) {
-			head = b
-		}
-		sha, okHead := rp.branches[head]
-		_, okBase := rp.branches[body.Base]
-		switch {
-		case body.Title == "":
-			invalid(w, "\"title\" wasn't supplied.")
-			return
-		case !okHead || !okBase:
-			writeError(w, http.StatusUnprocessableEntity, "Validation Failed")
-			return
-		}
-		key := strings.ToLower(rp.Owner + "/" + rp.Name)
-		g := s.git()
-		for _, p := range g.pulls[key] {
-			if p.Head == head && p.State == "open" {
-				validationFailed(w, "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
-					fieldError{Resource: "PullRequest", Code: "custom", Message: fmt.Sprintf("A pull request already exists for %s:%s.", rp.Owner, head)})
-				return
-			}
-		}
-		pr := &PullRequest{
-			Number: len(g.pulls[key]) + 1, ID: s.id(), Owner: rp.Owner, Repo: rp.Name, Head: head, Base: body.Base, HeadSHA: sha,
-			Title: body.Title, Body: body.Body, Draft: body.Draft, State: "open", CreatedAt: s.now(),
-		}
-		g.pulls[key] = append(g.pulls[key], pr)
-		writeJSON(w, http.StatusCreated, s.pullJSON(rp, pr))
-	})
-	s.handle(mux, "GET /repos/{owner}/{repo}/pulls", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rp := s.requireRepo(w, r, c, "pull_requests", "read")
-		if rp == nil {
-			return
-		}
-		q := r.URL.Query()
-		state := cmp.Or(q.Get("state"), "open")
-		list := []any{}
-		for _, p := range slices.Backward(s.git().pulls[strings.ToLower(rp.Owner+"/"+rp.Name)]) {
-			if (state != "all" && p.State != state) || (q.Get("head") != "" && !strings.EqualFold(q.Get("head"), rp.Owner+":"+p.Head)) {
-				continue
-			}
-			list = append(list, s.pullJSON(rp, p))
-		}
-		writeJSON(w, http.StatusOK, list)
-	})
-	s.handle(mux, "GET /repos/{owner}/{repo}/pulls/{number}", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rp := s.requireRepo(w, r, c, "pull_requests", "read")
-		if rp == nil {
-			return
-		}
-		n, _ := strconv.Atoi(r.PathValue("number"))
-		for _, p := range s.git().pulls[strings.ToLower(rp.Owner+"/"+rp.Name)] {
-			if p.Number == n {
-				writeJSON(w, http.StatusOK, s.pullJSON(rp, p))
-				return
-			}
-		}
-		notFound(w)
-	})
+	handleRepoJSON(s, mux, "POST /repos/{owner}/{repo}/pulls", "pull_requests", "write", s.createPull)
+	s.handleRepo(mux, "GET /repos/{owner}/{repo}/pulls", "pull_requests", "read", s.listPulls)
+	s.handleRepo(mux, "GET /repos/{owner}/{repo}/pulls/{number}", "pull_requests", "read", s.getPull)
+	s.handle(mux, "PATCH /repos/{owner}/{repo}/pulls/{pull_number}", authToken, s.updatePull)
+	// Comments on pull requests need pull_requests (or issues) write.
+	handleRepoJSON(s, mux, "POST /repos/{owner}/{repo}/issues/{issue_number}/comments", "pull_requests", "write", s.createComment)
 }
 
-func pathBase(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[i+1:]
+type createPullRequest struct {
+	Title string `json:"title"`
+	Head  string `json:"head"`
+	Base  string `json:"base"`
+	Body  string `json:"body"`
+	Draft bool   `json:"draft"`
+}
+
+func (s *Server) createPull(w http.ResponseWriter, _ *http.Request, _ caller, rp *repo, body *createPullRequest) {
+	head := body.Head
+	if o, b, ok := strings.Cut(head, ":"); ok && strings.EqualFold(o, rp.Owner) {
+		head = b
 	}
-	return p
+	sha, okHead := rp.branches[head]
+	_, okBase := rp.branches[body.Base]
+	switch {
+	case body.Title == "":
+		invalid(w, "\"title\" wasn't supplied.")
+		return
+	case !okHead || !okBase:
+		writeError(w, http.StatusUnprocessableEntity, "Validation Failed")
+		return
+	}
+	key := strings.ToLower(rp.Owner + "/" + rp.Name)
+	g := s.git()
+	for _, p := range g.pulls[key] {
+		if p.Head == head && p.State == "open" {
+			validationFailed(w, "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+				fieldError{Resource: "PullRequest", Code: "custom", Message: fmt.Sprintf("A pull request already exists for %s:%s.", rp.Owner, head)})
+			return
+		}
+	}
+	pr := &PullRequest{
+		Number: len(g.pulls[key]) + 1, ID: s.id(), Owner: rp.Owner, Repo: rp.Name, Head: head, Base: body.Base, HeadSHA: sha,
+		Title: body.Title, Body: body.Body, Draft: body.Draft, State: "open", CreatedAt: s.now(),
+	}
+	g.pulls[key] = append(g.pulls[key], pr)
+	writeJSON(w, http.StatusCreated, s.pullJSON(rp, pr))
+}
+
+func (s *Server) listPulls(w http.ResponseWriter, r *http.Request, _ caller, rp *repo) {
+	q := r.URL.Query()
+	state := cmp.Or(q.Get("state"), "open")
+	list := []any{}
+	for _, p := range slices.Backward(s.git().pulls[strings.ToLower(rp.Owner+"/"+rp.Name)]) {
+		if (state != "all" && p.State != state) || (q.Get("head") != "" && !strings.EqualFold(q.Get("head"), rp.Owner+":"+p.Head)) {
+			continue
+		}
+		list = append(list, s.pullJSON(rp, p))
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) getPull(w http.ResponseWriter, r *http.Request, _ caller, rp *repo) {
+	n, _ := strconv.Atoi(r.PathValue("number"))
+	for _, p := range s.git().pulls[strings.ToLower(rp.Owner+"/"+rp.Name)] {
+		if p.Number == n {
+			writeJSON(w, http.StatusOK, s.pullJSON(rp, p))
+			return
+		}
+	}
+	notFound(w)
+}
+
+type updatePullRequest struct {
+	Title *string `json:"title"`
+	Body  *string `json:"body"`
+	State *string `json:"state"`
+}
+
+// updatePull edits a pull request; closing one sends a pull_request
+// "closed" delivery after the answer, outside s.mu.
+func (s *Server) updatePull(w http.ResponseWriter, r *http.Request, c caller) {
+	var body updatePullRequest
+	if !readJSON(w, r, &body) {
+		return
+	}
+	rp := s.lockRepo(w, r, c, "pull_requests", "write")
+	if rp == nil {
+		return
+	}
+	n, _ := strconv.Atoi(r.PathValue("pull_number"))
+	var pr *PullRequest
+	for _, p := range s.git().pulls[strings.ToLower(rp.Owner+"/"+rp.Name)] {
+		if p.Number == n {
+			pr = p
+		}
+	}
+	if pr == nil {
+		s.mu.Unlock()
+		notFound(w)
+		return
+	}
+	if body.State != nil && *body.State != "open" && *body.State != "closed" {
+		s.mu.Unlock()
+		validationFailed(w, "https://docs.github.com/rest/pulls/pulls#update-a-pull-request",
+			fieldError{Resource: "PullRequest", Field: "state", Code: "invalid"})
+		return
+	}
+	out, payload := s.applyPullUpdate(rp, pr, body)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+	if payload != nil {
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); _, _ = s.Deliver("pull_request", payload) }()
+	}
+}
+
+// applyPullUpdate edits pr and returns its JSON and, when the edit closed
+// it and a webhook is set, the pull_request delivery's payload. s.mu is
+// held.
+func (s *Server) applyPullUpdate(rp *repo, pr *PullRequest, body updatePullRequest) (out, payload map[string]any) {
+	if body.Title != nil {
+		pr.Title = *body.Title
+	}
+	if body.Body != nil {
+		pr.Body = *body.Body
+	}
+	closing := body.State != nil && *body.State == "closed" && pr.State == "open"
+	if body.State != nil && !pr.Merged {
+		pr.State = *body.State
+	}
+	out = s.pullJSON(rp, pr)
+	if closing && s.hook.url != "" {
+		payload = map[string]any{"action": "closed", "number": pr.Number, "pull_request": out, "repository": s.repoJSON(rp)}
+		if in := s.installationFor(rp); in != nil {
+			payload["installation"] = map[string]any{"id": in.ID}
+		}
+	}
+	return out, payload
+}
+
+type createCommentRequest struct {
+	Body *string `json:"body"`
+}
+
+func (s *Server) createComment(w http.ResponseWriter, r *http.Request, c caller, rp *repo, body *createCommentRequest) {
+	if body.Body == nil || *body.Body == "" {
+		validationFailed(w, "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
+			fieldError{Resource: "IssueComment", Field: "body", Code: "missing_field"})
+		return
+	}
+	n, _ := strconv.Atoi(r.PathValue("issue_number"))
+	key := strings.ToLower(rp.Owner + "/" + rp.Name)
+	if !slices.ContainsFunc(s.git().pulls[key], func(p *PullRequest) bool { return p.Number == n }) {
+		notFound(w)
+		return
+	}
+	user := s.botJSON()
+	by := s.AppSlug + "[bot]"
+	if c.login != "" {
+		user, by = s.userJSON(c.login, accountID(c.login), "User"), c.login
+	}
+	cm := Comment{ID: s.id(), Number: n, Body: *body.Body, By: by}
+	if s.comments == nil {
+		s.comments = map[string][]Comment{}
+	}
+	ck := fmt.Sprintf("%s#%d", key, n)
+	s.comments[ck] = append(s.comments[ck], cm)
+	full := rp.Owner + "/" + rp.Name
+	w.Header().Set("Location", s.apiURL("/repos/%s/issues/comments/%d", full, cm.ID))
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"id": cm.ID, "node_id": nodeID("IC", cm.ID), "body": cm.Body, "user": user,
+		"url":                s.apiURL("/repos/%s/issues/comments/%d", full, cm.ID),
+		"html_url":           s.webURL(fmt.Sprintf("%s/pull/%d#issuecomment-%d", full, n, cm.ID)),
+		"issue_url":          s.apiURL("/repos/%s/issues/%d", full, n),
+		"author_association": "NONE",
+		"created_at":         s.ts(), "updated_at": s.ts(),
+	})
 }

@@ -141,13 +141,9 @@ func (b *hookConfigBody) apply(h *RepoHook) {
 	}
 }
 
-// requireHook finds the hook of the request's repository; the caller
-// holds s.mu.
-func (s *Server) requireHook(w http.ResponseWriter, r *http.Request, c caller, level string) *repoHook {
-	rp := s.requireRepo(w, r, c, "repository_hooks", level)
-	if rp == nil {
-		return nil
-	}
+// findHook finds the request's hook in rp; it answers 404 and returns nil
+// when there is none. s.mu is held.
+func (s *Server) findHook(w http.ResponseWriter, r *http.Request, rp *repo) *repoHook {
 	id, _ := strconv.ParseInt(r.PathValue("hook_id"), 10, 64)
 	h := s.repoHooks[id]
 	if h == nil || !strings.EqualFold(h.Owner, rp.Owner) || !strings.EqualFold(h.Repo, rp.Name) {
@@ -157,167 +153,175 @@ func (s *Server) requireHook(w http.ResponseWriter, r *http.Request, c caller, l
 	return h
 }
 
+// lockHook is lockRepo (with the repository_hooks permission) and
+// findHook: on success s.mu is held, otherwise it was released after
+// answering.
+func (s *Server) lockHook(w http.ResponseWriter, r *http.Request, c caller, level string) *repoHook {
+	rp := s.lockRepo(w, r, c, "repository_hooks", level)
+	if rp == nil {
+		return nil
+	}
+	h := s.findHook(w, r, rp)
+	if h == nil {
+		s.mu.Unlock()
+	}
+	return h
+}
+
 // repoHookRoutes serves repository webhooks and their delivery logs.
 func (s *Server) repoHookRoutes(mux *http.ServeMux) {
-	s.handle(mux, "GET /repos/{owner}/{repo}/hooks", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rp := s.requireRepo(w, r, c, "repository_hooks", "read")
-		if rp == nil {
-			return
+	const perm = "repository_hooks"
+	s.handleRepo(mux, "GET /repos/{owner}/{repo}/hooks", perm, "read", s.listRepoHooks)
+	handleRepoJSON(s, mux, "POST /repos/{owner}/{repo}/hooks", perm, "write", s.createRepoHook)
+	s.handleRepo(mux, "GET /repos/{owner}/{repo}/hooks/{hook_id}", perm, "read", s.getRepoHook)
+	handleRepoJSON(s, mux, "PATCH /repos/{owner}/{repo}/hooks/{hook_id}", perm, "write", s.updateRepoHook)
+	s.handle(mux, "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries", authToken, s.listRepoHookDeliveries)
+	s.handleRepo(mux, "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}", perm, "read", s.getRepoHookDelivery)
+	s.handle(mux, "POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts", authToken, s.redeliverRepoHook)
+}
+
+func (s *Server) listRepoHooks(w http.ResponseWriter, _ *http.Request, _ caller, rp *repo) {
+	out := []any{}
+	for _, id := range slices.Sorted(maps.Keys(s.repoHooks)) {
+		if h := s.repoHooks[id]; strings.EqualFold(h.Owner, rp.Owner) && strings.EqualFold(h.Repo, rp.Name) {
+			out = append(out, s.repoHookJSON(h))
 		}
-		out := []any{}
-		for _, id := range slices.Sorted(maps.Keys(s.repoHooks)) {
-			if h := s.repoHooks[id]; strings.EqualFold(h.Owner, rp.Owner) && strings.EqualFold(h.Repo, rp.Name) {
-				out = append(out, s.repoHookJSON(h))
-			}
-		}
-		writeJSON(w, http.StatusOK, out)
-	})
-	s.handle(mux, "POST /repos/{owner}/{repo}/hooks", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		var body struct {
-			Name   string          `json:"name"`
-			Config *hookConfigBody `json:"config"`
-			Events []string        `json:"events"`
-			Active *bool           `json:"active"`
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rp := s.requireRepo(w, r, c, "repository_hooks", "write")
-		if rp == nil {
-			return
-		}
-		h := RepoHook{Owner: rp.Owner, Repo: rp.Name, Events: body.Events, Active: body.Active == nil || *body.Active}
-		body.Config.apply(&h)
-		if h.URL == "" {
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type createRepoHookRequest struct {
+	Name   string          `json:"name"`
+	Config *hookConfigBody `json:"config"`
+	Events []string        `json:"events"`
+	Active *bool           `json:"active"`
+}
+
+func (s *Server) createRepoHook(w http.ResponseWriter, _ *http.Request, _ caller, rp *repo, body *createRepoHookRequest) {
+	h := RepoHook{Owner: rp.Owner, Repo: rp.Name, Events: body.Events, Active: body.Active == nil || *body.Active}
+	body.Config.apply(&h)
+	if h.URL == "" {
+		validationFailed(w, "https://docs.github.com/rest/repos/webhooks#create-a-repository-webhook",
+			fieldError{Resource: "Hook", Code: "custom", Message: "Config must contain URL for webhooks"})
+		return
+	}
+	if len(h.Events) == 0 {
+		h.Events = []string{"push"}
+	}
+	for _, other := range s.repoHooks {
+		if other.URL == h.URL && strings.EqualFold(other.Owner, rp.Owner) && strings.EqualFold(other.Repo, rp.Name) {
 			validationFailed(w, "https://docs.github.com/rest/repos/webhooks#create-a-repository-webhook",
-				fieldError{Resource: "Hook", Code: "custom", Message: "Config must contain URL for webhooks"})
+				fieldError{Resource: "Hook", Code: "custom", Message: "Hook already exists on this repository"})
 			return
 		}
-		if len(h.Events) == 0 {
-			h.Events = []string{"push"}
-		}
-		for _, other := range s.repoHooks {
-			if other.URL == h.URL && strings.EqualFold(other.Owner, rp.Owner) && strings.EqualFold(other.Repo, rp.Name) {
-				validationFailed(w, "https://docs.github.com/rest/repos/webhooks#create-a-repository-webhook",
-					fieldError{Resource: "Hook", Code: "custom", Message: "Hook already exists on this repository"})
-				return
-			}
-		}
-		writeJSON(w, http.StatusCreated, s.repoHookJSON(s.addRepoHook(h)))
-	})
-	s.handle(mux, "GET /repos/{owner}/{repo}/hooks/{hook_id}", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if h := s.requireHook(w, r, c, "read"); h != nil {
-			writeJSON(w, http.StatusOK, s.repoHookJSON(h))
-		}
-	})
-	s.handle(mux, "PATCH /repos/{owner}/{repo}/hooks/{hook_id}", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		var body struct {
-			Config       *hookConfigBody `json:"config"`
-			Events       []string        `json:"events"`
-			AddEvents    []string        `json:"add_events"`
-			RemoveEvents []string        `json:"remove_events"`
-			Active       *bool           `json:"active"`
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		h := s.requireHook(w, r, c, "write")
-		if h == nil {
-			return
-		}
-		body.Config.apply(&h.RepoHook)
-		if body.Events != nil {
-			h.Events = slices.Clone(body.Events)
-		}
-		for _, e := range body.AddEvents {
-			if !slices.Contains(h.Events, e) {
-				h.Events = append(h.Events, e)
-			}
-		}
-		h.Events = slices.DeleteFunc(h.Events, func(e string) bool { return slices.Contains(body.RemoveEvents, e) })
-		if body.Active != nil {
-			h.Active = *body.Active
-		}
-		h.updatedAt = s.now()
+	}
+	writeJSON(w, http.StatusCreated, s.repoHookJSON(s.addRepoHook(h)))
+}
+
+func (s *Server) getRepoHook(w http.ResponseWriter, r *http.Request, _ caller, rp *repo) {
+	if h := s.findHook(w, r, rp); h != nil {
 		writeJSON(w, http.StatusOK, s.repoHookJSON(h))
-	})
-	s.handle(mux, "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		_, perPage := paging(r.URL.Query())
-		cursor, _ := strconv.ParseInt(r.URL.Query().Get("cursor"), 10, 64)
-		s.mu.Lock()
-		h := s.requireHook(w, r, c, "read")
-		if h == nil {
-			s.mu.Unlock()
-			return
+	}
+}
+
+type updateRepoHookRequest struct {
+	Config       *hookConfigBody `json:"config"`
+	Events       []string        `json:"events"`
+	AddEvents    []string        `json:"add_events"`
+	RemoveEvents []string        `json:"remove_events"`
+	Active       *bool           `json:"active"`
+}
+
+func (s *Server) updateRepoHook(w http.ResponseWriter, r *http.Request, _ caller, rp *repo, body *updateRepoHookRequest) {
+	h := s.findHook(w, r, rp)
+	if h == nil {
+		return
+	}
+	body.Config.apply(&h.RepoHook)
+	if body.Events != nil {
+		h.Events = slices.Clone(body.Events)
+	}
+	for _, e := range body.AddEvents {
+		if !slices.Contains(h.Events, e) {
+			h.Events = append(h.Events, e)
 		}
-		list := []any{}
-		var next int64
-		for _, d := range slices.Backward(s.deliveries) {
-			if d.HookID != h.ID || (cursor != 0 && d.ID >= cursor) {
-				continue
-			}
-			if len(list) == perPage {
-				next = d.ID + 1
-				break
-			}
-			list = append(list, s.deliveryJSON(d))
+	}
+	h.Events = slices.DeleteFunc(h.Events, func(e string) bool { return slices.Contains(body.RemoveEvents, e) })
+	if body.Active != nil {
+		h.Active = *body.Active
+	}
+	h.updatedAt = s.now()
+	writeJSON(w, http.StatusOK, s.repoHookJSON(h))
+}
+
+// listRepoHookDeliveries pages through a hook's deliveries, newest first,
+// with a cursor in the Link header; it answers after releasing s.mu.
+func (s *Server) listRepoHookDeliveries(w http.ResponseWriter, r *http.Request, c caller) {
+	_, perPage := paging(r.URL.Query())
+	cursor, _ := strconv.ParseInt(r.URL.Query().Get("cursor"), 10, 64)
+	h := s.lockHook(w, r, c, "read")
+	if h == nil {
+		return
+	}
+	list := []any{}
+	var next int64
+	for _, d := range slices.Backward(s.deliveries) {
+		if d.HookID != h.ID || (cursor != 0 && d.ID >= cursor) {
+			continue
 		}
+		if len(list) == perPage {
+			next = d.ID + 1
+			break
+		}
+		list = append(list, s.deliveryJSON(d))
+	}
+	s.mu.Unlock()
+	if next != 0 {
+		u := *r.URL
+		q := u.Query()
+		q.Set("cursor", strconv.FormatInt(next, 10))
+		u.RawQuery = q.Encode()
+		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/")+u.Path+"?"+u.RawQuery))
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) getRepoHookDelivery(w http.ResponseWriter, r *http.Request, _ caller, rp *repo) {
+	h := s.findHook(w, r, rp)
+	if h == nil {
+		return
+	}
+	d := s.findDelivery(r.PathValue("delivery_id"))
+	if d == nil || d.HookID != h.ID {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.deliveryDetailJSON(d))
+}
+
+// redeliverRepoHook answers at once and sends the delivery again in the
+// background, as GitHub queues it.
+func (s *Server) redeliverRepoHook(w http.ResponseWriter, r *http.Request, c caller) {
+	h := s.lockHook(w, r, c, "write")
+	if h == nil {
+		return
+	}
+	d := s.findDelivery(r.PathValue("delivery_id"))
+	if d == nil || d.HookID != h.ID {
 		s.mu.Unlock()
-		if next != 0 {
-			u := *r.URL
-			q := u.Query()
-			q.Set("cursor", strconv.FormatInt(next, 10))
-			u.RawQuery = q.Encode()
-			w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/")+u.Path+"?"+u.RawQuery))
-		}
-		writeJSON(w, http.StatusOK, list)
-	})
-	s.handle(mux, "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		h := s.requireHook(w, r, c, "read")
-		if h == nil {
-			return
-		}
-		d := s.findDelivery(r.PathValue("delivery_id"))
-		if d == nil || d.HookID != h.ID {
-			notFound(w)
-			return
-		}
-		writeJSON(w, http.StatusOK, s.deliveryDetailJSON(d))
-	})
-	s.handle(mux, "POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		s.mu.Lock()
-		h := s.requireHook(w, r, c, "write")
-		if h == nil {
-			s.mu.Unlock()
-			return
-		}
-		d := s.findDelivery(r.PathValue("delivery_id"))
-		if d == nil || d.HookID != h.ID {
-			s.mu.Unlock()
-			notFound(w)
-			return
-		}
-		again := &Delivery{ID: s.id(), GUID: d.GUID, Event: d.Event, Action: d.Action, HookID: h.ID,
-			InstallationID: d.InstallationID, RepositoryID: d.RepositoryID, Payload: d.Payload, Redelivery: true}
-		hook := h.config()
-		s.mu.Unlock()
-		writeJSON(w, http.StatusAccepted, map[string]any{})
-		s.bg.Add(1)
-		go func() {
-			defer s.bg.Done()
-			_, _ = s.sendTo(hook, again)
-		}()
-	})
+		notFound(w)
+		return
+	}
+	again := &Delivery{ID: s.id(), GUID: d.GUID, Event: d.Event, Action: d.Action, HookID: h.ID,
+		InstallationID: d.InstallationID, RepositoryID: d.RepositoryID, Payload: d.Payload, Redelivery: true}
+	hook := h.config()
+	s.mu.Unlock()
+	writeJSON(w, http.StatusAccepted, map[string]any{})
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		_, _ = s.sendTo(hook, again)
+	}()
 }
 
 // EditRepoHook changes a repository webhook as a person would in the

@@ -271,65 +271,76 @@ func (s *Server) deliverRunEvent(r Run, action string) (Delivery, error) {
 
 // hookRoutes serves the App's delivery log, used to find and redeliver
 // failed deliveries.
+// hookRoutes serves the App webhook's delivery log.
 func (s *Server) hookRoutes(mux *http.ServeMux) {
-	s.handle(mux, "GET /app/hook/deliveries", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
-		q := r.URL.Query()
-		_, perPage := paging(q)
-		cursor, _ := strconv.ParseInt(q.Get("cursor"), 10, 64)
-		s.mu.Lock()
-		list := []any{}
-		var next int64
-		for _, d := range slices.Backward(s.deliveries) {
-			if d.HookID != 0 || (cursor != 0 && d.ID >= cursor) {
-				continue
-			}
-			if len(list) == perPage {
-				next = d.ID + 1
-				break
-			}
-			list = append(list, s.deliveryJSON(d))
+	s.handle(mux, "GET /app/hook/deliveries", authApp, s.listAppHookDeliveries)
+	s.handle(mux, "GET /app/hook/deliveries/{delivery_id}", authApp, s.getAppHookDelivery)
+	s.handle(mux, "POST /app/hook/deliveries/{delivery_id}/attempts", authApp, s.redeliverAppHook)
+}
+
+// listAppHookDeliveries pages through the App's deliveries, newest first,
+// with a cursor in the Link header.
+func (s *Server) listAppHookDeliveries(w http.ResponseWriter, r *http.Request, _ caller) {
+	q := r.URL.Query()
+	_, perPage := paging(q)
+	cursor, _ := strconv.ParseInt(q.Get("cursor"), 10, 64)
+	s.mu.Lock()
+	list := []any{}
+	var next int64
+	for _, d := range slices.Backward(s.deliveries) {
+		if d.HookID != 0 || (cursor != 0 && d.ID >= cursor) {
+			continue
 		}
-		s.mu.Unlock()
-		if next != 0 {
-			u := *r.URL
-			qq := u.Query()
-			qq.Set("cursor", strconv.FormatInt(next, 10))
-			u.RawQuery = qq.Encode()
-			w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/")+APIPrefix+u.Path+"?"+u.RawQuery))
+		if len(list) == perPage {
+			next = d.ID + 1
+			break
 		}
-		writeJSON(w, http.StatusOK, list)
-	})
-	s.handle(mux, "GET /app/hook/deliveries/{delivery_id}", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		d := s.findDelivery(r.PathValue("delivery_id"))
-		if d == nil || d.HookID != 0 {
-			notFound(w)
-			return
-		}
-		writeJSON(w, http.StatusOK, s.deliveryDetailJSON(d))
-	})
-	s.handle(mux, "POST /app/hook/deliveries/{delivery_id}/attempts", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
-		s.mu.Lock()
-		d := s.findDelivery(r.PathValue("delivery_id"))
-		var again *Delivery
-		if d != nil && d.HookID == 0 {
-			again = &Delivery{ID: s.id(), GUID: d.GUID, Event: d.Event, Action: d.Action,
-				InstallationID: d.InstallationID, RepositoryID: d.RepositoryID, Payload: d.Payload, Redelivery: true}
-		}
-		s.mu.Unlock()
-		if again == nil {
-			notFound(w)
-			return
-		}
-		// GitHub queues the redelivery and answers at once.
-		writeJSON(w, http.StatusAccepted, map[string]any{})
-		s.bg.Add(1)
-		go func() {
-			defer s.bg.Done()
-			_, _ = s.send(again)
-		}()
-	})
+		list = append(list, s.deliveryJSON(d))
+	}
+	s.mu.Unlock()
+	if next != 0 {
+		u := *r.URL
+		qq := u.Query()
+		qq.Set("cursor", strconv.FormatInt(next, 10))
+		u.RawQuery = qq.Encode()
+		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/")+APIPrefix+u.Path+"?"+u.RawQuery))
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) getAppHookDelivery(w http.ResponseWriter, r *http.Request, _ caller) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.findDelivery(r.PathValue("delivery_id"))
+	if d == nil || d.HookID != 0 {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.deliveryDetailJSON(d))
+}
+
+// redeliverAppHook answers at once and sends the delivery again in the
+// background, as GitHub queues it.
+func (s *Server) redeliverAppHook(w http.ResponseWriter, r *http.Request, _ caller) {
+	s.mu.Lock()
+	d := s.findDelivery(r.PathValue("delivery_id"))
+	var again *Delivery
+	if d != nil && d.HookID == 0 {
+		again = &Delivery{ID: s.id(), GUID: d.GUID, Event: d.Event, Action: d.Action,
+			InstallationID: d.InstallationID, RepositoryID: d.RepositoryID, Payload: d.Payload, Redelivery: true}
+	}
+	s.mu.Unlock()
+	if again == nil {
+		notFound(w)
+		return
+	}
+	// GitHub queues the redelivery and answers at once.
+	writeJSON(w, http.StatusAccepted, map[string]any{})
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		_, _ = s.send(again)
+	}()
 }
 
 func (s *Server) findDelivery(raw string) *Delivery {

@@ -2,7 +2,6 @@ package githubtest
 
 import (
 	"cmp"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -234,121 +233,143 @@ func accountID(login string) int64 {
 	return h%1_000_000 + 1
 }
 
+// appRoutes serves the App's endpoints (App JWT) and those an
+// installation token calls about itself.
 func (s *Server) appRoutes(mux *http.ServeMux) {
-	s.handle(mux, "GET /app", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
-		s.mu.Lock()
-		app := s.appJSON()
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, app)
+	s.handle(mux, "GET /app", authApp, s.getApp)
+	s.handle(mux, "GET /app/installations", authApp, s.listInstallations)
+	s.handle(mux, "GET /app/installations/{installation_id}", authApp, s.getInstallation)
+	s.handle(mux, "GET /repos/{owner}/{repo}/installation", authApp, s.getRepoInstallation)
+	s.handle(mux, "GET /app/hook/config", authApp, s.getAppHookConfig)
+	s.handle(mux, "DELETE /app/installations/{installation_id}", authApp, s.deleteInstallation)
+	s.handle(mux, "POST /app/installations/{installation_id}/access_tokens", authApp, s.createInstallationToken)
+	s.handle(mux, "GET /installation/repositories", authToken, s.listInstallationRepos)
+	s.handle(mux, "DELETE /installation/token", authToken, s.revokeInstallationToken)
+}
+
+func (s *Server) getApp(w http.ResponseWriter, _ *http.Request, _ caller) {
+	s.mu.Lock()
+	app := s.appJSON()
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, app)
+}
+
+func (s *Server) listInstallations(w http.ResponseWriter, _ *http.Request, _ caller) {
+	s.mu.Lock()
+	out := []map[string]any{}
+	for _, id := range slices.Sorted(maps.Keys(s.installations)) {
+		if in := s.installations[id]; !in.deleted {
+			out = append(out, s.installationJSON(in))
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getInstallation(w http.ResponseWriter, r *http.Request, _ caller) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.lookupInstallation(r.PathValue("installation_id"))
+	if in == nil {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.installationJSON(in))
+}
+
+func (s *Server) getRepoInstallation(w http.ResponseWriter, r *http.Request, _ caller) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repos[strings.ToLower(r.PathValue("owner")+"/"+r.PathValue("repo"))]
+	if rp == nil {
+		notFound(w)
+		return
+	}
+	in := s.installationFor(rp)
+	if in == nil {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.installationJSON(in))
+}
+
+func (s *Server) getAppHookConfig(w http.ResponseWriter, _ *http.Request, _ caller) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg := map[string]any{"content_type": "json", "insecure_ssl": "0", "url": s.hook.url}
+	if s.hook.secret != "" {
+		cfg["secret"] = "********"
+	}
+	writeJSON(w, http.StatusOK, cfg)
+}
+
+func (s *Server) deleteInstallation(w http.ResponseWriter, r *http.Request, _ caller) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.lookupInstallation(r.PathValue("installation_id"))
+	if in == nil {
+		notFound(w)
+		return
+	}
+	in.deleted = true
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// createInstallationToken is the token exchange: an App JWT in, an
+// installation token out.
+func (s *Server) createInstallationToken(w http.ResponseWriter, r *http.Request, _ caller) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.lookupInstallation(r.PathValue("installation_id"))
+	switch {
+	case in == nil:
+		notFound(w)
+		return
+	case in.Suspended:
+		writeError(w, http.StatusForbidden, "This installation has been suspended")
+		return
+	}
+	tok := "ghs_" + randomHex(18)
+	exp := s.now().Add(s.tokenLifetime)
+	s.tokens[tok] = &issuedToken{installationID: in.ID, expiresAt: exp}
+	s.exchanges[in.ID]++
+	sel := "selected"
+	if in.AllRepositories {
+		sel = "all"
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"token":                tok,
+		"expires_at":           exp.UTC().Format(time.RFC3339),
+		"permissions":          in.Permissions,
+		"repository_selection": sel,
 	})
-	s.handle(mux, "GET /app/installations", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
-		s.mu.Lock()
-		out := []map[string]any{}
-		for _, id := range slices.Sorted(maps.Keys(s.installations)) {
-			if in := s.installations[id]; !in.deleted {
-				out = append(out, s.installationJSON(in))
-			}
+}
+
+func (s *Server) listInstallationRepos(w http.ResponseWriter, _ *http.Request, c caller) {
+	if c.installation == nil {
+		writeError(w, http.StatusForbidden, "This endpoint requires an installation token")
+		return
+	}
+	s.mu.Lock()
+	repos := []any{}
+	for _, key := range slices.Sorted(maps.Keys(s.repos)) {
+		rp := s.repos[key]
+		if c.installation.grants(rp.Owner, rp.Name) {
+			repos = append(repos, s.repoJSON(rp))
 		}
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, out)
-	})
-	s.handle(mux, "GET /app/installations/{installation_id}", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		in := s.lookupInstallation(r.PathValue("installation_id"))
-		if in == nil {
-			notFound(w)
-			return
-		}
-		writeJSON(w, http.StatusOK, s.installationJSON(in))
-	})
-	s.handle(mux, "GET /repos/{owner}/{repo}/installation", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rp := s.repos[strings.ToLower(r.PathValue("owner")+"/"+r.PathValue("repo"))]
-		if rp == nil {
-			notFound(w)
-			return
-		}
-		in := s.installationFor(rp)
-		if in == nil {
-			notFound(w)
-			return
-		}
-		writeJSON(w, http.StatusOK, s.installationJSON(in))
-	})
-	s.handle(mux, "GET /app/hook/config", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		cfg := map[string]any{"content_type": "json", "insecure_ssl": "0", "url": s.hook.url}
-		if s.hook.secret != "" {
-			cfg["secret"] = "********"
-		}
-		writeJSON(w, http.StatusOK, cfg)
-	})
-	s.handle(mux, "DELETE /app/installations/{installation_id}", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		in := s.lookupInstallation(r.PathValue("installation_id"))
-		if in == nil {
-			notFound(w)
-			return
-		}
-		in.deleted = true
-		w.WriteHeader(http.StatusNoContent)
-	})
-	s.handle(mux, "POST /app/installations/{installation_id}/access_tokens", authApp, func(w http.ResponseWriter, r *http.Request, _ caller) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		in := s.lookupInstallation(r.PathValue("installation_id"))
-		switch {
-		case in == nil:
-			notFound(w)
-			return
-		case in.Suspended:
-			writeError(w, http.StatusForbidden, "This installation has been suspended")
-			return
-		}
-		tok := "ghs_" + randomHex(18)
-		exp := s.now().Add(s.tokenLifetime)
-		s.tokens[tok] = &issuedToken{installationID: in.ID, expiresAt: exp}
-		s.exchanges[in.ID]++
-		sel := "selected"
-		if in.AllRepositories {
-			sel = "all"
-		}
-		writeJSON(w, http.StatusCreated, map[string]any{
-			"token":                tok,
-			"expires_at":           exp.UTC().Format(time.RFC3339),
-			"permissions":          in.Permissions,
-			"repository_selection": sel,
-		})
-	})
-	s.handle(mux, "GET /installation/repositories", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		if c.installation == nil {
-			writeError(w, http.StatusForbidden, "This endpoint requires an installation token")
-			return
-		}
-		s.mu.Lock()
-		repos := []any{}
-		for _, key := range slices.Sorted(maps.Keys(s.repos)) {
-			rp := s.repos[key]
-			if c.installation.grants(rp.Owner, rp.Name) {
-				repos = append(repos, s.repoJSON(rp))
-			}
-		}
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"total_count": len(repos), "repositories": repos})
-	})
-	s.handle(mux, "DELETE /installation/token", authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
-		_, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		s.mu.Lock()
-		if it := s.tokens[tok]; it != nil {
-			it.revoked = true
-		}
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	})
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(repos), "repositories": repos})
+}
+
+func (s *Server) revokeInstallationToken(w http.ResponseWriter, r *http.Request, _ caller) {
+	_, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	s.mu.Lock()
+	if it := s.tokens[tok]; it != nil {
+		it.revoked = true
+	}
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) lookupInstallation(raw string) *installation {
@@ -361,43 +382,4 @@ func (s *Server) lookupInstallation(raw string) *installation {
 		return nil
 	}
 	return in
-}
-
-// requireRepo finds the repository of the request and checks that the
-// caller may use it with the permission (e.g. "actions", "write"). It
-// writes GitHub's answer and returns nil when not.
-func (s *Server) requireRepo(w http.ResponseWriter, r *http.Request, c caller, perm, level string) *repo {
-	rp := s.repos[strings.ToLower(r.PathValue("owner")+"/"+r.PathValue("repo"))]
-	if rp == nil {
-		notFound(w)
-		return nil
-	}
-	if c.static {
-		return rp
-	}
-	if c.installation == nil || !c.installation.grants(rp.Owner, rp.Name) {
-		notFound(w)
-		return nil
-	}
-	if perm != "" && !c.installation.can(perm, level) {
-		writeError(w, http.StatusForbidden, "Resource not accessible by integration")
-		return nil
-	}
-	return rp
-}
-
-func (s *Server) routes(mux *http.ServeMux) {
-	s.appRoutes(mux)
-	s.repoRoutes(mux)
-	s.actionsRoutes(mux)
-	s.deploymentRoutes(mux)
-	s.checkRoutes(mux)
-	s.pullRoutes(mux)
-	s.controlRoutes(mux)
-	s.hookRoutes(mux)
-	s.repoHookRoutes(mux)
-	s.userRoutes(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("Not Found (the fake does not serve %s %s)", r.Method, r.URL.Path))
-	})
 }

@@ -1,0 +1,409 @@
+package githubtest
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// GitHub Actions: workflow runs, their states and the workflow and run
+// routes.
+
+// Run is a workflow run in the fake.
+type Run struct {
+	ID           int64
+	WorkflowID   int64
+	Owner, Repo  string
+	WorkflowName string
+	WorkflowPath string
+	DisplayTitle string
+	HeadBranch   string
+	HeadSHA      string
+	Event        string
+	Status       string
+	Conclusion   string
+	RunNumber    int
+	RunAttempt   int
+	// RerunFailedOnly reports that the last re-run asked for the failed
+	// jobs only.
+	RerunFailedOnly bool
+	Inputs          map[string]string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	RunStartedAt    time.Time
+}
+
+type run struct {
+	Run
+	visibleAt time.Time
+}
+
+// Runs returns every run, oldest first, visible or not.
+func (s *Server) Runs() []Run {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Run, 0, len(s.runs))
+	for _, id := range slices.Sorted(maps.Keys(s.runs)) {
+		out = append(out, s.runs[id].Run)
+	}
+	return out
+}
+
+// GetRun returns a run by id.
+func (s *Server) GetRun(id int64) (Run, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rn := s.runs[id]
+	if rn == nil {
+		return Run{}, false
+	}
+	return rn.Run, true
+}
+
+// CreateRun adds a run that was not created by a dispatch (a push, a
+// schedule), with status "queued". Owner, Repo and WorkflowID must name a
+// known workflow; Event defaults to "push".
+func (s *Server) CreateRun(rn Run) (Run, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repos[strings.ToLower(rn.Owner+"/"+rn.Repo)]
+	if rp == nil {
+		return Run{}, fmt.Errorf("no repository %s/%s", rn.Owner, rn.Repo)
+	}
+	wf := rp.workflow(strconv.FormatInt(rn.WorkflowID, 10))
+	if wf == nil {
+		return Run{}, fmt.Errorf("no workflow %d in %s/%s", rn.WorkflowID, rn.Owner, rn.Repo)
+	}
+	if rn.Event == "" {
+		rn.Event = "push"
+	}
+	if rn.HeadBranch == "" {
+		rn.HeadBranch = rp.DefaultBranch
+	}
+	return s.newRun(rp, wf, rn.HeadBranch, rn.Event, rn.Inputs, nil, rn.DisplayTitle).Run, nil
+}
+
+var runNameExpr = regexp.MustCompile(`\$\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}`)
+
+// newRun creates a queued run; s.mu must be held. vars holds the values
+// of run-name expressions besides the inputs.
+func (s *Server) newRun(rp *repo, wf *Workflow, branch, event string, inputs, vars map[string]string, title string) *run {
+	now := s.now()
+	if title == "" {
+		title = wf.Name
+		if wf.RunName != "" {
+			title = runNameExpr.ReplaceAllStringFunc(wf.RunName, func(m string) string {
+				expr := runNameExpr.FindStringSubmatch(m)[1]
+				if name, ok := strings.CutPrefix(expr, "inputs."); ok {
+					return inputs[name]
+				}
+				if name, ok := strings.CutPrefix(expr, "github.event.inputs."); ok {
+					return inputs[name]
+				}
+				return vars[expr]
+			})
+		}
+	}
+	number := 1
+	for _, other := range s.runs {
+		if other.WorkflowID == wf.ID {
+			number++
+		}
+	}
+	rn := &run{Run: Run{
+		ID: s.id() * 1000, WorkflowID: wf.ID, Owner: rp.Owner, Repo: rp.Name,
+		WorkflowName: wf.Name, WorkflowPath: wf.Path, DisplayTitle: title,
+		HeadBranch: branch, HeadSHA: rp.branches[branch], Event: event,
+		Status: "queued", RunNumber: number, RunAttempt: 1, Inputs: maps.Clone(inputs),
+		CreatedAt: now, UpdatedAt: now, RunStartedAt: now,
+	}, visibleAt: now.Add(s.runDelay)}
+	s.runs[rn.ID] = rn
+	return rn
+}
+
+// Statuses and conclusions a run may take.
+var (
+	runStatuses    = []string{"requested", "queued", "pending", "waiting", "in_progress", "completed"}
+	runConclusions = []string{"success", "failure", "neutral", "cancelled", "timed_out", "action_required", "stale", "skipped", "startup_failure"}
+)
+
+// SetRunStatus moves a run to status (and conclusion, for "completed"),
+// bumps its updated_at, and sends a workflow_run delivery (action
+// "requested", "in_progress" or "completed") when a webhook is set. It
+// returns the run and the delivery's outcome.
+func (s *Server) SetRunStatus(id int64, status, conclusion string) (Run, error) {
+	if !slices.Contains(runStatuses, status) {
+		return Run{}, fmt.Errorf("unknown run status %q", status)
+	}
+	if (status == "completed") != (conclusion != "") {
+		return Run{}, fmt.Errorf("a conclusion goes with status completed, and only with it (got %q/%q)", status, conclusion)
+	}
+	if conclusion != "" && !slices.Contains(runConclusions, conclusion) {
+		return Run{}, fmt.Errorf("unknown run conclusion %q", conclusion)
+	}
+	s.mu.Lock()
+	rn := s.runs[id]
+	if rn == nil {
+		s.mu.Unlock()
+		return Run{}, fmt.Errorf("no run %d", id)
+	}
+	rn.Status, rn.Conclusion = status, conclusion
+	rn.UpdatedAt = laterThan(s.now(), rn.UpdatedAt)
+	out := rn.Run
+	s.mu.Unlock()
+	action := status
+	switch status {
+	case "requested", "queued", "pending", "waiting":
+		action = "requested"
+	}
+	_, err := s.deliverRunEvent(out, action)
+	return out, err
+}
+
+// laterThan returns now, or just after prev when the clock has not moved,
+// so that successive updates have increasing updated_at.
+func laterThan(now, prev time.Time) time.Time {
+	if !now.After(prev) {
+		return prev.Add(time.Second)
+	}
+	return now
+}
+
+// RerunRun starts a new attempt of a finished run: run_attempt grows by
+// one and the run is queued again, as when "Re-run jobs" is clicked.
+func (s *Server) RerunRun(id int64) (Run, error) {
+	s.mu.Lock()
+	rn := s.runs[id]
+	if rn == nil {
+		s.mu.Unlock()
+		return Run{}, fmt.Errorf("no run %d", id)
+	}
+	rn.RunAttempt++
+	rn.Status, rn.Conclusion = "queued", ""
+	rn.UpdatedAt = laterThan(s.now(), rn.UpdatedAt)
+	rn.RunStartedAt = rn.UpdatedAt
+	out := rn.Run
+	s.mu.Unlock()
+	_, err := s.deliverRunEvent(out, "requested")
+	return out, err
+}
+
+func (s *Server) runJSON(rn *run) map[string]any {
+	full := rn.Owner + "/" + rn.Repo
+	var conclusion any
+	if rn.Conclusion != "" {
+		conclusion = rn.Conclusion
+	}
+	m := map[string]any{
+		"id":              rn.ID,
+		"name":            rn.WorkflowName,
+		"node_id":         nodeID("WFR", rn.ID),
+		"head_branch":     rn.HeadBranch,
+		"head_sha":        rn.HeadSHA,
+		"path":            rn.WorkflowPath,
+		"display_title":   rn.DisplayTitle,
+		"run_number":      rn.RunNumber,
+		"run_attempt":     rn.RunAttempt,
+		"event":           rn.Event,
+		"status":          rn.Status,
+		"conclusion":      conclusion,
+		"workflow_id":     rn.WorkflowID,
+		"url":             s.apiURL("/repos/%s/actions/runs/%d", full, rn.ID),
+		"html_url":        s.webURL(fmt.Sprintf("%s/actions/runs/%d", full, rn.ID)),
+		"workflow_url":    s.apiURL("/repos/%s/actions/workflows/%d", full, rn.WorkflowID),
+		"created_at":      rn.CreatedAt.UTC().Format(time.RFC3339),
+		"updated_at":      rn.UpdatedAt.UTC().Format(time.RFC3339),
+		"run_started_at":  rn.RunStartedAt.UTC().Format(time.RFC3339),
+		"pull_requests":   []any{},
+		"head_commit":     nil,
+		"run_attempt_url": s.apiURL("/repos/%s/actions/runs/%d/attempts/%d", full, rn.ID, rn.RunAttempt),
+		"jobs_url":        s.apiURL("/repos/%s/actions/runs/%d/jobs", full, rn.ID),
+		"logs_url":        s.apiURL("/repos/%s/actions/runs/%d/logs", full, rn.ID),
+		"check_suite_url": s.apiURL("/repos/%s/check-suites/%d", full, rn.ID+1),
+		"artifacts_url":   s.apiURL("/repos/%s/actions/runs/%d/artifacts", full, rn.ID),
+		"cancel_url":      s.apiURL("/repos/%s/actions/runs/%d/cancel", full, rn.ID),
+		"rerun_url":       s.apiURL("/repos/%s/actions/runs/%d/rerun", full, rn.ID),
+	}
+	if rp := s.repos[strings.ToLower(full)]; rp != nil {
+		m["repository"] = s.repoJSON(rp)
+		m["head_repository"] = s.repoJSON(rp)
+	}
+	return m
+}
+
+func (s *Server) workflowJSON(rp *repo, wf *Workflow) map[string]any {
+	state := "active"
+	if wf.Disabled {
+		state = "disabled_manually"
+	}
+	full := rp.Owner + "/" + rp.Name
+	return map[string]any{
+		"id":         wf.ID,
+		"node_id":    "W_" + strconv.FormatInt(wf.ID, 10),
+		"name":       wf.Name,
+		"path":       wf.Path,
+		"state":      state,
+		"url":        s.apiURL("/repos/%s/actions/workflows/%d", full, wf.ID),
+		"html_url":   s.webURL(full + "/blob/" + rp.DefaultBranch + "/" + wf.Path),
+		"badge_url":  s.webURL(full + "/workflows/" + pathBase(wf.Path) + "/badge.svg"),
+		"created_at": rp.createdAt.UTC().Format(time.RFC3339),
+		"updated_at": rp.createdAt.UTC().Format(time.RFC3339),
+	}
+}
+
+// actionsRoutes serves workflows and their runs; dispatchRoutes starts
+// them and controlRoutes acts on them.
+func (s *Server) actionsRoutes(mux *http.ServeMux) {
+	s.handleRepo(mux, "GET /repos/{owner}/{repo}/actions/workflows", "actions", "read", s.listWorkflows)
+	s.handleRepo(mux, "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}", "actions", "read", s.getWorkflow)
+	s.handleRepo(mux, "GET /repos/{owner}/{repo}/actions/runs", "actions", "read", s.listRepoRuns)
+	s.handleRepo(mux, "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", "actions", "read", s.listWorkflowRuns)
+	s.handleRepo(mux, "GET /repos/{owner}/{repo}/actions/runs/{run_id}", "actions", "read", s.getRun)
+}
+
+func (s *Server) listWorkflows(w http.ResponseWriter, _ *http.Request, _ caller, rp *repo) {
+	list := []any{}
+	for _, wf := range rp.workflows {
+		list = append(list, s.workflowJSON(rp, wf))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(list), "workflows": list})
+}
+
+func (s *Server) getWorkflow(w http.ResponseWriter, r *http.Request, _ caller, rp *repo) {
+	wf := rp.workflow(r.PathValue("workflow_id"))
+	if wf == nil {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.workflowJSON(rp, wf))
+}
+
+func (s *Server) listRepoRuns(w http.ResponseWriter, r *http.Request, _ caller, rp *repo) {
+	s.listRuns(w, r, rp, 0)
+}
+
+func (s *Server) listWorkflowRuns(w http.ResponseWriter, r *http.Request, _ caller, rp *repo) {
+	wf := rp.workflow(r.PathValue("workflow_id"))
+	if wf == nil {
+		notFound(w)
+		return
+	}
+	s.listRuns(w, r, rp, wf.ID)
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ caller, rp *repo) {
+	if rn := s.findRun(w, r, rp); rn != nil {
+		writeJSON(w, http.StatusOK, s.runJSON(rn))
+	}
+}
+
+// listRuns lists the visible runs of rp (of one workflow unless
+// workflowID is 0), filtered and paged as GitHub does. s.mu is held.
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, rp *repo, workflowID int64) {
+	q := r.URL.Query()
+	from, to, err := parseCreated(q.Get("created"))
+	if err != nil {
+		invalid(w, "created: "+err.Error())
+		return
+	}
+	now := s.now()
+	var match []*run
+	for _, rn := range s.runs {
+		switch {
+		case !strings.EqualFold(rn.Owner+"/"+rn.Repo, rp.Owner+"/"+rp.Name), now.Before(rn.visibleAt),
+			workflowID != 0 && rn.WorkflowID != workflowID,
+			q.Get("event") != "" && rn.Event != q.Get("event"),
+			q.Get("branch") != "" && rn.HeadBranch != q.Get("branch"),
+			q.Get("head_sha") != "" && rn.HeadSHA != q.Get("head_sha"),
+			q.Get("status") != "" && rn.Status != q.Get("status") && rn.Conclusion != q.Get("status"),
+			!from.IsZero() && rn.CreatedAt.Before(from),
+			!to.IsZero() && rn.CreatedAt.After(to):
+			continue
+		}
+		match = append(match, rn)
+	}
+	// Newest first, as on GitHub.
+	slices.SortFunc(match, func(a, b *run) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return int(b.ID - a.ID)
+	})
+	page, perPage := paging(q)
+	listed := match
+	if q.Get("created") != "" || q.Get("event") != "" || q.Get("branch") != "" || q.Get("status") != "" || q.Get("head_sha") != "" {
+		listed = match[:min(len(match), maxFilteredRuns)] // as GitHub does
+	}
+	start := min((page-1)*perPage, len(listed))
+	end := min(start+perPage, len(listed))
+	list := []any{}
+	for _, rn := range listed[start:end] {
+		list = append(list, s.runJSON(rn))
+	}
+	if end < len(listed) {
+		next := *r.URL
+		qq := next.Query()
+		qq.Set("page", strconv.Itoa(page+1))
+		qq.Set("per_page", strconv.Itoa(perPage))
+		next.RawQuery = qq.Encode()
+		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/")+APIPrefix+next.Path+"?"+next.RawQuery))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(match), "workflow_runs": list})
+}
+
+// maxFilteredRuns is how many runs GitHub lists for a query filtered by
+// created, event, branch, status or head_sha; total_count still counts
+// them all.
+const maxFilteredRuns = 1000
+
+func paging(q map[string][]string) (page, perPage int) {
+	get := func(k string, def int) int {
+		if v, ok := q[k]; ok && len(v) > 0 {
+			if n, err := strconv.Atoi(v[0]); err == nil && n > 0 {
+				return n
+			}
+		}
+		return def
+	}
+	return get("page", 1), min(get("per_page", 30), 100)
+}
+
+// parseCreated understands the created filter forms ghbridge uses:
+// ">=T", ">T", "<=T", "<T", "T1..T2" and "T", with RFC 3339 times or dates.
+func parseCreated(v string) (from, to time.Time, err error) {
+	if v == "" {
+		return
+	}
+	parse := func(s string) (time.Time, error) {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			return t, nil
+		}
+		return time.Parse("2006-01-02", s)
+	}
+	switch {
+	case strings.Contains(v, ".."):
+		a, b, _ := strings.Cut(v, "..")
+		if from, err = parse(a); err == nil {
+			to, err = parse(b)
+		}
+	case strings.HasPrefix(v, ">="):
+		from, err = parse(v[2:])
+	case strings.HasPrefix(v, ">"):
+		from, err = parse(v[1:])
+		from = from.Add(time.Nanosecond)
+	case strings.HasPrefix(v, "<="):
+		to, err = parse(v[2:])
+	case strings.HasPrefix(v, "<"):
+		to, err = parse(v[1:])
+		to = to.Add(-time.Nanosecond)
+	default:
+		from, err = parse(v)
+		to = from.Add(24*time.Hour - time.Nanosecond)
+	}
+	return
+}
