@@ -154,7 +154,10 @@ func (e *InstallationError) Is(target error) bool {
 }
 
 // TokenError reports a failed installation token exchange. It matches
-// ErrInstallationToken with errors.Is.
+// ErrInstallationToken with errors.Is, and its class (see Is). It is the
+// failure of a TokenSource: package github's TokenCache returns it, and
+// a host's own TokenSource should too, so that callers classify every
+// source's failures alike.
 type TokenError struct {
 	InstallationID int64
 	// StatusCode is GitHub's HTTP status, 0 when GitHub was not reached.
@@ -163,12 +166,10 @@ type TokenError struct {
 	Message string
 	// Err is the underlying error (a go-github error, or a transport one).
 	Err error
-
-	rateLimited bool
+	// RateLimited is set when GitHub refused the exchange for a rate
+	// limit: a 403 that is worth retrying later.
+	RateLimited bool
 }
-
-// errNoToken is GitHub answering without a token: a fault, not a refusal.
-var errNoToken = errors.New("GitHub's answer held no token or no expiry")
 
 func (e *TokenError) Error() string {
 	s := fmt.Sprintf("%s for installation %d", ErrInstallationToken, e.InstallationID)
@@ -226,7 +227,7 @@ func (e *TokenError) Transient() bool {
 	case c >= 500, c == http.StatusTooManyRequests:
 		return true
 	case c == http.StatusForbidden:
-		return e.rateLimited
+		return e.RateLimited
 	}
 	return false
 }

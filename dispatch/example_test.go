@@ -23,7 +23,7 @@ func ExampleDispatcher_Dispatch() {
 	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
 
 	clients, _ := github.NewClientFactory(github.WithBaseURL(fake.URL))
-	tokens, _ := credentials.NewTokenCache(fake.AppConfig(), credentials.WithTransport(clients.Transport()))
+	tokens, _ := clients.TokenCache(fake.AppConfig())
 	// The host's record of installations: only a tenant's own ones are
 	// used for its jobs.
 	store := credentials.NewMemoryInstallationStore()

@@ -51,10 +51,10 @@ func newStepEnv(t *testing.T, opts ...githubtest.Option) *stepEnv {
 	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
 	// The transport never waits for a rate limit: the Step reports it and
 	// the driver moves the clock.
-	clients, err := github.NewClientFactory(github.WithBaseURL(srv.URL),
+	clients, err := github.NewClientFactory(github.WithBaseURL(srv.URL), github.WithClock(clock.Now),
 		github.WithRetryPolicy(github.RetryPolicy{MinWait: time.Microsecond, MaxWait: time.Microsecond, MaxRateLimitWait: time.Microsecond, MaxRetries: 1}))
 	require.NoError(t, err)
-	tokens, err := credentials.NewTokenCache(srv.AppConfig(), credentials.WithTransport(clients.Transport()), credentials.WithClock(clock.Now))
+	tokens, err := clients.TokenCache(srv.AppConfig())
 	require.NoError(t, err)
 	store := credentials.NewMemoryInstallationStore()
 	require.NoError(t, store.UpsertInstallation(context.Background(), credentials.Installation{

@@ -20,7 +20,7 @@ func ExampleClientFactory_Client() {
 		fmt.Println(err)
 		return
 	}
-	tokens, err := credentials.NewTokenCache(fake.AppConfig(), credentials.WithTransport(clients.Transport()))
+	tokens, err := clients.TokenCache(fake.AppConfig())
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -37,7 +37,7 @@ type Server struct {
 	log        *slog.Logger
 	db         *sqlstore.DB
 	clients    *github.ClientFactory
-	tokens     *credentials.TokenCache // nil without an App
+	tokens     *github.TokenCache // nil without an App
 	resolver   *credentials.Resolver
 	renderer   *template.Renderer
 	dispatcher *dispatch.Dispatcher
@@ -95,20 +95,20 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	if s.tp == nil {
 		s.tp = otel.GetTracerProvider()
 	}
+	audit := credentials.MultiAuditSink(db.Audit(func(err error) { s.log.Error("writing an audit event failed", "error", err) }), s.metrics.audit())
 	if s.clients, err = github.NewClientFactory(github.WithBaseURL(cfg.App.BaseURL), github.WithUserAgent("ghbridge-server"), github.WithLogger(s.log),
-		github.WithRetryObserver(s.ops.observeRetry), github.WithRateLimitObserver(s.ops.observeRateLimit), github.WithTracerProvider(s.tp)); err != nil {
+		github.WithRetryObserver(s.ops.observeRetry), github.WithRateLimitObserver(s.ops.observeRateLimit), github.WithTracerProvider(s.tp),
+		github.WithAudit(audit)); err != nil {
 		db.Close()
 		return nil, err
 	}
-	audit := credentials.MultiAuditSink(db.Audit(func(err error) { s.log.Error("writing an audit event failed", "error", err) }), s.metrics.audit())
 	resolverOpts := []credentials.ResolverOption{
 		credentials.WithInstallationStore(s.installationLookup(db.Installations())),
 		credentials.WithSecretStore(credentials.EnvSecretStore{Prefix: cfg.SecretPrefix, Lookup: cfg.SecretLookup, SharedWith: s.sharesSecrets}),
 		credentials.WithResolverAudit(audit),
 	}
 	if cfg.AppErr == nil {
-		s.tokens, err = credentials.NewTokenCache(cfg.App, credentials.WithTransport(s.clients.Transport()),
-			credentials.WithAudit(audit), credentials.WithLogger(s.log))
+		s.tokens, err = s.clients.TokenCache(cfg.App)
 		if err != nil {
 			s.cfg.AppErr = err
 		} else {
