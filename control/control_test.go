@@ -48,7 +48,7 @@ func newFixture(t *testing.T, opts ...control.Option) *fixture {
 	resolver := credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(installs))
 	store := status.NewMemoryJobStore()
 	tracker := status.NewTracker(store)
-	ctl := control.New(tracker, resolver, clients, append([]control.Option{control.WithAppID(fake.AppID)}, opts...)...)
+	ctl := control.New(tracker, github.NewClientSource(resolver, clients), append([]control.Option{control.WithAppID(fake.AppID)}, opts...)...)
 	h, err := webhook.New([]string{hookSecret})
 	require.NoError(t, err)
 	tracker.Register(h)

@@ -80,7 +80,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}))
 	audit := &credentials.MemoryAuditLog{}
 	resolver := credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store))
-	d := dispatch.New(resolver, clients, append([]dispatch.Option{dispatch.WithAudit(audit), dispatch.WithRunLookup(fastLookup)}, o.dispatch...)...)
+	d := dispatch.New(github.NewClientSource(resolver, clients), append([]dispatch.Option{dispatch.WithAudit(audit), dispatch.WithRunLookup(fastLookup)}, o.dispatch...)...)
 	return &env{srv: srv, d: d, audit: audit, inst: inst, store: store, clients: clients, tokens: tokens}
 }
 

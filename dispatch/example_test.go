@@ -31,7 +31,7 @@ func ExampleDispatcher_Dispatch() {
 		ID: inst.ID, Account: "acme", Status: credentials.StatusActive, Tenant: "team-a",
 		RepositorySelection: credentials.SelectionSelected, Repositories: []string{"acme/deployer"},
 	})
-	d := dispatch.New(credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store)), clients)
+	d := dispatch.New(github.NewClientSource(credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store)), clients))
 
 	res, err := d.Dispatch(context.Background(), dispatch.Job{
 		ID: "job-42", Tenant: "team-a",

@@ -61,7 +61,7 @@ func newStepEnv(t *testing.T, opts ...githubtest.Option) *stepEnv {
 		ID: inst.ID, Account: "acme", Status: credentials.StatusActive,
 		RepositorySelection: credentials.SelectionSelected, Repositories: []string{"acme/deployer"},
 	}))
-	d := dispatch.New(credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store)), clients,
+	d := dispatch.New(github.NewClientSource(credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store)), clients),
 		dispatch.WithClock(clock.Now),
 		dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Second, Timeout: 5 * time.Minute, Settle: 2 * time.Minute, ClockSkew: time.Minute}))
 	return &stepEnv{srv: srv, d: d, clock: clock, inst: inst}

@@ -38,7 +38,7 @@ type Server struct {
 	db         *sqlstore.DB
 	clients    *github.ClientFactory
 	tokens     *github.TokenCache // nil without an App
-	resolver   *credentials.Resolver
+	source     *github.ClientSource
 	renderer   *template.Renderer
 	dispatcher *dispatch.Dispatcher
 	tracker    *status.Tracker
@@ -118,23 +118,23 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	if s.cfg.AppErr != nil {
 		s.log.Warn("GitHub App not configured: installation credentials and the install routes are off", "reason", s.cfg.AppErr.Error())
 	}
-	s.resolver = credentials.NewResolver(resolverOpts...)
+	s.source = github.NewClientSource(credentials.NewResolver(resolverOpts...), s.clients)
 	s.renderer = template.NewRenderer()
-	s.dispatcher = dispatch.New(s.resolver, s.clients, append([]dispatch.Option{
+	s.dispatcher = dispatch.New(s.source, append([]dispatch.Option{
 		dispatch.WithRenderer(s.renderer), dispatch.WithAudit(audit), dispatch.WithLogger(s.log), dispatch.WithTracerProvider(s.tp),
 		dispatch.WithRunLookup(dispatch.RunLookup{Settle: cfg.DispatchSettle}),
 	}, s.dopts...)...)
 	s.tracker = status.NewTracker(db.Jobs(),
-		status.WithReporter(status.NewGitHubReporter(s.resolver, s.clients)),
+		status.WithReporter(status.NewGitHubReporter(s.source)),
 		status.WithTrackerLogger(s.log),
 		status.WithTransitionHook(s.metrics.observeTransition),
 		status.WithTrackerTracerProvider(s.tp), status.WithSpanLink(s.jobSpan))
-	s.poller = status.NewPoller(s.tracker, db.Jobs(), s.resolver, s.clients,
+	s.poller = status.NewPoller(s.tracker, db.Jobs(), s.source,
 		status.WithRunFinder(s.dispatcher, s.dispatchJob),
 		status.WithQuietPeriod(cfg.QuietAfter, 100), status.WithPollerLogger(s.log))
-	s.control = control.New(s.tracker, s.resolver, s.clients,
+	s.control = control.New(s.tracker, s.source,
 		control.WithForceCancelAfter(cfg.ForceCancelAfter), control.WithLogger(s.log), control.WithAppID(cfg.App.AppID),
-		control.WithRedispatch(s.redispatch), control.WithReviewer(s.reviewerCredential))
+		control.WithRedispatch(s.redispatch), control.WithReviewer(s.reviewerClient))
 	if len(cfg.WebhookSecrets) > 0 {
 		s.hooks, err = webhook.New(cfg.WebhookSecrets, webhook.WithHolder(webhook.NewHolder(cfg.Instance)),
 			webhook.WithDeliveryStore(db.Deliveries()), webhook.WithLogger(s.log), webhook.WithObserver(s.metrics.observeDelivery),
