@@ -3,7 +3,7 @@ package credentials
 import (
 	"errors"
 	"fmt"
-	"net/http"
+	"strconv"
 
 	"github.com/ghbridge/ghbridge/failure"
 )
@@ -162,6 +162,9 @@ type TokenError struct {
 	InstallationID int64
 	// StatusCode is GitHub's HTTP status, 0 when GitHub was not reached.
 	StatusCode int
+	// Status is GitHub's status line, such as "404 Not Found", as in
+	// http.Response.Status; StatusCode alone is shown without it.
+	Status string
 	// Message is GitHub's error message, if it sent one.
 	Message string
 	// Err is the underlying error (a go-github error, or a transport one).
@@ -174,7 +177,11 @@ type TokenError struct {
 func (e *TokenError) Error() string {
 	s := fmt.Sprintf("%s for installation %d", ErrInstallationToken, e.InstallationID)
 	if e.StatusCode != 0 {
-		s += fmt.Sprintf(": GitHub answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+		status := e.Status
+		if status == "" {
+			status = strconv.Itoa(e.StatusCode)
+		}
+		s += ": GitHub answered " + status
 		if e.Message != "" {
 			s += fmt.Sprintf(" (%q)", e.Message)
 		}
@@ -189,11 +196,11 @@ func (e *TokenError) Error() string {
 
 func (e *TokenError) hint() string {
 	switch {
-	case e.StatusCode == http.StatusUnauthorized:
+	case e.StatusCode == statusUnauthorized:
 		return "GitHub rejected the App's JWT: check that the App id matches the private key and that this machine's clock is right"
-	case e.StatusCode == http.StatusForbidden:
+	case e.StatusCode == statusForbidden:
 		return "the installation may be suspended, or the App lacks a permission it asked for"
-	case e.StatusCode == http.StatusNotFound:
+	case e.StatusCode == statusNotFound:
 		return "this App has no such installation: it was uninstalled or the installation id is wrong"
 	case e.Transient():
 		return "GitHub could not be reached, failed or rate-limited the request; it is retried"
@@ -224,9 +231,9 @@ func (e *TokenError) Transient() bool {
 		// Not answered (network, timeout) or answered without a token; a
 		// key that cannot sign is a setup problem.
 		return e.Err != nil && !errors.Is(e.Err, ErrInvalidKey)
-	case c >= 500, c == http.StatusTooManyRequests:
+	case c >= 500, c == statusTooManyRequests:
 		return true
-	case c == http.StatusForbidden:
+	case c == statusForbidden:
 		return e.RateLimited
 	}
 	return false
@@ -234,3 +241,12 @@ func (e *TokenError) Transient() bool {
 
 // Unwrap returns the underlying error.
 func (e *TokenError) Unwrap() error { return e.Err }
+
+// HTTP statuses TokenError tells apart; this package does not import
+// net/http (it sends no request).
+const (
+	statusUnauthorized    = 401
+	statusForbidden       = 403
+	statusNotFound        = 404
+	statusTooManyRequests = 429
+)

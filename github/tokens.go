@@ -217,11 +217,11 @@ func tokenError(id int64, err error) error {
 	var arl *gh.AbuseRateLimitError
 	switch {
 	case errors.As(err, &er) && er.Response != nil:
-		te.StatusCode, te.Message = er.Response.StatusCode, er.Message
+		te.StatusCode, te.Status, te.Message = er.Response.StatusCode, er.Response.Status, er.Message
 	case errors.As(err, &rl) && rl.Response != nil:
-		te.StatusCode, te.Message, te.RateLimited = rl.Response.StatusCode, rl.Message, true
+		te.StatusCode, te.Status, te.Message, te.RateLimited = rl.Response.StatusCode, rl.Response.Status, rl.Message, true
 	case errors.As(err, &arl) && arl.Response != nil:
-		te.StatusCode, te.Message, te.RateLimited = arl.Response.StatusCode, arl.Message, true
+		te.StatusCode, te.Status, te.Message, te.RateLimited = arl.Response.StatusCode, arl.Response.Status, arl.Message, true
 	}
 	return te
 }

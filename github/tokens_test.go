@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -343,6 +344,9 @@ func TestTokenCacheErrors(t *testing.T) {
 			assert.Equal(t, id, te.InstallationID)
 			assert.True(t, strings.HasPrefix(err.Error(), "failed to get installation token for installation "), err.Error())
 			assert.Contains(t, err.Error(), tc.wantText)
+			if tc.wantStatus != 0 {
+				assert.Contains(t, err.Error(), fmt.Sprintf("GitHub answered %d %s", tc.wantStatus, http.StatusText(tc.wantStatus)))
+			}
 			if tc.transient {
 				assert.Equal(t, failure.ErrTransient, failure.Class(err), "worth retrying")
 			} else {
