@@ -85,8 +85,11 @@ func WithWebhookOptions(opts ...webhook.Option) Option {
 type Bridge struct {
 	Clients *github.ClientFactory
 	// Tokens is nil without an App.
-	Tokens     *credentials.TokenCache
-	Resolver   *credentials.Resolver
+	Tokens   *github.TokenCache
+	Resolver *credentials.Resolver
+	// Source resolves a target's credential and builds its client: what
+	// the dispatcher, the reporter and the poller use.
+	Source     *github.ClientSource
 	Renderer   *template.Renderer
 	Dispatcher *dispatch.Dispatcher
 	Tracker    *status.Tracker
@@ -116,7 +119,9 @@ func New(cfg Config, opts ...Option) (*Bridge, error) {
 		b.Installations = credentials.NewMemoryInstallationStore()
 	}
 	var err error
-	b.Clients, err = github.NewClientFactory(append([]github.Option{github.WithBaseURL(cfg.App.BaseURL), github.WithLogger(o.log)}, o.clients...)...)
+	b.Clients, err = github.NewClientFactory(append([]github.Option{
+		github.WithBaseURL(cfg.App.BaseURL), github.WithLogger(o.log), github.WithAudit(o.audit),
+	}, o.clients...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -125,20 +130,19 @@ func New(cfg Config, opts ...Option) (*Bridge, error) {
 		ropts = append(ropts, credentials.WithSecretStore(cfg.Secrets))
 	}
 	if !cfg.App.IsZero() {
-		b.Tokens, err = credentials.NewTokenCache(cfg.App, credentials.WithTransport(b.Clients.Transport()),
-			credentials.WithAudit(o.audit), credentials.WithLogger(o.log))
-		if err != nil {
+		if b.Tokens, err = b.Clients.TokenCache(cfg.App); err != nil {
 			return nil, fmt.Errorf("the GitHub App: %w", err)
 		}
 		ropts = append(ropts, credentials.WithTokenSource(b.Tokens))
 	}
 	b.Resolver = credentials.NewResolver(ropts...)
+	b.Source = github.NewClientSource(b.Resolver, b.Clients)
 	b.Renderer = template.NewRenderer()
-	b.Dispatcher = dispatch.New(b.Resolver, b.Clients, append([]dispatch.Option{
+	b.Dispatcher = dispatch.New(b.Source, append([]dispatch.Option{
 		dispatch.WithRenderer(b.Renderer), dispatch.WithLogger(o.log), dispatch.WithAudit(o.audit),
 	}, o.dispatch...)...)
 	b.Tracker = status.NewTracker(b.Jobs, append([]status.TrackerOption{
-		status.WithReporter(status.NewGitHubReporter(b.Resolver, b.Clients)), status.WithTrackerLogger(o.log),
+		status.WithReporter(status.NewGitHubReporter(b.Source)), status.WithTrackerLogger(o.log),
 	}, o.tracker...)...)
 	if len(cfg.WebhookSecrets) > 0 {
 		wopts := []webhook.Option{webhook.WithLogger(o.log)}
@@ -218,7 +222,7 @@ func (b *Bridge) Poller(lister status.StaleLister, quietAfter time.Duration, sou
 	if source != nil {
 		opts = append(opts, status.WithRunFinder(RunFinder(b.Dispatcher, source)))
 	}
-	return status.NewPoller(b.Tracker, lister, b.Resolver, b.Clients, opts...)
+	return status.NewPoller(b.Tracker, lister, b.Source, opts...)
 }
 
 // Outcome is what the tracker records of a dispatch's result.

@@ -87,11 +87,11 @@ func (c *Controller) answer(ctx context.Context, cl *gh.Client, cred credentials
 			if err != nil {
 				return j, err
 			}
-			if ok {
-				if rcl, err = c.clients.Client(rc); err != nil {
-					return j, err
-				}
-				who = "the reviewer credential"
+			switch {
+			case ok && rc == nil:
+				return j, errors.New("the reviewer function reported a reviewer but returned no client")
+			case ok:
+				rcl, who = rc, "the reviewer credential"
 			}
 		}
 		req, err := rcl.NewRequest(http.MethodPost, fmt.Sprintf("repos/%s/%s/actions/runs/%d/pending_deployments", j.Owner, j.Repo, j.RunID),

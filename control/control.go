@@ -52,15 +52,11 @@ var (
 	ErrNotSupported = errors.New("not supported for this job")
 )
 
-// CredentialResolver picks the credential for a repository;
-// *credentials.Resolver is one.
-type CredentialResolver interface {
-	Resolve(ctx context.Context, t credentials.Target) (credentials.Credential, error)
-}
-
-// ClientProvider builds GitHub clients; *github.ClientFactory is one.
-type ClientProvider interface {
-	Client(cred credentials.Credential) (*gh.Client, error)
+// ClientSource gives the GitHub client for a job's target and the
+// credential it authenticates with; *github.ClientSource is the
+// implementation.
+type ClientSource interface {
+	For(ctx context.Context, t credentials.Target) (*gh.Client, credentials.Credential, error)
 }
 
 // Verdict is a ProtectionPolicy's answer.
@@ -101,14 +97,13 @@ type ProtectionPolicy func(ctx context.Context, j status.Job, r ProtectionReques
 type Controller struct {
 	tracker    *status.Tracker
 	store      status.JobStore
-	resolver   CredentialResolver
-	clients    ClientProvider
+	clients    ClientSource
 	log        *slog.Logger
 	now        func() time.Time
 	grace      time.Duration
 	policy     ProtectionPolicy
 	redispatch func(ctx context.Context, j status.Job) error
-	reviewer   func(ctx context.Context, j status.Job) (credentials.Credential, bool, error)
+	reviewer   func(ctx context.Context, j status.Job) (*gh.Client, bool, error)
 	appID      int64
 }
 
@@ -139,11 +134,12 @@ func WithRedispatch(fn func(ctx context.Context, j status.Job) error) Option {
 	return func(c *Controller) { c.redispatch = fn }
 }
 
-// WithReviewer gives the credential that reviews pending deployments of a
-// job's run (a token of one of the environment's required reviewers:
-// GitHub lets only them approve). ok false means none: the job's own
-// credential is used, and GitHub's refusal reported as ErrNotReviewer.
-func WithReviewer(fn func(ctx context.Context, j status.Job) (cred credentials.Credential, ok bool, err error)) Option {
+// WithReviewer gives the client that reviews pending deployments of a
+// job's run, authenticated with a token of one of the environment's
+// required reviewers (GitHub lets only them approve; build it with
+// github.ClientFactory.Client). ok false means none: the job's own
+// client is used, and GitHub's refusal reported as ErrNotReviewer.
+func WithReviewer(fn func(ctx context.Context, j status.Job) (client *gh.Client, ok bool, err error)) Option {
 	return func(c *Controller) { c.reviewer = fn }
 }
 
@@ -170,9 +166,10 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// New returns a Controller over the tracker's jobs.
-func New(t *status.Tracker, resolver CredentialResolver, clients ClientProvider, opts ...Option) *Controller {
-	c := &Controller{tracker: t, store: t.Store(), resolver: resolver, clients: clients,
+// New returns a Controller over the tracker's jobs that gets its clients
+// from clients.
+func New(t *status.Tracker, clients ClientSource, opts ...Option) *Controller {
+	c := &Controller{tracker: t, store: t.Store(), clients: clients,
 		log: slog.New(slog.DiscardHandler), now: time.Now, grace: 2 * time.Minute}
 	for _, o := range opts {
 		o(c)
@@ -182,12 +179,7 @@ func New(t *status.Tracker, resolver CredentialResolver, clients ClientProvider,
 
 // client returns a client with the job's credential.
 func (c *Controller) client(ctx context.Context, j status.Job) (*gh.Client, credentials.Credential, error) {
-	cred, err := c.resolver.Resolve(ctx, credentials.Target{Tenant: j.Tenant, Owner: j.Owner, Repo: j.Repo, InstallationID: j.InstallationID, JobID: j.ID})
-	if err != nil {
-		return nil, cred, err
-	}
-	cl, err := c.clients.Client(cred)
-	return cl, cred, err
+	return c.clients.For(ctx, credentials.Target{Tenant: j.Tenant, Owner: j.Owner, Repo: j.Repo, InstallationID: j.InstallationID, JobID: j.ID})
 }
 
 // refused wraps GitHub's answer to a request as ErrRefused; other errors

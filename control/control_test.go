@@ -38,7 +38,7 @@ func newFixture(t *testing.T, opts ...control.Option) *fixture {
 	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
 	clients, err := github.NewClientFactory(github.WithBaseURL(fake.URL), github.WithRetryPolicy(github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond}))
 	require.NoError(t, err)
-	tokens, err := credentials.NewTokenCache(fake.AppConfig(), credentials.WithTransport(clients.Transport()))
+	tokens, err := clients.TokenCache(fake.AppConfig())
 	require.NoError(t, err)
 	installs := credentials.NewMemoryInstallationStore()
 	require.NoError(t, installs.UpsertInstallation(context.Background(), credentials.Installation{
@@ -48,7 +48,7 @@ func newFixture(t *testing.T, opts ...control.Option) *fixture {
 	resolver := credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(installs))
 	store := status.NewMemoryJobStore()
 	tracker := status.NewTracker(store)
-	ctl := control.New(tracker, resolver, clients, append([]control.Option{control.WithAppID(fake.AppID)}, opts...)...)
+	ctl := control.New(tracker, github.NewClientSource(resolver, clients), append([]control.Option{control.WithAppID(fake.AppID)}, opts...)...)
 	h, err := webhook.New([]string{hookSecret})
 	require.NoError(t, err)
 	tracker.Register(h)

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ghbridge/ghbridge/internal/ghhttp"
+	"github.com/ghbridge/ghbridge/internal/apiurl"
 )
 
 // Environment variables read by LoadAppConfig. Where two names are listed
@@ -67,7 +67,7 @@ func (c AppConfig) key() (*rsa.PrivateKey, error) {
 	case c.PrivateKey.IsZero():
 		return nil, fmt.Errorf("%w: the App private key is missing", ErrNotConfigured)
 	}
-	if _, err := ghhttp.ParseBaseURL(c.BaseURL); err != nil {
+	if _, err := apiurl.ParseBaseURL(c.BaseURL); err != nil {
 		return nil, err
 	}
 	return ParsePrivateKey(c.PrivateKey.Reveal())
@@ -81,7 +81,7 @@ func (c AppConfig) String() string {
 	}
 	base := c.BaseURL
 	if base == "" {
-		base = ghhttp.DefaultBaseURL
+		base = apiurl.DefaultBaseURL
 	}
 	return fmt.Sprintf("GitHub App %d (%s) at %s", c.AppID, key, base)
 }
@@ -136,7 +136,7 @@ func LoadAppConfig(lookup LookupFunc) (AppConfig, error) {
 	}
 	var cfg AppConfig
 	if _, v := get(EnvAPIURL); v != "" {
-		u, err := ghhttp.ParseBaseURL(v)
+		u, err := apiurl.ParseBaseURL(v)
 		if err != nil {
 			return cfg, &EnvError{Var: EnvAPIURL, Err: err}
 		}

@@ -23,8 +23,9 @@ const (
 	TypeApp Type = "app"
 )
 
-// TokenSource issues installation tokens. TokenCache is the implementation
-// hosts use; tests may substitute their own.
+// TokenSource issues installation tokens. github.TokenCache is the
+// implementation hosts use; tests may substitute their own. A failure
+// should be a *TokenError, so that callers classify it.
 type TokenSource interface {
 	Token(ctx context.Context, installationID int64) (InstallationToken, error)
 }
@@ -69,7 +70,7 @@ func ForInstallation(src TokenSource, installationID int64, source string) Crede
 func (c Credential) IsZero() bool { return c.Type == "" }
 
 // Token returns the token to send now: the static token, or a current
-// installation token (see TokenCache.Token).
+// installation token from the credential's TokenSource.
 func (c Credential) Token(ctx context.Context) (Secret, error) {
 	switch c.Type {
 	case TypeStaticToken:

@@ -2,10 +2,10 @@
 // job and keeps the secrets involved out of sight.
 //
 // A GitHub App is configured with an AppConfig (see LoadAppConfig for the
-// environment variables). A TokenCache exchanges the App's JWT for
-// short-lived installation tokens: one exchange per installation per token
-// lifetime however many goroutines ask, refreshed minutes before expiry on
-// a context of its own. A Resolver picks the Credential for a job of a
+// environment variables). Installation tokens come from a TokenSource;
+// package github's TokenCache is the implementation, which exchanges the
+// App's JWT for them (this package sends no HTTP request). A Resolver
+// picks the Credential for a job of a
 // tenant: the job config's installation id, else its token (literal or a
 // "{{ secrets.NAME }}" reference resolved in the tenant's namespace of a
 // SecretStore), else the installation linked to the repository in an

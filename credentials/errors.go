@@ -3,7 +3,7 @@ package credentials
 import (
 	"errors"
 	"fmt"
-	"net/http"
+	"strconv"
 
 	"github.com/ghbridge/ghbridge/failure"
 )
@@ -154,26 +154,34 @@ func (e *InstallationError) Is(target error) bool {
 }
 
 // TokenError reports a failed installation token exchange. It matches
-// ErrInstallationToken with errors.Is.
+// ErrInstallationToken with errors.Is, and its class (see Is). It is the
+// failure of a TokenSource: package github's TokenCache returns it, and
+// a host's own TokenSource should too, so that callers classify every
+// source's failures alike.
 type TokenError struct {
 	InstallationID int64
 	// StatusCode is GitHub's HTTP status, 0 when GitHub was not reached.
 	StatusCode int
+	// Status is GitHub's status line, such as "404 Not Found", as in
+	// http.Response.Status; StatusCode alone is shown without it.
+	Status string
 	// Message is GitHub's error message, if it sent one.
 	Message string
 	// Err is the underlying error (a go-github error, or a transport one).
 	Err error
-
-	rateLimited bool
+	// RateLimited is set when GitHub refused the exchange for a rate
+	// limit: a 403 that is worth retrying later.
+	RateLimited bool
 }
-
-// errNoToken is GitHub answering without a token: a fault, not a refusal.
-var errNoToken = errors.New("GitHub's answer held no token or no expiry")
 
 func (e *TokenError) Error() string {
 	s := fmt.Sprintf("%s for installation %d", ErrInstallationToken, e.InstallationID)
 	if e.StatusCode != 0 {
-		s += fmt.Sprintf(": GitHub answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+		status := e.Status
+		if status == "" {
+			status = strconv.Itoa(e.StatusCode)
+		}
+		s += ": GitHub answered " + status
 		if e.Message != "" {
 			s += fmt.Sprintf(" (%q)", e.Message)
 		}
@@ -188,11 +196,11 @@ func (e *TokenError) Error() string {
 
 func (e *TokenError) hint() string {
 	switch {
-	case e.StatusCode == http.StatusUnauthorized:
+	case e.StatusCode == statusUnauthorized:
 		return "GitHub rejected the App's JWT: check that the App id matches the private key and that this machine's clock is right"
-	case e.StatusCode == http.StatusForbidden:
+	case e.StatusCode == statusForbidden:
 		return "the installation may be suspended, or the App lacks a permission it asked for"
-	case e.StatusCode == http.StatusNotFound:
+	case e.StatusCode == statusNotFound:
 		return "this App has no such installation: it was uninstalled or the installation id is wrong"
 	case e.Transient():
 		return "GitHub could not be reached, failed or rate-limited the request; it is retried"
@@ -223,13 +231,22 @@ func (e *TokenError) Transient() bool {
 		// Not answered (network, timeout) or answered without a token; a
 		// key that cannot sign is a setup problem.
 		return e.Err != nil && !errors.Is(e.Err, ErrInvalidKey)
-	case c >= 500, c == http.StatusTooManyRequests:
+	case c >= 500, c == statusTooManyRequests:
 		return true
-	case c == http.StatusForbidden:
-		return e.rateLimited
+	case c == statusForbidden:
+		return e.RateLimited
 	}
 	return false
 }
 
 // Unwrap returns the underlying error.
 func (e *TokenError) Unwrap() error { return e.Err }
+
+// HTTP statuses TokenError tells apart; this package does not import
+// net/http (it sends no request).
+const (
+	statusUnauthorized    = 401
+	statusForbidden       = 403
+	statusNotFound        = 404
+	statusTooManyRequests = 429
+)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/ghbridge/ghbridge/credentials"
-	"github.com/ghbridge/ghbridge/github/githubtest"
 )
 
 func ExampleLoadAppConfig() {
@@ -31,16 +30,13 @@ func ExampleLoadAppConfig() {
 }
 
 func ExampleResolver() {
-	srv := githubtest.NewServer() // a fake GitHub; use the real App config in production
-	defer srv.Close()
-	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
-
 	ctx := context.Background()
-	tokens, err := credentials.NewTokenCache(srv.AppConfig())
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	// In production the tokens come from package github's TokenCache; the
+	// Resolver only hands the source to the credentials it returns.
+	tokens := credentials.TokenSourceFunc(func(context.Context, int64) (credentials.InstallationToken, error) {
+		return credentials.InstallationToken{Value: credentials.NewSecret("ghs_example")}, nil
+	})
+	inst := credentials.Installation{ID: 42}
 	store := credentials.NewMemoryInstallationStore()
 	_ = store.UpsertInstallation(ctx, credentials.Installation{
 		ID: inst.ID, Account: "acme", Status: credentials.StatusActive,
@@ -58,7 +54,7 @@ func ExampleResolver() {
 	cred, _ = resolver.Resolve(ctx, credentials.Target{Owner: "other", Repo: "svc", StaticToken: credentials.NewSecret("{{ secrets.DEPLOY_TOKEN }}")})
 	fmt.Println(cred)
 
-	_, err = resolver.Resolve(ctx, credentials.Target{Owner: "other", Repo: "svc"})
+	_, err := resolver.Resolve(ctx, credentials.Target{Owner: "other", Repo: "svc"})
 	fmt.Println(errors.Is(err, credentials.ErrNotConfigured))
 	// Output:
 	// installation true

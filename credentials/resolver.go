@@ -71,7 +71,7 @@ type InstallationLookup interface {
 type ResolverOption func(*Resolver)
 
 // WithTokenSource sets where installation tokens come from, normally a
-// *TokenCache. Without one, no installation credential is resolved.
+// *github.TokenCache. Without one, no installation credential is resolved.
 func WithTokenSource(src TokenSource) ResolverOption {
 	return func(r *Resolver) { r.tokens = src }
 }

@@ -101,16 +101,15 @@ type Result struct {
 	Config template.AgentConfig
 }
 
-// CredentialResolver picks the credential for a repository;
-// *credentials.Resolver is the implementation.
-type CredentialResolver interface {
-	Resolve(ctx context.Context, t credentials.Target) (credentials.Credential, error)
-}
-
-// ClientProvider builds GitHub clients; *github.ClientFactory is the
-// implementation.
-type ClientProvider interface {
-	Client(cred credentials.Credential) (*gh.Client, error)
+// ClientSource gives the GitHub client for a job's target and the
+// credential it authenticates with; *github.ClientSource is the
+// implementation. A resolution error is classified with package failure
+// (see credentials.Resolver), and nothing is sent to GitHub after one.
+// When it also has an APIVersion() string method, as *github.ClientSource
+// does, a version of 2026-03-10 or later makes every workflow dispatch
+// expect the run in GitHub's answer.
+type ClientSource interface {
+	For(ctx context.Context, t credentials.Target) (*gh.Client, credentials.Credential, error)
 }
 
 // RunLookup bounds the search for a dispatched run.
@@ -149,8 +148,7 @@ func (l RunLookup) withDefaults() RunLookup {
 
 // Dispatcher starts jobs on GitHub. It is safe for concurrent use.
 type Dispatcher struct {
-	resolver    CredentialResolver
-	clients     ClientProvider
+	clients     ClientSource
 	renderer    *template.Renderer
 	audit       credentials.AuditSink
 	log         *slog.Logger
@@ -225,10 +223,9 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// New returns a Dispatcher.
-func New(resolver CredentialResolver, clients ClientProvider, opts ...Option) *Dispatcher {
+// New returns a Dispatcher that gets its clients from clients.
+func New(clients ClientSource, opts ...Option) *Dispatcher {
 	d := &Dispatcher{
-		resolver:    resolver,
 		clients:     clients,
 		log:         slog.New(slog.DiscardHandler),
 		now:         time.Now,
@@ -319,7 +316,7 @@ func (a *attempt) run(ctx context.Context) (Result, error) {
 func (d *Dispatcher) credential(ctx context.Context, job Job, cfg template.AgentConfig) (credentials.Credential, *gh.Client, error) {
 	rctx, span := d.tracer.Start(ctx, "ghbridge.resolve_credential", trace.WithAttributes(
 		otelx.JobID.String(job.ID), otelx.Tenant.String(job.Tenant), otelx.Repository.String(cfg.Owner+"/"+cfg.Repo)))
-	cred, err := d.resolver.Resolve(rctx, credentials.Target{
+	client, cred, err := d.clients.For(rctx, credentials.Target{
 		Tenant: job.Tenant, Owner: cfg.Owner, Repo: cfg.Repo, InstallationID: cfg.InstallationID,
 		StaticToken: credentials.NewSecret(cfg.Token), JobID: job.ID,
 	})
@@ -334,10 +331,6 @@ func (d *Dispatcher) credential(ctx context.Context, job Job, cfg template.Agent
 		// The host's store failed, say: nothing was sent; try again.
 		return cred, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	default:
-		return cred, nil, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
-	}
-	client, err := d.clients.Client(cred)
-	if err != nil {
 		return cred, nil, fmt.Errorf("%w: %w", ErrInvalidIntegration, err)
 	}
 	return cred, client, nil

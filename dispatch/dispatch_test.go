@@ -30,7 +30,7 @@ type env struct {
 	inst    githubtest.Installation
 	store   *credentials.MemoryInstallationStore
 	clients *github.ClientFactory
-	tokens  *credentials.TokenCache
+	tokens  *github.TokenCache
 }
 
 type envOptions struct {
@@ -71,7 +71,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	clients, err := github.NewClientFactory(append([]github.Option{github.WithBaseURL(srv.URL), github.WithRetryPolicy(o.retry)}, o.factory...)...)
 	require.NoError(t, err)
-	tokens, err := credentials.NewTokenCache(srv.AppConfig(), credentials.WithTransport(clients.Transport()))
+	tokens, err := clients.TokenCache(srv.AppConfig())
 	require.NoError(t, err)
 	store := credentials.NewMemoryInstallationStore()
 	require.NoError(t, store.UpsertInstallation(context.Background(), credentials.Installation{
@@ -80,7 +80,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}))
 	audit := &credentials.MemoryAuditLog{}
 	resolver := credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store))
-	d := dispatch.New(resolver, clients, append([]dispatch.Option{dispatch.WithAudit(audit), dispatch.WithRunLookup(fastLookup)}, o.dispatch...)...)
+	d := dispatch.New(github.NewClientSource(resolver, clients), append([]dispatch.Option{dispatch.WithAudit(audit), dispatch.WithRunLookup(fastLookup)}, o.dispatch...)...)
 	return &env{srv: srv, d: d, audit: audit, inst: inst, store: store, clients: clients, tokens: tokens}
 }
 

@@ -23,7 +23,7 @@ func ExampleDispatcher_Dispatch() {
 	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
 
 	clients, _ := github.NewClientFactory(github.WithBaseURL(fake.URL))
-	tokens, _ := credentials.NewTokenCache(fake.AppConfig(), credentials.WithTransport(clients.Transport()))
+	tokens, _ := clients.TokenCache(fake.AppConfig())
 	// The host's record of installations: only a tenant's own ones are
 	// used for its jobs.
 	store := credentials.NewMemoryInstallationStore()
@@ -31,7 +31,7 @@ func ExampleDispatcher_Dispatch() {
 		ID: inst.ID, Account: "acme", Status: credentials.StatusActive, Tenant: "team-a",
 		RepositorySelection: credentials.SelectionSelected, Repositories: []string{"acme/deployer"},
 	})
-	d := dispatch.New(credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store)), clients)
+	d := dispatch.New(github.NewClientSource(credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store)), clients))
 
 	res, err := d.Dispatch(context.Background(), dispatch.Job{
 		ID: "job-42", Tenant: "team-a",

@@ -12,7 +12,6 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
-	ghclient "github.com/ghbridge/ghbridge/github"
 	"github.com/ghbridge/ghbridge/template"
 )
 
@@ -234,14 +233,14 @@ func (a *attempt) prepareBranch(ctx context.Context, op, base string) (string, e
 	for _, path := range slices.Sorted(maps.Keys(spec.Files)) {
 		entries = append(entries, &gh.TreeEntry{Path: gh.String(path), Mode: gh.String("100644"), Type: gh.String("blob"), Content: gh.String(spec.Files[path])})
 	}
-	// Trees and commits are content objects: creating them again after
-	// an ambiguous failure only leaves an unreferenced object behind.
-	ctxRetry := ghclient.MarkIdempotent(ctx)
-	tree, _, err := a.client.Git.CreateTree(ctxRetry, a.cfg.Owner, a.cfg.Repo, baseCommit.GetTree().GetSHA(), entries)
+	// Trees and commits are content objects: the clients' transport
+	// retries their creation like a GET (an ambiguous failure only leaves
+	// an unreferenced object behind).
+	tree, _, err := a.client.Git.CreateTree(ctx, a.cfg.Owner, a.cfg.Repo, baseCommit.GetTree().GetSHA(), entries)
 	if err != nil {
 		return "", commitErr(err)
 	}
-	commit, _, err := a.client.Git.CreateCommit(ctxRetry, a.cfg.Owner, a.cfg.Repo, &gh.Commit{
+	commit, _, err := a.client.Git.CreateCommit(ctx, a.cfg.Owner, a.cfg.Repo, &gh.Commit{
 		Message: gh.String(spec.CommitMessage + "\n\n" + prMarker(a.jobID)),
 		Tree:    tree, Parents: []*gh.Commit{{SHA: gh.String(base)}},
 	}, nil)

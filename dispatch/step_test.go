@@ -51,17 +51,17 @@ func newStepEnv(t *testing.T, opts ...githubtest.Option) *stepEnv {
 	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
 	// The transport never waits for a rate limit: the Step reports it and
 	// the driver moves the clock.
-	clients, err := github.NewClientFactory(github.WithBaseURL(srv.URL),
+	clients, err := github.NewClientFactory(github.WithBaseURL(srv.URL), github.WithClock(clock.Now),
 		github.WithRetryPolicy(github.RetryPolicy{MinWait: time.Microsecond, MaxWait: time.Microsecond, MaxRateLimitWait: time.Microsecond, MaxRetries: 1}))
 	require.NoError(t, err)
-	tokens, err := credentials.NewTokenCache(srv.AppConfig(), credentials.WithTransport(clients.Transport()), credentials.WithClock(clock.Now))
+	tokens, err := clients.TokenCache(srv.AppConfig())
 	require.NoError(t, err)
 	store := credentials.NewMemoryInstallationStore()
 	require.NoError(t, store.UpsertInstallation(context.Background(), credentials.Installation{
 		ID: inst.ID, Account: "acme", Status: credentials.StatusActive,
 		RepositorySelection: credentials.SelectionSelected, Repositories: []string{"acme/deployer"},
 	}))
-	d := dispatch.New(credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store)), clients,
+	d := dispatch.New(github.NewClientSource(credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store)), clients),
 		dispatch.WithClock(clock.Now),
 		dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Second, Timeout: 5 * time.Minute, Settle: 2 * time.Minute, ClockSkew: time.Minute}))
 	return &stepEnv{srv: srv, d: d, clock: clock, inst: inst}

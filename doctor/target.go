@@ -35,7 +35,7 @@ func (d *run) target(ctx context.Context, t Target) {
 			return Result{Status: Fail, Detail: fmt.Sprintf("installation %d (%s) is suspended", inst.GetID(), inst.GetAccount().GetLogin()),
 				Fix: "an owner of the account unsuspends it under Settings > GitHub Apps > Configure"}
 		}
-		tokens, err := credentials.NewTokenCache(d.cfg.App, credentials.WithTransport(d.clients.Transport()))
+		tokens, err := d.clients.TokenCache(d.cfg.App)
 		if err != nil {
 			return Result{Status: Fail, Detail: err.Error(), Err: err}
 		}

@@ -16,7 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ghbridge/ghbridge/credentials"
-	"github.com/ghbridge/ghbridge/internal/ghhttp"
+	"github.com/ghbridge/ghbridge/internal/apiurl"
 )
 
 // DefaultUserAgent is sent when no WithUserAgent option is given.
@@ -34,30 +34,13 @@ const (
 	DefaultAPIVersion = APIVersion20221128
 )
 
-// RetryPolicy tunes the retrying transport; zero fields take defaults.
-type RetryPolicy struct {
-	// MaxRetries after the first attempt (default 4); negative disables.
-	MaxRetries int
-	// MinWait and MaxWait bound backoff after connection errors and 5xx
-	// answers (default 500 ms and 10 s).
-	MinWait, MaxWait time.Duration
-	// MaxRateLimitWait is the longest wait the transport accepts when
-	// GitHub rate-limits a request (default 60 s); beyond it the caller
-	// gets go-github's rate-limit error with the reset time.
-	MaxRateLimitWait time.Duration
-	// AttemptTimeout bounds one attempt (default 30 s).
-	AttemptTimeout time.Duration
-}
-
-// ClientFactory builds go-github clients sharing one retrying transport.
-// It is safe for concurrent use.
+// ClientFactory builds go-github clients sharing one retrying transport,
+// and the App's token cache (see TokenCache). It is safe for concurrent
+// use.
 type ClientFactory struct {
-	apiVersion string
-	baseURL    *url.URL
-	uploadURL  *url.URL
-	userAgent  string
-	transport  http.RoundTripper
-	onLimit    func(RateLimit)
+	cfg       factoryConfig
+	baseURL   *url.URL
+	transport http.RoundTripper
 }
 
 // Option configures a ClientFactory.
@@ -73,10 +56,11 @@ type factoryConfig struct {
 	onRetry    func(context.Context, Retry)
 	onLimit    func(RateLimit)
 	tracer     trace.TracerProvider
-}
+	now        func() time.Time
+	audit      credentials.AuditSink
 
-// Retry describes a retry of a GitHub request (see WithRetryObserver).
-type Retry = ghhttp.Retry
+	refreshMargin, exchangeTimeout time.Duration
+}
 
 // RateLimit is GitHub's rate-limit state after an answer, from its
 // x-ratelimit-* headers.
@@ -131,32 +115,68 @@ func WithAPIVersion(v string) Option { return func(c *factoryConfig) { c.apiVers
 // WithRetryPolicy tunes retries.
 func WithRetryPolicy(p RetryPolicy) Option { return func(c *factoryConfig) { c.retry = p } }
 
-// WithLogger sets the logger for retries (one WARN line each).
-func WithLogger(l *slog.Logger) Option { return func(c *factoryConfig) { c.logger = l } }
+// WithLogger sets the logger for retries (one WARN line each) and for
+// failed background token refreshes.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *factoryConfig) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// WithClock sets the clock of JWTs, token expiry and rate-limit resets
+// (default time.Now), for tests.
+func WithClock(now func() time.Time) Option {
+	return func(c *factoryConfig) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// WithAudit sends a credentials.EventTokenExchange event for every
+// installation token exchange of the factory's token caches.
+func WithAudit(sink credentials.AuditSink) Option {
+	return func(c *factoryConfig) { c.audit = sink }
+}
+
+// WithTokenRefreshMargin sets how long before expiry an installation
+// token is refreshed (default 5 minutes). For short-lived tokens at most
+// half the lifetime is used.
+func WithTokenRefreshMargin(d time.Duration) Option {
+	return func(c *factoryConfig) {
+		if d > 0 {
+			c.refreshMargin = d
+		}
+	}
+}
+
+// WithTokenExchangeTimeout bounds one installation token exchange,
+// retries included (default 30 s).
+func WithTokenExchangeTimeout(d time.Duration) Option {
+	return func(c *factoryConfig) {
+		if d > 0 {
+			c.exchangeTimeout = d
+		}
+	}
+}
 
 // NewClientFactory returns a factory. It fails only on a malformed base URL.
 func NewClientFactory(opts ...Option) (*ClientFactory, error) {
-	cfg := factoryConfig{userAgent: DefaultUserAgent, apiVersion: DefaultAPIVersion}
+	cfg := factoryConfig{userAgent: DefaultUserAgent, apiVersion: DefaultAPIVersion, now: time.Now,
+		logger: slog.New(slog.DiscardHandler), refreshMargin: defaultRefreshMargin, exchangeTimeout: defaultExchangeTimeout}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if _, err := time.Parse(time.DateOnly, cfg.apiVersion); err != nil {
 		return nil, fmt.Errorf("github: API version %q is not a date such as %s", cfg.apiVersion, DefaultAPIVersion)
 	}
-	u, err := ghhttp.ParseBaseURL(cfg.baseURL)
+	u, err := apiurl.ParseBaseURL(cfg.baseURL)
 	if err != nil {
 		return nil, err
 	}
-	retrying := ghhttp.NewTransport(ghhttp.Config{
-		MaxRetries:       cfg.retry.MaxRetries,
-		MinWait:          cfg.retry.MinWait,
-		MaxWait:          cfg.retry.MaxWait,
-		MaxRateLimitWait: cfg.retry.MaxRateLimitWait,
-		AttemptTimeout:   cfg.retry.AttemptTimeout,
-		Base:             cfg.base,
-		Logger:           cfg.logger,
-		OnRetry:          cfg.onRetry,
-	})
+	retrying := newRetryTransport(retryConfig{RetryPolicy: cfg.retry, base: cfg.base, logger: cfg.logger, onRetry: cfg.onRetry, now: cfg.now})
 	if cfg.tracer == nil {
 		cfg.tracer = otel.GetTracerProvider()
 	}
@@ -165,26 +185,14 @@ func NewClientFactory(opts ...Option) (*ClientFactory, error) {
 		otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator()), // send GitHub no trace context
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "GitHub " + r.Method }),
 	)
-	return &ClientFactory{
-		apiVersion: cfg.apiVersion,
-		baseURL:    u,
-		uploadURL:  ghhttp.UploadURL(u),
-		userAgent:  cfg.userAgent,
-		transport:  traced,
-		onLimit:    cfg.onLimit,
-	}, nil
+	return &ClientFactory{cfg: cfg, baseURL: u, transport: traced}, nil
 }
 
 // APIVersion returns the REST API version the factory's clients request.
-func (f *ClientFactory) APIVersion() string { return f.apiVersion }
+func (f *ClientFactory) APIVersion() string { return f.cfg.apiVersion }
 
 // BaseURL returns the API root clients are built for.
 func (f *ClientFactory) BaseURL() *url.URL { u := *f.baseURL; return &u }
-
-// Transport returns the shared retrying transport, unauthenticated. Pass
-// it to credentials.WithTransport so that token exchanges share its
-// connections and retry policy.
-func (f *ClientFactory) Transport() http.RoundTripper { return f.transport }
 
 // Client returns a client that authenticates every request with cred.
 // Installation tokens are fetched per request from cred's token source,
@@ -203,7 +211,7 @@ func (f *ClientFactory) Client(cred credentials.Credential) (*gh.Client, error) 
 // AppClient returns a client authenticated as the App itself (JWT), for
 // the /app endpoints: installations, webhook deliveries.
 func (f *ClientFactory) AppClient(app credentials.AppConfig) (*gh.Client, error) {
-	rt, err := app.AppTransport(f.transport)
+	rt, err := f.appTransport(app)
 	if err != nil {
 		return nil, err
 	}
@@ -212,10 +220,10 @@ func (f *ClientFactory) AppClient(app credentials.AppConfig) (*gh.Client, error)
 
 // observe reports the rate-limit headers of rt's answers, labelled as lim.
 func (f *ClientFactory) observe(lim RateLimit, rt http.RoundTripper) http.RoundTripper {
-	if f.onLimit == nil {
+	if f.cfg.onLimit == nil {
 		return rt
 	}
-	return &limitTransport{lim: lim, fn: f.onLimit, base: rt}
+	return &limitTransport{lim: lim, fn: f.cfg.onLimit, base: rt}
 }
 
 type limitTransport struct {
@@ -242,9 +250,9 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (f *ClientFactory) newClient(rt http.RoundTripper) *gh.Client {
-	c := gh.NewClient(&http.Client{Transport: &versionTransport{version: f.apiVersion, base: rt}})
-	c.BaseURL, c.UploadURL = f.BaseURL(), ghhttp.UploadURL(f.baseURL)
-	c.UserAgent = f.userAgent
+	c := gh.NewClient(&http.Client{Transport: &versionTransport{version: f.cfg.apiVersion, base: rt}})
+	c.BaseURL, c.UploadURL = f.BaseURL(), apiurl.UploadURL(f.baseURL)
+	c.UserAgent = f.cfg.userAgent
 	return c
 }
 
@@ -266,11 +274,6 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.Header.Set("Authorization", "Bearer "+tok.Reveal())
 	return t.base.RoundTrip(r)
 }
-
-// MarkIdempotent returns a context under which a POST or PATCH may be
-// retried like a GET after a connection error or 5xx answer. Use it only
-// for requests whose repetition is harmless.
-func MarkIdempotent(ctx context.Context) context.Context { return ghhttp.MarkIdempotent(ctx) }
 
 // versionTransport sets X-GitHub-Api-Version, which go-github fixes at
 // 2022-11-28.

@@ -39,7 +39,7 @@ var fast = github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 2 * time.Milli
 type setup struct {
 	srv     *githubtest.Server
 	f       *github.ClientFactory
-	tokens  *credentials.TokenCache
+	tokens  *github.TokenCache
 	inst    githubtest.Installation
 	headers *recorder
 }
@@ -81,7 +81,7 @@ func newSetup(t *testing.T, opts ...github.Option) *setup {
 	rec := &recorder{}
 	f, err := github.NewClientFactory(append([]github.Option{github.WithBaseURL(srv.URL), github.WithRetryPolicy(fast), github.WithHTTPTransport(rec)}, opts...)...)
 	require.NoError(t, err)
-	tokens, err := credentials.NewTokenCache(srv.AppConfig(), credentials.WithTransport(f.Transport()))
+	tokens, err := f.TokenCache(srv.AppConfig())
 	require.NoError(t, err)
 	return &setup{srv: srv, f: f, tokens: tokens, inst: inst, headers: rec}
 }
@@ -433,7 +433,7 @@ func TestAPIVersionOption(t *testing.T) {
 		}
 		f, err := github.NewClientFactory(append(opts, github.WithBaseURL(srv.URL))...)
 		require.NoError(t, err)
-		tokens, err := credentials.NewTokenCache(srv.AppConfig(), credentials.WithTransport(f.Transport()))
+		tokens, err := f.TokenCache(srv.AppConfig())
 		require.NoError(t, err)
 		c, err := f.Client(credentials.ForInstallation(tokens, inst.ID, "test"))
 		require.NoError(t, err)

@@ -94,13 +94,21 @@ func TestGETRetriedAfterConnectionReset(t *testing.T) {
 	assert.Equal(t, 2, s.srv.RequestCount(repoRoute))
 }
 
-func TestMarkIdempotent(t *testing.T) {
+// Git trees and commits are content objects: creating one again is
+// harmless, so their POSTs are retried like GETs.
+func TestGitObjectPOSTsRetriedAfter5xx(t *testing.T) {
+	const treeRoute, commitRoute = "POST /repos/{owner}/{repo}/git/trees", "POST /repos/{owner}/{repo}/git/commits"
 	s := newSetup(t)
-	s.srv.InjectFault(githubtest.Fault{Route: dispatchRoute, Status: 502})
-	ctx := github.MarkIdempotent(context.Background())
-	require.NoError(t, dispatch(ctx, s.installationClient(t, s.inst.ID)))
-	assert.Equal(t, 2, s.srv.RequestCount(dispatchRoute))
-	assert.Len(t, s.srv.Dispatches(), 1)
+	c := s.installationClient(t, s.inst.ID)
+	ctx := context.Background()
+	s.srv.InjectFault(githubtest.Fault{Route: treeRoute, Status: 502})
+	tree, _, err := c.Git.CreateTree(ctx, "acme", "api", "", []*gh.TreeEntry{{Path: gh.String("a.txt"), Mode: gh.String("100644"), Type: gh.String("blob"), Content: gh.String("a")}})
+	require.NoError(t, err)
+	assert.Equal(t, 2, s.srv.RequestCount(treeRoute))
+	s.srv.InjectFault(githubtest.Fault{Route: commitRoute, ResetConnection: true})
+	_, _, err = c.Git.CreateCommit(ctx, "acme", "api", &gh.Commit{Message: gh.String("m"), Tree: tree}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 2, s.srv.RequestCount(commitRoute))
 }
 
 func TestSecondaryRateLimitOnPOSTIsRetriedAfterTheWait(t *testing.T) {
@@ -216,7 +224,7 @@ func TestTokenExchangeFailureReachesTheCaller(t *testing.T) {
 		p.MaxRetries = 1
 		f, err := github.NewClientFactory(github.WithBaseURL(app.BaseURL), github.WithRetryPolicy(p))
 		require.NoError(t, err)
-		tokens, err := credentials.NewTokenCache(app, credentials.WithTransport(f.Transport()))
+		tokens, err := f.TokenCache(app)
 		require.NoError(t, err)
 		c, err := f.Client(credentials.ForInstallation(tokens, 1, "test"))
 		require.NoError(t, err)
@@ -228,8 +236,8 @@ func TestTokenExchangeFailureReachesTheCaller(t *testing.T) {
 }
 
 func TestTokenExchangeIsRetriedThroughTheSharedTransport(t *testing.T) {
-	// The token cache marks its exchange idempotent: a 502 on it is
-	// retried by the factory's transport.
+	// Creating a token is safe to repeat: a 502 on it is retried by the
+	// factory's transport.
 	s := newSetup(t)
 	s.srv.InjectFault(githubtest.Fault{Route: tokenRoute, Status: 502})
 	_, _, err := s.installationClient(t, s.inst.ID).Repositories.Get(context.Background(), "acme", "api")

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
-
-	"github.com/ghbridge/ghbridge/credentials"
 )
 
 // StaleLister finds quiet jobs for a Poller: unfinished jobs whose
@@ -36,14 +34,13 @@ type RunFinder func(ctx context.Context, j Job, since time.Time) (*gh.WorkflowRu
 // job in progress forever. It reads the job's run (or finds it by job id),
 // deployment or pull request and applies what it finds like a delivery.
 type Poller struct {
-	tracker  *Tracker
-	lister   StaleLister
-	resolver CredentialResolver
-	clients  ClientProvider
-	finder   RunFinder
-	after    time.Duration
-	limit    int
-	log      *slog.Logger
+	tracker *Tracker
+	lister  StaleLister
+	clients ClientSource
+	finder  RunFinder
+	after   time.Duration
+	limit   int
+	log     *slog.Logger
 }
 
 // PollerOption configures a Poller.
@@ -77,9 +74,9 @@ func WithPollerLogger(l *slog.Logger) PollerOption {
 	}
 }
 
-// NewPoller returns a Poller.
-func NewPoller(t *Tracker, lister StaleLister, resolver CredentialResolver, clients ClientProvider, opts ...PollerOption) *Poller {
-	p := &Poller{tracker: t, lister: lister, resolver: resolver, clients: clients, after: 15 * time.Minute, limit: 100,
+// NewPoller returns a Poller that gets its clients from clients.
+func NewPoller(t *Tracker, lister StaleLister, clients ClientSource, opts ...PollerOption) *Poller {
+	p := &Poller{tracker: t, lister: lister, clients: clients, after: 15 * time.Minute, limit: 100,
 		log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(p)
@@ -131,11 +128,7 @@ func (p *Poller) Poll(ctx context.Context) (PollReport, error) {
 }
 
 func (p *Poller) pollJob(ctx context.Context, j Job) (Result, error) {
-	cred, err := p.resolver.Resolve(ctx, credentials.Target{Tenant: j.Tenant, Owner: j.Owner, Repo: j.Repo, InstallationID: j.InstallationID, JobID: j.ID})
-	if err != nil {
-		return Result{}, err
-	}
-	client, err := p.clients.Client(cred)
+	client, _, err := p.clients.For(ctx, target(j))
 	if err != nil {
 		return Result{}, err
 	}

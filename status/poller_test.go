@@ -36,7 +36,7 @@ func TestPollerIsFair(t *testing.T) {
 	source := func(_ context.Context, j status.Job) (dispatch.Job, error) {
 		return dispatch.Job{ID: j.ID, Agent: json.RawMessage(agent)}, nil
 	}
-	p := status.NewPoller(w.tracker, w.store, w.resolver, w.clients, status.WithRunFinder(ghbridge.RunFinder(w.dispatcher, source)),
+	p := status.NewPoller(w.tracker, w.store, w.clients, status.WithRunFinder(ghbridge.RunFinder(w.dispatcher, source)),
 		status.WithQuietPeriod(time.Minute, 100))
 	now = now.Add(time.Hour)
 	rep, err := p.Poll(ctx)

@@ -12,28 +12,28 @@ import (
 	"github.com/ghbridge/ghbridge/credentials"
 )
 
-// CredentialResolver picks the credential for a repository;
-// *credentials.Resolver is one.
-type CredentialResolver interface {
-	Resolve(ctx context.Context, t credentials.Target) (credentials.Credential, error)
+// ClientSource gives the GitHub client for a job's target and the
+// credential it authenticates with; *github.ClientSource is the
+// implementation.
+type ClientSource interface {
+	For(ctx context.Context, t credentials.Target) (*gh.Client, credentials.Credential, error)
 }
 
-// ClientProvider builds GitHub clients; *github.ClientFactory is one.
-type ClientProvider interface {
-	Client(cred credentials.Credential) (*gh.Client, error)
+// target is what a job's credential is resolved for.
+func target(j Job) credentials.Target {
+	return credentials.Target{Tenant: j.Tenant, Owner: j.Owner, Repo: j.Repo, InstallationID: j.InstallationID, JobID: j.ID}
 }
 
 // GitHubReporter mirrors job statuses to GitHub: as deployment statuses
 // of a deployment job's deployment, and as a check run on a commit. It
 // authenticates as the job's installation; check runs need a GitHub App.
 type GitHubReporter struct {
-	resolver CredentialResolver
-	clients  ClientProvider
+	clients ClientSource
 }
 
-// NewGitHubReporter returns a reporter.
-func NewGitHubReporter(resolver CredentialResolver, clients ClientProvider) *GitHubReporter {
-	return &GitHubReporter{resolver: resolver, clients: clients}
+// NewGitHubReporter returns a reporter that gets its clients from clients.
+func NewGitHubReporter(clients ClientSource) *GitHubReporter {
+	return &GitHubReporter{clients: clients}
 }
 
 // DeploymentState maps a job status to a deployment status state.
@@ -72,11 +72,7 @@ func CheckRunState(s Status) (status, conclusion string) {
 
 // Report implements Reporter.
 func (r *GitHubReporter) Report(ctx context.Context, j Job) (*Update, error) {
-	cred, err := r.resolver.Resolve(ctx, credentials.Target{Tenant: j.Tenant, Owner: j.Owner, Repo: j.Repo, InstallationID: j.InstallationID, JobID: j.ID})
-	if err != nil {
-		return nil, err
-	}
-	client, err := r.clients.Client(cred)
+	client, _, err := r.clients.For(ctx, target(j))
 	if err != nil {
 		return nil, err
 	}

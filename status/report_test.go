@@ -24,8 +24,7 @@ import (
 )
 
 type world struct {
-	resolver   *credentials.Resolver
-	clients    *github.ClientFactory
+	clients    *github.ClientSource
 	fake       *githubtest.Server
 	inst       githubtest.Installation
 	dispatcher *dispatch.Dispatcher
@@ -50,16 +49,16 @@ func newWorld(t *testing.T, opts ...status.TrackerOption) *world {
 	fake.AddInstallation(githubtest.Installation{Account: "evil", AllRepositories: true})
 	clients, err := github.NewClientFactory(github.WithBaseURL(fake.URL), github.WithRetryPolicy(github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond}))
 	require.NoError(t, err)
-	tokens, err := credentials.NewTokenCache(fake.AppConfig(), credentials.WithTransport(clients.Transport()))
+	tokens, err := clients.TokenCache(fake.AppConfig())
 	require.NoError(t, err)
 	installs := credentials.NewMemoryInstallationStore()
 	require.NoError(t, installs.UpsertInstallation(context.Background(), credentials.Installation{
 		ID: inst.ID, Account: "acme", Status: credentials.StatusActive,
 		RepositorySelection: credentials.SelectionSelected, Repositories: []string{"acme/deployer"},
 	}))
-	resolver := credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(installs))
+	source := github.NewClientSource(credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(installs)), clients)
 	store := status.NewMemoryJobStore()
-	tracker := status.NewTracker(store, append([]status.TrackerOption{status.WithReporter(status.NewGitHubReporter(resolver, clients))}, opts...)...)
+	tracker := status.NewTracker(store, append([]status.TrackerOption{status.WithReporter(status.NewGitHubReporter(source))}, opts...)...)
 	h, err := webhook.New([]string{hookSecret})
 	require.NoError(t, err)
 	tracker.Register(h)
@@ -67,8 +66,8 @@ func newWorld(t *testing.T, opts ...status.TrackerOption) *world {
 	t.Cleanup(recv.Close)
 	fake.SetWebhook(recv.URL, hookSecret)
 	renderer := template.NewRenderer()
-	return &world{fake: fake, inst: inst, store: store, tracker: tracker, hook: h, renderer: renderer, resolver: resolver, clients: clients,
-		dispatcher: dispatch.New(resolver, clients, dispatch.WithRenderer(renderer),
+	return &world{fake: fake, inst: inst, store: store, tracker: tracker, hook: h, renderer: renderer, clients: source,
+		dispatcher: dispatch.New(source, dispatch.WithRenderer(renderer),
 			dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 200 * time.Millisecond, Settle: 20 * time.Millisecond}))}
 }
 
@@ -269,7 +268,7 @@ func TestPollerCatchesUpOnLostDeliveries(t *testing.T) {
 	source := func(_ context.Context, j status.Job) (dispatch.Job, error) {
 		return dispatch.Job{ID: j.ID, Agent: json.RawMessage(`{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`)}, nil
 	}
-	p := status.NewPoller(w.tracker, w.store, w.resolver, w.clients, status.WithRunFinder(ghbridge.RunFinder(w.dispatcher, source)),
+	p := status.NewPoller(w.tracker, w.store, w.clients, status.WithRunFinder(ghbridge.RunFinder(w.dispatcher, source)),
 		status.WithQuietPeriod(time.Minute, 10))
 	rep, err := p.Poll(ctx)
 	require.NoError(t, err)
@@ -296,7 +295,7 @@ func TestReportLimitsInGitHubsUnits(t *testing.T) {
 		"report":{"checkRun":{"name":"deploy","headSha":"`+sha+`"}}}`)
 	require.NotZero(t, j.DeploymentID)
 	j.Message = strings.Repeat("é", 200) + strings.Repeat("€", 30000)
-	r := status.NewGitHubReporter(w.resolver, w.clients)
+	r := status.NewGitHubReporter(w.clients)
 	_, err := r.Report(ctx, j)
 	require.NoError(t, err, "GitHub takes what is reported")
 

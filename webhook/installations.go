@@ -9,7 +9,7 @@ import (
 	"github.com/ghbridge/ghbridge/credentials"
 )
 
-// Revoker drops cached installation tokens; *credentials.TokenCache is one.
+// Revoker drops cached installation tokens; *github.TokenCache is one.
 type Revoker interface {
 	Revoke(installationID int64)
 }

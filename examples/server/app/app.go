@@ -38,8 +38,8 @@ type Server struct {
 	log        *slog.Logger
 	db         *sqlstore.DB
 	clients    *github.ClientFactory
-	tokens     *credentials.TokenCache // nil without an App
-	resolver   *credentials.Resolver
+	tokens     *github.TokenCache // nil without an App
+	source     *github.ClientSource
 	renderer   *template.Renderer
 	dispatcher *dispatch.Dispatcher
 	tracker    *status.Tracker
@@ -106,20 +106,20 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	if s.tp == nil {
 		s.tp = otel.GetTracerProvider()
 	}
+	audit := credentials.MultiAuditSink(db.Audit(func(err error) { s.log.Error("writing an audit event failed", "error", err) }), s.metrics.audit())
 	if s.clients, err = github.NewClientFactory(github.WithBaseURL(cfg.App.BaseURL), github.WithUserAgent("ghbridge-server"), github.WithLogger(s.log),
-		github.WithRetryObserver(s.ops.observeRetry), github.WithRateLimitObserver(s.ops.observeRateLimit), github.WithTracerProvider(s.tp)); err != nil {
+		github.WithRetryObserver(s.ops.observeRetry), github.WithRateLimitObserver(s.ops.observeRateLimit), github.WithTracerProvider(s.tp),
+		github.WithAudit(audit)); err != nil {
 		db.Close()
 		return nil, err
 	}
-	audit := credentials.MultiAuditSink(db.Audit(func(err error) { s.log.Error("writing an audit event failed", "error", err) }), s.metrics.audit())
 	resolverOpts := []credentials.ResolverOption{
 		credentials.WithInstallationStore(s.installationLookup(db.Installations())),
 		credentials.WithSecretStore(credentials.EnvSecretStore{Prefix: cfg.SecretPrefix, Lookup: cfg.SecretLookup, SharedWith: s.sharesSecrets}),
 		credentials.WithResolverAudit(audit),
 	}
 	if cfg.AppErr == nil {
-		s.tokens, err = credentials.NewTokenCache(cfg.App, credentials.WithTransport(s.clients.Transport()),
-			credentials.WithAudit(audit), credentials.WithLogger(s.log))
+		s.tokens, err = s.clients.TokenCache(cfg.App)
 		if err != nil {
 			s.cfg.AppErr = err
 		} else {
@@ -129,23 +129,23 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	if s.cfg.AppErr != nil {
 		s.log.Warn("GitHub App not configured: installation credentials and the install routes are off", "reason", s.cfg.AppErr.Error())
 	}
-	s.resolver = credentials.NewResolver(resolverOpts...)
+	s.source = github.NewClientSource(credentials.NewResolver(resolverOpts...), s.clients)
 	s.renderer = template.NewRenderer()
-	s.dispatcher = dispatch.New(s.resolver, s.clients, append([]dispatch.Option{
+	s.dispatcher = dispatch.New(s.source, append([]dispatch.Option{
 		dispatch.WithRenderer(s.renderer), dispatch.WithAudit(audit), dispatch.WithLogger(s.log), dispatch.WithTracerProvider(s.tp),
 		dispatch.WithRunLookup(dispatch.RunLookup{Settle: cfg.DispatchSettle}),
 	}, s.dopts...)...)
 	s.tracker = status.NewTracker(db.Jobs(),
-		status.WithReporter(status.NewGitHubReporter(s.resolver, s.clients)),
+		status.WithReporter(status.NewGitHubReporter(s.source)),
 		status.WithTrackerLogger(s.log), status.WithTrackerClock(s.now),
 		status.WithTransitionHook(s.metrics.observeTransition),
 		status.WithTrackerTracerProvider(s.tp), status.WithSpanLink(s.jobSpan))
-	s.poller = status.NewPoller(s.tracker, db.Jobs(), s.resolver, s.clients,
+	s.poller = status.NewPoller(s.tracker, db.Jobs(), s.source,
 		status.WithRunFinder(ghbridge.RunFinder(s.dispatcher, s.dispatchJob)),
 		status.WithQuietPeriod(cfg.QuietAfter, 100), status.WithPollerLogger(s.log))
-	s.control = control.New(s.tracker, s.resolver, s.clients,
+	s.control = control.New(s.tracker, s.source,
 		control.WithForceCancelAfter(cfg.ForceCancelAfter), control.WithLogger(s.log), control.WithAppID(cfg.App.AppID), control.WithClock(s.now),
-		control.WithRedispatch(s.redispatch), control.WithReviewer(s.reviewerCredential))
+		control.WithRedispatch(s.redispatch), control.WithReviewer(s.reviewerClient))
 	if len(cfg.WebhookSecrets) > 0 {
 		s.hooks, err = webhook.New(cfg.WebhookSecrets, webhook.WithHolder(webhook.NewHolder(cfg.Instance)),
 			webhook.WithDeliveryStore(db.Deliveries()), webhook.WithLogger(s.log), webhook.WithObserver(s.metrics.observeDelivery),

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	gh "github.com/google/go-github/v62/github"
+
 	"github.com/ghbridge/ghbridge/control"
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
@@ -200,17 +202,19 @@ func (s *Server) redispatch(ctx context.Context, j status.Job) error {
 	return s.queue.Enqueue(context.WithoutCancel(ctx), j.ID)
 }
 
-// reviewerCredential is the tenant's reviewer token, if it has one.
-func (s *Server) reviewerCredential(ctx context.Context, j status.Job) (credentials.Credential, bool, error) {
+// reviewerClient is a client with the tenant's reviewer token, if it has
+// one.
+func (s *Server) reviewerClient(ctx context.Context, j status.Job) (*gh.Client, bool, error) {
 	store := credentials.EnvSecretStore{Prefix: s.cfg.SecretPrefix, Lookup: s.cfg.SecretLookup, SharedWith: s.sharesSecrets}
 	tok, err := store.Secret(ctx, j.Tenant, reviewerSecret)
 	if errors.Is(err, credentials.ErrSecretNotFound) {
-		return credentials.Credential{}, false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return credentials.Credential{}, false, err
+		return nil, false, err
 	}
-	return credentials.StaticToken(tok, "secret "+reviewerSecret), true, nil
+	client, err := s.clients.Client(credentials.StaticToken(tok, "secret "+reviewerSecret))
+	return client, err == nil, err
 }
 
 // sweepLoop moves cancels along (see control.Controller.Sweep): every

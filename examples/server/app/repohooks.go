@@ -64,14 +64,10 @@ func (s *Server) ensureRepoHook(ctx context.Context, repo string, refs map[strin
 		log.WarnContext(ctx, "repository webhook: rendering the job's config failed", "error", err)
 		return
 	}
-	cred, err := s.resolver.Resolve(ctx, credentials.Target{Tenant: job.Tenant, Owner: cfg.Owner, Repo: cfg.Repo,
+	client, cred, err := s.source.For(ctx, credentials.Target{Tenant: job.Tenant, Owner: cfg.Owner, Repo: cfg.Repo,
 		StaticToken: credentials.NewSecret(cfg.Token), JobID: job.ID})
 	if err != nil || cred.Type != credentials.TypeStaticToken {
 		log.WarnContext(ctx, "repository webhook: the job's token no longer resolves", "error", err)
-		return
-	}
-	client, err := s.clients.Client(cred)
-	if err != nil {
 		return
 	}
 	id, outcome, err := webhook.EnsureRepoHook(ctx, client, cfg.Owner, cfg.Repo,

@@ -1,7 +1,6 @@
-package ghhttp
+package github
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -75,7 +74,7 @@ func TestRateLimitWait(t *testing.T) {
 			for k, v := range tc.hdr {
 				r.Header.Set(k, v)
 			}
-			wait, limited := RateLimitWait(r, now)
+			wait, limited := rateLimitWait(r, now)
 			assert.Equal(t, tc.limited, limited, "limited")
 			assert.Equal(t, tc.wait, wait, "wait")
 			b, err := io.ReadAll(r.Body)
@@ -86,13 +85,13 @@ func TestRateLimitWait(t *testing.T) {
 }
 
 func TestRateLimitWaitOddResponses(t *testing.T) {
-	wait, limited := RateLimitWait(nil, time.Now())
+	wait, limited := rateLimitWait(nil, time.Now())
 	assert.False(t, limited)
 	assert.Zero(t, wait)
 
 	for _, body := range []io.ReadCloser{nil, http.NoBody} {
 		r := &http.Response{StatusCode: 403, Header: http.Header{}, Body: body}
-		_, limited := RateLimitWait(r, time.Now())
+		_, limited := rateLimitWait(r, time.Now())
 		assert.False(t, limited)
 		assert.Equal(t, body, r.Body, "an empty body is left alone")
 	}
@@ -101,7 +100,7 @@ func TestRateLimitWaitOddResponses(t *testing.T) {
 	// was read stays readable, followed by the error.
 	r := &http.Response{StatusCode: 403, Header: http.Header{}, Body: io.NopCloser(io.MultiReader(
 		strings.NewReader(`{"message":"secondary rate`), iotestErrReader{errors.New("connection reset")}))}
-	_, limited = RateLimitWait(r, time.Now())
+	_, limited = rateLimitWait(r, time.Now())
 	assert.False(t, limited)
 	b, err := io.ReadAll(r.Body)
 	assert.Equal(t, `{"message":"secondary rate`, string(b))
@@ -133,7 +132,7 @@ func TestRateLimitWaitLeavesBodyIntact(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			orig := &closeTracker{Reader: strings.NewReader(tc.body)}
 			r := &http.Response{StatusCode: 403, Header: http.Header{}, Body: orig}
-			_, limited := RateLimitWait(r, time.Now())
+			_, limited := rateLimitWait(r, time.Now())
 			assert.Equal(t, tc.limited, limited)
 			got, err := io.ReadAll(r.Body)
 			require.NoError(t, err)
@@ -182,36 +181,46 @@ func TestIdempotent(t *testing.T) {
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Method = tc.method
-		assert.Equal(t, tc.want, Idempotent(r), "%q", tc.method)
+		assert.Equal(t, tc.want, idempotent(r), "%q", tc.method)
 	}
-	for _, m := range []string{"POST", "PATCH"} {
-		r := httptest.NewRequest(m, "/", nil).WithContext(MarkIdempotent(context.Background()))
-		assert.True(t, Idempotent(r), "%s marked idempotent", m)
+	for path, want := range map[string]bool{
+		"/app/installations/7/access_tokens":           true,
+		"/api/v3/app/installations/7/access_tokens":    true,
+		"/repos/o/r/git/trees":                         true,
+		"/repos/o/r/git/commits/":                      true,
+		"/prefix/api/v3/repos/o/r/git/blobs":           true,
+		"/repos/o/r/git/refs":                          false,
+		"/repos/o/r/actions/workflows/1/dispatches":    false,
+		"/repos/o/r/dispatches":                        false,
+		"/app/installations/7":                         false,
+		"/git/trees":                                   false,
+		"/repos/o/r/git/trees/extra":                   false,
+		"/app/installations/7/access_tokens/something": false,
+	} {
+		assert.Equal(t, want, idempotent(httptest.NewRequest("POST", path, nil)), "POST %s", path)
 	}
-	// The mark survives derived contexts.
-	ctx, cancel := context.WithTimeout(MarkIdempotent(context.Background()), time.Minute)
-	defer cancel()
-	assert.True(t, Idempotent(httptest.NewRequest("POST", "/", nil).WithContext(ctx)))
+	// Only POSTs: a PATCH to the same paths changes things.
+	assert.False(t, idempotent(httptest.NewRequest("PATCH", "/repos/o/r/git/trees", nil)))
 }
 
 func TestConfigDefaults(t *testing.T) {
-	d := Config{}.withDefaults()
-	assert.Equal(t, DefaultMaxRetries, d.MaxRetries)
-	assert.Equal(t, DefaultMinWait, d.MinWait)
-	assert.Equal(t, DefaultMaxWait, d.MaxWait)
-	assert.Equal(t, DefaultMaxRateLimitWait, d.MaxRateLimitWait)
-	assert.Equal(t, DefaultAttemptTimeout, d.AttemptTimeout)
-	assert.NotNil(t, d.Base)
-	assert.NotNil(t, d.Logger)
-	assert.NotNil(t, d.Now)
+	d := retryConfig{}.withDefaults()
+	assert.Equal(t, defaultMaxRetries, d.MaxRetries)
+	assert.Equal(t, defaultMinWait, d.MinWait)
+	assert.Equal(t, defaultMaxWait, d.MaxWait)
+	assert.Equal(t, defaultMaxRateLimitWait, d.MaxRateLimitWait)
+	assert.Equal(t, defaultAttemptTimeout, d.AttemptTimeout)
+	assert.NotNil(t, d.base)
+	assert.NotNil(t, d.logger)
+	assert.NotNil(t, d.now)
 
-	assert.Equal(t, 0, Config{MaxRetries: -1}.withDefaults().MaxRetries, "negative disables retries")
-	assert.Equal(t, 7, Config{MaxRetries: 7}.withDefaults().MaxRetries)
+	assert.Equal(t, 0, RetryPolicy{MaxRetries: -1}.withDefaults().MaxRetries, "negative disables retries")
+	assert.Equal(t, 7, RetryPolicy{MaxRetries: 7}.withDefaults().MaxRetries)
 
-	c := Config{MinWait: time.Second, MaxWait: time.Millisecond}.withDefaults()
+	c := RetryPolicy{MinWait: time.Second, MaxWait: time.Millisecond}.withDefaults()
 	assert.Equal(t, time.Second, c.MaxWait, "MaxWait is raised to MinWait")
-	c = Config{MinWait: -time.Second, MaxRateLimitWait: -1, AttemptTimeout: -1}.withDefaults()
-	assert.Equal(t, DefaultMinWait, c.MinWait)
-	assert.Equal(t, DefaultMaxRateLimitWait, c.MaxRateLimitWait)
-	assert.Equal(t, DefaultAttemptTimeout, c.AttemptTimeout)
+	c = RetryPolicy{MinWait: -time.Second, MaxRateLimitWait: -1, AttemptTimeout: -1}.withDefaults()
+	assert.Equal(t, defaultMinWait, c.MinWait)
+	assert.Equal(t, defaultMaxRateLimitWait, c.MaxRateLimitWait)
+	assert.Equal(t, defaultAttemptTimeout, c.AttemptTimeout)
 }

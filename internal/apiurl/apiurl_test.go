@@ -1,4 +1,4 @@
-package ghhttp
+package apiurl
 
 import (
 	"testing"

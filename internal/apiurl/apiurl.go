@@ -1,4 +1,7 @@
-package ghhttp
+// Package apiurl normalises GitHub REST API base URLs. It does no I/O, so
+// that package credentials can validate an App config without depending on
+// the HTTP stack of package github.
+package apiurl
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package credentials
+package github
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ghbridge/ghbridge/credentials"
 )
 
 type markerKey struct{}
@@ -34,7 +36,9 @@ func TestLateJoinerReusesFinishedFlight(t *testing.T) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
 	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	c, err := NewTokenCache(AppConfig{AppID: 1, PrivateKey: NewSecret(string(pemKey)), BaseURL: srv.URL + "/api/v3/"})
+	f, err := NewClientFactory(WithBaseURL(srv.URL))
+	require.NoError(t, err)
+	c, err := f.TokenCache(credentials.AppConfig{AppID: 1, PrivateKey: credentials.NewSecret(string(pemKey)), BaseURL: srv.URL + "/api/v3/"})
 	require.NoError(t, err)
 
 	missed, firstDone := make(chan struct{}), make(chan struct{})
@@ -44,7 +48,7 @@ func TestLateJoinerReusesFinishedFlight(t *testing.T) {
 			<-firstDone // hold the late caller until the first flight has ended
 		}
 	}
-	late := make(chan InstallationToken)
+	late := make(chan credentials.InstallationToken)
 	go func() {
 		tok, err := c.Token(context.WithValue(context.Background(), markerKey{}, true), 7)
 		assert.NoError(t, err)

@@ -1,4 +1,4 @@
-package ghhttp
+package github
 
 import (
 	"bytes"
@@ -133,8 +133,8 @@ func primary(wait time.Duration) (answer, func() time.Time) {
 }
 
 // fastConfig keeps real sleeps to a millisecond or two.
-func fastConfig() Config {
-	return Config{MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond, MaxRateLimitWait: 2 * time.Second}
+func fastConfig() retryConfig {
+	return retryConfig{RetryPolicy: RetryPolicy{MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond, MaxRateLimitWait: 2 * time.Second}}
 }
 
 var bodied = map[string]bool{"POST": true, "PATCH": true, "PUT": true}
@@ -179,12 +179,12 @@ func checkAttempts(t *testing.T, s *scripted, method string) {
 
 func TestTransportPolicy(t *testing.T) {
 	zeroPrimary, zeroClock := primary(0)
-	// A Retry-After date is read against Config.Now.
+	// A Retry-After date is read against the transport's clock.
 	past := t0.Add(-time.Hour).UTC().Format(http.TimeFormat)
 	type tc struct {
 		name     string
 		method   string
-		marked   bool
+		path     string // appended to the server's URL
 		answers  []answer
 		code     int    // 0: a transport error is expected
 		body     string // expected body of a non-200 answer
@@ -202,8 +202,11 @@ func TestTransportPolicy(t *testing.T) {
 		{name: "POST 502 not retried", method: "POST", answers: []answer{status(502)}, code: 502, body: errorBody(502), requests: 1},
 		{name: "POST 500 not retried", method: "POST", answers: []answer{status(500)}, code: 500, body: errorBody(500), requests: 1},
 		{name: "PATCH 503 not retried", method: "PATCH", answers: []answer{status(503)}, code: 503, body: errorBody(503), requests: 1},
-		{name: "POST marked idempotent retried", method: "POST", marked: true, answers: []answer{status(502)}, code: 200, requests: 2},
-		{name: "PATCH marked idempotent retried", method: "PATCH", marked: true, answers: []answer{status(504)}, code: 200, requests: 2},
+		{name: "POST git tree retried", method: "POST", path: "/repos/o/r/git/trees", answers: []answer{status(502)}, code: 200, requests: 2},
+		{name: "POST git commit on GHES retried", method: "POST", path: "/api/v3/repos/o/r/git/commits", answers: []answer{status(504)}, code: 200, requests: 2},
+		{name: "POST installation token retried", method: "POST", path: "/app/installations/7/access_tokens", answers: []answer{status(503)}, code: 200, requests: 2},
+		{name: "POST git ref not retried", method: "POST", path: "/repos/o/r/git/refs", answers: []answer{status(502)}, code: 502, body: errorBody(502), requests: 1},
+		{name: "PATCH git ref not retried", method: "PATCH", path: "/repos/o/r/git/refs/heads/main", answers: []answer{status(503)}, code: 503, body: errorBody(503), requests: 1},
 		{name: "gives up after MaxRetries with GitHub's answer", method: "GET", answers: []answer{status(502), status(502), status(502), status(502), status(502), status(502)}, code: 502, body: errorBody(502), requests: 5},
 
 		// Other answers are final.
@@ -219,7 +222,7 @@ func TestTransportPolicy(t *testing.T) {
 		{name: "PUT reset retried", method: "PUT", answers: []answer{hangUp, hangUp}, code: 200, requests: 3},
 		{name: "POST reset after sending not retried", method: "POST", answers: []answer{hangUp}, code: 0, requests: 1},
 		{name: "PATCH reset after sending not retried", method: "PATCH", answers: []answer{hangUp}, code: 0, requests: 1},
-		{name: "POST marked idempotent reset retried", method: "POST", marked: true, answers: []answer{hangUp}, code: 200, requests: 2},
+		{name: "POST git blob reset retried", method: "POST", path: "/repos/o/r/git/blobs", answers: []answer{hangUp}, code: 200, requests: 2},
 
 		// Rate limits: retried for every method, GitHub did not act.
 		{name: "POST primary rate limit retried", method: "POST", answers: []answer{zeroPrimary}, code: 200, requests: 2},
@@ -239,12 +242,8 @@ func TestTransportPolicy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, srv := serve(t, tc.answers...)
 			cfg := fastConfig()
-			cfg.Now = zeroClock
-			ctx := context.Background()
-			if tc.marked {
-				ctx = MarkIdempotent(ctx)
-			}
-			resp, err := do(t, NewTransport(cfg), ctx, tc.method, srv.URL)
+			cfg.now = zeroClock
+			resp, err := do(t, newRetryTransport(cfg), context.Background(), tc.method, srv.URL+tc.path)
 			if tc.code == 0 {
 				require.Error(t, err)
 				assert.Nil(t, resp)
@@ -270,7 +269,7 @@ func TestMaxRetriesNegativeDisablesRetries(t *testing.T) {
 	s, srv := serve(t, status(502), status(429, "Retry-After", "0"))
 	cfg := fastConfig()
 	cfg.MaxRetries = -1
-	tr := NewTransport(cfg)
+	tr := newRetryTransport(cfg)
 	resp, err := do(t, tr, context.Background(), "GET", srv.URL)
 	require.NoError(t, err)
 	assert.Equal(t, 502, resp.StatusCode)
@@ -304,8 +303,8 @@ func TestRequestNeverSentIsRetried(t *testing.T) {
 			s, srv := serve(t)
 			cfg := fastConfig()
 			base := &failDials{n: 2, next: http.DefaultTransport}
-			cfg.Base = base
-			resp, err := do(t, NewTransport(cfg), context.Background(), method, srv.URL)
+			cfg.base = base
+			resp, err := do(t, newRetryTransport(cfg), context.Background(), method, srv.URL)
 			require.NoError(t, err)
 			assert.Equal(t, 200, resp.StatusCode)
 			assert.EqualValues(t, 3, base.calls.Load(), "two refused dials, then the real attempt")
@@ -319,8 +318,8 @@ func TestDialErrorsExhaustRetries(t *testing.T) {
 	cfg := fastConfig()
 	cfg.MaxRetries = 2
 	base := &failDials{n: 1 << 20}
-	cfg.Base = base
-	_, err := do(t, NewTransport(cfg), context.Background(), "POST", "http://ghe.invalid/api/v3/x")
+	cfg.base = base
+	_, err := do(t, newRetryTransport(cfg), context.Background(), "POST", "http://ghe.invalid/api/v3/x")
 	require.Error(t, err)
 	var op *net.OpError
 	require.ErrorAs(t, err, &op, "the last connection error reaches the caller")
@@ -348,8 +347,8 @@ func TestCertificateErrorNotRetried(t *testing.T) {
 	cfg := fastConfig()
 	// A transport that does not trust the test server's certificate.
 	base := &countingBase{next: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: x509.NewCertPool()}}}
-	cfg.Base = base
-	_, err := do(t, NewTransport(cfg), context.Background(), "GET", srv.URL)
+	cfg.base = base
+	_, err := do(t, newRetryTransport(cfg), context.Background(), "GET", srv.URL)
 	require.Error(t, err)
 	var certErr *tls.CertificateVerificationError
 	require.ErrorAs(t, err, &certErr)
@@ -365,14 +364,14 @@ func TestAttemptTimeout(t *testing.T) {
 
 	t.Run("GET is retried", func(t *testing.T) {
 		s, srv := serve(t, hang)
-		resp, err := do(t, NewTransport(cfg), context.Background(), "GET", srv.URL)
+		resp, err := do(t, newRetryTransport(cfg), context.Background(), "GET", srv.URL)
 		require.NoError(t, err)
 		assert.Equal(t, 200, resp.StatusCode)
 		assert.Equal(t, 2, s.count())
 	})
 	t.Run("POST sent is not retried", func(t *testing.T) {
 		s, srv := serve(t, hang)
-		_, err := do(t, NewTransport(cfg), context.Background(), "POST", srv.URL)
+		_, err := do(t, newRetryTransport(cfg), context.Background(), "POST", srv.URL)
 		require.Error(t, err)
 		var ne net.Error
 		require.ErrorAs(t, err, &ne)
@@ -385,7 +384,7 @@ func TestRateLimitWaitIsHonoured(t *testing.T) {
 	t.Run("Retry-After seconds", func(t *testing.T) {
 		s, srv := serve(t, secondary("Retry-After", "1"))
 		start := time.Now()
-		resp, err := do(t, NewTransport(fastConfig()), context.Background(), "POST", srv.URL)
+		resp, err := do(t, newRetryTransport(fastConfig()), context.Background(), "POST", srv.URL)
 		require.NoError(t, err)
 		assert.Equal(t, 200, resp.StatusCode)
 		assert.GreaterOrEqual(t, time.Since(start), time.Second, "waited as GitHub said")
@@ -396,9 +395,9 @@ func TestRateLimitWaitIsHonoured(t *testing.T) {
 		limited, now := primary(300 * time.Millisecond)
 		s, srv := serve(t, limited)
 		cfg := fastConfig()
-		cfg.Now = now
+		cfg.now = now
 		start := time.Now()
-		resp, err := do(t, NewTransport(cfg), context.Background(), "POST", srv.URL)
+		resp, err := do(t, newRetryTransport(cfg), context.Background(), "POST", srv.URL)
 		require.NoError(t, err)
 		assert.Equal(t, 200, resp.StatusCode)
 		elapsed := time.Since(start)
@@ -423,9 +422,9 @@ func TestRateLimitWaitIsHonoured(t *testing.T) {
 			return rec.Result(), nil
 		})
 		cfg := fastConfig()
-		cfg.Base, cfg.Now = base, now
+		cfg.base, cfg.now = base, now
 		start := time.Now()
-		resp, err := do(t, NewTransport(cfg), context.Background(), "GET", "http://fake.invalid/api/v3/x")
+		resp, err := do(t, newRetryTransport(cfg), context.Background(), "GET", "http://fake.invalid/api/v3/x")
 		require.NoError(t, err)
 		assert.Equal(t, 200, resp.StatusCode)
 		assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "waited until the reset")
@@ -481,10 +480,10 @@ func TestRateLimitBeyondCapPassesThrough(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, srv := serve(t, tc.answer)
 			cfg := fastConfig()
-			cfg.Now = tc.now
+			cfg.now = tc.now
 			start := time.Now()
 			for _, method := range []string{"GET", "POST"} {
-				resp, err := do(t, NewTransport(cfg), context.Background(), method, srv.URL)
+				resp, err := do(t, newRetryTransport(cfg), context.Background(), method, srv.URL)
 				require.NoError(t, err)
 				assert.Equal(t, tc.code, resp.StatusCode)
 				assert.Equal(t, tc.header[1], resp.Header.Get(tc.header[0]))
@@ -507,7 +506,7 @@ func TestRateLimitBeyondDeadlinePassesThrough(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		start := time.Now()
-		resp, err := do(t, NewTransport(cfg), ctx, "POST", srv.URL)
+		resp, err := do(t, newRetryTransport(cfg), ctx, "POST", srv.URL)
 		require.NoError(t, err, "GitHub's answer, not a deadline error")
 		assert.Equal(t, 403, resp.StatusCode)
 		assert.Equal(t, "5", resp.Header.Get("Retry-After"))
@@ -521,11 +520,11 @@ func TestRateLimitBeyondDeadlinePassesThrough(t *testing.T) {
 		limited, now := primary(5 * time.Second)
 		s, srv := serve(t, limited)
 		cfg := fastConfig()
-		cfg.MaxRateLimitWait, cfg.Now = time.Minute, now
+		cfg.MaxRateLimitWait, cfg.now = time.Minute, now
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		start := time.Now()
-		resp, err := do(t, NewTransport(cfg), ctx, "GET", srv.URL)
+		resp, err := do(t, newRetryTransport(cfg), ctx, "GET", srv.URL)
 		require.NoError(t, err, "GitHub's answer, not a deadline error")
 		assert.Equal(t, 403, resp.StatusCode)
 		assert.Equal(t, "0", resp.Header.Get("X-RateLimit-Remaining"))
@@ -537,24 +536,24 @@ func TestRateLimitBeyondDeadlinePassesThrough(t *testing.T) {
 		limited, now := primary(50 * time.Millisecond)
 		s, srv := serve(t, limited)
 		cfg := fastConfig()
-		cfg.Now = now
+		cfg.now = now
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		resp, err := do(t, NewTransport(cfg), ctx, "POST", srv.URL)
+		resp, err := do(t, newRetryTransport(cfg), ctx, "POST", srv.URL)
 		require.NoError(t, err)
 		assert.Equal(t, 200, resp.StatusCode)
 		assert.Equal(t, 2, s.count())
 	})
 }
 
-func TestCancelDuringRateLimitWait(t *testing.T) {
+func TestRetryCancelDuringRateLimitWait(t *testing.T) {
 	s, srv := serve(t, secondary("Retry-After", "30"))
 	cfg := fastConfig()
 	cfg.MaxRateLimitWait = time.Minute
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
-	resp, err := do(t, NewTransport(cfg), ctx, "POST", srv.URL)
+	resp, err := do(t, newRetryTransport(cfg), ctx, "POST", srv.URL)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Nil(t, resp)
 	assert.Less(t, time.Since(start), time.Second, "returns promptly")
@@ -563,11 +562,11 @@ func TestCancelDuringRateLimitWait(t *testing.T) {
 
 func TestCancelDuringBackoff(t *testing.T) {
 	s, srv := serve(t, status(502), status(502))
-	cfg := Config{MinWait: 5 * time.Second, MaxWait: 5 * time.Second}
+	cfg := retryConfig{RetryPolicy: RetryPolicy{MinWait: 5 * time.Second, MaxWait: 5 * time.Second}}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
-	_, err := do(t, NewTransport(cfg), ctx, "GET", srv.URL)
+	_, err := do(t, newRetryTransport(cfg), ctx, "GET", srv.URL)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Less(t, time.Since(start), 2*time.Second, "returns promptly")
 	assert.Equal(t, 1, s.count())
@@ -577,7 +576,7 @@ func TestAlreadyCanceled(t *testing.T) {
 	s, srv := serve(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := do(t, NewTransport(fastConfig()), ctx, "GET", srv.URL)
+	_, err := do(t, newRetryTransport(fastConfig()), ctx, "GET", srv.URL)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Zero(t, s.count())
 }
@@ -591,7 +590,7 @@ func Test5xxRetryAfterIsBoundedByMaxWait(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			start := time.Now()
-			resp, err := do(t, NewTransport(fastConfig()), ctx, "GET", srv.URL)
+			resp, err := do(t, newRetryTransport(fastConfig()), ctx, "GET", srv.URL)
 			require.NoError(t, err)
 			assert.Equal(t, 200, resp.StatusCode)
 			assert.Less(t, time.Since(start), time.Second)
@@ -608,13 +607,13 @@ func TestCanceledAfterAnswerReturnsNoResponse(t *testing.T) {
 	defer cancel()
 	body := &closeTracker{Reader: strings.NewReader(`{"ok":true}`)}
 	cfg := fastConfig()
-	cfg.Base = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	cfg.base = roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		cancel()
 		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: body, Request: r}, nil
 	})
 	req, err := http.NewRequestWithContext(ctx, "GET", "http://fake.invalid/api/v3/x", nil)
 	require.NoError(t, err)
-	resp, err := NewTransport(cfg).RoundTrip(req)
+	resp, err := newRetryTransport(cfg).RoundTrip(req)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Nil(t, resp)
 	assert.True(t, body.closed, "the dropped answer's body is closed")
@@ -626,7 +625,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	})
 	req, err := http.NewRequest("GET", srv.URL, nil)
 	require.NoError(t, err)
-	resp, err := NewTransport(fastConfig()).RoundTrip(req)
+	resp, err := newRetryTransport(fastConfig()).RoundTrip(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusMovedPermanently, resp.StatusCode, "the caller (go-github) decides about redirects")
@@ -639,7 +638,7 @@ func TestRoundTripLeavesTheRequestAlone(t *testing.T) {
 	req, err := http.NewRequest("PUT", srv.URL, strings.NewReader(`{"x":1}`))
 	require.NoError(t, err)
 	ctx := req.Context()
-	resp, err := NewTransport(fastConfig()).RoundTrip(req)
+	resp, err := newRetryTransport(fastConfig()).RoundTrip(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
@@ -662,7 +661,7 @@ func TestConcurrentRequestsShareOneTransport(t *testing.T) {
 		_, _ = io.WriteString(w, r.URL.Path)
 	}))
 	defer srv.Close()
-	tr := NewTransport(fastConfig())
+	tr := newRetryTransport(fastConfig())
 	client := &http.Client{Transport: tr}
 	const n = 32
 	var wg sync.WaitGroup
@@ -722,12 +721,12 @@ func (h *records) Handle(_ context.Context, r slog.Record) error {
 func (h *records) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *records) WithGroup(string) slog.Handler      { return h }
 
-func TestLogger(t *testing.T) {
+func TestRetryLogger(t *testing.T) {
 	_, srv := serve(t, status(502), secondary("Retry-After", "30"))
 	h := &records{}
 	cfg := fastConfig()
-	cfg.Logger = slog.New(h)
-	tr := NewTransport(cfg)
+	cfg.logger = slog.New(h)
+	tr := newRetryTransport(cfg)
 	resp, err := do(t, tr, context.Background(), "GET", srv.URL+"/repos/acme/api")
 	require.NoError(t, err)
 	assert.Equal(t, 403, resp.StatusCode)
@@ -745,23 +744,23 @@ func TestOnRetryCauses(t *testing.T) {
 	_, srv := serve(t, status(502), secondary("Retry-After", "0"), status(200))
 	var got []Retry
 	cfg := fastConfig()
-	cfg.OnRetry = func(_ context.Context, r Retry) { got = append(got, r) }
-	resp, err := do(t, NewTransport(cfg), context.Background(), "GET", srv.URL+"/repos/acme/api")
+	cfg.onRetry = func(_ context.Context, r Retry) { got = append(got, r) }
+	resp, err := do(t, newRetryTransport(cfg), context.Background(), "GET", srv.URL+"/repos/acme/api")
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	require.Len(t, got, 2)
-	assert.Equal(t, CauseServer, got[0].Cause)
+	assert.Equal(t, causeServer, got[0].Cause)
 	assert.Equal(t, 1, got[0].Attempt)
-	assert.Equal(t, CauseSecondary, got[1].Cause)
+	assert.Equal(t, causeSecondary, got[1].Cause)
 	assert.Equal(t, 2, got[1].Attempt)
 
 	// The last attempt that fails is not a retry.
 	got = nil
 	_, srv = serve(t, status(502), status(502), status(502), status(502), status(502), status(502))
-	resp, err = do(t, NewTransport(cfg), context.Background(), "GET", srv.URL+"/x")
+	resp, err = do(t, newRetryTransport(cfg), context.Background(), "GET", srv.URL+"/x")
 	require.NoError(t, err)
 	assert.Equal(t, 502, resp.StatusCode)
-	assert.Len(t, got, DefaultMaxRetries)
+	assert.Len(t, got, defaultMaxRetries)
 }
 
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
@@ -778,11 +777,11 @@ func TestRoundTripClosesTheRequestBody(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := fastConfig()
-			cfg.Base = tc.base
+			cfg.base = tc.base
 			body := &closeTracker{Reader: strings.NewReader(`{"ref":"main"}`)}
 			req, err := http.NewRequest("POST", tc.url, body)
 			require.NoError(t, err)
-			resp, err := NewTransport(cfg).RoundTrip(req)
+			resp, err := newRetryTransport(cfg).RoundTrip(req)
 			if err == nil {
 				_ = resp.Body.Close()
 			}

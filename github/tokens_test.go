@@ -1,8 +1,13 @@
-package credentials_test
+package github_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,7 +50,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 type tokenEnv struct {
 	srv   *githubtest.Server
 	clock *fakeClock
-	cache *credentials.TokenCache
+	cache *github.TokenCache
 	inst  githubtest.Installation
 	audit *credentials.MemoryAuditLog
 }
@@ -53,23 +58,22 @@ type tokenEnv struct {
 // fastRetries keeps retry waits short in tests.
 var fastRetries = github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond, MaxRateLimitWait: 2 * time.Second}
 
-func newTokenEnv(t *testing.T, app func(*credentials.AppConfig), opts ...credentials.TokenCacheOption) *tokenEnv {
+func newTokenEnv(t *testing.T, app func(*credentials.AppConfig), opts ...github.Option) *tokenEnv {
 	t.Helper()
 	clock := newClock()
 	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now))
 	t.Cleanup(srv.Close)
 	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api"})
-	f, err := github.NewClientFactory(github.WithBaseURL(srv.URL), github.WithRetryPolicy(fastRetries))
+	audit := &credentials.MemoryAuditLog{}
+	f, err := github.NewClientFactory(append([]github.Option{github.WithBaseURL(srv.URL), github.WithRetryPolicy(fastRetries),
+		github.WithClock(clock.Now), github.WithAudit(audit)}, opts...)...)
 	require.NoError(t, err)
 	cfg := srv.AppConfig()
 	if app != nil {
 		app(&cfg)
 	}
-	audit := &credentials.MemoryAuditLog{}
-	cache, err := credentials.NewTokenCache(cfg, append([]credentials.TokenCacheOption{
-		credentials.WithClock(clock.Now), credentials.WithTransport(f.Transport()), credentials.WithAudit(audit),
-	}, opts...)...)
+	cache, err := f.TokenCache(cfg)
 	require.NoError(t, err)
 	return &tokenEnv{srv: srv, clock: clock, cache: cache, inst: inst, audit: audit}
 }
@@ -149,7 +153,9 @@ func TestTokenCacheShortLivedTokensAreNotRefreshedOnEveryCall(t *testing.T) {
 	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now), githubtest.WithTokenLifetime(4*time.Minute))
 	t.Cleanup(srv.Close)
 	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
-	cache, err := credentials.NewTokenCache(srv.AppConfig(), credentials.WithClock(clock.Now))
+	f, err := github.NewClientFactory(github.WithClock(clock.Now))
+	require.NoError(t, err)
+	cache, err := f.TokenCache(srv.AppConfig())
 	require.NoError(t, err)
 	for range 5 {
 		_, err := cache.Token(context.Background(), inst.ID)
@@ -186,7 +192,7 @@ func TestTokenCacheCallerDeadlineDoesNotFailTheSharedExchange(t *testing.T) {
 }
 
 func TestTokenCacheExchangeTimeout(t *testing.T) {
-	e := newTokenEnv(t, nil, credentials.WithExchangeTimeout(50*time.Millisecond))
+	e := newTokenEnv(t, nil, github.WithTokenExchangeTimeout(50*time.Millisecond))
 	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 500 * time.Millisecond})
 	start := time.Now()
 	_, err := e.cache.Token(context.Background(), e.inst.ID)
@@ -249,7 +255,9 @@ func TestTokenCacheJWTClaims(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := srv.AppConfig()
 			cfg.ClientID = tc.clientID
-			cache, err := credentials.NewTokenCache(cfg, credentials.WithClock(clock.Now), credentials.WithTransport(rec))
+			f, err := github.NewClientFactory(github.WithClock(clock.Now), github.WithHTTPTransport(rec))
+			require.NoError(t, err)
+			cache, err := f.TokenCache(cfg)
 			require.NoError(t, err)
 			_, err = cache.Token(context.Background(), inst.ID)
 			require.NoError(t, err)
@@ -270,6 +278,16 @@ func TestTokenCacheJWTClaims(t *testing.T) {
 	}
 }
 
+// otherKeyPEM is an App key the fake does not know, generated once: RSA
+// generation is slow.
+var otherKeyPEM = sync.OnceValue(func() string {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+})
+
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
@@ -285,7 +303,7 @@ func TestTokenCacheRetriesTransientExchangeFailures(t *testing.T) {
 }
 
 func TestTokenCacheErrors(t *testing.T) {
-	otherKey := pkcs1PEM() // the test key, which the fake does not know
+	otherKey := otherKeyPEM()
 	for _, tc := range []struct {
 		name       string
 		app        func(*credentials.AppConfig)
@@ -326,6 +344,9 @@ func TestTokenCacheErrors(t *testing.T) {
 			assert.Equal(t, id, te.InstallationID)
 			assert.True(t, strings.HasPrefix(err.Error(), "failed to get installation token for installation "), err.Error())
 			assert.Contains(t, err.Error(), tc.wantText)
+			if tc.wantStatus != 0 {
+				assert.Contains(t, err.Error(), fmt.Sprintf("GitHub answered %d %s", tc.wantStatus, http.StatusText(tc.wantStatus)))
+			}
 			if tc.transient {
 				assert.Equal(t, failure.ErrTransient, failure.Class(err), "worth retrying")
 			} else {
@@ -357,7 +378,9 @@ func TestTokenCacheRejectsBadInput(t *testing.T) {
 	e := newTokenEnv(t, nil)
 	_, err := e.cache.Token(context.Background(), 0)
 	require.Error(t, err)
-	_, err = credentials.NewTokenCache(credentials.AppConfig{})
+	f, err := github.NewClientFactory()
+	require.NoError(t, err)
+	_, err = f.TokenCache(credentials.AppConfig{})
 	require.ErrorIs(t, err, credentials.ErrNotConfigured)
 }
 

@@ -1,4 +1,4 @@
-package ghhttp
+package github
 
 import (
 	"bytes"
@@ -19,13 +19,13 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 )
 
-// Defaults for Config fields left zero.
+// Defaults for RetryPolicy fields left zero.
 const (
-	DefaultMaxRetries       = 4
-	DefaultMinWait          = 500 * time.Millisecond
-	DefaultMaxWait          = 10 * time.Second
-	DefaultMaxRateLimitWait = 60 * time.Second
-	DefaultAttemptTimeout   = 30 * time.Second
+	defaultMaxRetries       = 4
+	defaultMinWait          = 500 * time.Millisecond
+	defaultMaxWait          = 10 * time.Second
+	defaultMaxRateLimitWait = 60 * time.Second
+	defaultAttemptTimeout   = 30 * time.Second
 
 	// secondaryRateLimitWait is what GitHub asks for when a secondary rate
 	// limit answer carries neither Retry-After nor x-ratelimit-reset.
@@ -35,73 +35,82 @@ const (
 	peekLimit = 64 << 10
 )
 
-// Config tunes the retrying transport. The zero value is usable.
-type Config struct {
-	// MaxRetries is how many times a request is retried after the first
-	// attempt. Negative disables retries.
+// RetryPolicy tunes the retrying transport of a ClientFactory; zero fields
+// take defaults.
+type RetryPolicy struct {
+	// MaxRetries after the first attempt (default 4); negative disables.
 	MaxRetries int
-	// MinWait and MaxWait bound the exponential backoff after a connection
-	// error or a 5xx answer.
+	// MinWait and MaxWait bound backoff after connection errors and 5xx
+	// answers (default 500 ms and 10 s).
 	MinWait, MaxWait time.Duration
-	// MaxRateLimitWait caps how long the transport waits when GitHub says
-	// to slow down. A longer wait is not attempted: GitHub's answer is
-	// passed through so the caller sees a typed rate-limit error.
+	// MaxRateLimitWait is the longest wait the transport accepts when
+	// GitHub rate-limits a request (default 60 s); beyond it the caller
+	// gets go-github's rate-limit error with the reset time.
 	MaxRateLimitWait time.Duration
-	// AttemptTimeout bounds one attempt (connect, send, headers, body).
+	// AttemptTimeout bounds one attempt: connect, send, headers and body
+	// (default 30 s).
 	AttemptTimeout time.Duration
-	// Base is the transport that performs attempts; default a pooled
-	// transport from go-cleanhttp.
-	Base http.RoundTripper
-	// Logger receives one WARN line per retry (attempt, wait, cause);
-	// default discards. Final failures are the caller's to log.
-	Logger *slog.Logger
-	// OnRetry, when set, is called before each wait for a retry, for
-	// metrics.
-	OnRetry func(ctx context.Context, r Retry)
-	// Now is the clock used for x-ratelimit-reset; default time.Now.
-	Now func() time.Time
 }
 
-func (c Config) withDefaults() Config {
-	if c.MaxRetries == 0 {
-		c.MaxRetries = DefaultMaxRetries
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxRetries == 0 {
+		p.MaxRetries = defaultMaxRetries
 	}
-	if c.MaxRetries < 0 {
-		c.MaxRetries = 0
+	if p.MaxRetries < 0 {
+		p.MaxRetries = 0
 	}
-	if c.MinWait <= 0 {
-		c.MinWait = DefaultMinWait
+	if p.MinWait <= 0 {
+		p.MinWait = defaultMinWait
 	}
-	if c.MaxWait <= 0 {
-		c.MaxWait = DefaultMaxWait
+	if p.MaxWait <= 0 {
+		p.MaxWait = defaultMaxWait
 	}
-	if c.MaxWait < c.MinWait {
-		c.MaxWait = c.MinWait
+	if p.MaxWait < p.MinWait {
+		p.MaxWait = p.MinWait
 	}
-	if c.MaxRateLimitWait <= 0 {
-		c.MaxRateLimitWait = DefaultMaxRateLimitWait
+	if p.MaxRateLimitWait <= 0 {
+		p.MaxRateLimitWait = defaultMaxRateLimitWait
 	}
-	if c.AttemptTimeout <= 0 {
-		c.AttemptTimeout = DefaultAttemptTimeout
+	if p.AttemptTimeout <= 0 {
+		p.AttemptTimeout = defaultAttemptTimeout
 	}
-	if c.Base == nil {
-		c.Base = cleanhttp.DefaultPooledTransport()
+	return p
+}
+
+// retryConfig is a RetryPolicy with the factory's other settings the
+// transport needs. The zero value is usable.
+type retryConfig struct {
+	RetryPolicy
+	// base performs attempts; default a pooled transport from go-cleanhttp.
+	base http.RoundTripper
+	// logger receives one WARN line per retry (attempt, wait, cause);
+	// final failures are the caller's to log.
+	logger  *slog.Logger
+	onRetry func(ctx context.Context, r Retry)
+	// now is the clock of x-ratelimit-reset.
+	now func() time.Time
+}
+
+func (c retryConfig) withDefaults() retryConfig {
+	c.RetryPolicy = c.RetryPolicy.withDefaults()
+	if c.base == nil {
+		c.base = cleanhttp.DefaultPooledTransport()
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.now == nil {
+		c.now = time.Now
 	}
 	return c
 }
 
-// Transport is an http.RoundTripper that retries GitHub API requests:
+// retryTransport is an http.RoundTripper that retries GitHub API requests:
 //
-//   - connection errors and 5xx answers are retried for idempotent methods
-//     (GET, HEAD, OPTIONS, PUT, DELETE) with exponential backoff;
-//   - a non-idempotent request (POST, PATCH) is retried after a connection
-//     error only when it was provably never written to the wire;
+//   - connection errors and 5xx answers are retried for idempotent requests
+//     (see idempotent) with exponential backoff;
+//   - another request (POST, PATCH) is retried after a connection error
+//     only when it was provably never written to the wire;
 //   - 403 and 429 answers that are rate limits (Retry-After,
 //     x-ratelimit-remaining: 0, or a secondary-rate-limit message) are
 //     retried for every method, since GitHub did not act on them, after the
@@ -109,17 +118,16 @@ func (c Config) withDefaults() Config {
 //     request's deadline;
 //   - when it gives up, GitHub's last answer is returned as it is, so
 //     go-github turns it into its typed errors.
-type Transport struct {
+type retryTransport struct {
 	rt  *retryablehttp.RoundTripper
-	cfg Config
+	cfg retryConfig
 }
 
-// NewTransport returns a retrying transport configured by cfg.
-func NewTransport(cfg Config) *Transport {
+func newRetryTransport(cfg retryConfig) *retryTransport {
 	cfg = cfg.withDefaults()
-	t := &Transport{cfg: cfg}
+	t := &retryTransport{cfg: cfg}
 	rc := &retryablehttp.Client{
-		HTTPClient: &http.Client{Transport: requestSetter{cfg.Base}, Timeout: cfg.AttemptTimeout, CheckRedirect: noRedirects},
+		HTTPClient: &http.Client{Transport: requestSetter{cfg.base}, Timeout: cfg.AttemptTimeout, CheckRedirect: noRedirects},
 		// go-retryablehttp would log every failed attempt at ERROR;
 		// checkRetry logs one WARN line per retry instead.
 		Logger:       nil,
@@ -172,13 +180,13 @@ type attempt struct {
 }
 
 // RoundTrip implements http.RoundTripper.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil {
 		// go-retryablehttp reads the body into memory for its attempts
 		// but does not close it, which a RoundTripper must.
 		defer req.Body.Close()
 	}
-	a := &attempt{idempotent: Idempotent(req), method: req.Method, path: req.URL.Path}
+	a := &attempt{idempotent: idempotent(req), method: req.Method, path: req.URL.Path}
 	ctx := context.WithValue(req.Context(), attemptKey{}, a)
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteHeaders: func() { a.written.Store(true) },
@@ -193,50 +201,67 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// Idempotent reports whether a request may be repeated without changing
-// its effect: by method, or when marked with MarkIdempotent.
-func Idempotent(req *http.Request) bool {
+// idempotent reports whether a request may be repeated without changing
+// its effect: by its method, or for the POSTs whose repetition is
+// harmless. Creating an installation token only issues another token;
+// git blobs, trees and commits are content objects, so creating one again
+// after an ambiguous failure leaves at most an unreferenced object.
+func idempotent(req *http.Request) bool {
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
 		return true
+	case http.MethodPost:
+		return repeatablePost(req.URL.Path)
 	}
-	v, _ := req.Context().Value(idempotentKey{}).(bool)
-	return v
+	return false
 }
 
-type idempotentKey struct{}
-
-// MarkIdempotent returns a context whose requests the transport may retry
-// like a GET, for POSTs that are safe to repeat (creating an installation
-// token, for example).
-func MarkIdempotent(ctx context.Context) context.Context {
-	return context.WithValue(ctx, idempotentKey{}, true)
+// repeatablePost matches .../app/installations/{id}/access_tokens and
+// .../repos/{owner}/{repo}/git/{blobs,trees,commits}, under any API root.
+func repeatablePost(path string) bool {
+	seg := strings.Split(strings.TrimSuffix(path, "/"), "/")
+	n := len(seg)
+	switch {
+	case n >= 4 && seg[n-4] == "app" && seg[n-3] == "installations" && seg[n-1] == "access_tokens":
+		return true
+	case n >= 5 && seg[n-5] == "repos" && seg[n-2] == "git":
+		switch seg[n-1] {
+		case "blobs", "trees", "commits":
+			return true
+		}
+	}
+	return false
 }
 
-// Retry describes one retry the transport is about to make.
+// Retry describes a retry of a GitHub request, for metrics (see
+// WithRetryObserver).
 type Retry struct {
 	// Attempt is the number of the attempt that failed (1 for the first).
 	Attempt int
 	// Wait is how long the transport waits before the next attempt.
 	Wait time.Duration
-	// Cause is one of the Cause* constants.
+	// Cause is "connection", "timeout" (an attempt or connection timed
+	// out), "5xx", "rate_limit" (primary) or "secondary_rate_limit": a
+	// small fixed set, for metric labels.
 	Cause string
 	// StatusCode is GitHub's answer; 0 after a connection error.
-	StatusCode   int
+	StatusCode int
+	// Method and Path are the request's.
 	Method, Path string
-	Err          error
+	// Err is the connection error retried; nil after an answer.
+	Err error
 }
 
 // Causes of a retry, a small fixed set for metric labels.
 const (
-	CauseConnection = "connection"
-	CauseTimeout    = "timeout"
-	CauseServer     = "5xx"
-	CauseRateLimit  = "rate_limit"
-	CauseSecondary  = "secondary_rate_limit"
+	causeConnection = "connection"
+	causeTimeout    = "timeout"
+	causeServer     = "5xx"
+	causeRateLimit  = "rate_limit"
+	causeSecondary  = "secondary_rate_limit"
 )
 
-func (t *Transport) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+func (t *retryTransport) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	ok, cerr := t.decide(ctx, resp, err)
 	a, _ := ctx.Value(attemptKey{}).(*attempt)
 	if a == nil {
@@ -249,17 +274,17 @@ func (t *Transport) checkRetry(ctx context.Context, resp *http.Response, err err
 	r := Retry{Attempt: a.n, Wait: t.backoff(t.cfg.MinWait, t.cfg.MaxWait, a.n-1, resp), Method: a.method, Path: a.path, Err: err}
 	switch {
 	case err != nil:
-		r.Cause = CauseConnection
+		r.Cause = causeConnection
 		var ne interface{ Timeout() bool }
 		if errors.As(err, &ne) && ne.Timeout() {
-			r.Cause = CauseTimeout
+			r.Cause = causeTimeout
 		}
 	case a.limited.Load() && resp.Header.Get("X-Ratelimit-Remaining") == "0":
-		r.Cause, r.StatusCode = CauseRateLimit, resp.StatusCode
+		r.Cause, r.StatusCode = causeRateLimit, resp.StatusCode
 	case a.limited.Load():
-		r.Cause, r.StatusCode = CauseSecondary, resp.StatusCode
+		r.Cause, r.StatusCode = causeSecondary, resp.StatusCode
 	default:
-		r.Cause, r.StatusCode = CauseServer, resp.StatusCode
+		r.Cause, r.StatusCode = causeServer, resp.StatusCode
 	}
 	attrs := []slog.Attr{slog.Int("attempt", r.Attempt), slog.Duration("wait", r.Wait), slog.String("cause", r.Cause),
 		slog.String("method", r.Method), slog.String("path", r.Path)}
@@ -269,14 +294,14 @@ func (t *Transport) checkRetry(ctx context.Context, resp *http.Response, err err
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
-	t.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "retrying GitHub request", attrs...)
-	if t.cfg.OnRetry != nil {
-		t.cfg.OnRetry(ctx, r)
+	t.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "retrying GitHub request", attrs...)
+	if t.cfg.onRetry != nil {
+		t.cfg.onRetry(ctx, r)
 	}
 	return ok, cerr
 }
 
-func (t *Transport) decide(ctx context.Context, resp *http.Response, err error) (bool, error) {
+func (t *retryTransport) decide(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
@@ -297,7 +322,7 @@ func (t *Transport) decide(ctx context.Context, resp *http.Response, err error) 
 
 	if wait, limited := t.rateLimitWait(resp); limited {
 		if wait > t.cfg.MaxRateLimitWait {
-			t.cfg.Logger.DebugContext(ctx, "github rate limit wait exceeds cap; passing the answer through",
+			t.cfg.logger.DebugContext(ctx, "github rate limit wait exceeds cap; passing the answer through",
 				"wait", wait, "cap", t.cfg.MaxRateLimitWait)
 			return false, nil
 		}
@@ -318,7 +343,7 @@ func (t *Transport) decide(ctx context.Context, resp *http.Response, err error) 
 	return false, nil
 }
 
-func (t *Transport) backoff(min, max time.Duration, attemptNum int, resp *http.Response) time.Duration {
+func (t *retryTransport) backoff(min, max time.Duration, attemptNum int, resp *http.Response) time.Duration {
 	if resp != nil && resp.Request != nil {
 		if a, _ := resp.Request.Context().Value(attemptKey{}).(*attempt); a != nil {
 			if w := time.Duration(a.wait.Load()); w > 0 {
@@ -352,7 +377,7 @@ func retryableError(err error) bool {
 
 // RateLimitWait reports whether resp is a GitHub rate-limit answer and how
 // long GitHub asks the client to wait before trying again.
-func RateLimitWait(resp *http.Response, now time.Time) (time.Duration, bool) {
+func rateLimitWait(resp *http.Response, now time.Time) (time.Duration, bool) {
 	if resp == nil || (resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusTooManyRequests) {
 		return 0, false
 	}
@@ -377,8 +402,8 @@ func RateLimitWait(resp *http.Response, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-func (t *Transport) rateLimitWait(resp *http.Response) (time.Duration, bool) {
-	return RateLimitWait(resp, t.cfg.Now())
+func (t *retryTransport) rateLimitWait(resp *http.Response) (time.Duration, bool) {
+	return rateLimitWait(resp, t.cfg.now())
 }
 
 // isSecondaryRateLimit peeks at a 403 body for GitHub's secondary rate

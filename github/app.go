@@ -1,8 +1,7 @@
-package credentials
+package github
 
 import (
 	"crypto/rsa"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -10,7 +9,8 @@ import (
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	jwt "github.com/golang-jwt/jwt/v4"
 
-	"github.com/ghbridge/ghbridge/internal/ghhttp"
+	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/internal/apiurl"
 )
 
 // JWT timing. GitHub rejects an App JWT whose exp is more than ten minutes
@@ -21,33 +21,29 @@ const (
 	jwtLifetime = 9 * time.Minute
 )
 
-// AppTransport returns an http.RoundTripper that authenticates every
-// request as the App itself with a fresh RS256 JWT (iat backdated 60 s),
-// for the /app endpoints. It is ghinstallation's AppsTransport with a
-// signer that sets the timing ghbridge wants. base performs the requests;
-// nil means a retrying transport with default settings.
-func (c AppConfig) AppTransport(base http.RoundTripper) (http.RoundTripper, error) {
-	key, err := c.key()
+// appTransport returns ghinstallation's AppsTransport over the factory's
+// transport: every request authenticated as the App itself with a fresh
+// RS256 JWT, for the /app endpoints, signed by appSigner for the timing
+// ghbridge wants. It fails when the App config is incomplete or its key
+// does not parse.
+func (f *ClientFactory) appTransport(app credentials.AppConfig) (*ghinstallation.AppsTransport, error) {
+	if err := app.Validate(); err != nil {
+		return nil, err
+	}
+	key, err := credentials.ParsePrivateKey(app.PrivateKey.Reveal())
 	if err != nil {
 		return nil, err
 	}
-	return c.appTransport(base, key, time.Now)
-}
-
-func (c AppConfig) appTransport(base http.RoundTripper, key *rsa.PrivateKey, now func() time.Time) (*ghinstallation.AppsTransport, error) {
-	if base == nil {
-		base = ghhttp.NewTransport(ghhttp.Config{})
-	}
-	u, err := ghhttp.ParseBaseURL(c.BaseURL)
+	u, err := apiurl.ParseBaseURL(app.BaseURL)
 	if err != nil {
 		return nil, err
 	}
-	issuer := strconv.FormatInt(c.AppID, 10)
-	if c.ClientID != "" {
-		issuer = c.ClientID
+	issuer := strconv.FormatInt(app.AppID, 10)
+	if app.ClientID != "" {
+		issuer = app.ClientID
 	}
-	t, err := ghinstallation.NewAppsTransportWithOptions(base, c.AppID,
-		ghinstallation.WithSigner(appSigner{key: key, issuer: issuer, now: now}))
+	t, err := ghinstallation.NewAppsTransportWithOptions(f.transport, app.AppID,
+		ghinstallation.WithSigner(appSigner{key: key, issuer: issuer, now: f.cfg.now}))
 	if err != nil {
 		return nil, err
 	}
