@@ -100,11 +100,18 @@ type MemoryDeliveryStore struct {
 	index map[idKey]uint64 // id -> sequence number of its entry
 	queue []memDelivery    // entries by sequence number, oldest first
 	first uint64           // sequence number of queue[0]
+	head  int              // queue[:head] are dropped
 	live  int              // entries of queue in use
 	// holders interns claim holders, so entries hold small numbers.
 	holders    []Holder
 	holderIDs  map[Holder]int32
 	holderTrim int // len(holders) at which unused holders are dropped
+	// last is the id claimed last, whose completion usually comes next.
+	last struct {
+		id  string
+		key idKey
+		seq uint64
+	}
 }
 
 // idKey is a delivery id's 128-bit keyed hash.
@@ -161,15 +168,31 @@ func (s *MemoryDeliveryStore) init() {
 	s.holderTrim = 64
 }
 
-// locate returns id's key and, when the store holds it, its entry; s.mu
-// held.
-func (s *MemoryDeliveryStore) locate(id string) (idKey, *memDelivery) {
+// locate returns id's key and, when the store holds it, the sequence
+// number of its entry; s.mu held.
+func (s *MemoryDeliveryStore) locate(id string) (k idKey, seq uint64, ok bool) {
 	s.init()
-	k := idKey{maphash.String(s.seeds[0], id), maphash.String(s.seeds[1], id)}
-	if seq, ok := s.index[k]; ok {
-		return k, &s.queue[seq-s.first]
+	if id == s.last.id && id != "" {
+		// Usually a completion right after the claim: no hashing, and
+		// no lookup in a table too large for the CPU's caches.
+		if d := s.entry(s.last.seq); d != nil && d.key == s.last.key {
+			return d.key, s.last.seq, true
+		}
+		k = s.last.key
+	} else {
+		k = idKey{maphash.String(s.seeds[0], id), maphash.String(s.seeds[1], id)}
 	}
-	return k, nil
+	seq, ok = s.index[k]
+	return k, seq, ok
+}
+
+// entry returns the entry in use of sequence number seq, or nil; s.mu
+// held.
+func (s *MemoryDeliveryStore) entry(seq uint64) *memDelivery {
+	if seq < s.first || seq-s.first >= uint64(len(s.queue)) || !s.queue[seq-s.first].used {
+		return nil
+	}
+	return &s.queue[seq-s.first]
 }
 
 // clock returns the time now as an offset from the epoch; s.mu held.
@@ -182,16 +205,18 @@ func (s *MemoryDeliveryStore) Claim(ctx context.Context, id string, holder Holde
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, d := s.locate(id)
+	k, seq, ok := s.locate(id)
 	now := s.clock()
-	if d != nil {
+	if ok {
+		d := &s.queue[seq-s.first]
 		if d.done || (now < d.leaseEnds && !holder.earlierIncarnation(s.holders[d.holder])) {
 			return false, nil
 		}
 		d.holder, d.leaseEnds = s.intern(holder), addSat(now, lease)
-		return true, nil
+	} else {
+		seq = s.add(memDelivery{key: k, holder: s.intern(holder), leaseEnds: addSat(now, lease)})
 	}
-	s.add(memDelivery{key: k, holder: s.intern(holder), leaseEnds: addSat(now, lease)})
+	s.last.id, s.last.key, s.last.seq = id, k, seq
 	return true, nil
 }
 
@@ -202,9 +227,9 @@ func (s *MemoryDeliveryStore) Complete(ctx context.Context, id string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, d := s.locate(id)
-	if d != nil {
-		d.done = true
+	k, seq, ok := s.locate(id)
+	if ok {
+		s.queue[seq-s.first].done = true
 		return nil
 	}
 	s.add(memDelivery{key: k, done: true, holder: -1})
@@ -218,8 +243,10 @@ func (s *MemoryDeliveryStore) Release(ctx context.Context, id string, holder Hol
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, d := s.locate(id); d != nil && !d.done && s.holders[d.holder] == holder {
-		s.remove(d)
+	if _, seq, ok := s.locate(id); ok {
+		if d := &s.queue[seq-s.first]; !d.done && s.holders[d.holder] == holder {
+			s.remove(d)
+		}
 	}
 	return nil
 }
@@ -243,16 +270,18 @@ func (s *MemoryDeliveryStore) ReleaseStale(ctx context.Context, holder Holder) (
 	return n, nil
 }
 
-// add appends a new entry, forgetting the oldest beyond the bound; s.mu
-// held.
-func (s *MemoryDeliveryStore) add(d memDelivery) {
+// add appends a new entry, forgetting the oldest beyond the bound, and
+// returns its sequence number; s.mu held.
+func (s *MemoryDeliveryStore) add(d memDelivery) uint64 {
 	for s.live >= s.max {
 		s.dropFront()
 	}
 	d.used = true
-	s.index[d.key] = s.first + uint64(len(s.queue))
+	seq := s.first + uint64(len(s.queue))
+	s.index[d.key] = seq
 	s.queue = append(s.queue, d)
 	s.live++
+	return seq
 }
 
 // remove forgets an entry; its slot stays in the queue until it reaches
@@ -263,28 +292,24 @@ func (s *MemoryDeliveryStore) remove(d *memDelivery) {
 	s.live--
 }
 
-// dropFront forgets the oldest entry in use, and compacts the queue once
-// at least half of it is dropped entries; s.mu held.
+// dropFront forgets the oldest entry in use. The queue is compacted in
+// place once its dropped front is half of it: each entry is moved once on
+// average, and the queue's array is reused. s.mu held.
 func (s *MemoryDeliveryStore) dropFront() {
-	i := 0
-	for !s.queue[i].used {
-		i++
+	for !s.queue[s.head].used {
+		s.head++
 	}
-	s.remove(&s.queue[i])
-	for i < len(s.queue) && !s.queue[i].used {
-		i++
+	s.remove(&s.queue[s.head])
+	for s.head < len(s.queue) && !s.queue[s.head].used {
+		s.head++
 	}
-	// Dropped entries are only ever at the front, so the queue is shifted
-	// when they are half of it: each entry is moved once on average.
-	if i >= len(s.queue)/2 {
-		n := copy(s.queue, s.queue[i:])
+	if s.head >= len(s.queue)/2 {
+		n := copy(s.queue, s.queue[s.head:])
 		clear(s.queue[n:])
 		s.queue = s.queue[:n]
-		s.first += uint64(i)
-		return
+		s.first += uint64(s.head)
+		s.head = 0
 	}
-	// Mark the front as reached, so the next drop starts there.
-	s.queue, s.first = s.queue[i:], s.first+uint64(i)
 }
 
 // intern returns holder's number, dropping the holders no entry names
