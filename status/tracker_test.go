@@ -18,6 +18,7 @@ import (
 )
 
 func TestMappingTable(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		status, conclusion string
 		want               status.Status
@@ -53,6 +54,7 @@ func TestMappingTable(t *testing.T) {
 }
 
 func TestTransitions(t *testing.T) {
+	t.Parallel()
 	final := []status.Status{status.Successful, status.Failure, status.Cancelled, status.Skipped, status.InvalidJobAgent, status.InvalidIntegration}
 	for _, from := range status.Statuses {
 		for _, to := range status.Statuses {
@@ -77,6 +79,7 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, opts ...status.TrackerOption) *fixture {
+	t.Helper()
 	f := &fixture{store: status.NewMemoryJobStore()}
 	opts = append(opts, status.WithTransitionHook(func(_ status.Job, tr status.Transition) {
 		f.mu.Lock()
@@ -117,6 +120,7 @@ func run(st, concl string, sec int) status.RunUpdate {
 }
 
 func TestApplyRunLifecycle(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.job(t, "job-1")
 	ctx := context.Background()
@@ -138,6 +142,7 @@ func TestApplyRunLifecycle(t *testing.T) {
 }
 
 func TestApplyRunEveryConclusion(t *testing.T) {
+	t.Parallel()
 	for conclusion, want := range status.RunConclusions {
 		f := newFixture(t)
 		f.job(t, "job-1")
@@ -149,6 +154,7 @@ func TestApplyRunEveryConclusion(t *testing.T) {
 }
 
 func TestApplyRunFindsJob(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string
@@ -183,6 +189,7 @@ func TestApplyRunFindsJob(t *testing.T) {
 }
 
 func TestApplyRunCrossTenant(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
@@ -218,6 +225,7 @@ func TestApplyRunCrossTenant(t *testing.T) {
 }
 
 func TestApplyRunNeverRegresses(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1")
@@ -237,6 +245,7 @@ func TestApplyRunNeverRegresses(t *testing.T) {
 }
 
 func TestApplyRunSameTimestamp(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1")
@@ -252,6 +261,7 @@ func TestApplyRunSameTimestamp(t *testing.T) {
 }
 
 func TestApplyRunUnknownValues(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1")
@@ -268,6 +278,7 @@ func TestApplyRunUnknownValues(t *testing.T) {
 }
 
 func TestRerun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	attempt := func(n int, st, concl string, sec int) status.RunUpdate {
 		u := run(st, concl, sec)
@@ -320,6 +331,7 @@ func TestRerun(t *testing.T) {
 // Deliveries of one run arriving in every order, concurrently, end in the
 // same place.
 func TestApplyRunShuffledConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for round := range 20 {
 		f := newFixture(t)
@@ -346,6 +358,7 @@ func TestApplyRunShuffledConcurrent(t *testing.T) {
 }
 
 func TestApplyJobProgress(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1", func(j *status.Job) { j.RunID = 42 })
@@ -374,6 +387,7 @@ func TestApplyJobProgress(t *testing.T) {
 }
 
 func TestSet(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1")
@@ -394,6 +408,7 @@ func TestSet(t *testing.T) {
 }
 
 func TestDispatched(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1", func(j *status.Job) { j.InstallationID = 0 })
@@ -420,6 +435,7 @@ func TestDispatched(t *testing.T) {
 }
 
 func TestStatusForDispatchError(t *testing.T) {
+	t.Parallel()
 	wrap := func(kind error) error { return &dispatch.Error{Kind: kind, Op: "workflow_dispatch", Repo: "a/b"} }
 	for _, tc := range []struct {
 		err  error
@@ -454,6 +470,7 @@ func TestStatusForDispatchError(t *testing.T) {
 }
 
 func TestApplyPullRequest(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pr := func(merged bool) status.PullRequestUpdate {
 		return status.PullRequestUpdate{Action: "closed", Number: 7, Merged: merged, Body: "Promote\n\n<!-- ghbridge-job: job-1 -->",
@@ -495,6 +512,7 @@ func TestApplyPullRequest(t *testing.T) {
 }
 
 func TestApplyDeploymentStatus(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1", func(j *status.Job) { j.Kind, j.DeploymentID = "deployment", 42 })
@@ -533,6 +551,7 @@ func TestApplyDeploymentStatus(t *testing.T) {
 }
 
 func TestNewJob(t *testing.T) {
+	t.Parallel()
 	j := status.NewJob("job-1", template.AgentConfig{Type: template.KindDeployment, Owner: "acme", Repo: "api", InstallationID: 5,
 		Report: template.ReportSpec{DeploymentStatus: true, CheckRun: &template.CheckRunSpec{Name: "deploy", HeadSHA: "abc"}}})
 	assert.Equal(t, status.Job{ID: "job-1", Status: status.Pending, Kind: "deployment", Owner: "acme", Repo: "api", InstallationID: 5,
@@ -540,6 +559,7 @@ func TestNewJob(t *testing.T) {
 }
 
 func TestWaitingIsActionRequired(t *testing.T) {
+	t.Parallel()
 	s, known := status.FromRun("waiting", "")
 	assert.True(t, known)
 	assert.Equal(t, status.ActionRequired, s, "a run waiting for an environment's approval needs a person")
@@ -555,6 +575,7 @@ func TestWaitingIsActionRequired(t *testing.T) {
 }
 
 func TestOwnDeploymentStatusesDoNotMoveTheJob(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string

@@ -44,6 +44,7 @@ func loadCorpus(t testing.TB) corpus {
 // as JSON and form-encoded: each is answered 2xx, decodes into ghbridge's
 // event types with the values go-github reads, and GitHubEvent works.
 func TestCorpus(t *testing.T) {
+	t.Parallel()
 	c := loadCorpus(t)
 	h := newHandler(t)
 	var (

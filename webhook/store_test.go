@@ -15,12 +15,14 @@ import (
 )
 
 func TestMemoryDeliveryStore(t *testing.T) {
+	t.Parallel()
 	webhooktest.TestDeliveryStore(t, func(_ *testing.T, now func() time.Time) webhook.DeliveryStore {
 		return webhook.NewMemoryDeliveryStore(0, webhook.WithStoreClock(now))
 	})
 }
 
 func TestMemoryDeliveryStoreIsBounded(t *testing.T) {
+	t.Parallel()
 	s := webhook.NewMemoryDeliveryStore(100)
 	ctx := context.Background()
 	for i := range 1000 {
