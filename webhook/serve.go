@@ -268,7 +268,7 @@ func (h *Handler) parse(x *exchange, hdr http.Header, body []byte, form bool) (*
 	if routes != nil && routes.decode != nil {
 		key, typed, hd, err = routes.decode(payload)
 	} else {
-		err = gojson.UnmarshalNoEscape(payload, &hd)
+		err = gojson.UnmarshalOf(payload, &hd)
 	}
 	if err != nil {
 		x.obs.Err = err
