@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	gojson "github.com/goccy/go-json"
 	gh "github.com/google/go-github/v62/github"
@@ -197,5 +199,64 @@ func BenchmarkDecodeLibrary(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkDeliveryInterleaved measures the three paths of
+// BenchmarkDelivery in turn within each iteration, and reports the
+// medians of their times as ratios: how long ghbridge takes per bare
+// HMAC ("x-hmac"), what it adds to HMAC ("ns-over-hmac", the fixed cost at
+// 2 KB) and how many times faster than go-github it is ("x-faster-than-
+// go-github"). Interleaved and by medians, the ratios hold on a busy
+// machine, where BenchmarkDelivery's separate runs drift apart.
+func BenchmarkDeliveryInterleaved(b *testing.B) {
+	for _, s := range []struct {
+		name    string
+		payload []byte
+	}{
+		{"18KB", fixture(b, "workflow_run_completed_success.json")},
+		{"2KB", smallWorkflowRun(b)},
+	} {
+		b.Run("size="+s.name, func(b *testing.B) {
+			payload, key := s.payload, []byte(secret)
+			sig := webhook.Sign(secret, payload)
+			h, err := webhook.New([]string{secret})
+			if err != nil {
+				b.Fatal(err)
+			}
+			webhook.Handle(h, "workflow_run", func(context.Context, *webhook.Delivery, *webhook.WorkflowRunEvent) error { return nil })
+			w := &discard{h: http.Header{}}
+			q, qg := newBenchRequest(payload, sig), newBenchRequest(payload, sig)
+			var hm, gb, gg []time.Duration
+			i := 0
+			for b.Loop() {
+				i++
+				t0 := time.Now()
+				m := hmac.New(sha256.New, key)
+				m.Write(payload)
+				m.Sum(nil)
+				t1 := time.Now()
+				h.ServeHTTP(w, q.next(strconv.Itoa(i)))
+				t2 := time.Now()
+				r := qg.next("x")
+				body, err := gh.ValidatePayloadFromBody(r.Header.Get("Content-Type"), r.Body, r.Header.Get("X-Hub-Signature-256"), key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := gh.ParseWebHook(gh.WebHookType(r), body); err != nil {
+					b.Fatal(err)
+				}
+				t3 := time.Now()
+				hm, gb, gg = append(hm, t1.Sub(t0)), append(gb, t2.Sub(t1)), append(gg, t3.Sub(t2))
+			}
+			median := func(d []time.Duration) float64 {
+				slices.Sort(d)
+				return float64(d[len(d)/2])
+			}
+			mh, mg, mgg := median(hm), median(gb), median(gg)
+			b.ReportMetric(mg/mh, "x-hmac")
+			b.ReportMetric(mg-mh, "ns-over-hmac")
+			b.ReportMetric(mgg/mg, "x-faster-than-go-github")
+		})
 	}
 }
