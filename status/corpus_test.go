@@ -20,6 +20,7 @@ import (
 // is acknowledged, and every state and status they carry maps as
 // GitHub documents it, never as unknown.
 func TestCorpusThroughStatusHandlers(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join("..", "webhook", "testdata", "corpus", "webhooks-examples.json"))
 	require.NoError(t, err)
 	var c struct{ Events map[string][]json.RawMessage }

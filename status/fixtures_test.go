@@ -18,6 +18,7 @@ import (
 
 // Real-shaped payloads live with the webhook package.
 func payload(t *testing.T, name string) []byte {
+	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "webhook", "testdata", name))
 	require.NoError(t, err)
 	var buf bytes.Buffer
@@ -26,6 +27,7 @@ func payload(t *testing.T, name string) []byte {
 }
 
 func hookFor(t *testing.T, tr *status.Tracker) *webhook.Handler {
+	t.Helper()
 	h, err := webhook.New([]string{"s"})
 	require.NoError(t, err)
 	tr.Register(h)
@@ -33,12 +35,14 @@ func hookFor(t *testing.T, tr *status.Tracker) *webhook.Handler {
 }
 
 func send(t *testing.T, h *webhook.Handler, event, file string) int {
+	t.Helper()
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, webhooktest.NewRequest(event, payload(t, file), "s"))
 	return w.Code
 }
 
 func TestFixtureDeliveries(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.job(t, "job-123")
 	h := hookFor(t, f.tracker)
@@ -65,6 +69,7 @@ func TestFixtureDeliveries(t *testing.T) {
 }
 
 func TestFixtureOtherTenant(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.job(t, "job-123", func(j *status.Job) { j.Owner = "globex" })
 	h := hookFor(t, f.tracker)
@@ -73,6 +78,7 @@ func TestFixtureOtherTenant(t *testing.T) {
 }
 
 func TestFixturePullRequestAndDeployment(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.job(t, "job-123", func(j *status.Job) { j.Kind, j.PullRequestNumber = "pull_request", 7 })
 	h := hookFor(t, f.tracker)

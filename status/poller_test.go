@@ -19,6 +19,7 @@ import (
 // (their dispatch never started one) do not keep the poller from the
 // others: polled, they go to the back of the line.
 func TestPollerIsFair(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	clock := func() time.Time { return now }
 	w := newWorld(t, status.WithTrackerClock(clock))

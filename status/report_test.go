@@ -38,8 +38,7 @@ const hookSecret = "hook-secret"
 
 func newWorld(t *testing.T, opts ...status.TrackerOption) *world {
 	t.Helper()
-	fake := githubtest.NewServer(githubtest.WithContract(t))
-	t.Cleanup(fake.Close)
+	fake := githubtest.New(t)
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}"},
 		{Name: "on-deploy", Path: ".github/workflows/on-deploy.yml", OnDeployment: true, RunName: "Deployment ${{ github.event.deployment.payload.job_id }}"},
@@ -88,12 +87,14 @@ func (w *world) start(t *testing.T, id, agent string) status.Job {
 }
 
 func (w *world) job(t *testing.T, id string) status.Job {
+	t.Helper()
 	j, err := w.store.GetJob(context.Background(), id)
 	require.NoError(t, err)
 	return j
 }
 
 func TestEndToEndWorkflowRun(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	j := w.start(t, "job-1", `{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`)
 	require.Equal(t, status.InProgress, j.Status)
@@ -118,6 +119,7 @@ func TestEndToEndWorkflowRun(t *testing.T) {
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestEndToEndCrossTenantRunIsIgnored(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	j := w.start(t, "job-1", `{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`)
 	// Another tenant dispatches a run titled with our job's id.
@@ -132,6 +134,7 @@ func TestEndToEndCrossTenantRunIsIgnored(t *testing.T) {
 }
 
 func TestReportsDeploymentStatuses(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	j := w.start(t, "job-5", `{"type":"deployment","owner":"acme","repo":"deployer","environment":"production"}`)
 	require.NotZero(t, j.DeploymentID)
@@ -157,6 +160,7 @@ func TestReportsDeploymentStatuses(t *testing.T) {
 }
 
 func TestReportsCheckRun(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	sha := strings.Repeat("ab", 20)
 	j := w.start(t, "job-6", `{"owner":"acme","repo":"deployer","workflowId":"deploy.yml","report":{"checkRun":{"name":"Deploy to {{ .environment.name }}","headSha":"`+sha+`"}}}`)
@@ -194,6 +198,7 @@ func (r *flakyReporter) Report(_ context.Context, j status.Job) (*status.Update,
 }
 
 func TestFailedReportIsRetriedByTheNextUpdate(t *testing.T) {
+	t.Parallel()
 	rep := &flakyReporter{fails: 1}
 	f := newFixture(t, status.WithReporter(rep))
 	f.job(t, "job-1", func(j *status.Job) { j.Report.DeploymentStatus = true })
@@ -215,6 +220,7 @@ func TestFailedReportIsRetriedByTheNextUpdate(t *testing.T) {
 }
 
 func TestStateMappings(t *testing.T) {
+	t.Parallel()
 	for s, want := range map[status.Status]string{
 		status.Pending: "queued", status.InProgress: "in_progress", status.ActionRequired: "in_progress",
 		status.Successful: "success", status.Failure: "failure", status.Cancelled: "inactive", status.Skipped: "inactive",
@@ -234,6 +240,7 @@ func TestStateMappings(t *testing.T) {
 }
 
 func TestEndToEndPullRequest(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	j := w.start(t, "job-8", `{"type":"pull_request","owner":"acme","repo":"deployer","title":"Deploy {{ .version.tag }}","files":{"VERSION":"{{ .version.tag }}"}}`)
 	require.NotZero(t, j.PullRequestNumber)
@@ -243,6 +250,7 @@ func TestEndToEndPullRequest(t *testing.T) {
 }
 
 func TestPollerCatchesUpOnLostDeliveries(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	clock := func() time.Time { return now }
 	w := newWorld(t, status.WithTrackerClock(clock))
@@ -288,6 +296,7 @@ func TestPollerCatchesUpOnLostDeliveries(t *testing.T) {
 // GitHub counts a deployment status description in characters (140) and
 // a check run's output in bytes (65535); what is cut stays valid UTF-8.
 func TestReportLimitsInGitHubsUnits(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	sha := strings.Repeat("ab", 20)

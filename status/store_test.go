@@ -8,5 +8,6 @@ import (
 )
 
 func TestMemoryJobStore(t *testing.T) {
+	t.Parallel()
 	statustest.TestJobStore(t, func(*testing.T) status.JobStore { return status.NewMemoryJobStore() })
 }

@@ -18,6 +18,7 @@ import (
 )
 
 func TestMappingTable(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		status, conclusion string
 		want               status.Status
@@ -57,6 +58,7 @@ func TestMappingTable(t *testing.T) {
 }
 
 func TestTransitions(t *testing.T) {
+	t.Parallel()
 	final := []status.Status{status.Successful, status.Failure, status.Cancelled, status.Skipped, status.InvalidJobAgent, status.InvalidIntegration}
 	for _, from := range status.Statuses() {
 		for _, to := range status.Statuses() {
@@ -81,6 +83,7 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, opts ...status.TrackerOption) *fixture {
+	t.Helper()
 	f := &fixture{store: status.NewMemoryJobStore()}
 	opts = append(opts, status.WithTransitionHook(func(_ status.Job, tr status.Transition) {
 		f.mu.Lock()
@@ -121,6 +124,7 @@ func run(st, concl string, sec int) status.RunUpdate {
 }
 
 func TestApplyRunLifecycle(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.job(t, "job-1")
 	ctx := context.Background()
@@ -142,6 +146,7 @@ func TestApplyRunLifecycle(t *testing.T) {
 }
 
 func TestApplyRunEveryConclusion(t *testing.T) {
+	t.Parallel()
 	_, conclusions := status.RunTable()
 	for conclusion, want := range conclusions {
 		f := newFixture(t)
@@ -154,6 +159,7 @@ func TestApplyRunEveryConclusion(t *testing.T) {
 }
 
 func TestApplyRunFindsJob(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string
@@ -188,6 +194,7 @@ func TestApplyRunFindsJob(t *testing.T) {
 }
 
 func TestApplyRunCrossTenant(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
@@ -223,6 +230,7 @@ func TestApplyRunCrossTenant(t *testing.T) {
 }
 
 func TestApplyRunNeverRegresses(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1")
@@ -242,6 +250,7 @@ func TestApplyRunNeverRegresses(t *testing.T) {
 }
 
 func TestApplyRunSameTimestamp(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1")
@@ -257,6 +266,7 @@ func TestApplyRunSameTimestamp(t *testing.T) {
 }
 
 func TestApplyRunUnknownValues(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1")
@@ -273,6 +283,7 @@ func TestApplyRunUnknownValues(t *testing.T) {
 }
 
 func TestRerun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	attempt := func(n int, st, concl string, sec int) status.RunUpdate {
 		u := run(st, concl, sec)
@@ -325,6 +336,7 @@ func TestRerun(t *testing.T) {
 // Deliveries of one run arriving in every order, concurrently, end in the
 // same place.
 func TestApplyRunShuffledConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for round := range 20 {
 		f := newFixture(t)
@@ -351,6 +363,7 @@ func TestApplyRunShuffledConcurrent(t *testing.T) {
 }
 
 func TestApplyJobProgress(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1", func(j *status.Job) { j.RunID = 42 })
@@ -379,6 +392,7 @@ func TestApplyJobProgress(t *testing.T) {
 }
 
 func TestSet(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1")
@@ -399,6 +413,7 @@ func TestSet(t *testing.T) {
 }
 
 func TestDispatched(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1", func(j *status.Job) { j.InstallationID = 0 })
@@ -425,6 +440,7 @@ func TestDispatched(t *testing.T) {
 }
 
 func TestStatusForDispatchError(t *testing.T) {
+	t.Parallel()
 	wrap := func(kind error) error { return &dispatch.Error{Kind: kind, Op: "workflow_dispatch", Repo: "a/b"} }
 	for _, tc := range []struct {
 		err  error
@@ -459,6 +475,7 @@ func TestStatusForDispatchError(t *testing.T) {
 }
 
 func TestApplyPullRequest(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pr := func(merged bool) status.PullRequestUpdate {
 		return status.PullRequestUpdate{Action: "closed", Number: 7, Merged: merged, Body: "Promote\n\n<!-- ghbridge-job: job-1 -->",
@@ -510,6 +527,7 @@ func TestApplyPullRequest(t *testing.T) {
 }
 
 func TestApplyDeploymentStatus(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1", func(j *status.Job) { j.Kind, j.DeploymentID = "deployment", 42 })
@@ -548,6 +566,7 @@ func TestApplyDeploymentStatus(t *testing.T) {
 }
 
 func TestNewJob(t *testing.T) {
+	t.Parallel()
 	j := status.NewJob("job-1", template.AgentConfig{Type: template.KindDeployment, Owner: "acme", Repo: "api", InstallationID: 5,
 		Report: template.ReportSpec{DeploymentStatus: true, CheckRun: &template.CheckRunSpec{Name: "deploy", HeadSHA: "abc"}}})
 	assert.Equal(t, status.Job{ID: "job-1", Status: status.Pending, Kind: "deployment", Owner: "acme", Repo: "api", InstallationID: 5,
@@ -555,6 +574,7 @@ func TestNewJob(t *testing.T) {
 }
 
 func TestWaitingIsActionRequired(t *testing.T) {
+	t.Parallel()
 	s, known := status.FromRun("waiting", "")
 	assert.True(t, known)
 	assert.Equal(t, status.ActionRequired, s, "a run waiting for an environment's approval needs a person")
@@ -570,6 +590,7 @@ func TestWaitingIsActionRequired(t *testing.T) {
 }
 
 func TestOwnDeploymentStatusesDoNotMoveTheJob(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string

@@ -149,6 +149,11 @@ func TestBombsBounded(t *testing.T) {
 	}
 	for _, b := range bombs() {
 		t.Run(b.name, func(t *testing.T) {
+			if raceEnabled {
+				// Nothing is measured under the race detector: the
+				// bombs render side by side.
+				t.Parallel()
+			}
 			body, err := json.Marshal(struct {
 				Agent   json.RawMessage  `json:"agent"`
 				Context template.Context `json:"context"`

@@ -6,6 +6,7 @@ import (
 )
 
 func TestCacheBoundedByWeight(t *testing.T) {
+	t.Parallel()
 	c := newCache[int](1000, 1600)
 	for i := range 100 {
 		c.add(fmt.Sprint(i), i, 100)

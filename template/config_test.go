@@ -20,6 +20,7 @@ func render(t *testing.T, cfg string) (template.AgentConfig, error) {
 }
 
 func TestAgentConfigWorkflowDispatch(t *testing.T) {
+	t.Parallel()
 	c, err := render(t, `{"installationId": 42, "owner": "acme", "repo": "deployer", "workflowId": "deploy.yml",
 		"inputs": {"version": "{{ .version.tag }}", "env": "{{ .environment.name }}"}}`)
 	require.NoError(t, err)
@@ -52,6 +53,7 @@ func TestAgentConfigWorkflowDispatch(t *testing.T) {
 }
 
 func TestAgentConfigOtherKinds(t *testing.T) {
+	t.Parallel()
 	c, err := render(t, `{"type": "repository_dispatch", "owner": "acme", "repo": "api", "eventType": "deploy-{{ .environment.name }}",
 		"clientPayload": {"version": "{{ .version.tag }}", "n": 1}, "token": "{{ secrets.PAT }}"}`)
 	require.NoError(t, err)
@@ -97,6 +99,7 @@ func TestAgentConfigOtherKinds(t *testing.T) {
 }
 
 func TestAgentConfigValidation(t *testing.T) {
+	t.Parallel()
 	many := func(n int, prefix string) string {
 		var parts []string
 		for i := range n {
@@ -173,6 +176,7 @@ func TestAgentConfigValidation(t *testing.T) {
 }
 
 func TestAgentConfigLimitsCountJobID(t *testing.T) {
+	t.Parallel()
 	inputs := map[string]any{}
 	for i := range 24 {
 		inputs[fmt.Sprint("i", i)] = "v"
@@ -190,6 +194,7 @@ func TestAgentConfigLimitsCountJobID(t *testing.T) {
 }
 
 func TestClientPayloadSizeLimit(t *testing.T) {
+	t.Parallel()
 	parse := func(n int) error {
 		_, err := template.ParseAgentConfig(map[string]any{"type": "repository_dispatch", "owner": "a", "repo": "b", "eventType": "e",
 			"clientPayload": map[string]any{"blob": strings.Repeat("x", n)}}, "job-1")
@@ -205,6 +210,7 @@ func TestClientPayloadSizeLimit(t *testing.T) {
 }
 
 func TestContextInputsAndData(t *testing.T) {
+	t.Parallel()
 	in := ctxData.Inputs()
 	assert.Equal(t, "job-7", in["job_id"])
 	assert.Equal(t, "v1.4.0", in["version_tag"])
@@ -231,6 +237,7 @@ func TestContextInputsAndData(t *testing.T) {
 }
 
 func TestAgentConfigReport(t *testing.T) {
+	t.Parallel()
 	sha := strings.Repeat("a1", 20)
 	c, err := render(t, `{"owner":"a","repo":"b","workflowId":"d.yml","report":{"checkRun":{"name":"Deploy {{ .environment.name }}","headSha":"`+sha+`"}}}`)
 	require.NoError(t, err)
@@ -264,6 +271,7 @@ func TestAgentConfigReport(t *testing.T) {
 // GitHub's naming rules is refused before a request is made, naming the
 // field.
 func TestAgentConfigOwnerRepoNames(t *testing.T) {
+	t.Parallel()
 	cfg := func(owner, repo string) map[string]any {
 		return map[string]any{"owner": owner, "repo": repo, "workflowId": "d.yml"}
 	}

@@ -28,6 +28,7 @@ func renderString(t *testing.T, text string) (string, error) {
 }
 
 func TestRenderStringValues(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"plain text", "plain text"},
 		{"{{ .job.id }}", "job-7"},
@@ -80,6 +81,7 @@ func TestRenderStringValues(t *testing.T) {
 }
 
 func TestRenderStringErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		kind error
@@ -124,6 +126,7 @@ func TestRenderStringErrors(t *testing.T) {
 // The fast path for plain field references must give the same results as
 // text/template, including when it has to fall back.
 func TestFastPathParity(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := template.NewRenderer()
 	for _, text := range []string{
@@ -140,6 +143,7 @@ func TestFastPathParity(t *testing.T) {
 }
 
 func TestRenderLimits(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	small := template.NewRenderer(template.WithLimits(template.Limits{MaxOutput: 100, MaxIterations: 50, MaxTemplate: 200}))
 	tight := template.NewRenderer(template.WithLimits(template.Limits{MaxOutput: 100}))
@@ -197,6 +201,7 @@ func TestRenderLimits(t *testing.T) {
 // The hidden budget argument stays hidden: messages count it out, and
 // templates cannot call the hidden functions.
 func TestRenderBudgetIsHidden(t *testing.T) {
+	t.Parallel()
 	_, err := renderString(t, "{{ printf }}")
 	require.ErrorIs(t, err, template.ErrRender)
 	assert.Contains(t, err.Error(), "wrong number of args for printf: want at least 1 got 0")
@@ -221,6 +226,7 @@ func TestRenderBudgetIsHidden(t *testing.T) {
 // Steps are counted, not timed: the same template fails the same way
 // whatever the machine's load, long before the wall-clock limit.
 func TestStepLimitIsDeterministic(t *testing.T) {
+	t.Parallel()
 	text := `{{ range 5000 }}{{ if 1 }}{{ $x := 1 }}{{ end }}{{ end }}`
 	ctx := context.Background()
 	var steps []int
@@ -238,6 +244,7 @@ func TestStepLimitIsDeterministic(t *testing.T) {
 }
 
 func TestRenderTimeout(t *testing.T) {
+	t.Parallel()
 	r := template.NewRenderer(template.WithLimits(template.Limits{Timeout: time.Nanosecond, MaxIterations: 1 << 30}))
 	_, err := r.RenderString(context.Background(), "f", "{{ range 1000 }}{{ range 1000 }}{{ end }}{{ end }}", ctxData)
 	require.ErrorIs(t, err, template.ErrTimeout)
@@ -249,6 +256,7 @@ func TestRenderTimeout(t *testing.T) {
 }
 
 func TestRenderMap(t *testing.T) {
+	t.Parallel()
 	r := template.NewRenderer()
 	ctx := context.Background()
 	in := map[string]any{
@@ -284,6 +292,7 @@ func TestRenderMap(t *testing.T) {
 }
 
 func TestRenderDocumentJSONErrors(t *testing.T) {
+	t.Parallel()
 	r := template.NewRenderer()
 	for _, tc := range []struct{ doc, want string }{
 		{"{\n  \"owner\": \"acme\",\n  \"repo\": {{ .version.tag }}\n}", `line 3, column 11: "\"repo\": v1.4.0"`},
@@ -300,6 +309,7 @@ func TestRenderDocumentJSONErrors(t *testing.T) {
 }
 
 func TestRenderValue(t *testing.T) {
+	t.Parallel()
 	v, err := template.NewRenderer().RenderValue(context.Background(), []any{"{{ .job.id }}", 2.0}, ctxData)
 	require.NoError(t, err)
 	assert.Equal(t, []any{"job-7", 2.0}, v)
@@ -320,6 +330,7 @@ func TestParsedTemplatesAreCached(t *testing.T) {
 }
 
 func TestConcurrentRender(t *testing.T) {
+	t.Parallel()
 	r := template.NewRenderer()
 	cfg := json.RawMessage(`{"owner":"a","repo":"b","workflowId":"x.yml","ref":"{{ .version.tag }}","inputs":{"n":"{{ range $i := 3 }}{{ $i }}{{ end }}"}}`)
 	done := make(chan error)

@@ -40,6 +40,7 @@ func bigState() *execState {
 // produce: they are what keeps rendering from allocating past the
 // budget.
 func TestSizeEstimatesAreUpperBounds(t *testing.T) {
+	t.Parallel()
 	verbs := []string{"v", "+v", "#v", "s", "q", "+q", "#q", "x", "X", "% x", "% #x", "#x", "d", "+d", "f", "e", "g", "b", "o", "O", "c", "U", "#U", "t", "T", "z"}
 	mods := []string{"", "5", "-1000", "01000", ".3", "1000.1000", "*", ".*"}
 	for _, v := range sizeValues() {
@@ -117,6 +118,7 @@ func must[T any](v T, err error) T {
 // An estimate stops early: sizing a value far larger than the budget
 // costs about the budget, not the value.
 func TestSizeEstimateStopsEarly(t *testing.T) {
+	t.Parallel()
 	l := []any{"x"}
 	for range 60 { // 2^60 leaves, shared
 		l = []any{l, l}

@@ -10,6 +10,7 @@ import (
 // Concurrent takers never hold more than the limit together, and every
 // byte comes back.
 func TestByteBudgetNeverOverdraws(t *testing.T) {
+	t.Parallel()
 	b := &byteBudget{limit: 1000}
 	var held, peak atomic.Int64
 	var wg sync.WaitGroup

@@ -29,12 +29,21 @@ type corpus struct {
 	Events map[string][]json.RawMessage
 }
 
+// readCorpus reads the corpus once for all the tests that use it (it is
+// a megabyte of JSON); they only read it.
+var readCorpus = sync.OnceValues(func() (corpus, error) {
+	var c corpus
+	raw, err := os.ReadFile(corpusFile)
+	if err == nil {
+		err = json.Unmarshal(raw, &c)
+	}
+	return c, err
+})
+
 func loadCorpus(t testing.TB) corpus {
 	t.Helper()
-	raw, err := os.ReadFile(corpusFile)
+	c, err := readCorpus()
 	require.NoError(t, err)
-	var c corpus
-	require.NoError(t, json.Unmarshal(raw, &c))
 	require.Equal(t, "@octokit/webhooks-examples", c.Source.Package)
 	require.NotEmpty(t, c.Source.Version)
 	return c
@@ -44,6 +53,7 @@ func loadCorpus(t testing.TB) corpus {
 // as JSON and form-encoded: each is answered 2xx, decodes into ghbridge's
 // event types with the values go-github reads, and GitHubEvent works.
 func TestCorpus(t *testing.T) {
+	t.Parallel()
 	c := loadCorpus(t)
 	h := newHandler(t)
 	var (

@@ -20,6 +20,7 @@ import (
 )
 
 func TestEventLabel(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"workflow_run", "workflow_run"},
 		{"ping", "ping"},
@@ -40,6 +41,7 @@ func TestEventLabel(t *testing.T) {
 // Headers that are not valid UTF-8, or absurdly long, are refused before
 // anything reads them into a log, a store or a metric: signed or not.
 func TestOddHeadersAre400(t *testing.T) {
+	t.Parallel()
 	var seen []webhook.Observation
 	h := newHandler(t, webhook.WithObserver(func(o webhook.Observation) { seen = append(seen, o) }))
 	called := 0
@@ -86,6 +88,7 @@ func TestOddHeadersAre400(t *testing.T) {
 // An event name GitHub does not have is routed by its name, and observed as
 // "other".
 func TestUnknownEventIsOtherToObservers(t *testing.T) {
+	t.Parallel()
 	var seen []webhook.Observation
 	h := newHandler(t, webhook.WithObserver(func(o webhook.Observation) { seen = append(seen, o) }))
 	var got string
@@ -154,6 +157,7 @@ func heldRequest(n int, contentLength bool) (*http.Request, *heldBody) {
 }
 
 func TestUnverifiedBudget(t *testing.T) {
+	t.Parallel()
 	const maxBody, budget = 10000, 30000
 	h := newHandler(t, webhook.WithMaxBodySize(maxBody), webhook.WithUnverifiedBudget(budget))
 	handled := 0
@@ -229,6 +233,7 @@ func TestUnverifiedBudget(t *testing.T) {
 
 // Whatever becomes of a delivery, the bytes it was charged are returned.
 func TestUnverifiedBudgetIsAlwaysReleased(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t, webhook.WithMaxBodySize(4096), webhook.WithUnverifiedBudget(4097))
 	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { return nil })
 	h.On("check_run", func(context.Context, *webhook.Delivery) error { return errors.New("handler failed") })
@@ -308,6 +313,7 @@ func (s *signalReads) Read(p []byte) (int, error) {
 // gets through once bytes are returned, and clients hanging up return
 // theirs.
 func TestUnsignedFlood(t *testing.T) {
+	t.Parallel()
 	const maxBody = 1 << 20
 	const budget = 4 * maxBody
 	answered := make(chan webhook.Observation, 64)
@@ -413,6 +419,7 @@ func TestUnsignedFlood(t *testing.T) {
 // A budget below the largest body is raised to it: a delivery of the
 // largest size always fits once it is alone.
 func TestUnverifiedBudgetBelowMaxBody(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t, webhook.WithMaxBodySize(1000), webhook.WithUnverifiedBudget(10))
 	for _, contentLength := range []bool{true, false} {
 		r, body := heldRequest(1000, contentLength)

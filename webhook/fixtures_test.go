@@ -36,6 +36,7 @@ func deliver(t *testing.T, h *webhook.Handler, event, file string) int {
 }
 
 func TestFixturesDecode(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHandler(t)
 	var (
@@ -155,6 +156,7 @@ type revocations struct {
 func (r *revocations) Revoke(id int64) { r.mu.Lock(); r.ids = append(r.ids, id); r.mu.Unlock() }
 
 func TestSyncInstallations(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := credentials.NewMemoryInstallationStore()
 	rev := &revocations{}
@@ -191,6 +193,7 @@ func TestSyncInstallations(t *testing.T) {
 }
 
 func TestSyncInstallationsMissedCreated(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := credentials.NewMemoryInstallationStore()
 	h := newHandler(t)
@@ -210,6 +213,7 @@ func TestSyncInstallationsMissedCreated(t *testing.T) {
 }
 
 func TestTimestampsDecodeAsUTC(t *testing.T) {
+	t.Parallel()
 	var e webhook.WorkflowRunEvent
 	d := &webhook.Delivery{Event: "workflow_run", Payload: fixture(t, "workflow_run_completed_success.json")}
 	require.NoError(t, d.Decode(&e))

@@ -31,26 +31,17 @@ package webhook
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha1"
 	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"log/slog"
-	"mime"
-	"net/http"
-	"net/url"
-	"strconv"
+	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	gojson "github.com/goccy/go-json"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ghbridge/ghbridge/internal/otelx"
@@ -138,11 +129,21 @@ type Handler struct {
 	budget    byteBudget // unverified body bytes
 	tracer    trace.Tracer
 
-	mu       sync.RWMutex
-	routes   map[string][]HandlerFunc // "event" or "event.action"
-	decoders map[string]decoder       // event -> one-pass decoder, from Handle
+	mu     sync.Mutex                 // serializes On and Handle
+	routes atomic.Pointer[routeTable] // read without a lock by every delivery
 
 	hashes []sync.Pool // per secret, reusable HMAC states
+}
+
+// routeTable is what is registered, by event. It is never changed once
+// published: On publishes a changed copy.
+type routeTable map[string]*eventRoutes
+
+// eventRoutes is what is registered for one event.
+type eventRoutes struct {
+	all      []HandlerFunc            // for every action
+	byAction map[string][]HandlerFunc // for one action, after all
+	decode   decoder                  // one-pass decoder, from Handle
 }
 
 // Option configures a Handler.
@@ -229,14 +230,13 @@ func WithObserver(fn func(Observation)) Option { return func(h *Handler) { h.obs
 // secret at all is ErrNoSecret.
 func New(secrets []string, opts ...Option) (*Handler, error) {
 	h := &Handler{
-		maxBody:  DefaultMaxBodySize,
-		timeout:  DefaultHandlerTimeout,
-		lease:    DefaultClaimLease,
-		budget:   byteBudget{limit: DefaultUnverifiedBudget},
-		log:      slog.New(slog.DiscardHandler),
-		routes:   map[string][]HandlerFunc{},
-		decoders: map[string]decoder{},
+		maxBody: DefaultMaxBodySize,
+		timeout: DefaultHandlerTimeout,
+		lease:   DefaultClaimLease,
+		budget:  byteBudget{limit: DefaultUnverifiedBudget},
+		log:     slog.New(slog.DiscardHandler),
 	}
+	h.routes.Store(&routeTable{})
 	for _, s := range secrets {
 		if s = strings.TrimSpace(s); s != "" {
 			h.secrets = append(h.secrets, []byte(s))
@@ -262,7 +262,7 @@ func New(secrets []string, opts ...Option) (*Handler, error) {
 	}
 	h.hashes = make([]sync.Pool, len(h.secrets))
 	for i, key := range h.secrets {
-		h.hashes[i].New = func() any { return hmac.New(sha256.New, key) }
+		h.hashes[i].New = func() any { return &macState{Hash: hmac.New(sha256.New, key)} }
 	}
 	return h, nil
 }
@@ -302,20 +302,49 @@ func ParseSecrets(s string) []string {
 // action of it ("installation.deleted"). Handlers for the event run
 // before handlers for the action, each in the order registered.
 func (h *Handler) On(pattern string, fn HandlerFunc) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.routes[pattern] = append(h.routes[pattern], fn)
+	event, action, byAction := strings.Cut(pattern, ".")
+	h.change(event, func(r *eventRoutes) {
+		if !byAction {
+			r.all = append(r.all[:len(r.all):len(r.all)], fn)
+			return
+		}
+		list := r.byAction[action]
+		r.byAction = maps.Clone(r.byAction)
+		if r.byAction == nil {
+			r.byAction = map[string][]HandlerFunc{}
+		}
+		r.byAction[action] = append(list[:len(list):len(list)], fn)
+	})
 }
 
-// handlers returns what is registered for a delivery.
-func (h *Handler) handlers(event, action string) []HandlerFunc {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	byEvent, byAction := h.routes[event], h.routes[event+"."+action]
-	if len(byAction) == 0 || action == "" {
-		return byEvent
+// change publishes a copy of the route table in which edit has changed
+// event's routes.
+func (h *Handler) change(event string, edit func(*eventRoutes)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	table := maps.Clone(*h.routes.Load())
+	r := &eventRoutes{}
+	if old := table[event]; old != nil {
+		*r = *old
 	}
-	return append(byEvent[:len(byEvent):len(byEvent)], byAction...)
+	edit(r)
+	table[event] = r
+	h.routes.Store(&table)
+}
+
+// route returns what is registered for event, or nil.
+func (h *Handler) route(event string) *eventRoutes { return (*h.routes.Load())[event] }
+
+// handlers returns the handlers of a delivery of action, in order.
+func (r *eventRoutes) handlers(action string) []HandlerFunc {
+	if r == nil {
+		return nil
+	}
+	byAction := r.byAction[action]
+	if len(byAction) == 0 || action == "" {
+		return r.all
+	}
+	return append(r.all[:len(r.all):len(r.all)], byAction...)
 }
 
 // Delivery is one verified GitHub delivery.
@@ -335,8 +364,12 @@ type Delivery struct {
 	ReceivedAt time.Time
 
 	mu    sync.Mutex
-	typed map[any]any
+	typed []typedEntry  // decoded events, one per type asked for
+	one   [1]typedEntry // typed's first backing array
 }
+
+// typedEntry is a decoded event, keyed by its typedKey.
+type typedEntry struct{ key, event any }
 
 // head is decoded from every payload; decoding also validates the JSON.
 type head struct {
@@ -366,7 +399,7 @@ type typedKey[E any] struct{}
 func Typed[E any](fn func(ctx context.Context, d *Delivery, e *E) error) HandlerFunc {
 	return func(ctx context.Context, d *Delivery) error {
 		d.mu.Lock()
-		e, ok := d.typed[typedKey[E]{}].(*E)
+		e, ok := d.cached(typedKey[E]{}).(*E)
 		if !ok {
 			e = new(E)
 			if err := d.Decode(e); err != nil {
@@ -380,11 +413,23 @@ func Typed[E any](fn func(ctx context.Context, d *Delivery, e *E) error) Handler
 	}
 }
 
-func (d *Delivery) cache(key, v any) {
-	if d.typed == nil {
-		d.typed = map[any]any{}
+// cached returns the event decoded under key, or nil; d.mu held, or d
+// not yet shared.
+func (d *Delivery) cached(key any) any {
+	for _, t := range d.typed {
+		if t.key == key {
+			return t.event
+		}
 	}
-	d.typed[key] = v
+	return nil
+}
+
+// cache keeps an event decoded under key; d.mu held, or d not yet shared.
+func (d *Delivery) cache(key, event any) {
+	if d.typed == nil {
+		d.typed = d.one[:0]
+	}
+	d.typed = append(d.typed, typedEntry{key, event})
 }
 
 // decoder decodes a payload into a typed event in the same pass that
@@ -397,336 +442,15 @@ type decoder func(payload []byte) (key, event any, hd head, err error)
 func Handle[E any](h *Handler, pattern string, fn func(ctx context.Context, d *Delivery, e *E) error) {
 	event, _, _ := strings.Cut(pattern, ".")
 	if _, ok := any(new(E)).(headed); ok {
-		h.mu.Lock()
-		if h.decoders[event] == nil {
-			h.decoders[event] = func(payload []byte) (any, any, head, error) {
-				e := new(E)
-				err := gojson.Unmarshal(payload, e)
-				return typedKey[E]{}, e, any(e).(headed).head(), err
+		h.change(event, func(r *eventRoutes) {
+			if r.decode == nil {
+				r.decode = func(payload []byte) (any, any, head, error) {
+					e := new(E)
+					err := gojson.Unmarshal(payload, e)
+					return typedKey[E]{}, e, any(e).(headed).head(), err
+				}
 			}
-		}
-		h.mu.Unlock()
+		})
 	}
 	h.On(pattern, Typed(fn))
-}
-
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	event := r.Header.Get("X-GitHub-Event")
-	obs := Observation{DeliveryID: r.Header.Get("X-GitHub-Delivery"), Event: EventLabel(event)}
-	ctx, span := h.tracer.Start(r.Context(), "ghbridge.webhook", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(otelx.Event.String(obs.Event)))
-	r = r.WithContext(ctx)
-	defer func() {
-		if obs.Outcome != OutcomeMalformed {
-			span.SetAttributes(otelx.DeliveryID.String(obs.DeliveryID))
-		}
-		span.SetAttributes(otelx.Action.String(obs.Action), attribute.String("ghbridge.webhook.outcome", string(obs.Outcome)),
-			attribute.Int("http.response.status_code", obs.StatusCode))
-		if obs.StatusCode >= 500 {
-			otelx.End(span, obs.Err)
-			return
-		}
-		span.End()
-	}()
-	answer := func(code int, outcome Outcome, msg string) {
-		obs.StatusCode, obs.Outcome, obs.Duration = code, outcome, time.Since(start)
-		// JSON like the API around it: {"error": ...} or {"message": ...}.
-		key := "message"
-		if code >= 400 {
-			key = "error"
-		}
-		body, _ := json.Marshal(map[string]string{key: msg})
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(code)
-		_, _ = w.Write(append(body, '\n'))
-		if h.observe != nil {
-			h.observe(obs)
-		}
-	}
-
-	if msg := checkHeaders(r.Header); msg != "" {
-		obs.DeliveryID = "" // it may be the bad header
-		answer(http.StatusBadRequest, OutcomeMalformed, msg)
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		answer(http.StatusMethodNotAllowed, OutcomeBadMethod, "method not allowed: GitHub deliveries are POSTs")
-		return
-	}
-	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	form := mediaType == "application/x-www-form-urlencoded"
-	if err != nil || (mediaType != "application/json" && !form) {
-		answer(http.StatusUnsupportedMediaType, OutcomeBadContentType, "unsupported content type: use application/json or application/x-www-form-urlencoded")
-		return
-	}
-	if r.ContentLength > h.maxBody {
-		answer(http.StatusRequestEntityTooLarge, OutcomeTooLarge, "payload too large")
-		return
-	}
-	body, held, err := h.readBody(w, r)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.Is(err, errBusy):
-			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterBusy))
-			w.Header().Set("Connection", "close") // rather than drain the unread body
-			answer(http.StatusServiceUnavailable, OutcomeBusy, "too many unverified deliveries in flight: retry later")
-		case errors.As(err, &tooLarge):
-			answer(http.StatusRequestEntityTooLarge, OutcomeTooLarge, "payload too large")
-		default:
-			answer(http.StatusBadRequest, OutcomeMalformed, "could not read the body")
-		}
-		return
-	}
-	ok, why := h.verify(r.Header, body)
-	h.budget.release(held) // verified or rejected: no longer anonymous bytes
-	if !ok {
-		obs.Err = errors.New(why)
-		h.log.WarnContext(r.Context(), "webhook signature rejected", "delivery_id", obs.DeliveryID, "event", obs.Event, "reason", why)
-		answer(http.StatusUnauthorized, OutcomeBadSignature, why)
-		return
-	}
-	if event == "" || obs.DeliveryID == "" {
-		answer(http.StatusBadRequest, OutcomeMalformed, "missing X-GitHub-Event or X-GitHub-Delivery header")
-		return
-	}
-	payload := body
-	if form {
-		vals, err := url.ParseQuery(string(body))
-		if err != nil || vals.Get("payload") == "" {
-			answer(http.StatusBadRequest, OutcomeMalformed, "form body without a payload field")
-			return
-		}
-		payload = []byte(vals.Get("payload"))
-	}
-	var hd head
-	var key, typed any
-	h.mu.RLock()
-	dec := h.decoders[event]
-	h.mu.RUnlock()
-	if dec != nil {
-		key, typed, hd, err = dec(payload)
-	} else {
-		err = gojson.Unmarshal(payload, &hd)
-	}
-	if err != nil {
-		obs.Err = err
-		answer(http.StatusBadRequest, OutcomeMalformed, "malformed JSON payload")
-		return
-	}
-	obs.Action = hd.Action
-	span.SetAttributes(otelx.InstallationID.Int64(hd.Installation.ID), otelx.Repository.String(hd.Repository.FullName))
-	d := &Delivery{
-		ID: obs.DeliveryID, Event: event, Action: hd.Action, HookID: r.Header.Get("X-GitHub-Hook-ID"),
-		InstallationID: hd.Installation.ID, Repository: hd.Repository, Payload: payload, ReceivedAt: start,
-	}
-	if typed != nil {
-		d.cache(key, typed)
-	}
-	if d.Event == "ping" {
-		answer(http.StatusOK, OutcomePing, "pong")
-		return
-	}
-	fns := h.handlers(d.Event, d.Action)
-	if len(fns) == 0 {
-		answer(http.StatusAccepted, OutcomeIgnored, "ignored: no handler for "+d.Event+actionSuffix(d.Action))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
-	defer cancel()
-	log := func() *slog.Logger { return h.log.With("delivery_id", d.ID, "event", d.Event, "action", d.Action) }
-	claimed, err := h.store.Claim(ctx, d.ID, h.holder, h.lease)
-	if err != nil {
-		obs.Err = err
-		log().ErrorContext(ctx, "delivery store unavailable", "error", err)
-		answer(http.StatusInternalServerError, OutcomeStoreUnavailable, "internal error")
-		return
-	}
-	if !claimed {
-		answer(http.StatusAccepted, OutcomeDuplicate, "duplicate delivery: already processed or in progress")
-		return
-	}
-	if err := h.run(ctx, d, fns); err != nil {
-		obs.Err = err
-		log().ErrorContext(ctx, "webhook handler failed", "error", err)
-		if rerr := h.store.Release(context.WithoutCancel(ctx), d.ID, h.holder); rerr != nil {
-			log().ErrorContext(ctx, "releasing the delivery claim failed", "error", rerr)
-		}
-		answer(http.StatusInternalServerError, OutcomeHandlerError, "internal error")
-		return
-	}
-	if err := h.store.Complete(context.WithoutCancel(ctx), d.ID); err != nil {
-		log().ErrorContext(ctx, "recording the delivery failed", "error", err)
-	}
-	answer(http.StatusOK, OutcomeHandled, "ok")
-}
-
-func actionSuffix(action string) string {
-	if action == "" {
-		return ""
-	}
-	return "." + action
-}
-
-// run calls the handlers in order, turning a panic into an error: one bad
-// handler must not take the server down.
-func (h *Handler) run(ctx context.Context, d *Delivery, fns []HandlerFunc) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("handler panic: %v", p)
-		}
-	}()
-	for _, fn := range fns {
-		if err := fn(ctx, d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// errBusy is readBody's answer when the unverified-bytes budget is spent.
-var errBusy = errors.New("webhook: unverified-bytes budget spent")
-
-// readBody reads the body of a delivery not yet verified, charging it to
-// the unverified-bytes budget. It returns the bytes charged, to be
-// released once the signature is checked; on error nothing stays charged.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, held int64, err error) {
-	limited := http.MaxBytesReader(w, r.Body, h.maxBody)
-	if n := r.ContentLength; n >= 0 && n <= h.maxBody {
-		// The usual case: charged before a byte is read, and one
-		// allocation of the announced size. net/http ends the body at
-		// Content-Length.
-		if !h.budget.tryAcquire(n) {
-			return nil, 0, errBusy
-		}
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(limited, buf); err != nil {
-			h.budget.release(n)
-			return nil, 0, err
-		}
-		return buf, n, nil
-	}
-	// Unknown length: the charge grows with the buffer, which doubles up
-	// to one byte over the limit (the byte MaxBytesReader needs to see
-	// that the body is too large).
-	var buf []byte
-	for {
-		if len(buf) == cap(buf) {
-			grow := min(max(int64(cap(buf)), 4<<10), h.maxBody+1-int64(cap(buf)))
-			if grow <= 0 { // cannot happen: MaxBytesReader stops first
-				h.budget.release(held)
-				return nil, 0, &http.MaxBytesError{Limit: h.maxBody}
-			}
-			if !h.budget.tryAcquire(grow) {
-				h.budget.release(held)
-				return nil, 0, errBusy
-			}
-			held += grow
-			buf = append(make([]byte, 0, int64(cap(buf))+grow), buf...)
-		}
-		n, err := limited.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, held, nil
-		}
-		if err != nil {
-			h.budget.release(held)
-			return nil, 0, err
-		}
-	}
-}
-
-// UnverifiedBytes returns the body bytes held at this moment by
-// deliveries whose signature is not checked yet, for metrics and tests.
-func (h *Handler) UnverifiedBytes() int64 { return h.budget.used.Load() }
-
-// checkedHeaders are the headers the handler reads or passes on: their
-// values end up in logs, stores and observers.
-var checkedHeaders = [...]struct{ key, name string }{
-	{"X-Github-Event", "X-GitHub-Event"},
-	{"X-Github-Delivery", "X-GitHub-Delivery"},
-	{"X-Github-Hook-Id", "X-GitHub-Hook-ID"},
-	{"X-Github-Hook-Installation-Target-Id", "X-GitHub-Hook-Installation-Target-ID"},
-	{"X-Github-Hook-Installation-Target-Type", "X-GitHub-Hook-Installation-Target-Type"},
-}
-
-// checkHeaders returns why the GitHub headers of a request are unusable,
-// or "" when they are fine.
-func checkHeaders(hdr http.Header) string {
-	for _, h := range checkedHeaders {
-		for _, v := range hdr[h.key] {
-			if !utf8.ValidString(v) {
-				return "malformed " + h.name + " header: not valid UTF-8"
-			}
-			if len(v) > maxHeaderValue {
-				return "malformed " + h.name + " header: longer than " + strconv.Itoa(maxHeaderValue) + " bytes"
-			}
-		}
-	}
-	return ""
-}
-
-// verify checks the delivery signature against every secret in constant
-// time. It returns a reason when the delivery is not authentic.
-func (h *Handler) verify(hdr http.Header, body []byte) (bool, string) {
-	if sig := hdr.Get("X-Hub-Signature-256"); sig != "" {
-		mac, ok := decodeSignature(sig, "sha256=", sha256.Size)
-		if !ok {
-			return false, "malformed X-Hub-Signature-256"
-		}
-		for i := range h.secrets {
-			m := h.hashes[i].Get().(hash.Hash)
-			m.Reset()
-			m.Write(body)
-			var sum [sha256.Size]byte
-			good := hmac.Equal(m.Sum(sum[:0]), mac)
-			h.hashes[i].Put(m)
-			if good {
-				return true, ""
-			}
-		}
-		return false, "signature does not match: check the webhook secret"
-	}
-	if sig := hdr.Get("X-Hub-Signature"); sig != "" && h.allowSHA1 {
-		mac, ok := decodeSignature(sig, "sha1=", sha1.Size)
-		if !ok {
-			return false, "malformed X-Hub-Signature"
-		}
-		for _, key := range h.secrets {
-			m := hmac.New(sha1.New, key)
-			m.Write(body)
-			if hmac.Equal(m.Sum(nil), mac) {
-				return true, ""
-			}
-		}
-		return false, "signature does not match: check the webhook secret"
-	}
-	return false, "missing X-Hub-Signature-256: the webhook must have a secret"
-}
-
-func decodeSignature(sig, prefix string, size int) ([]byte, bool) {
-	// GitHub sends "sha256=" and lower-case hex; the algorithm name and
-	// the hex digits are matched in any case, as the digest is.
-	sig = strings.TrimSpace(sig)
-	if len(sig) < len(prefix) || !strings.EqualFold(sig[:len(prefix)], prefix) {
-		return nil, false
-	}
-	hexSig := sig[len(prefix):]
-	if len(hexSig) != 2*size {
-		return nil, false
-	}
-	mac, err := hex.DecodeString(hexSig)
-	return mac, err == nil
-}
-
-// Sign returns the X-Hub-Signature-256 header value for body, for tests
-// and for tools that replay deliveries.
-func Sign(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }

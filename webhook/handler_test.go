@@ -42,6 +42,7 @@ func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 
 // GitHub's published test vector for X-Hub-Signature-256.
 func TestSignatureTestVector(t *testing.T) {
+	t.Parallel()
 	const want = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
 	assert.Equal(t, want, webhook.Sign("It's a Secret to Everybody", []byte("Hello, World!")))
 	assert.Equal(t, want, githubtest.Sign("It's a Secret to Everybody", []byte("Hello, World!")))
@@ -65,6 +66,7 @@ func signedVector(sig string) *http.Request {
 }
 
 func TestNoSecretIsAConfigurationError(t *testing.T) {
+	t.Parallel()
 	for _, secrets := range [][]string{nil, {}, {""}, {"  ", ""}} {
 		_, err := webhook.New(secrets)
 		require.ErrorIs(t, err, webhook.ErrNoSecret)
@@ -73,6 +75,7 @@ func TestNoSecretIsAConfigurationError(t *testing.T) {
 }
 
 func TestAnswers(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t, webhook.WithMaxBodySize(1024), webhook.WithSHA1(false))
 	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { return nil })
 	h.On("check_run.completed", func(context.Context, *webhook.Delivery) error { return errors.New("db down: password=hunter2") })
@@ -140,6 +143,7 @@ func (nopCloser) Close() error { return nil }
 func ioNop(b []byte) nopCloser { return nopCloser{bytes.NewReader(b)} }
 
 func TestSecretRotation(t *testing.T) {
+	t.Parallel()
 	h, err := webhook.New([]string{"old", "new"})
 	require.NoError(t, err)
 	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { return nil })
@@ -150,6 +154,7 @@ func TestSecretRotation(t *testing.T) {
 }
 
 func TestSHA1WhenAllowed(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t, webhook.WithSHA1(true))
 	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { return nil })
 	r := webhooktest.NewRequest("workflow_run", runPayload, secret)
@@ -167,6 +172,7 @@ func TestSHA1WhenAllowed(t *testing.T) {
 }
 
 func TestFormEncodedDelivery(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t)
 	var got *webhook.Delivery
 	h.On("workflow_run", func(_ context.Context, d *webhook.Delivery) error { got = d; return nil })
@@ -184,6 +190,7 @@ func TestFormEncodedDelivery(t *testing.T) {
 }
 
 func TestDeliveryFields(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t)
 	var got *webhook.Delivery
 	var run *webhook.WorkflowRunEvent
@@ -211,6 +218,7 @@ func TestDeliveryFields(t *testing.T) {
 }
 
 func TestRoutingOrderAndTypedDecodeOnce(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t)
 	var order []string
 	decodes := 0
@@ -236,6 +244,7 @@ type counting struct{ decodes int }
 func (c *counting) UnmarshalJSON([]byte) error { c.decodes++; return nil }
 
 func TestDuplicatesAreNotAppliedTwice(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t)
 	var calls atomic.Int32
 	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { calls.Add(1); return nil })
@@ -262,6 +271,7 @@ func TestDuplicatesAreNotAppliedTwice(t *testing.T) {
 }
 
 func TestFailedDeliveryIsProcessedOnRedelivery(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t)
 	fail := true
 	calls := 0
@@ -287,6 +297,7 @@ func TestFailedDeliveryIsProcessedOnRedelivery(t *testing.T) {
 // answered "duplicate": by the process once restarted, and by another
 // replica once the restarted process has released its old claims.
 func TestRedeliveryAfterACrashIsProcessed(t *testing.T) {
+	t.Parallel()
 	clock := webhooktest.NewClock(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC))
 	store := webhook.NewMemoryDeliveryStore(0, webhook.WithStoreClock(clock.Now))
 	var calls atomic.Int32
@@ -327,6 +338,7 @@ func (failingStore) Claim(context.Context, string, webhook.Holder, time.Duration
 }
 
 func TestStoreFailureIs500(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t, webhook.WithDeliveryStore(failingStore{}))
 	called := false
 	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { called = true; return nil })
@@ -335,6 +347,7 @@ func TestStoreFailureIs500(t *testing.T) {
 }
 
 func TestHandlerTimeout(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t, webhook.WithHandlerTimeout(20*time.Millisecond))
 	h.On("workflow_run", func(ctx context.Context, _ *webhook.Delivery) error {
 		<-ctx.Done()
@@ -344,6 +357,7 @@ func TestHandlerTimeout(t *testing.T) {
 }
 
 func TestObserver(t *testing.T) {
+	t.Parallel()
 	var seen []webhook.Observation
 	h := newHandler(t, webhook.WithObserver(func(o webhook.Observation) { seen = append(seen, o) }))
 	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { return nil })
@@ -358,6 +372,7 @@ func TestObserver(t *testing.T) {
 
 // End to end with the fake GitHub sending signed deliveries over HTTP.
 func TestDeliveriesFromFakeGitHub(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t)
 	var got []*webhook.WorkflowRunEvent
 	var mu sync.Mutex
@@ -369,8 +384,7 @@ func TestDeliveriesFromFakeGitHub(t *testing.T) {
 	}))
 	receiver := httptest.NewServer(h)
 	defer receiver.Close()
-	fake := githubtest.NewServer(githubtest.WithContract(t))
-	defer fake.Close()
+	fake := githubtest.New(t)
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
 	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
 	fake.SetWebhook(receiver.URL, secret)
@@ -392,6 +406,7 @@ func TestDeliveriesFromFakeGitHub(t *testing.T) {
 }
 
 func TestHandleDecodesOnce(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t)
 	var first, second *webhook.WorkflowRunEvent
 	webhook.Handle(h, "workflow_run", func(_ context.Context, _ *webhook.Delivery, e *webhook.WorkflowRunEvent) error { first = e; return nil })
@@ -413,6 +428,7 @@ func TestHandleDecodesOnce(t *testing.T) {
 // The algorithm prefix is matched in any case, as the hex digest is, so
 // that the handler and FuzzVerify's notion of authentic agree.
 func TestSignaturePrefixCase(t *testing.T) {
+	t.Parallel()
 	h := newHandler(t)
 	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { return nil })
 	body := []byte(`{"action":"completed"}`)
@@ -427,6 +443,7 @@ func TestSignaturePrefixCase(t *testing.T) {
 }
 
 func TestAnswersAreJSON(t *testing.T) {
+	t.Parallel()
 	h, err := webhook.New([]string{"s"})
 	require.NoError(t, err)
 	for _, tc := range []struct {

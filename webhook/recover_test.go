@@ -18,6 +18,7 @@ import (
 )
 
 func TestRecoverDeliveries(t *testing.T) {
+	t.Parallel()
 	var failing atomic.Bool
 	failing.Store(true)
 	h := newHandler(t)
@@ -37,8 +38,7 @@ func TestRecoverDeliveries(t *testing.T) {
 		h.ServeHTTP(w, r)
 	}))
 	defer recv.Close()
-	fake := githubtest.NewServer(githubtest.WithContract(t))
-	defer fake.Close()
+	fake := githubtest.New(t)
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
 	fake.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
 	fake.SetWebhook(recv.URL, secret)
@@ -59,11 +59,10 @@ func TestRecoverDeliveries(t *testing.T) {
 	rep, err := webhook.RecoverDeliveries(context.Background(), app, webhook.RecoverOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, webhook.RecoverReport{Scanned: 3, Failed: 2, Redelivered: 2}, rep)
-	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(applied) == 3
-	}, 5*time.Second, 10*time.Millisecond, "both failed deliveries arrive again")
+	fake.WaitDeliveries()
+	mu.Lock()
+	require.Len(t, applied, 3, "both failed deliveries arrive again")
+	mu.Unlock()
 
 	rep, err = webhook.RecoverDeliveries(context.Background(), app, webhook.RecoverOptions{})
 	require.NoError(t, err)

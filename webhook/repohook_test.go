@@ -19,8 +19,8 @@ import (
 )
 
 func tokenSetup(t *testing.T) (*githubtest.Server, *github.ClientFactory) {
-	fake := githubtest.NewServer(githubtest.WithContract(t))
-	t.Cleanup(fake.Close)
+	t.Helper()
+	fake := githubtest.New(t)
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{Name: "deploy", Path: ".github/workflows/deploy.yml"}}})
 	fake.AddStaticToken("ghp_static")
 	clients, err := github.NewClientFactory(github.WithBaseURL(fake.URL))
@@ -31,6 +31,7 @@ func tokenSetup(t *testing.T) (*githubtest.Server, *github.ClientFactory) {
 // EnsureRepoHook creates the hook when missing, repairs it when it
 // differs, and leaves it when it matches: running it again sends no write.
 func TestEnsureRepoHookIsIdempotent(t *testing.T) {
+	t.Parallel()
 	fake, clients := tokenSetup(t)
 	c, err := clients.Client(credentials.StaticToken(credentials.NewSecret("ghp_static"), "test"))
 	require.NoError(t, err)
@@ -78,6 +79,7 @@ func TestEnsureRepoHookIsIdempotent(t *testing.T) {
 
 // A repository hook's failed deliveries are redelivered like the App's.
 func TestRecoverRepoDeliveries(t *testing.T) {
+	t.Parallel()
 	fake, clients := tokenSetup(t)
 	var failing atomic.Bool
 	failing.Store(true)
@@ -108,16 +110,13 @@ func TestRecoverRepoDeliveries(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Failed)
 	assert.Equal(t, 1, rep.Redelivered)
-	require.Eventually(t, func() bool { return handled.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
-	// GitHub logs the redelivery once its answer is in, after the handler ran.
-	require.Eventually(t, func() bool {
-		for _, d := range fake.Deliveries() {
-			if d.Redelivery && d.StatusCode == http.StatusOK {
-				return true
-			}
-		}
-		return false
-	}, 5*time.Second, 5*time.Millisecond)
+	fake.WaitDeliveries()
+	require.Equal(t, int32(1), handled.Load())
+	redelivered := false
+	for _, d := range fake.Deliveries() {
+		redelivered = redelivered || (d.Redelivery && d.StatusCode == http.StatusOK)
+	}
+	require.True(t, redelivered, "GitHub logs the redelivery with its answer")
 
 	rep, err = webhook.RecoverRepoDeliveries(context.Background(), c, "acme", "deployer", id, webhook.RecoverOptions{Since: fake.Now().Add(-time.Hour)})
 	require.NoError(t, err)

@@ -47,8 +47,7 @@ type fake struct {
 func newFake(t *testing.T, opts ...githubtest.Option) *fake {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	s := githubtest.NewServer(append([]githubtest.Option{githubtest.WithContract(t), githubtest.WithClock(c.Now)}, opts...)...)
-	t.Cleanup(s.Close)
+	s := githubtest.New(t, append([]githubtest.Option{githubtest.WithClock(c.Now)}, opts...)...)
 	s.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", Branches: []string{"release"}, Workflows: []githubtest.Workflow{
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id", "version"}, RequiredInputs: []string{"job_id"}},
 		{Name: "any", Path: ".github/workflows/any.yml"},
@@ -80,6 +79,7 @@ func (r *refusals) Errorf(format string, args ...any) {
 }
 
 func refusedByContract(t *testing.T) githubtest.Option {
+	t.Helper()
 	r := &refusals{}
 	t.Cleanup(func() {
 		r.mu.Lock()
@@ -93,6 +93,7 @@ func refusedByContract(t *testing.T) githubtest.Option {
 }
 
 func (f *fake) jwt(t *testing.T, mutate func(*jwt.RegisteredClaims), key *rsa.PrivateKey) string {
+	t.Helper()
 	now := f.clock.Now()
 	c := jwt.RegisteredClaims{Issuer: strconv.FormatInt(f.AppID, 10), IssuedAt: jwt.NewNumericDate(now.Add(-time.Minute)), ExpiresAt: jwt.NewNumericDate(now.Add(5 * time.Minute))}
 	if mutate != nil {
@@ -132,12 +133,14 @@ func (f *fake) call(t *testing.T, method, path, auth string, body any) (int, map
 }
 
 func (f *fake) exchange(t *testing.T, id int64) string {
+	t.Helper()
 	code, body, _ := f.call(t, "POST", fmt.Sprintf("/app/installations/%d/access_tokens", id), f.jwt(t, nil, nil), nil)
 	require.Equal(t, 201, code, body)
 	return body["token"].(string)
 }
 
 func TestJWTChecks(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
@@ -174,6 +177,7 @@ func TestJWTChecks(t *testing.T) {
 }
 
 func TestInstallationTokens(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, githubtest.WithTokenLifetime(10*time.Minute))
 	assert.Equal(t, 1, f.TokenExchanges(f.inst.ID))
 	code, body, _ := f.call(t, "POST", fmt.Sprintf("/app/installations/%d/access_tokens", f.inst.ID), f.jwt(t, nil, nil), nil)
@@ -211,6 +215,7 @@ func TestInstallationTokens(t *testing.T) {
 }
 
 func TestAccessControl(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	code, _, _ := f.call(t, "GET", "/repos/acme/private", f.token, nil)
 	assert.Equal(t, 404, code, "a repository the installation does not grant is hidden")
@@ -243,6 +248,7 @@ func TestAccessControl(t *testing.T) {
 }
 
 func TestWorkflowDispatch(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, refusedByContract(t))
 	dispatch := func(workflow string, body map[string]any) (int, map[string]any) {
 		code, b, _ := f.call(t, "POST", "/repos/acme/api/actions/workflows/"+workflow+"/dispatches", f.token, body)
@@ -308,6 +314,7 @@ func TestWorkflowDispatch(t *testing.T) {
 }
 
 func TestWithoutRunDetails(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{400, 422} {
 		f := newFake(t, githubtest.WithoutRunDetails(status))
 		code, body, _ := f.call(t, "POST", "/repos/acme/api/actions/workflows/any.yml/dispatches", f.token, map[string]any{"ref": "main", "return_run_details": true})
@@ -320,6 +327,7 @@ func TestWithoutRunDetails(t *testing.T) {
 }
 
 func ghClient(t *testing.T, f *fake) *gh.Client {
+	t.Helper()
 	c := gh.NewClient(f.Client()).WithAuthToken(f.token)
 	u, err := c.BaseURL.Parse(f.URL)
 	require.NoError(t, err)
@@ -328,6 +336,7 @@ func ghClient(t *testing.T, f *fake) *gh.Client {
 }
 
 func TestRunsListing(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	ctx := context.Background()
 	c := ghClient(t, f)
@@ -391,6 +400,7 @@ func TestRunsListing(t *testing.T) {
 }
 
 func TestRunDelay(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, githubtest.WithRunDelay(5*time.Second))
 	code, body, _ := f.call(t, "POST", "/repos/acme/api/actions/workflows/any.yml/dispatches", f.token, map[string]any{"ref": "main", "return_run_details": true})
 	require.Equal(t, 200, code)
@@ -403,6 +413,7 @@ func TestRunDelay(t *testing.T) {
 }
 
 func TestRunStates(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	r, err := f.CreateRun(githubtest.Run{Owner: "acme", Repo: "api", WorkflowID: f.Workflows("acme", "api")[1].ID})
 	require.NoError(t, err)
@@ -427,6 +438,7 @@ func TestRunStates(t *testing.T) {
 }
 
 func TestWebhookDeliveries(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	var mu sync.Mutex
 	var got []*http.Request
@@ -505,7 +517,8 @@ func TestWebhookDeliveries(t *testing.T) {
 
 	code, _, _ := f.call(t, "POST", fmt.Sprintf("/app/hook/deliveries/%d/attempts", ds[2].ID), app, nil)
 	assert.Equal(t, 202, code)
-	require.Eventually(t, func() bool { return len(f.Deliveries()) == 4 }, 5*time.Second, 5*time.Millisecond)
+	f.WaitDeliveries()
+	require.Len(t, f.Deliveries(), 4)
 	again := f.Deliveries()[3]
 	assert.True(t, again.Redelivery)
 	assert.Equal(t, failedGUID, again.GUID, "a redelivery keeps the GUID")
@@ -513,11 +526,12 @@ func TestWebhookDeliveries(t *testing.T) {
 	code, _, _ = f.call(t, "POST", "/app/hook/deliveries/1/attempts", app, nil)
 	assert.Equal(t, 404, code)
 
-	_, err = githubtest.NewServer().Deliver("ping", map[string]any{})
+	_, err = githubtest.New(t).Deliver("ping", map[string]any{})
 	assert.Error(t, err, "no webhook set")
 }
 
 func TestFaults(t *testing.T) {
+	t.Parallel()
 	route := "GET /repos/{owner}/{repo}"
 	t.Run("status once", func(t *testing.T) {
 		f := newFake(t)
@@ -578,6 +592,7 @@ func TestFaults(t *testing.T) {
 }
 
 func TestRepositoryDispatch(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, refusedByContract(t))
 	code, _, _ := f.call(t, "POST", "/repos/acme/api/dispatches", f.token, map[string]any{"event_type": "ship", "client_payload": map[string]any{"job_id": "j-3"}})
 	require.Equal(t, 204, code)
@@ -600,6 +615,7 @@ func TestRepositoryDispatch(t *testing.T) {
 }
 
 func TestDeploymentsAndChecks(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, refusedByContract(t))
 	code, body, _ := f.call(t, "POST", "/repos/acme/api/deployments", f.token, map[string]any{"ref": "main", "environment": "prod", "payload": map[string]any{"job_id": "j"}, "required_contexts": []string{}})
 	require.Equal(t, 201, code, body)
@@ -642,6 +658,7 @@ func TestDeploymentsAndChecks(t *testing.T) {
 }
 
 func TestGitAndPulls(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	c := ghClient(t, f)
 	ctx := context.Background()
@@ -685,6 +702,7 @@ func TestGitAndPulls(t *testing.T) {
 }
 
 func TestDoctorRoutes(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	c := ghClient(t, f)
 	ctx := context.Background()
@@ -719,6 +737,7 @@ func TestDoctorRoutes(t *testing.T) {
 }
 
 func TestAPIVersionsServed(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	call := func(version string, body map[string]any) (int, map[string]any, http.Header) {
 		req, err := http.NewRequest("POST", f.URL+"repos/acme/api/actions/workflows/any.yml/dispatches", strings.NewReader(mustJSON(t, body)))
@@ -755,12 +774,14 @@ func TestAPIVersionsServed(t *testing.T) {
 }
 
 func mustJSON(t *testing.T, v any) string {
+	t.Helper()
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
 	return string(b)
 }
 
 func TestContractCoversTheOperationsGhbridgeCalls(t *testing.T) {
+	t.Parallel()
 	ops, err := githubtest.ContractOperations()
 	require.NoError(t, err)
 	src, err := githubtest.ContractSource()

@@ -42,8 +42,8 @@ func exchange(t *testing.T, srv *githubtest.Server, clientSecret, code string) m
 }
 
 func TestOAuthUserInstallations(t *testing.T) {
-	srv := githubtest.NewServer(githubtest.WithContract(t))
-	t.Cleanup(srv.Close)
+	t.Parallel()
+	srv := githubtest.New(t)
 	a := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
 	b := srv.AddInstallation(githubtest.Installation{Account: "beta", AllRepositories: true})
 	srv.AddUser("alice", a.ID)
@@ -75,17 +75,17 @@ func TestOAuthUserInstallations(t *testing.T) {
 }
 
 func TestOAuthCodeExpires(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	srv := githubtest.NewServer(githubtest.WithClock(func() time.Time { return now }))
-	t.Cleanup(srv.Close)
+	srv := githubtest.New(t, githubtest.WithClock(func() time.Time { return now }))
 	code := srv.AuthorizeUser("alice")
 	now = now.Add(11 * time.Minute)
 	assert.Equal(t, "bad_verification_code", exchange(t, srv, srv.ClientSecret, code)["error"])
 }
 
 func TestRequestsLogsEverything(t *testing.T) {
-	srv := githubtest.NewServer(githubtest.WithContract(t))
-	t.Cleanup(srv.Close)
+	t.Parallel()
+	srv := githubtest.New(t)
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"nowhere", nil)
 	req.Header.Set("Authorization", "token abc")
 	resp, err := srv.Client().Do(req)

@@ -77,6 +77,12 @@ func (s *Server) SetWebhook(url, secret string) {
 	s.hook = webhookConfig{url: url, secret: secret, client: &http.Client{Timeout: 10 * time.Second}}
 }
 
+// WaitDeliveries waits until the deliveries the server sends in the
+// background (redeliveries asked for through the API, pull request events
+// of merges) have been answered and logged, so that a test can assert on
+// them without polling.
+func (s *Server) WaitDeliveries() { s.bg.Wait() }
+
 // Deliveries returns every delivery attempt, oldest first.
 func (s *Server) Deliveries() []Delivery {
 	s.mu.Lock()
