@@ -125,7 +125,7 @@ func New(cfg Config, opts ...Option) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	ropts := []credentials.ResolverOption{credentials.WithInstallationStore(b.Installations), credentials.WithResolverAudit(o.audit)}
+	ropts := []credentials.ResolverOption{credentials.WithInstallationStore(b.Installations), credentials.WithAudit(o.audit)}
 	if cfg.Secrets != nil {
 		ropts = append(ropts, credentials.WithSecretStore(cfg.Secrets))
 	}
@@ -152,11 +152,7 @@ func New(cfg Config, opts ...Option) (*Bridge, error) {
 		if b.Webhooks, err = webhook.New(cfg.WebhookSecrets, append(wopts, o.webhook...)...); err != nil {
 			return nil, err
 		}
-		var revoker webhook.Revoker
-		if b.Tokens != nil {
-			revoker = b.Tokens
-		}
-		webhook.SyncInstallations(b.Webhooks, b.Installations, revoker, o.log)
+		webhook.SyncInstallations(b.Webhooks, b.Installations, b.Tokens)
 		b.Tracker.Register(b.Webhooks)
 	}
 	return b, nil

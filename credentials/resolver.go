@@ -90,8 +90,8 @@ func WithSecretStore(s SecretStore) ResolverOption {
 	return func(r *Resolver) { r.secrets = s }
 }
 
-// WithResolverAudit sends an EventResolve event for every resolution.
-func WithResolverAudit(sink AuditSink) ResolverOption {
+// WithAudit sends an EventResolve event for every resolution.
+func WithAudit(sink AuditSink) ResolverOption {
 	return func(r *Resolver) { r.audit = sink }
 }
 

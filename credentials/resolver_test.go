@@ -174,7 +174,7 @@ func TestResolverStoreFailureIsNotAFallback(t *testing.T) {
 
 func TestResolverAudit(t *testing.T) {
 	log := &credentials.MemoryAuditLog{}
-	r := credentials.NewResolver(credentials.WithResolverAudit(log))
+	r := credentials.NewResolver(credentials.WithAudit(log))
 	_, err := r.Resolve(context.Background(), credentials.Target{Owner: "a", Repo: "b", StaticToken: credentials.NewSecret("pat-xyz"), JobID: "job-1"})
 	require.NoError(t, err)
 	_, err = r.Resolve(context.Background(), credentials.Target{Owner: "a", Repo: "c"})

@@ -44,7 +44,7 @@ func TestTokensNeverReachLogsOrAudit(t *testing.T) {
 	}))
 	r := credentials.NewResolver(credentials.WithTokenSource(cache), credentials.WithInstallationStore(store),
 		credentials.WithSecretStore(credentials.NewMemorySecretStore(map[string]map[string]string{"": {"PAT": pat}})),
-		credentials.WithResolverAudit(sink))
+		credentials.WithAudit(sink))
 	ctx := context.Background()
 
 	use := func(target credentials.Target) {

@@ -23,7 +23,7 @@ func TestClientSource(t *testing.T) {
 	s.srv.AddStaticToken(pat)
 	audit := &credentials.MemoryAuditLog{}
 	source := github.NewClientSource(credentials.NewResolver(credentials.WithTokenSource(s.tokens),
-		credentials.WithInstallationStore(installs), credentials.WithResolverAudit(audit)), s.f)
+		credentials.WithInstallationStore(installs), credentials.WithAudit(audit)), s.f)
 	assert.Equal(t, github.APIVersion20260310, source.APIVersion())
 
 	t.Run("installation", func(t *testing.T) {

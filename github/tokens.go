@@ -149,6 +149,9 @@ func flightKey(id int64, gen uint64) string {
 // is not cached. Call it when an installation is deleted, suspended or its
 // permissions change.
 func (c *TokenCache) Revoke(installationID int64) {
+	if c == nil {
+		return // no App: nothing cached
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.cache, installationID)

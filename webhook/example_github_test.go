@@ -77,7 +77,7 @@ func ExampleSyncInstallations() {
 	store := credentials.NewMemoryInstallationStore()
 	// A *credentials.TokenCache as the second-last argument drops the
 	// cached token of an installation that changed.
-	webhook.SyncInstallations(h, store, nil, nil)
+	webhook.SyncInstallations(h, store, nil)
 
 	for _, payload := range []string{
 		`{"action":"created","installation":{"id":7,"account":{"login":"acme","type":"Organization"},"repository_selection":"selected"},

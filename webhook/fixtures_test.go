@@ -161,7 +161,7 @@ func TestSyncInstallations(t *testing.T) {
 	store := credentials.NewMemoryInstallationStore()
 	rev := &revocations{}
 	h := newHandler(t)
-	webhook.SyncInstallations(h, store, rev, nil)
+	webhook.SyncInstallations(h, store, rev)
 	get := func() credentials.Installation {
 		in, err := store.GetInstallation(ctx, 777)
 		require.NoError(t, err)
@@ -197,7 +197,7 @@ func TestSyncInstallationsMissedCreated(t *testing.T) {
 	ctx := context.Background()
 	store := credentials.NewMemoryInstallationStore()
 	h := newHandler(t)
-	webhook.SyncInstallations(h, store, nil, nil)
+	webhook.SyncInstallations(h, store, nil)
 	require.Equal(t, 200, deliver(t, h, "installation", "installation_suspend.json"))
 	in, err := store.GetInstallation(ctx, 777)
 	require.NoError(t, err)
@@ -205,7 +205,7 @@ func TestSyncInstallationsMissedCreated(t *testing.T) {
 
 	store = credentials.NewMemoryInstallationStore()
 	h = newHandler(t)
-	webhook.SyncInstallations(h, store, nil, nil)
+	webhook.SyncInstallations(h, store, nil)
 	require.Equal(t, 200, deliver(t, h, "installation_repositories", "installation_repositories_added.json"))
 	in, err = store.GetInstallation(ctx, 777)
 	require.NoError(t, err)

@@ -71,7 +71,7 @@ const (
 
 // ErrNoSecret is returned by New without a webhook secret: an empty secret
 // would mean accepting anything.
-var ErrNoSecret = errors.New("webhook: no secret configured; set the App's webhook secret (GITHUB_WEBHOOK_SECRET)")
+var ErrNoSecret = errors.New("webhook: no secret configured; pass the App's webhook secret to New (an unsigned delivery is never accepted)")
 
 // HandlerFunc handles one delivery. Returning an error answers 500.
 type HandlerFunc func(ctx context.Context, d *Delivery) error

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	"github.com/ghbridge/ghbridge/credentials"
 )
 
-// Revoker drops cached installation tokens; *github.TokenCache is one.
+// Revoker drops cached installation tokens; *github.TokenCache is one (a
+// nil one too: without an App nothing is cached).
 type Revoker interface {
 	Revoke(installationID int64)
 }
@@ -19,10 +19,8 @@ type Revoker interface {
 // new_permissions_accepted, and installation_repositories added and
 // removed. Every change also revokes the installation's cached token,
 // whose permissions or repositories no longer hold. tokens may be nil.
-func SyncInstallations(h *Handler, store credentials.InstallationStore, tokens Revoker, log *slog.Logger) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+func SyncInstallations(h *Handler, store credentials.InstallationStore, tokens Revoker) {
+	log := h.log
 	revoke := func(id int64) {
 		if tokens != nil {
 			tokens.Revoke(id)

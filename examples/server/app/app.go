@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	resolverOpts := []credentials.ResolverOption{
 		credentials.WithInstallationStore(s.installationLookup(db.Installations())),
 		credentials.WithSecretStore(credentials.EnvSecretStore{Prefix: cfg.SecretPrefix, Lookup: cfg.SecretLookup, SharedWith: s.sharesSecrets}),
-		credentials.WithResolverAudit(audit),
+		credentials.WithAudit(audit),
 	}
 	if cfg.AppErr == nil {
 		s.tokens, err = s.clients.TokenCache(cfg.App)
@@ -159,11 +159,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 		if _, err := s.hooks.ReleaseStaleClaims(ctx); err != nil {
 			s.log.Warn("delivery claims of an earlier run stay until their lease ends", "error", err)
 		}
-		var revoker webhook.Revoker
-		if s.tokens != nil {
-			revoker = s.tokens
-		}
-		webhook.SyncInstallations(s.hooks, db.Installations(), revoker, s.log)
+		webhook.SyncInstallations(s.hooks, db.Installations(), s.tokens)
 		s.tracker.Register(s.hooks)
 		s.control.Register(s.hooks)
 	} else {
