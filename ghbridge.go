@@ -142,7 +142,7 @@ func New(cfg Config, opts ...Option) (*Bridge, error) {
 		dispatch.WithRenderer(b.Renderer), dispatch.WithLogger(o.log), dispatch.WithAudit(o.audit),
 	}, o.dispatch...)...)
 	b.Tracker = status.NewTracker(b.Jobs, append([]status.TrackerOption{
-		status.WithReporter(status.NewGitHubReporter(b.Source)), status.WithTrackerLogger(o.log),
+		status.WithReporter(status.NewGitHubReporter(b.Source)), status.WithLogger(o.log),
 	}, o.tracker...)...)
 	if len(cfg.WebhookSecrets) > 0 {
 		wopts := []webhook.Option{webhook.WithLogger(o.log)}
@@ -214,7 +214,7 @@ func (b *Bridge) Step(ctx context.Context, job dispatch.Job, st dispatch.State, 
 // (agent config and context), so that runs whose id is unknown are found
 // by job id.
 func (b *Bridge) Poller(lister status.StaleLister, quietAfter time.Duration, source func(context.Context, status.Job) (dispatch.Job, error), opts ...status.PollerOption) *status.Poller {
-	opts = append([]status.PollerOption{status.WithQuietPeriod(quietAfter, 0)}, opts...)
+	opts = append([]status.PollerOption{status.WithQuietAfter(quietAfter)}, opts...)
 	if source != nil {
 		opts = append(opts, status.WithRunFinder(RunFinder(b.Dispatcher, source)))
 	}

@@ -111,7 +111,7 @@ func TestBridgeAcceptBadConfigAndTransientStep(t *testing.T) {
 
 func TestBridgePollerFindsALostRun(t *testing.T) {
 	now := time.Now()
-	e := newBridge(t, ghbridge.WithTrackerOptions(status.WithTrackerClock(func() time.Time { return now })))
+	e := newBridge(t, ghbridge.WithTrackerOptions(status.WithClock(func() time.Time { return now })))
 	ctx := context.Background()
 	job := dispatch.Job{ID: "team-a.job-3", Tenant: "team-a", Agent: deploy}
 	_, err := e.b.Accept(ctx, job)

@@ -205,13 +205,18 @@ func WithMaxAttempts(n int) Option {
 	}
 }
 
-// WithDeploymentDefaults sets what deployments use when their config does
-// not say: the commit status contexts that must pass (default none, so a
-// deployment is not blocked by unrelated checks; nil means all contexts,
-// GitHub's default) and whether GitHub may merge the default branch into
-// the ref (default false).
-func WithDeploymentDefaults(requiredContexts []string, autoMerge bool) Option {
-	return func(d *Dispatcher) { d.contexts, d.autoMerge = requiredContexts, autoMerge }
+// WithRequiredContexts sets the commit status contexts that must pass
+// before a deployment whose config names none is created (default none,
+// so a deployment is not blocked by unrelated checks; nil means all
+// contexts, GitHub's default).
+func WithRequiredContexts(contexts []string) Option {
+	return func(d *Dispatcher) { d.contexts = contexts }
+}
+
+// WithAutoMerge sets whether GitHub may merge the default branch into the
+// ref of a deployment whose config does not say (default false).
+func WithAutoMerge(merge bool) Option {
+	return func(d *Dispatcher) { d.autoMerge = merge }
 }
 
 // WithClock sets the clock, for tests.

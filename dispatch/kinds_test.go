@@ -82,7 +82,7 @@ func TestDeployment(t *testing.T) {
 }
 
 func TestDeploymentConfigurable(t *testing.T) {
-	e := newEnv(t, envOptions{dispatch: []dispatch.Option{dispatch.WithDeploymentDefaults([]string{"ci/build"}, true)}})
+	e := newEnv(t, envOptions{dispatch: []dispatch.Option{dispatch.WithRequiredContexts([]string{"ci/build"}), dispatch.WithAutoMerge(true)}})
 	_, err := e.d.Dispatch(context.Background(), job("job-5", `{"type":"deployment","owner":"acme","repo":"deployer","environment":"staging"}`))
 	require.NoError(t, err)
 	_, err = e.d.Dispatch(context.Background(), job("job-6", `{"type":"deployment","owner":"acme","repo":"deployer","environment":"staging","requiredContexts":[],"autoMerge":false}`))
@@ -94,7 +94,7 @@ func TestDeploymentConfigurable(t *testing.T) {
 	assert.Equal(t, []string{}, deps[1].RequiredContexts, "the config wins over the default")
 	assert.False(t, deps[1].AutoMerge)
 
-	e = newEnv(t, envOptions{dispatch: []dispatch.Option{dispatch.WithDeploymentDefaults(nil, false)}})
+	e = newEnv(t, envOptions{dispatch: []dispatch.Option{dispatch.WithRequiredContexts(nil)}})
 	_, err = e.d.Dispatch(context.Background(), job("job-7", `{"type":"deployment","owner":"acme","repo":"deployer","environment":"staging"}`))
 	require.NoError(t, err)
 	assert.Nil(t, e.srv.Deployments()[0].RequiredContexts, "nil leaves GitHub's default")

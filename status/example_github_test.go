@@ -55,8 +55,8 @@ func ExamplePoller() {
 		panic(err)
 	}
 
-	tracker := status.NewTracker(store, status.WithTrackerClock(func() time.Time { return now }))
-	poller := status.NewPoller(tracker, store, source, status.WithQuietPeriod(time.Minute, 100))
+	tracker := status.NewTracker(store, status.WithClock(func() time.Time { return now }))
+	poller := status.NewPoller(tracker, store, source, status.WithQuietAfter(time.Minute), status.WithPollLimit(100))
 	// In a server: call poller.Poll every minute or so.
 	now = now.Add(2 * time.Minute)
 	rep, err := poller.Poll(ctx)

@@ -52,32 +52,29 @@ func WithRunFinder(f RunFinder) PollerOption {
 	return func(p *Poller) { p.finder = f }
 }
 
-// WithQuietPeriod sets how long a job must have been quiet to be polled
-// (default 15 minutes) and how many jobs one Poll looks at (default 100).
-func WithQuietPeriod(d time.Duration, limit int) PollerOption {
+// WithQuietAfter sets how long a job must have been quiet to be polled
+// (default 15 minutes).
+func WithQuietAfter(d time.Duration) PollerOption {
 	return func(p *Poller) {
 		if d > 0 {
 			p.after = d
 		}
-		if limit > 0 {
-			p.limit = limit
-		}
 	}
 }
 
-// WithPollerLogger sets the logger.
-func WithPollerLogger(l *slog.Logger) PollerOption {
+// WithPollLimit sets how many jobs one Poll looks at (default 100).
+func WithPollLimit(n int) PollerOption {
 	return func(p *Poller) {
-		if l != nil {
-			p.log = l
+		if n > 0 {
+			p.limit = n
 		}
 	}
 }
 
-// NewPoller returns a Poller that gets its clients from clients.
+// NewPoller returns a Poller over the tracker's jobs, with the tracker's
+// logger and clock, that gets its clients from clients.
 func NewPoller(t *Tracker, lister StaleLister, clients ClientSource, opts ...PollerOption) *Poller {
-	p := &Poller{tracker: t, lister: lister, clients: clients, after: 15 * time.Minute, limit: 100,
-		log: slog.New(slog.DiscardHandler)}
+	p := &Poller{tracker: t, lister: lister, clients: clients, after: 15 * time.Minute, limit: 100, log: t.log}
 	for _, o := range opts {
 		o(p)
 	}

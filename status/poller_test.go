@@ -22,7 +22,7 @@ func TestPollerIsFair(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	clock := func() time.Time { return now }
-	w := newWorld(t, status.WithTrackerClock(clock))
+	w := newWorld(t, status.WithClock(clock))
 	ctx := context.Background()
 	const agent = `{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`
 	for i := range 100 {
@@ -38,7 +38,7 @@ func TestPollerIsFair(t *testing.T) {
 		return dispatch.Job{ID: j.ID, Agent: json.RawMessage(agent)}, nil
 	}
 	p := status.NewPoller(w.tracker, w.store, w.clients, status.WithRunFinder(ghbridge.RunFinder(w.dispatcher, source)),
-		status.WithQuietPeriod(time.Minute, 100))
+		status.WithQuietAfter(time.Minute), status.WithPollLimit(100))
 	now = now.Add(time.Hour)
 	rep, err := p.Poll(ctx)
 	require.NoError(t, err)

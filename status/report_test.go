@@ -253,7 +253,7 @@ func TestPollerCatchesUpOnLostDeliveries(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	clock := func() time.Time { return now }
-	w := newWorld(t, status.WithTrackerClock(clock))
+	w := newWorld(t, status.WithClock(clock))
 	ctx := context.Background()
 	run := w.start(t, "job-run", `{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`)
 	dep := w.start(t, "job-dep", `{"type":"deployment","owner":"acme","repo":"deployer","environment":"production","report":{"deploymentStatus":false}}`)
@@ -277,7 +277,7 @@ func TestPollerCatchesUpOnLostDeliveries(t *testing.T) {
 		return dispatch.Job{ID: j.ID, Agent: json.RawMessage(`{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`)}, nil
 	}
 	p := status.NewPoller(w.tracker, w.store, w.clients, status.WithRunFinder(ghbridge.RunFinder(w.dispatcher, source)),
-		status.WithQuietPeriod(time.Minute, 10))
+		status.WithQuietAfter(time.Minute), status.WithPollLimit(10))
 	rep, err := p.Poll(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 0, rep.Checked, "nothing is quiet yet")

@@ -14,10 +14,10 @@ type tracing struct {
 	link   func(ctx context.Context, jobID string) trace.SpanContext
 }
 
-// WithTrackerTracerProvider traces each status update of a job with a
+// WithTracerProvider traces each status update of a job with a
 // span (job id, run id, installation id, the status before and after);
 // default the global provider.
-func WithTrackerTracerProvider(tp trace.TracerProvider) TrackerOption {
+func WithTracerProvider(tp trace.TracerProvider) TrackerOption {
 	return func(t *Tracker) { t.tracing.tracer = otelx.Tracer(tp) }
 }
 

@@ -74,8 +74,8 @@ type TrackerOption func(*Tracker)
 // WithReporter mirrors job statuses to GitHub (see GitHubReporter).
 func WithReporter(r Reporter) TrackerOption { return func(t *Tracker) { t.reporter = r } }
 
-// WithTrackerLogger sets the logger.
-func WithTrackerLogger(l *slog.Logger) TrackerOption {
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) TrackerOption {
 	return func(t *Tracker) {
 		if l != nil {
 			t.log = l
@@ -98,8 +98,8 @@ func WithTransitionHook(fn func(j Job, t Transition)) TrackerOption {
 // deliveries and never move a job.
 func WithAppID(id int64) TrackerOption { return func(t *Tracker) { t.appID = id } }
 
-// WithTrackerClock sets the clock, for tests.
-func WithTrackerClock(now func() time.Time) TrackerOption {
+// WithClock sets the clock, for tests.
+func WithClock(now func() time.Time) TrackerOption {
 	return func(t *Tracker) {
 		if now != nil {
 			t.now = now

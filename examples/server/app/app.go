@@ -137,12 +137,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	}, s.dopts...)...)
 	s.tracker = status.NewTracker(db.Jobs(),
 		status.WithReporter(status.NewGitHubReporter(s.source)),
-		status.WithTrackerLogger(s.log), status.WithTrackerClock(s.now),
+		status.WithLogger(s.log), status.WithClock(s.now),
 		status.WithTransitionHook(s.metrics.observeTransition),
-		status.WithTrackerTracerProvider(s.tp), status.WithSpanLink(s.jobSpan))
+		status.WithTracerProvider(s.tp), status.WithSpanLink(s.jobSpan))
 	s.poller = status.NewPoller(s.tracker, db.Jobs(), s.source,
 		status.WithRunFinder(ghbridge.RunFinder(s.dispatcher, s.dispatchJob)),
-		status.WithQuietPeriod(cfg.QuietAfter, 100), status.WithPollerLogger(s.log))
+		status.WithQuietAfter(cfg.QuietAfter), status.WithPollLimit(100))
 	s.control = control.New(s.tracker, s.source,
 		control.WithForceCancelAfter(cfg.ForceCancelAfter), control.WithLogger(s.log), control.WithAppID(cfg.App.AppID), control.WithClock(s.now),
 		control.WithRedispatch(s.redispatch), control.WithReviewer(s.reviewerClient))
