@@ -466,18 +466,43 @@ func (a *attempt) classifyStatus(ctx context.Context, e *Error) (*Error, outcome
 		e.Kind = a.notFoundKind(ctx, e)
 	case code == http.StatusConflict:
 		e.Kind, e.Hint = ErrRejected, "commit status checks of the ref failed; fix them or set requiredContexts"
-	case strings.Contains(msg, "workflow_dispatch' trigger"):
-		e.Kind, e.Hint = ErrNoDispatchTrigger, "add \"on: workflow_dispatch\" with a job_id input to the workflow file on the ref being run"
-	case strings.Contains(msg, "disabled workflow"):
-		e.Kind, e.Hint = ErrWorkflowDisabled, "enable the workflow in the repository's Actions tab"
-	case strings.Contains(msg, "no ref found") || strings.Contains(msg, "no commit found for the ref"):
-		e.Kind, e.Hint = ErrRefNotFound, fmt.Sprintf("the ref %q does not exist in %s; push it or fix ref in the agent config", a.cfg.Ref, a.cfg.Repository())
-	case strings.Contains(msg, "unexpected inputs") || strings.Contains(msg, "required input") || strings.Contains(msg, "inputs"):
-		e.Kind, e.Hint = ErrInvalidInputs, "declare every input, job_id included, under on.workflow_dispatch.inputs"
 	default:
-		e.Kind = ErrRejected
+		e.Hint, e.Kind = refusal(msg, a)
 	}
 	return e, definite
+}
+
+// refusals classify GitHub's 422 answers to a dispatch. GitHub gives them
+// a message and no code (no errors[] entry), so the message is what there
+// is to match; this table is the one place the package reads one.
+var refusals = []struct {
+	phrases []string
+	kind    error
+	hint    func(a *attempt) string
+}{
+	{[]string{"workflow_dispatch' trigger"}, ErrNoDispatchTrigger, func(*attempt) string {
+		return "add \"on: workflow_dispatch\" with a job_id input to the workflow file on the ref being run"
+	}},
+	{[]string{"disabled workflow"}, ErrWorkflowDisabled, func(*attempt) string { return "enable the workflow in the repository's Actions tab" }},
+	{[]string{"no ref found", "no commit found for the ref"}, ErrRefNotFound, func(a *attempt) string {
+		return fmt.Sprintf("the ref %q does not exist in %s; push it or fix ref in the agent config", a.cfg.Ref, a.cfg.Repository())
+	}},
+	{[]string{"unexpected inputs", "required input", "inputs"}, ErrInvalidInputs, func(*attempt) string {
+		return "declare every input, job_id included, under on.workflow_dispatch.inputs"
+	}},
+}
+
+// refusal returns the hint and kind of a refusal whose lower-cased
+// message is msg; ErrRejected for one the table does not know.
+func refusal(msg string, a *attempt) (hint string, kind error) {
+	for _, r := range refusals {
+		for _, p := range r.phrases {
+			if strings.Contains(msg, p) {
+				return r.hint(a), r.kind
+			}
+		}
+	}
+	return "", ErrRejected
 }
 
 // notFoundKind tells a missing workflow from a repository the credential

@@ -197,8 +197,10 @@ func (a *attempt) listRuns(ctx context.Context, since time.Time) ([]*gh.Workflow
 
 // findRun polls for the job's run until found or the timeout passes.
 func (a *attempt) findRun(ctx context.Context, since time.Time, timeout time.Duration) (*gh.WorkflowRun, error) {
-	deadline := a.d.now().Add(timeout)
-	for {
+	// The number of looks, not the clock, ends the search: a clock that
+	// a test holds still (WithClock) cannot make it endless.
+	looks := 1 + int(timeout/a.d.lookup.Interval)
+	for look := 1; ; look++ {
 		runs, err := a.listRuns(ctx, since)
 		if err != nil {
 			return nil, err
@@ -206,10 +208,10 @@ func (a *attempt) findRun(ctx context.Context, since time.Time, timeout time.Dur
 		if run := matchRun(runs, a.jobID); run != nil {
 			return run, nil
 		}
-		if !a.d.now().Before(deadline) {
+		if look >= looks {
 			return nil, nil
 		}
-		if err := sleep(ctx, min(a.d.lookup.Interval, deadline.Sub(a.d.now())+time.Millisecond)); err != nil {
+		if err := sleep(ctx, a.d.lookup.Interval); err != nil {
 			return nil, err
 		}
 	}

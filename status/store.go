@@ -282,10 +282,8 @@ type MemoryJobStore struct {
 	polled map[string]time.Time // by the Poller: see MarkPolled
 }
 
-// NewMemoryJobStore returns an empty store.
-func NewMemoryJobStore() *MemoryJobStore {
-	return &MemoryJobStore{jobs: map[string]Job{}, byRun: map[int64]string{}}
-}
+// NewMemoryJobStore returns an empty store; the zero value is one too.
+func NewMemoryJobStore() *MemoryJobStore { return &MemoryJobStore{} }
 
 func cloneJob(j Job) Job {
 	j.History = slices.Clone(j.History)
@@ -322,6 +320,9 @@ func (s *MemoryJobStore) CreateJob(ctx context.Context, j Job) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.jobs == nil {
+		s.jobs, s.byRun = map[string]Job{}, map[int64]string{}
+	}
 	if _, ok := s.jobs[j.ID]; ok {
 		return fmt.Errorf("%w: %s", ErrJobExists, j.ID)
 	}

@@ -11,3 +11,8 @@ func TestMemoryJobStore(t *testing.T) {
 	t.Parallel()
 	statustest.TestJobStore(t, func(*testing.T) status.JobStore { return status.NewMemoryJobStore() })
 }
+
+func TestMemoryJobStoreZeroValue(t *testing.T) {
+	t.Parallel()
+	statustest.TestJobStore(t, func(*testing.T) status.JobStore { return &status.MemoryJobStore{} })
+}
