@@ -278,7 +278,7 @@ func (d *Dispatcher) prepare(ctx context.Context, job Job) (*attempt, error) {
 	otelx.End(span, err)
 	if err != nil && ctx.Err() != nil {
 		// The caller gave up, not the config: nothing was sent.
-		return nil, &Error{Kind: ErrUnavailable, Op: "render", Err: err, Hint: "the context ended while rendering the config"}
+		return nil, &Error{Kind: ErrUnavailable, Op: "render", Err: ctx.Err(), Hint: "the context ended while rendering the config"}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidAgentConfig, err)

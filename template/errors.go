@@ -3,34 +3,36 @@ package template
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ghbridge/ghbridge/failure"
 )
 
 var (
 	// ErrMissingKey means a template used a name the job context does not
 	// have. The *Error names the key and the config field.
-	ErrMissingKey = errors.New("missing key")
+	ErrMissingKey = failure.New(failure.ErrInvalidJobAgent, "missing key")
 	// ErrSyntax means a template does not parse.
-	ErrSyntax = errors.New("template syntax error")
+	ErrSyntax = failure.New(failure.ErrInvalidJobAgent, "template syntax error")
 	// ErrOutputTooLarge means a template's output exceeded the limit.
-	ErrOutputTooLarge = errors.New("template output too large")
+	ErrOutputTooLarge = failure.New(failure.ErrInvalidJobAgent, "template output too large")
 	// ErrTimeout means rendering ran past the wall-clock limit, a last
 	// resort, or past the end of the caller's context.
-	ErrTimeout = errors.New("template rendering took too long")
+	ErrTimeout = failure.New(failure.ErrInvalidJobAgent, "template rendering took too long")
 	// ErrTooComplex means rendering took more execution steps than the
 	// limit (Limits.MaxSteps): loops, branches, function calls and the
 	// bytes functions process all count.
-	ErrTooComplex = errors.New("template rendering exceeds the step limit")
+	ErrTooComplex = failure.New(failure.ErrInvalidJobAgent, "template rendering exceeds the step limit")
 	// ErrTooManyIterations means range loops ran more iterations in total
 	// than the limit.
-	ErrTooManyIterations = errors.New("template range loops exceed the iteration limit")
+	ErrTooManyIterations = failure.New(failure.ErrInvalidJobAgent, "template range loops exceed the iteration limit")
 	// ErrInvalidJSON means a rendered document is not valid JSON.
-	ErrInvalidJSON = errors.New("rendered config is not valid JSON")
+	ErrInvalidJSON = failure.New(failure.ErrInvalidJobAgent, "rendered config is not valid JSON")
 	// ErrInvalidConfig means the rendered agent config is not usable; the
 	// error says which field and why.
-	ErrInvalidConfig = errors.New("invalid job agent config")
+	ErrInvalidConfig = failure.New(failure.ErrInvalidJobAgent, "invalid job agent config")
 	// ErrNotAllowed means a template uses a construct ghbridge does not
 	// allow (define, template, block).
-	ErrNotAllowed = errors.New("template construct not allowed")
+	ErrNotAllowed = failure.New(failure.ErrInvalidJobAgent, "template construct not allowed")
 )
 
 // Error reports a problem with one field of an agent config.
@@ -44,6 +46,8 @@ type Error struct {
 	Kind error
 	// Detail says more, for a person.
 	Detail string
+	// Err is the cause, when there is one (text/template's error).
+	Err error
 }
 
 func (e *Error) Error() string {
@@ -60,11 +64,11 @@ func (e *Error) Error() string {
 	return s
 }
 
-// Is matches the error's Kind.
-func (e *Error) Is(target error) bool { return target == e.Kind }
+// Is matches the error's Kind and its class (failure.ErrInvalidJobAgent).
+func (e *Error) Is(target error) bool { return target == e.Kind || errors.Is(e.Kind, target) }
 
-// Unwrap returns the Kind, so errors.Is works through wrapping too.
-func (e *Error) Unwrap() error { return e.Kind }
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 // ErrRender means a template failed while executing for a reason other
 // than the ones above (a function returned an error, a type mismatch).

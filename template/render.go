@@ -510,7 +510,7 @@ func (r *Renderer) parse(name func() string, text string) (*tmpl, error) {
 	// add templates to the set shared through r.base.
 	trees, err := parse.Parse("t", text, "", "", map[string]any(funcs), builtinNames)
 	if err != nil {
-		return nil, &Error{Field: name(), Kind: ErrSyntax, Detail: cleanMessage(err.Error())}
+		return nil, &Error{Field: name(), Kind: ErrSyntax, Detail: cleanMessage(err.Error()), Err: err}
 	}
 	tree := trees["t"]
 	if len(trees) > 1 || tree == nil {
@@ -519,11 +519,11 @@ func (r *Renderer) parse(name func() string, text string) (*tmpl, error) {
 	parts := simpleParts(tree.Root)
 	weight, err := instrument(tree.Root)
 	if err != nil {
-		return nil, &Error{Field: name(), Kind: ErrNotAllowed, Detail: err.Error()}
+		return nil, &Error{Field: name(), Kind: ErrNotAllowed, Detail: err.Error(), Err: err}
 	}
 	t, err := r.base.New("t").AddParseTree("t", tree)
 	if err != nil {
-		return nil, &Error{Field: name(), Kind: ErrSyntax, Detail: cleanMessage(err.Error())}
+		return nil, &Error{Field: name(), Kind: ErrSyntax, Detail: cleanMessage(err.Error()), Err: err}
 	}
 	c := &tmpl{t: t, parts: parts, weight: weight}
 	r.cache.add(text, c, int64(len(text))*parsedBytesPerByte+entryOverhead)
@@ -641,14 +641,17 @@ func cleanMessage(msg string) string {
 	return msg
 }
 
+// classify turns text/template's execution error into an *Error.
+// text/template reports a missing key only in its message, so that
+// message is matched here; everything else is matched by errors.Is.
 func classify(field string, err error, data map[string]any) error {
 	var be *budgetError
 	if errors.As(err, &be) {
-		return &Error{Field: field, Kind: be.kind, Detail: be.detail}
+		return &Error{Field: field, Kind: be.kind, Detail: be.detail, Err: err}
 	}
 	for _, kind := range []error{ErrOutputTooLarge, ErrTimeout, ErrTooComplex, ErrTooManyIterations, ErrNotAllowed} {
 		if errors.Is(err, kind) {
-			return &Error{Field: field, Kind: kind}
+			return &Error{Field: field, Kind: kind, Err: err}
 		}
 	}
 	msg := err.Error()
@@ -659,9 +662,9 @@ func classify(field string, err error, data map[string]any) error {
 		} else if m := noEntryKey.FindStringSubmatch(msg); m != nil {
 			key = m[1]
 		}
-		return &Error{Field: field, Key: key, Kind: ErrMissingKey, Detail: missingKeyHint(key, data)}
+		return &Error{Field: field, Key: key, Kind: ErrMissingKey, Detail: missingKeyHint(key, data), Err: err}
 	}
-	return &Error{Field: field, Kind: ErrRender, Detail: cleanMessage(msg)}
+	return &Error{Field: field, Kind: ErrRender, Detail: cleanMessage(msg), Err: err}
 }
 
 // missingKeyHint lists the names available next to a missing one.
