@@ -464,7 +464,7 @@ func (a *attempt) classifyStatus(ctx context.Context, e *Error) (*Error, outcome
 		}
 	case code == http.StatusNotFound:
 		e.Kind = a.notFoundKind(ctx, e)
-	case code == http.StatusConflict:
+	case code == http.StatusConflict && a.cfg.Type == template.KindDeployment:
 		e.Kind, e.Hint = ErrRejected, "commit status checks of the ref failed; fix them or set requiredContexts"
 	default:
 		e.Hint, e.Kind = refusal(msg, a)
