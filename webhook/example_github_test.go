@@ -75,8 +75,8 @@ func ExampleSyncInstallations() {
 		panic(err)
 	}
 	store := credentials.NewMemoryInstallationStore()
-	// A *credentials.TokenCache as the second-last argument drops the
-	// cached token of an installation that changed.
+	// A *github.TokenCache as the last argument drops the cached token of
+	// an installation that changed.
 	webhook.SyncInstallations(h, store, nil)
 
 	for _, payload := range []string{
