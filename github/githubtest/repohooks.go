@@ -1,7 +1,6 @@
 package githubtest
 
 import (
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -255,35 +254,13 @@ func (s *Server) updateRepoHook(w http.ResponseWriter, r *http.Request, _ caller
 }
 
 // listRepoHookDeliveries pages through a hook's deliveries, newest first,
-// with a cursor in the Link header; it answers after releasing s.mu.
+// with a cursor in the Link header.
 func (s *Server) listRepoHookDeliveries(w http.ResponseWriter, r *http.Request, c caller) {
-	_, perPage := paging(r.URL.Query())
-	cursor, _ := strconv.ParseInt(r.URL.Query().Get("cursor"), 10, 64)
 	h := s.lockHook(w, r, c, "read")
 	if h == nil {
 		return
 	}
-	list := []any{}
-	var next int64
-	for _, d := range slices.Backward(s.deliveries) {
-		if d.HookID != h.ID || (cursor != 0 && d.ID >= cursor) {
-			continue
-		}
-		if len(list) == perPage {
-			next = d.ID + 1
-			break
-		}
-		list = append(list, s.deliveryJSON(d))
-	}
-	s.mu.Unlock()
-	if next != 0 {
-		u := *r.URL
-		q := u.Query()
-		q.Set("cursor", strconv.FormatInt(next, 10))
-		u.RawQuery = q.Encode()
-		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/")+u.Path+"?"+u.RawQuery))
-	}
-	writeJSON(w, http.StatusOK, list)
+	s.writeDeliveryPage(w, r, h.ID)
 }
 
 func (s *Server) getRepoHookDelivery(w http.ResponseWriter, r *http.Request, _ caller, rp *repo) {

@@ -287,14 +287,20 @@ func (s *Server) hookRoutes(mux *http.ServeMux) {
 // listAppHookDeliveries pages through the App's deliveries, newest first,
 // with a cursor in the Link header.
 func (s *Server) listAppHookDeliveries(w http.ResponseWriter, r *http.Request, _ caller) {
-	q := r.URL.Query()
-	_, perPage := paging(q)
-	cursor, _ := strconv.ParseInt(q.Get("cursor"), 10, 64)
 	s.mu.Lock()
+	s.writeDeliveryPage(w, r, 0)
+}
+
+// writeDeliveryPage answers one page of a hook's deliveries (0: the
+// App's), newest first, with the next cursor in the Link header. It is
+// called with s.mu held and releases it before answering.
+func (s *Server) writeDeliveryPage(w http.ResponseWriter, r *http.Request, hookID int64) {
+	_, perPage := paging(r.URL.Query())
+	cursor, _ := strconv.ParseInt(r.URL.Query().Get("cursor"), 10, 64)
 	list := []any{}
 	var next int64
 	for _, d := range slices.Backward(s.deliveries) {
-		if d.HookID != 0 || (cursor != 0 && d.ID >= cursor) {
+		if d.HookID != hookID || (cursor != 0 && d.ID >= cursor) {
 			continue
 		}
 		if len(list) == perPage {
@@ -306,9 +312,9 @@ func (s *Server) listAppHookDeliveries(w http.ResponseWriter, r *http.Request, _
 	s.mu.Unlock()
 	if next != 0 {
 		u := *r.URL
-		qq := u.Query()
-		qq.Set("cursor", strconv.FormatInt(next, 10))
-		u.RawQuery = qq.Encode()
+		q := u.Query()
+		q.Set("cursor", strconv.FormatInt(next, 10))
+		u.RawQuery = q.Encode()
 		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/")+APIPrefix+u.Path+"?"+u.RawQuery))
 	}
 	writeJSON(w, http.StatusOK, list)
