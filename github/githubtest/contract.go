@@ -55,8 +55,8 @@ type ContractReporter interface {
 // GitHub would refuse with an error are checked for GitHub's error shape.
 func WithContract(r ContractReporter) Option { return func(s *Server) { s.contract = r } }
 
-// ContractViolations returns the mismatches found so far (with or
-// without WithContract).
+// ContractViolations returns the mismatches WithContract's checks found
+// so far (none without WithContract).
 func (s *Server) ContractViolations() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

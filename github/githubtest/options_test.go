@@ -1,0 +1,72 @@
+package githubtest_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghbridge/ghbridge/github"
+	"github.com/ghbridge/ghbridge/github/githubtest"
+)
+
+// reporter collects contract mismatches instead of failing the test.
+type reporter struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *reporter) Helper() {}
+func (r *reporter) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
+}
+
+func TestContractViolationsAreReported(t *testing.T) {
+	t.Parallel()
+	rep := &reporter{}
+	srv := githubtest.NewServer(githubtest.WithContract(rep))
+	t.Cleanup(srv.Close)
+	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{Name: "deploy", Path: ".github/workflows/deploy.yml"}}})
+	srv.AddStaticToken("ghp_x")
+	// inputs must be an object: GitHub's description refuses a string.
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"repos/acme/deployer/actions/workflows/deploy.yml/dispatches",
+		strings.NewReader(`{"ref": "main", "inputs": "not an object"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "token ghp_x")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	got := srv.ContractViolations()
+	require.NotEmpty(t, got, "the request breaks the contract")
+	assert.Equal(t, got, rep.msgs, "each mismatch goes to the reporter too")
+	assert.Contains(t, got[0], "githubtest contract")
+}
+
+func TestWithAppID(t *testing.T) {
+	t.Parallel()
+	srv := githubtest.New(t, githubtest.WithAppID(777))
+	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api"})
+	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	app := srv.AppConfig()
+	require.Equal(t, int64(777), app.AppID)
+	app.ClientID = "" // the App id is the JWT issuer then
+	clients, err := github.NewClientFactory(github.WithBaseURL(srv.URL))
+	require.NoError(t, err)
+	tokens, err := clients.TokenCache(app)
+	require.NoError(t, err)
+	_, err = tokens.Token(context.Background(), inst.ID)
+	require.NoError(t, err, "GitHub knows the App by the id it was given")
+	app.AppID = 4242
+	other, err := clients.TokenCache(app)
+	require.NoError(t, err)
+	_, err = other.Token(context.Background(), inst.ID)
+	require.Error(t, err, "and no longer by the default id")
+}
