@@ -346,12 +346,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, rp *repo, work
 		list = append(list, s.runJSON(rn))
 	}
 	if end < len(listed) {
-		next := *r.URL
-		qq := next.Query()
-		qq.Set("page", strconv.Itoa(page+1))
-		qq.Set("per_page", strconv.Itoa(perPage))
-		next.RawQuery = qq.Encode()
-		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/")+APIPrefix+next.Path+"?"+next.RawQuery))
+		s.linkNext(w, r, "page", strconv.Itoa(page+1), "per_page", strconv.Itoa(perPage))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(match), "workflow_runs": list})
 }
@@ -406,4 +401,16 @@ func parseCreated(v string) (from, to time.Time, err error) {
 		to = from.Add(24*time.Hour - time.Nanosecond)
 	}
 	return
+}
+
+// linkNext points GitHub's Link header at the next page: the request's
+// URL with the query keys and values given (key, value, key, value...).
+func (s *Server) linkNext(w http.ResponseWriter, r *http.Request, kv ...string) {
+	u := *r.URL
+	q := u.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	u.RawQuery = q.Encode()
+	w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/")+APIPrefix+u.Path+"?"+u.RawQuery))
 }

@@ -140,12 +140,7 @@ func (s *Server) userRoutes(mux *http.ServeMux) {
 		start := min((page-1)*perPage, len(list))
 		end := min(start+perPage, len(list))
 		if end < len(list) {
-			next := *r.URL
-			q := next.Query()
-			q.Set("page", strconv.Itoa(page+1))
-			q.Set("per_page", strconv.Itoa(perPage))
-			next.RawQuery = q.Encode()
-			w.Header().Set("Link", `<`+s.srv.URL+APIPrefix+next.RequestURI()+`>; rel="next"`)
+			s.linkNext(w, r, "page", strconv.Itoa(page+1), "per_page", strconv.Itoa(perPage))
 		}
 		items := list[start:end]
 		if items == nil {

@@ -311,11 +311,7 @@ func (s *Server) writeDeliveryPage(w http.ResponseWriter, r *http.Request, hookI
 	}
 	s.mu.Unlock()
 	if next != 0 {
-		u := *r.URL
-		q := u.Query()
-		q.Set("cursor", strconv.FormatInt(next, 10))
-		u.RawQuery = q.Encode()
-		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/")+APIPrefix+u.Path+"?"+u.RawQuery))
+		s.linkNext(w, r, "cursor", strconv.FormatInt(next, 10))
 	}
 	writeJSON(w, http.StatusOK, list)
 }
