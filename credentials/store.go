@@ -108,6 +108,11 @@ var (
 // letters, digits and underscores, not starting with a digit.
 func ValidSecretName(name string) bool { return secretName.MatchString(name) }
 
+// EnvTenantName reports whether a tenant name maps to an environment
+// namespace of EnvSecretStore: lower-case letters and digits in words
+// joined by single hyphens, so that no two tenants share one.
+func EnvTenantName(tenant string) bool { return envTenant.MatchString(tenant) }
+
 // EnvSecretStore resolves secrets from environment variables. Tenant T's
 // secret NAME is read from Prefix + ENV(T) + "__" + NAME, where ENV(T) is
 // T upper-cased with '-' turned into '_' (tenant "team-a", secret TOKEN:
@@ -138,7 +143,7 @@ func (s EnvSecretStore) Secret(ctx context.Context, tenant, name string) (Secret
 	if tenant == "" {
 		vars = append(vars, s.Prefix+name)
 	} else {
-		if !envTenant.MatchString(tenant) {
+		if !EnvTenantName(tenant) {
 			return Secret{}, fmt.Errorf("%w: tenant %q has no environment namespace (use lower-case letters, digits and single hyphens)", ErrSecretNotFound, tenant)
 		}
 		vars = append(vars, s.Prefix+strings.ToUpper(strings.ReplaceAll(tenant, "-", "_"))+"__"+name)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -190,12 +189,10 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 	return cfg, errors.Join(errs...)
 }
 
-// tenantName is what the server accepts as a tenant: it maps to one
-// environment namespace of secrets (credentials.EnvSecretStore) and holds
-// no '.', which separates a tenant from its job ids.
-var tenantName = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
-
-func validTenant(t string) bool { return len(t) <= 63 && tenantName.MatchString(t) }
+// validTenant is what the server accepts as a tenant: a name with one
+// environment namespace of secrets (credentials.EnvTenantName), which
+// also holds no '.', the separator of a tenant and its job ids.
+func validTenant(t string) bool { return len(t) <= 63 && credentials.EnvTenantName(t) }
 
 // SingleTenant returns the only tenant, when there is exactly one.
 func (c Config) SingleTenant() (string, bool) {
