@@ -7,6 +7,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 )
 
 // TestCrashCampaign is the short campaign CI runs: a few kills on SQLite,
@@ -54,11 +56,7 @@ func TestCrashCampaign(t *testing.T) {
 
 func requirePostgres(t *testing.T) {
 	t.Helper()
-	base := os.Getenv("GHBRIDGE_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	db, err := sql.Open("pgx", base)
+	db, err := sql.Open("pgx", testdb.PostgresURL())
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err = db.PingContext(ctx)

@@ -14,14 +14,12 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -64,37 +62,5 @@ func main() {
 // databaseURL turns the -db flag into a URL: a file in dir for SQLite, a
 // fresh schema for PostgreSQL, which drop removes.
 func databaseURL(db, dir string) (url string, drop func(), err error) {
-	switch {
-	case db == "sqlite":
-		return "sqlite:" + filepath.Join(dir, "ghbridge.db"), func() {}, nil
-	case db == "postgres":
-		base := os.Getenv("GHBRIDGE_TEST_POSTGRES_URL")
-		if base == "" {
-			base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		}
-		return freshSchema(base)
-	}
-	return db, func() {}, nil
-}
-
-// freshSchema creates an empty schema and returns the URL that uses it.
-func freshSchema(base string) (string, func(), error) {
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		return "", nil, err
-	}
-	schema := fmt.Sprintf("crash_%d", time.Now().UnixNano())
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		return "", nil, err
-	}
-	drop := func() {
-		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-		admin.Close()
-	}
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema, drop, nil
+	return testdb.Fresh(db, dir, "crash")
 }

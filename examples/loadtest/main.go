@@ -21,7 +21,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -40,6 +39,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	"github.com/ghbridge/ghbridge/examples/server/app"
 	"github.com/ghbridge/ghbridge/status"
 	"github.com/ghbridge/ghbridge/webhook"
@@ -320,30 +320,16 @@ func countDeliveries(srv *app.Server) (int, error) {
 
 // database returns the URL to test and a cleanup.
 func database(flagValue string) (string, func(), error) {
-	switch flagValue {
-	case "sqlite":
-		dir, err := os.MkdirTemp("", "ghbridge-load-")
-		if err != nil {
-			return "", nil, err
-		}
-		return "sqlite:" + filepath.Join(dir, "ghbridge.db"), func() { os.RemoveAll(dir) }, nil
-	case "postgres":
-		base := os.Getenv("GHBRIDGE_TEST_POSTGRES_URL")
-		if base == "" {
-			base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		}
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			return "", nil, err
-		}
-		schema := fmt.Sprintf("load_%d", time.Now().UnixNano())
-		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-			admin.Close()
-			return "", nil, fmt.Errorf("PostgreSQL at %s: %w", base, err)
-		}
-		return base + "&search_path=" + schema, func() { _, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }, nil
+	dir, err := os.MkdirTemp("", "ghbridge-load-")
+	if err != nil {
+		return "", nil, err
 	}
-	return flagValue, func() {}, nil
+	url, drop, err := testdb.Fresh(flagValue, dir, "load")
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return url, func() { drop(); os.RemoveAll(dir) }, nil
 }
 
 func findFixture() (string, error) {
