@@ -97,6 +97,21 @@ func newEnv(t *testing.T, opts ...app.Option) *env {
 	return e
 }
 
+// lostCompletion completes a run on GitHub while no webhook is set (the
+// delivery is lost) and returns the workflow_run payload GitHub would
+// have sent, for a test to deliver itself.
+func lostCompletion(t *testing.T, fake *githubtest.Server, runID int64) []byte {
+	t.Helper()
+	fake.SetWebhook("", "")
+	_, err := fake.SetRunStatus(runID, "completed", "success")
+	require.NoError(t, err)
+	payload, err := fake.RunEventPayload(runID, "completed")
+	require.NoError(t, err)
+	raw, err := json.Marshal(payload)
+	require.NoError(t, err)
+	return raw
+}
+
 // offsetClock is the real time, moved on by the test: jobs become quiet
 // without waiting.
 type offsetClock struct {
@@ -477,12 +492,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	code, job := b.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	runID := int64(job["runId"].(float64))
-	fake.SetWebhook("", "")
-	_, err := fake.SetRunStatus(runID, "completed", "success")
-	require.NoError(t, err)
-	payload, err := fake.RunEventPayload(runID, "completed")
-	require.NoError(t, err)
-	raw, _ := json.Marshal(payload)
+	raw := lostCompletion(t, fake, runID)
 
 	var wg sync.WaitGroup
 	codes := make(chan int, 10)

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -36,12 +35,7 @@ func TestRedeliveryAfterARestartIsProcessed(t *testing.T) {
 			code, job := e.create(t, keyA, jobRequest("job-1"))
 			require.Equal(t, 201, code)
 			runID := int64(job["runId"].(float64))
-			fake.SetWebhook("", "")
-			_, err := fake.SetRunStatus(runID, "completed", "success")
-			require.NoError(t, err)
-			payload, err := fake.RunEventPayload(runID, "completed")
-			require.NoError(t, err)
-			raw, _ := json.Marshal(payload)
+			raw := lostCompletion(t, fake, runID)
 
 			// The first run of web-1 claimed the delivery and was killed.
 			killed := webhook.Holder{Name: "web-1", Incarnation: time.Now().Add(-time.Minute).UnixNano()}
