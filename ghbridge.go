@@ -190,10 +190,7 @@ func (b *Bridge) Accept(ctx context.Context, job dispatch.Job) (status.Job, erro
 // answered; a host with a queue calls Step instead.
 func (b *Bridge) Dispatch(ctx context.Context, job dispatch.Job) (dispatch.Result, error) {
 	res, err := b.Dispatcher.Dispatch(ctx, job)
-	if _, rerr := b.Tracker.Dispatched(ctx, job.ID, Outcome(res), err); rerr != nil {
-		return res, errors.Join(err, fmt.Errorf("recording the dispatch of %s: %w", job.ID, rerr))
-	}
-	return res, err
+	return res, b.record(ctx, job.ID, res, err)
 }
 
 // Step runs one resumable step of a job's dispatch (see
@@ -203,10 +200,16 @@ func (b *Bridge) Dispatch(ctx context.Context, job dispatch.Job) (dispatch.Resul
 // backoff).
 func (b *Bridge) Step(ctx context.Context, job dispatch.Job, st dispatch.State, save dispatch.SaveFunc) (dispatch.State, error) {
 	res, st, err := b.Dispatcher.Step(ctx, job, st, save)
-	if _, rerr := b.Tracker.Dispatched(ctx, job.ID, Outcome(res), err); rerr != nil {
-		return st, errors.Join(err, fmt.Errorf("recording the dispatch of %s: %w", job.ID, rerr))
+	return st, b.record(ctx, job.ID, res, err)
+}
+
+// record puts a dispatch's outcome on its job and returns the dispatch's
+// error, joined with the tracker's if recording failed.
+func (b *Bridge) record(ctx context.Context, jobID string, res dispatch.Result, err error) error {
+	if _, rerr := b.Tracker.Dispatched(ctx, jobID, Outcome(res), err); rerr != nil {
+		return errors.Join(err, fmt.Errorf("recording the dispatch of %s: %w", jobID, rerr))
 	}
-	return st, err
+	return err
 }
 
 // Poller returns a poller of jobs quiet for longer than quietAfter, over

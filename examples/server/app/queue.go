@@ -113,24 +113,26 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 			d.Next = next
 		}
 	}
-	// A dispatch GitHub accepted moves the job on below: its state is
-	// done with, and saving it would only cost a write.
-	if err := s.saveFailed(ctx, key, &d, derr); err != nil {
-		if !errors.Is(err, sqlstore.ErrNotPending) {
-			return time.Time{}, err
-		}
-		// Moved on meanwhile: its run reported, or it was cancelled while
-		// the step was sending. Then what the step started must not go
-		// on: record it on the job and end it.
-		if derr == nil || res.RunID != 0 || res.DeploymentID != 0 || res.PullRequestNumber != 0 {
-			if _, err := s.tracker.Dispatched(ctx, key, ghbridge.Outcome(res), nil); err != nil {
+	// A failed step keeps its state for the next step or a re-run; a
+	// dispatch GitHub accepted moves the job on below, and saving its
+	// state would only cost a write.
+	if derr != nil {
+		if err := s.db.Jobs().SaveDispatch(ctx, key, &d); err != nil {
+			if !errors.Is(err, sqlstore.ErrNotPending) {
 				return time.Time{}, err
 			}
-			if _, err := s.control.Started(ctx, key, res); err != nil {
-				return time.Time{}, err
+			// Moved on meanwhile: its run reported, or it was cancelled.
+			// Whatever the step started must not go on: record and end it.
+			if res.RunID != 0 || res.DeploymentID != 0 || res.PullRequestNumber != 0 {
+				if _, err := s.tracker.Dispatched(ctx, key, ghbridge.Outcome(res), nil); err != nil {
+					return time.Time{}, err
+				}
+				if _, err := s.control.Started(ctx, key, res); err != nil {
+					return time.Time{}, err
+				}
 			}
+			return time.Time{}, nil
 		}
-		return time.Time{}, nil
 	}
 	outcome := status.StatusForDispatchError(derr)
 	switch {
@@ -154,15 +156,6 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 		s.afterDispatch(ctx, key, res)
 	}
 	return d.Next, nil
-}
-
-// saveFailed keeps the state of a dispatch that failed, for its next
-// step or a re-run.
-func (s *Server) saveFailed(ctx context.Context, key string, d *sqlstore.Dispatch, derr error) error {
-	if derr == nil {
-		return nil
-	}
-	return s.db.Jobs().SaveDispatch(ctx, key, d)
 }
 
 // ---- SQLite: a worker over the jobs table ----
