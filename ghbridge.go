@@ -163,26 +163,37 @@ func New(cfg Config, opts ...Option) (*Bridge, error) {
 // never move it). A config that does not render is stored as
 // invalid_job_agent, and the error says why.
 func (b *Bridge) Accept(ctx context.Context, job dispatch.Job) (status.Job, error) {
-	if job.Context.JobID == "" {
-		job.Context.JobID = job.ID
-	}
-	j := status.Job{ID: job.ID, Status: status.Pending}
-	cfg, rerr := b.Renderer.Render(ctx, job.Agent, job.Context)
-	if rerr == nil {
-		j = status.NewJob(job.ID, cfg)
-	}
-	j.Tenant = job.Tenant
+	j, rerr := NewJob(ctx, b.Renderer, job)
 	if err := b.Jobs.CreateJob(ctx, j); err != nil {
 		return j, err
 	}
 	if rerr != nil {
-		rerr = fmt.Errorf("%w: %w", dispatch.ErrInvalidAgentConfig, rerr)
 		if _, err := b.Tracker.Dispatched(ctx, job.ID, status.Dispatch{}, rerr); err != nil {
 			return j, errors.Join(rerr, err)
 		}
 		return j, rerr
 	}
 	return j, nil
+}
+
+// NewJob renders a job's agent config with r and returns the record to
+// store for it: pending, with its tenant and the repository and reporting
+// the config asks for. A config that does not render still gives the
+// record, with an error matching dispatch.ErrInvalidAgentConfig for
+// status.Tracker.Dispatched to record.
+func NewJob(ctx context.Context, r *template.Renderer, job dispatch.Job) (status.Job, error) {
+	if job.Context.JobID == "" {
+		job.Context.JobID = job.ID
+	}
+	j := status.Job{ID: job.ID, Status: status.Pending}
+	cfg, err := r.Render(ctx, job.Agent, job.Context)
+	if err == nil {
+		j = status.NewJob(job.ID, cfg)
+	} else {
+		err = fmt.Errorf("%w: %w", dispatch.ErrInvalidAgentConfig, err)
+	}
+	j.Tenant = job.Tenant
+	return j, err
 }
 
 // Dispatch sends an accepted job to GitHub and records the outcome on

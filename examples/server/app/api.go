@@ -16,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ghbridge/ghbridge"
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/internal/otelx"
@@ -214,12 +215,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 	// from the rendered config, and a config that does not render makes
 	// an invalid_job_agent job rather than a 400.
 	ctx := r.Context()
-	job := status.Job{ID: key, Status: status.Pending}
-	cfg, rerr := s.renderer.Render(ctx, req.Agent, jc)
-	if rerr == nil {
-		job = status.NewJob(key, cfg)
-	}
-	job.Tenant = tenant
+	job, rerr := ghbridge.NewJob(ctx, s.renderer, dispatch.Job{ID: key, Tenant: tenant, Agent: req.Agent, Context: jc})
 	job.CreatedAt = s.now()
 	rec := sqlstore.Record{Job: job, Agent: req.Agent, Context: jcJSON}
 	if err := s.db.Jobs().CreateRecord(ctx, rec); err != nil {
@@ -236,7 +232,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 	// Accepted: a worker dispatches it. The job is committed, so a caller
 	// that hangs up now still gets it dispatched.
 	if rerr != nil {
-		if _, err := s.tracker.Dispatched(ctx, key, status.Dispatch{}, fmt.Errorf("%w: %w", dispatch.ErrInvalidAgentConfig, rerr)); err != nil {
+		if _, err := s.tracker.Dispatched(ctx, key, status.Dispatch{}, rerr); err != nil {
 			log.ErrorContext(ctx, "recording the config error failed", "error", err)
 		}
 		s.metrics.dispatches.WithLabelValues("", string(status.InvalidJobAgent)).Inc()
