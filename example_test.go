@@ -18,7 +18,7 @@ func Example() {
 	fake := githubtest.NewServer()
 	defer fake.Close()
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{Name: "deploy", Path: ".github/workflows/deploy.yml"}}})
-	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 	ctx := context.Background()
 
 	// The quick start: an App (credentials.LoadAppConfig(os.LookupEnv) in
@@ -32,7 +32,7 @@ func Example() {
 	mux.Handle("POST /github/webhook", b.Webhooks)
 	_ = b.Installations.UpsertInstallation(ctx, credentials.Installation{ID: inst.ID, Account: "acme", Tenant: "team-a",
 		Status: credentials.StatusActive, RepositorySelection: credentials.SelectionAll}) // claimed by team-a
-	job := dispatch.Job{ID: "team-a.job-1", Tenant: "team-a", Agent: json.RawMessage(`{"owner": "acme", "repo": "deployer", "workflowId": "deploy.yml"}`)}
+	job := dispatch.Request{ID: "team-a.job-1", Tenant: "team-a", Agent: json.RawMessage(`{"owner": "acme", "repo": "deployer", "workflowId": "deploy.yml"}`)}
 	if _, err := b.Accept(ctx, job); err != nil {
 		fmt.Println(err)
 		return
@@ -42,7 +42,7 @@ func Example() {
 	fmt.Println(err, res.RunID != 0, j.Status)
 
 	// Another tenant cannot use team-a's installation: nothing is sent.
-	other := dispatch.Job{ID: "team-b.job-1", Tenant: "team-b", Agent: job.Agent}
+	other := dispatch.Request{ID: "team-b.job-1", Tenant: "team-b", Agent: job.Agent}
 	_, _ = b.Accept(ctx, other)
 	_, err = b.Dispatch(ctx, other)
 	j, _ = b.Jobs.GetJob(ctx, other.ID)

@@ -162,8 +162,8 @@ func New(cfg Config, opts ...Option) (*Bridge, error) {
 // and reporting its rendered config asks for (deliveries from elsewhere
 // never move it). A config that does not render is stored as
 // invalid_job_agent, and the error says why.
-func (b *Bridge) Accept(ctx context.Context, job dispatch.Job) (status.Job, error) {
-	j, rerr := NewJob(ctx, b.Renderer, job)
+func (b *Bridge) Accept(ctx context.Context, job dispatch.Request) (status.Job, error) {
+	j, rerr := JobRecord(ctx, b.Renderer, job)
 	if err := b.Jobs.CreateJob(ctx, j); err != nil {
 		return j, err
 	}
@@ -176,12 +176,12 @@ func (b *Bridge) Accept(ctx context.Context, job dispatch.Job) (status.Job, erro
 	return j, nil
 }
 
-// NewJob renders a job's agent config with r and returns the record to
+// JobRecord renders a job's agent config with r and returns the record to
 // store for it: pending, with its tenant and the repository and reporting
 // the config asks for. A config that does not render still gives the
 // record, with an error matching dispatch.ErrInvalidAgentConfig for
 // status.Tracker.Dispatched to record.
-func NewJob(ctx context.Context, r *template.Renderer, job dispatch.Job) (status.Job, error) {
+func JobRecord(ctx context.Context, r *template.Renderer, job dispatch.Request) (status.Job, error) {
 	if job.Context.JobID == "" {
 		job.Context.JobID = job.ID
 	}
@@ -199,7 +199,7 @@ func NewJob(ctx context.Context, r *template.Renderer, job dispatch.Job) (status
 // Dispatch sends an accepted job to GitHub and records the outcome on
 // the job: in_progress with its run, or the status its failure means. It blocks until GitHub
 // answered; a host with a queue calls Step instead.
-func (b *Bridge) Dispatch(ctx context.Context, job dispatch.Job) (dispatch.Result, error) {
+func (b *Bridge) Dispatch(ctx context.Context, job dispatch.Request) (dispatch.Receipt, error) {
 	res, err := b.Dispatcher.Dispatch(ctx, job)
 	return res, b.record(ctx, job.ID, res, err)
 }
@@ -209,41 +209,41 @@ func (b *Bridge) Dispatch(ctx context.Context, job dispatch.Job) (dispatch.Resul
 // returns the State to keep and, for a transient failure, when to try
 // again (failure.RetryAfter of the error, or the zero time for the host's
 // backoff).
-func (b *Bridge) Step(ctx context.Context, job dispatch.Job, st dispatch.State, save dispatch.SaveFunc) (dispatch.State, error) {
+func (b *Bridge) Step(ctx context.Context, job dispatch.Request, st dispatch.State, save dispatch.SaveFunc) (dispatch.State, error) {
 	res, st, err := b.Dispatcher.Step(ctx, job, st, save)
 	return st, b.record(ctx, job.ID, res, err)
 }
 
 // record puts a dispatch's outcome on its job and returns the dispatch's
 // error, joined with the tracker's if recording failed.
-func (b *Bridge) record(ctx context.Context, jobID string, res dispatch.Result, err error) error {
-	if _, rerr := b.Tracker.Dispatched(ctx, jobID, Outcome(res), err); rerr != nil {
+func (b *Bridge) record(ctx context.Context, jobID string, res dispatch.Receipt, err error) error {
+	if _, rerr := b.Tracker.Dispatched(ctx, jobID, Dispatched(res), err); rerr != nil {
 		return errors.Join(err, fmt.Errorf("recording the dispatch of %s: %w", jobID, rerr))
 	}
 	return err
 }
 
 // Poller returns a poller of jobs quiet for longer than quietAfter, over
-// a job store that lists them; source rebuilds a job's dispatch.Job
+// a job store that lists them; source rebuilds a job's dispatch.Request
 // (agent config and context), so that runs whose id is unknown are found
 // by job id.
-func (b *Bridge) Poller(lister status.StaleLister, quietAfter time.Duration, source func(context.Context, status.Job) (dispatch.Job, error), opts ...status.PollerOption) *status.Poller {
+func (b *Bridge) Poller(lister status.StaleLister, quietAfter time.Duration, source func(context.Context, status.Job) (dispatch.Request, error), opts ...status.PollerOption) *status.Poller {
 	opts = append([]status.PollerOption{status.WithQuietAfter(quietAfter)}, opts...)
 	if source != nil {
-		opts = append(opts, status.WithRunFinder(RunFinder(b.Dispatcher, source)))
+		opts = append(opts, status.WithRunFinder(NewRunFinder(b.Dispatcher, source)))
 	}
 	return status.NewPoller(b.Tracker, lister, b.Source, opts...)
 }
 
-// Outcome is what the tracker records of a dispatch's result.
-func Outcome(res dispatch.Result) status.Dispatch {
+// Dispatched is what the tracker records of a dispatch's result.
+func Dispatched(res dispatch.Receipt) status.Dispatch {
 	return status.Dispatch{RunID: res.RunID, RunURL: res.HTMLURL, DeploymentID: res.DeploymentID,
 		PullRequestNumber: res.PullRequestNumber, InstallationID: res.InstallationID}
 }
 
-// RunFinder finds the runs of a poller's jobs with d; source rebuilds a
-// job's dispatch.Job.
-func RunFinder(d *dispatch.Dispatcher, source func(context.Context, status.Job) (dispatch.Job, error)) status.RunFinder {
+// NewRunFinder finds the runs of a poller's jobs with d; source rebuilds a
+// job's dispatch.Request.
+func NewRunFinder(d *dispatch.Dispatcher, source func(context.Context, status.Job) (dispatch.Request, error)) status.RunFinder {
 	return func(ctx context.Context, j status.Job, since time.Time) (*gh.WorkflowRun, error) {
 		dj, err := source(ctx, j)
 		if err != nil {

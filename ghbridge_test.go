@@ -36,7 +36,7 @@ func newBridge(t *testing.T, opts ...ghbridge.Option) *bridgeEnv {
 	t.Cleanup(fake.Close)
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id"}}}})
-	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 	logs, aud := &strings.Builder{}, &credentials.MemoryAuditLog{}
 	b, err := ghbridge.New(ghbridge.Config{App: fake.AppConfig(), WebhookSecrets: []string{"s3cret"}, Deliveries: webhook.NewMemoryDeliveryStore(0)},
 		append([]ghbridge.Option{
@@ -57,7 +57,7 @@ var deploy = json.RawMessage(`{"owner": "acme", "repo": "deployer", "workflowId"
 func TestBridgeStepAndWebhooks(t *testing.T) {
 	e := newBridge(t)
 	ctx := context.Background()
-	job := dispatch.Job{ID: "team-a.job-1", Tenant: "team-a", Agent: deploy}
+	job := dispatch.Request{ID: "team-a.job-1", Tenant: "team-a", Agent: deploy}
 	j, err := e.b.Accept(ctx, job)
 	require.NoError(t, err)
 	assert.Equal(t, status.Pending, j.Status)
@@ -90,14 +90,14 @@ func TestBridgeStepAndWebhooks(t *testing.T) {
 func TestBridgeAcceptBadConfigAndTransientStep(t *testing.T) {
 	e := newBridge(t)
 	ctx := context.Background()
-	bad := dispatch.Job{ID: "team-a.bad", Tenant: "team-a", Agent: json.RawMessage(`{"owner": "acme", "repo": "deployer", "workflowId": "{{ .nope }}"}`)}
+	bad := dispatch.Request{ID: "team-a.bad", Tenant: "team-a", Agent: json.RawMessage(`{"owner": "acme", "repo": "deployer", "workflowId": "{{ .nope }}"}`)}
 	_, err := e.b.Accept(ctx, bad)
 	require.ErrorIs(t, err, failure.ErrInvalidJobAgent)
 	j, err := e.b.Jobs.GetJob(ctx, bad.ID)
 	require.NoError(t, err)
 	assert.Equal(t, status.InvalidJobAgent, j.Status)
 
-	job := dispatch.Job{ID: "team-a.job-2", Tenant: "team-a", Agent: deploy}
+	job := dispatch.Request{ID: "team-a.job-2", Tenant: "team-a", Agent: deploy}
 	_, err = e.b.Accept(ctx, job)
 	require.NoError(t, err)
 	e.fake.InjectFault(githubtest.Fault{Route: "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", Status: 503})
@@ -113,7 +113,7 @@ func TestBridgePollerFindsALostRun(t *testing.T) {
 	now := time.Now()
 	e := newBridge(t, ghbridge.WithTrackerOptions(status.WithClock(func() time.Time { return now })))
 	ctx := context.Background()
-	job := dispatch.Job{ID: "team-a.job-3", Tenant: "team-a", Agent: deploy}
+	job := dispatch.Request{ID: "team-a.job-3", Tenant: "team-a", Agent: deploy}
 	_, err := e.b.Accept(ctx, job)
 	require.NoError(t, err)
 	_, err = e.b.Dispatch(ctx, job)
@@ -124,8 +124,8 @@ func TestBridgePollerFindsALostRun(t *testing.T) {
 	require.NoError(t, err)
 
 	store := e.b.Jobs.(*status.MemoryJobStore)
-	p := e.b.Poller(store, time.Minute, func(_ context.Context, j status.Job) (dispatch.Job, error) {
-		return dispatch.Job{ID: j.ID, Tenant: j.Tenant, Agent: deploy}, nil
+	p := e.b.Poller(store, time.Minute, func(_ context.Context, j status.Job) (dispatch.Request, error) {
+		return dispatch.Request{ID: j.ID, Tenant: j.Tenant, Agent: deploy}, nil
 	})
 	now = now.Add(time.Hour) // quiet for an hour
 	rep, err := p.Poll(ctx)

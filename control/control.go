@@ -347,7 +347,7 @@ func (c *Controller) closePull(ctx context.Context, j status.Job, by string) err
 // started something (res): if the job was cancelled meanwhile (a cancel
 // that raced the step), what the step started is ended at once, so that
 // no run goes on for a cancelled job. It reports whether it did.
-func (c *Controller) Started(ctx context.Context, jobID string, res dispatch.Result) (bool, error) {
+func (c *Controller) Started(ctx context.Context, jobID string, res dispatch.Receipt) (bool, error) {
 	j, err := c.store.GetJob(ctx, jobID)
 	if err != nil || j.Status != status.Cancelled {
 		return false, err

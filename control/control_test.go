@@ -22,7 +22,7 @@ const hookSecret = "s"
 
 type fixture struct {
 	fake    *githubtest.Server
-	inst    githubtest.Installation
+	inst    githubtest.AppInstallation
 	store   *status.MemoryJobStore
 	tracker *status.Tracker
 	ctl     *control.Controller
@@ -35,7 +35,7 @@ func newFixture(t *testing.T, opts ...control.Option) *fixture {
 	fake := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(fake.Close)
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{Name: "deploy", Path: ".github/workflows/deploy.yml"}}})
-	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
 	clients, err := github.NewClientFactory(github.WithBaseURL(fake.URL), github.WithRetryPolicy(github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond}))
 	require.NoError(t, err)
 	tokens, err := clients.TokenCache(fake.AppConfig())

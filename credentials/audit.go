@@ -8,13 +8,13 @@ import (
 	"time"
 )
 
-// Outcome is the result recorded in an AuditEvent.
-type Outcome string
+// AuditOutcome is the result recorded in an AuditEvent.
+type AuditOutcome string
 
 // Outcomes.
 const (
-	OutcomeSuccess Outcome = "success"
-	OutcomeFailure Outcome = "failure"
+	OutcomeSuccess AuditOutcome = "success"
+	OutcomeFailure AuditOutcome = "failure"
 )
 
 // Audit event names emitted by this package. Other packages add their own
@@ -38,7 +38,7 @@ type AuditEvent struct {
 	JobID string
 	// Attempt counts attempts of one operation, from 1.
 	Attempt int
-	Outcome Outcome
+	Outcome AuditOutcome
 	// Error is the failure's text; empty on success.
 	Error string
 }

@@ -181,7 +181,7 @@ func (s *MemoryInstallationStore) UpdateRepositories(ctx context.Context, id int
 	if !ok {
 		return notFound(id)
 	}
-	in.Repositories = ApplyRepositoryChange(in.Repositories, added, removed)
+	in.Repositories = applyRepositoryChange(in.Repositories, added, removed)
 	if selection != "" {
 		in.RepositorySelection = selection
 	}
@@ -217,10 +217,10 @@ func checkSelection(sel string, emptyOK bool) error {
 	return fmt.Errorf("repository selection must be %q or %q, got %q", SelectionAll, SelectionSelected, sel)
 }
 
-// ApplyRepositoryChange returns repos with added appended and removed taken
+// applyRepositoryChange returns repos with added appended and removed taken
 // out, compared case-insensitively, without duplicates, sorted. Store
 // implementations may use it to implement UpdateRepositories.
-func ApplyRepositoryChange(repos, added, removed []string) []string {
+func applyRepositoryChange(repos, added, removed []string) []string {
 	out := make([]string, 0, len(repos)+len(added))
 	drop := func(r string) bool {
 		return slices.ContainsFunc(removed, func(x string) bool { return strings.EqualFold(x, r) })

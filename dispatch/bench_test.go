@@ -64,7 +64,7 @@ func BenchmarkDispatch10kOver10Installations(b *testing.B) {
 			r := deployerRepo()
 			r.Owner = owner
 			e.srv.AddRepo(r)
-			ids = append(ids, e.srv.AddInstallation(githubtest.Installation{Account: owner, AllRepositories: true}).ID)
+			ids = append(ids, e.srv.AddInstallation(githubtest.AppInstallation{Account: owner, AllRepositories: true}).ID)
 		}
 		b.StartTimer()
 		start := time.Now()

@@ -12,7 +12,7 @@ import (
 	"github.com/ghbridge/ghbridge/template"
 )
 
-func (a *attempt) deployment(ctx context.Context, res *Result) error {
+func (a *attempt) deployment(ctx context.Context, res *Receipt) error {
 	const op = "deployment"
 	payload := maps.Clone(a.cfg.Payload)
 	if payload == nil {

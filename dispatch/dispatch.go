@@ -4,7 +4,7 @@
 //
 // Dispatcher.Dispatch renders the job's agent config (package template),
 // resolves the credential for its repository (package credentials), sends
-// the request with a client from package github, and returns a Result
+// the request with a client from package github, and returns a Receipt
 // with the run id and URLs, the credential type and installation used.
 //
 // # Finding the run
@@ -60,8 +60,9 @@ import (
 	"github.com/ghbridge/ghbridge/template"
 )
 
-// Job is one unit of work for GitHub.
-type Job struct {
+// Request is a job to run on GitHub: what a host passes to Dispatch and
+// Step for each job it sends.
+type Request struct {
 	// ID is the job's id; it travels to GitHub as the job_id input (or
 	// payload key) and identifies the run later, so it must be unique
 	// across the host's tenants (a multi-tenant host qualifies its
@@ -78,8 +79,10 @@ type Job struct {
 	Context template.Context
 }
 
-// Result is what a dispatch produced.
-type Result struct {
+// Receipt is what a dispatch started on GitHub (run, deployment or pull
+// request) and with which credential; hosts record it with the job
+// (ghbridge.Dispatched turns it into a status.Dispatch).
+type Receipt struct {
 	Kind        template.Kind
 	Owner, Repo string
 	Ref         string
@@ -253,19 +256,19 @@ func New(clients ClientSource, opts ...Option) *Dispatcher {
 	return d
 }
 
-// Dispatch starts the job on GitHub. On success the Result identifies the
-// run (or deployment, or pull request). A Result is also returned with
+// Dispatch starts the job on GitHub. On success the Receipt identifies the
+// run (or deployment, or pull request). A Receipt is also returned with
 // ErrRunNotFound: the job was started, only its run is unknown yet.
-func (d *Dispatcher) Dispatch(ctx context.Context, job Job) (Result, error) {
+func (d *Dispatcher) Dispatch(ctx context.Context, job Request) (Receipt, error) {
 	a, err := d.prepare(ctx, job)
 	if err != nil {
-		return Result{}, err
+		return Receipt{}, err
 	}
 	return a.run(ctx)
 }
 
 // prepare renders the job's config and resolves its credential.
-func (d *Dispatcher) prepare(ctx context.Context, job Job) (*attempt, error) {
+func (d *Dispatcher) prepare(ctx context.Context, job Request) (*attempt, error) {
 	if strings.TrimSpace(job.ID) == "" {
 		return nil, fmt.Errorf("%w: no job id", ErrInvalidJob)
 	}
@@ -290,11 +293,11 @@ func (d *Dispatcher) prepare(ctx context.Context, job Job) (*attempt, error) {
 	return &attempt{d: d, client: client, cfg: cfg, cred: cred, jobID: job.ID, max: d.maxAttempts}, nil
 }
 
-// run sends the job's request(s) and fills the Result.
-func (a *attempt) run(ctx context.Context) (Result, error) {
+// run sends the job's request(s) and fills the Receipt.
+func (a *attempt) run(ctx context.Context) (Receipt, error) {
 	cfg, cred := a.cfg, a.cred
 	var err error
-	res := Result{
+	res := Receipt{
 		Kind: cfg.Type, Owner: cfg.Owner, Repo: cfg.Repo, Ref: cfg.Ref,
 		CredentialType: cred.Type, InstallationID: cred.InstallationID, Config: cfg,
 	}
@@ -310,7 +313,7 @@ func (a *attempt) run(ctx context.Context) (Result, error) {
 	}
 	res.Attempts = a.sent
 	if err != nil && !errors.Is(err, ErrRunNotFound) {
-		return Result{Kind: res.Kind, Owner: res.Owner, Repo: res.Repo, CredentialType: res.CredentialType,
+		return Receipt{Kind: res.Kind, Owner: res.Owner, Repo: res.Repo, CredentialType: res.CredentialType,
 			InstallationID: res.InstallationID, Attempts: res.Attempts, Config: cfg}, err
 	}
 	return res, err
@@ -318,7 +321,7 @@ func (a *attempt) run(ctx context.Context) (Result, error) {
 
 // credential resolves the job's credential for its tenant and builds the
 // client. Nothing is sent to GitHub when resolution fails.
-func (d *Dispatcher) credential(ctx context.Context, job Job, cfg template.AgentConfig) (credentials.Credential, *gh.Client, error) {
+func (d *Dispatcher) credential(ctx context.Context, job Request, cfg template.AgentConfig) (credentials.Credential, *gh.Client, error) {
 	rctx, span := d.tracer.Start(ctx, "ghbridge.resolve_credential", trace.WithAttributes(
 		otelx.JobID.String(job.ID), otelx.Tenant.String(job.Tenant), otelx.Repository.String(cfg.Owner+"/"+cfg.Repo)))
 	client, cred, err := d.clients.For(rctx, credentials.Target{

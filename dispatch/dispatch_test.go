@@ -27,7 +27,7 @@ type env struct {
 	srv     *githubtest.Server
 	d       *dispatch.Dispatcher
 	audit   *credentials.MemoryAuditLog
-	inst    githubtest.Installation
+	inst    githubtest.AppInstallation
 	store   *credentials.MemoryInstallationStore
 	clients *github.ClientFactory
 	tokens  *github.TokenCache
@@ -65,7 +65,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	t.Cleanup(srv.Close)
 	srv.AddRepo(deployerRepo())
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "secret"})
-	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
 	if o.retry == (github.RetryPolicy{}) {
 		o.retry = fastRetry
 	}
@@ -89,8 +89,8 @@ var jobContext = template.Context{
 	Environment: template.Environment{Name: "production"},
 }
 
-func job(id, agent string) dispatch.Job {
-	return dispatch.Job{ID: id, Agent: json.RawMessage(agent), Context: jobContext}
+func job(id, agent string) dispatch.Request {
+	return dispatch.Request{ID: id, Agent: json.RawMessage(agent), Context: jobContext}
 }
 
 const deployAgent = `{"owner": "acme", "repo": "deployer", "workflowId": "deploy.yml",
@@ -389,7 +389,7 @@ func TestCanceledContextIsUncertain(t *testing.T) {
 
 func TestInvalidJob(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	_, err := e.d.Dispatch(context.Background(), dispatch.Job{Agent: json.RawMessage(deployAgent)})
+	_, err := e.d.Dispatch(context.Background(), dispatch.Request{Agent: json.RawMessage(deployAgent)})
 	require.ErrorIs(t, err, dispatch.ErrInvalidJob)
 }
 
@@ -423,7 +423,7 @@ func TestTokensPerInstallation(t *testing.T) {
 	for i := range installations {
 		owner := fmt.Sprintf("org%d", i)
 		e.srv.AddRepo(githubtest.Repo{Owner: owner, Name: "app", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
-		id := e.srv.AddInstallation(githubtest.Installation{Account: owner, AllRepositories: true}).ID
+		id := e.srv.AddInstallation(githubtest.AppInstallation{Account: owner, AllRepositories: true}).ID
 		require.NoError(t, e.store.UpsertInstallation(context.Background(), credentials.Installation{
 			ID: id, Account: owner, Status: credentials.StatusActive, RepositorySelection: credentials.SelectionAll}))
 		ids = append(ids, id)

@@ -57,7 +57,7 @@ var (
 	// to the job by its job id when it reports.
 	ErrDispatchUncertain = failure.New(failure.ErrTransient, "dispatch outcome unknown")
 	// ErrRunNotFound means the dispatch was accepted but no run carrying
-	// the job id showed up in time. The Result is still returned.
+	// the job id showed up in time. The Receipt is still returned.
 	ErrRunNotFound = failure.New(failure.ErrRunNotFound, "dispatched, but the run was not found")
 )
 

@@ -20,7 +20,7 @@ func ExampleDispatcher_Dispatch() {
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}"},
 	}})
-	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
 
 	clients, _ := github.NewClientFactory(github.WithBaseURL(fake.URL))
 	tokens, _ := clients.TokenCache(fake.AppConfig())
@@ -33,7 +33,7 @@ func ExampleDispatcher_Dispatch() {
 	})
 	d := dispatch.New(github.NewClientSource(credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store)), clients))
 
-	res, err := d.Dispatch(context.Background(), dispatch.Job{
+	res, err := d.Dispatch(context.Background(), dispatch.Request{
 		ID: "job-42", Tenant: "team-a",
 		Agent: json.RawMessage(fmt.Sprintf(`{"installationId": %d, "owner": "acme", "repo": "deployer",
 			"workflowId": "deploy.yml", "inputs": {"version": "{{ .version.tag }}"}}`, inst.ID)),

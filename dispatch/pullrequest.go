@@ -15,7 +15,7 @@ import (
 // prMarker identifies a job's commit and pull request.
 func prMarker(jobID string) string { return "ghbridge-job: " + jobID }
 
-func (a *attempt) pullRequest(ctx context.Context, res *Result) error {
+func (a *attempt) pullRequest(ctx context.Context, res *Receipt) error {
 	const op = "pull_request"
 	spec := a.cfg.PullRequest
 	fail := func(err error) error {

@@ -11,7 +11,7 @@ import (
 	"github.com/ghbridge/ghbridge/template"
 )
 
-func (a *attempt) repositoryDispatch(ctx context.Context, res *Result) error {
+func (a *attempt) repositoryDispatch(ctx context.Context, res *Receipt) error {
 	const op = "repository_dispatch"
 	payload := maps.Clone(a.cfg.ClientPayload)
 	if payload == nil {

@@ -49,14 +49,14 @@ type SaveFunc func(ctx context.Context, st State) error
 // The error's class (package failure) tells the caller what to do:
 // ErrTransient means call Step again later with the returned State
 // (failure.RetryAfter says when, if GitHub said); any other class ends
-// the job. On success the Result may lack the run id (GitHub Enterprise
+// the job. On success the Receipt may lack the run id (GitHub Enterprise
 // Server does not return it and the run was not listed yet): the run is
 // then matched to the job by its job id when it reports, or found by
 // Dispatcher.FindRun. A Step with an accepted State sends nothing and
 // succeeds, with the run if it is listed by then.
 //
 // The returned State is the one to keep, with or without an error.
-func (d *Dispatcher) Step(ctx context.Context, job Job, st State, save SaveFunc) (res Result, next State, err error) {
+func (d *Dispatcher) Step(ctx context.Context, job Request, st State, save SaveFunc) (res Receipt, next State, err error) {
 	// save sees this span in its context, so a host can store it with the
 	// job and link the job's later spans (its webhook's) to it.
 	ctx, span := d.tracer.Start(ctx, "ghbridge.dispatch", trace.WithAttributes(
@@ -69,13 +69,13 @@ func (d *Dispatcher) Step(ctx context.Context, job Job, st State, save SaveFunc)
 	return d.step(ctx, job, st, save)
 }
 
-func (d *Dispatcher) step(ctx context.Context, job Job, st State, save SaveFunc) (Result, State, error) {
+func (d *Dispatcher) step(ctx context.Context, job Request, st State, save SaveFunc) (Receipt, State, error) {
 	a, err := d.prepare(ctx, job)
 	if err != nil {
-		return Result{}, st, err
+		return Receipt{}, st, err
 	}
 	a.step, a.max = true, 1
-	res := Result{Kind: a.cfg.Type, Owner: a.cfg.Owner, Repo: a.cfg.Repo, Ref: a.cfg.Ref,
+	res := Receipt{Kind: a.cfg.Type, Owner: a.cfg.Owner, Repo: a.cfg.Repo, Ref: a.cfg.Ref,
 		CredentialType: a.cred.Type, InstallationID: a.cred.InstallationID, Config: a.cfg, Attempts: st.Sends}
 
 	if !st.SentAt.IsZero() {
@@ -111,7 +111,7 @@ func (d *Dispatcher) step(ctx context.Context, job Job, st State, save SaveFunc)
 // reports found with res filled in; not found, it returns nil while a
 // request may be sent, and ErrDispatchUncertain while the earlier one may
 // still show up.
-func (a *attempt) lookEarlier(ctx context.Context, st State, res *Result) (bool, error) {
+func (a *attempt) lookEarlier(ctx context.Context, st State, res *Receipt) (bool, error) {
 	since := st.SentAt.Add(-a.d.lookup.ClockSkew)
 	op, target := string(a.cfg.Type), ""
 	switch a.cfg.Type {

@@ -39,7 +39,7 @@ type stepEnv struct {
 	srv   *githubtest.Server
 	d     *dispatch.Dispatcher
 	clock *fakeClock
-	inst  githubtest.Installation
+	inst  githubtest.AppInstallation
 }
 
 func newStepEnv(t *testing.T, opts ...githubtest.Option) *stepEnv {
@@ -48,7 +48,7 @@ func newStepEnv(t *testing.T, opts ...githubtest.Option) *stepEnv {
 	srv := githubtest.NewServer(append([]githubtest.Option{githubtest.WithClock(clock.Now), githubtest.WithContract(t)}, opts...)...)
 	t.Cleanup(srv.Close)
 	srv.AddRepo(deployerRepo())
-	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
 	// The transport never waits for a rate limit: the Step reports it and
 	// the driver moves the clock.
 	clients, err := github.NewClientFactory(github.WithBaseURL(srv.URL), github.WithClock(clock.Now),
@@ -70,7 +70,7 @@ func newStepEnv(t *testing.T, opts ...githubtest.Option) *stepEnv {
 // drive calls Step as a queue would, keeping the saved State, and moves
 // the clock to each retry time (or 10 s on), never sleeping. It returns
 // the last result, how many Steps it took, and the last error.
-func (e *stepEnv) drive(t *testing.T, j dispatch.Job, crashAfterSave int) (dispatch.Result, int, error) {
+func (e *stepEnv) drive(t *testing.T, j dispatch.Request, crashAfterSave int) (dispatch.Receipt, int, error) {
 	t.Helper()
 	var saved dispatch.State
 	saves := 0
@@ -98,7 +98,7 @@ func (e *stepEnv) drive(t *testing.T, j dispatch.Job, crashAfterSave int) (dispa
 		e.clock.Set(next)
 	}
 	t.Fatalf("job %s: no outcome after 200 steps", j.ID)
-	return dispatch.Result{}, 0, nil
+	return dispatch.Receipt{}, 0, nil
 }
 
 var errCrash = errors.New("crash")

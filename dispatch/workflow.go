@@ -31,7 +31,7 @@ type runDetails struct {
 	HTMLURL       string `json:"html_url"`
 }
 
-func (a *attempt) workflowDispatch(ctx context.Context, res *Result) error {
+func (a *attempt) workflowDispatch(ctx context.Context, res *Receipt) error {
 	const op = "workflow_dispatch"
 	target := a.cfg.Workflow.String()
 	inputs := maps.Clone(a.cfg.Inputs)
@@ -104,7 +104,7 @@ func (a *attempt) workflowDispatch(ctx context.Context, res *Result) error {
 // started it. It fills res and returns nil when the run exists, returns
 // nil with res untouched when provably no run was started (retry), and
 // returns ErrDispatchUncertain otherwise.
-func (a *attempt) resolveAmbiguous(ctx context.Context, failure *Error, since time.Time, res *Result) error {
+func (a *attempt) resolveAmbiguous(ctx context.Context, failure *Error, since time.Time, res *Receipt) error {
 	if ctx.Err() != nil {
 		return a.uncertain(failure, "the context ended before the run could be looked for")
 	}
@@ -135,7 +135,7 @@ func (a *attempt) uncertain(failure *Error, why string) error {
 	}
 }
 
-func setRun(res *Result, run *gh.WorkflowRun) {
+func setRun(res *Receipt, run *gh.WorkflowRun) {
 	res.RunID, res.RunURL, res.HTMLURL = run.GetID(), run.GetURL(), run.GetHTMLURL()
 }
 
@@ -263,7 +263,7 @@ func branchOf(ref string) string {
 // ended with ErrDispatchUncertain or ErrRunNotFound. It returns nil
 // without error when no run matches, and ErrInvalidJob for kinds without
 // a workflow run (deployments, pull requests).
-func (d *Dispatcher) FindRun(ctx context.Context, job Job, since time.Time) (*gh.WorkflowRun, error) {
+func (d *Dispatcher) FindRun(ctx context.Context, job Request, since time.Time) (*gh.WorkflowRun, error) {
 	a, err := d.prepare(ctx, job)
 	if err != nil {
 		return nil, err

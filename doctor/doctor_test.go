@@ -29,7 +29,7 @@ const secret = "webhook-secret"
 
 type setup struct {
 	fake *githubtest.Server
-	inst githubtest.Installation
+	inst githubtest.AppInstallation
 	hook *httptest.Server
 	cfg  doctor.Config
 }
@@ -44,7 +44,7 @@ func newSetup(t *testing.T) *setup {
 		{Name: "no-run-name", Path: ".github/workflows/plain.yml", Inputs: []string{"version"}},
 		{Name: "push-only", Path: ".github/workflows/push.yml", NoDispatch: true},
 	}})
-	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
 	h, err := webhook.New([]string{secret})
 	require.NoError(t, err)
 	recv := httptest.NewServer(h)
@@ -245,7 +245,7 @@ func (e *netErrWrap) Unwrap() error { return e.err }
 func TestSecretCheckWithoutDeliveries(t *testing.T) {
 	fake := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(fake.Close)
-	fake.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	fake.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 	fake.SetWebhook("https://ghbridge.example.com/api/github/webhook", secret)
 	rep, _ := run(t, doctor.Config{App: fake.AppConfig(), WebhookSecrets: []string{"other", secret}})
 	r := result(t, rep, "webhook secret")

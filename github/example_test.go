@@ -14,7 +14,7 @@ func ExampleClientFactory_Client() {
 	fake := githubtest.NewServer() // in production: the API of github.com or a GHES host
 	defer fake.Close()
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", DefaultBranch: "trunk"})
-	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
+	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/api"}})
 
 	clients, err := github.NewClientFactory(github.WithBaseURL(fake.URL), github.WithUserAgent("acme-deployer"))
 	if err != nil {
@@ -47,7 +47,7 @@ func ExampleClientSource_For() {
 	fake := githubtest.NewServer() // in production: the API of github.com or a GHES host
 	defer fake.Close()
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", DefaultBranch: "trunk"})
-	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
+	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/api"}})
 
 	ctx := context.Background()
 	clients, err := github.NewClientFactory(github.WithBaseURL(fake.URL))

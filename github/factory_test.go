@@ -40,7 +40,7 @@ type setup struct {
 	srv     *githubtest.Server
 	f       *github.ClientFactory
 	tokens  *github.TokenCache
-	inst    githubtest.Installation
+	inst    githubtest.AppInstallation
 	headers *recorder
 }
 
@@ -77,7 +77,7 @@ func newSetup(t *testing.T, opts ...github.Option) *setup {
 	srv := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(srv.Close)
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", DefaultBranch: "trunk", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
-	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
+	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/api"}})
 	rec := &recorder{}
 	f, err := github.NewClientFactory(append([]github.Option{github.WithBaseURL(srv.URL), github.WithRetryPolicy(fast), github.WithHTTPTransport(rec)}, opts...)...)
 	require.NoError(t, err)
@@ -239,7 +239,7 @@ func TestAppClient(t *testing.T) {
 	assert.True(t, strings.HasPrefix(last.Header.Get("Authorization"), "Bearer ey"), "a JWT")
 	assert.Equal(t, "acme-deployer/1.0", last.Header.Get("User-Agent"))
 
-	other := s.srv.AddInstallation(githubtest.Installation{Account: "globex", AllRepositories: true})
+	other := s.srv.AddInstallation(githubtest.AppInstallation{Account: "globex", AllRepositories: true})
 	insts, _, err := c.Apps.ListInstallations(context.Background(), nil)
 	require.NoError(t, err)
 	var ids []int64
@@ -424,7 +424,7 @@ func TestLogger(t *testing.T) {
 func TestAPIVersionOption(t *testing.T) {
 	srv := githubtest.NewServer(githubtest.WithContract(t))
 	defer srv.Close()
-	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api"})
 	for _, v := range []string{"", github.APIVersion20221128, github.APIVersion20260310} {
 		var opts []github.Option

@@ -19,10 +19,10 @@ func TestVerifyInstaller(t *testing.T) {
 	t.Cleanup(srv.Close)
 	var many []int64
 	for i := range 150 {
-		many = append(many, srv.AddInstallation(githubtest.Installation{Account: "org" + string(rune('a'+i%26)) + strings.Repeat("x", i/26), AllRepositories: true}).ID)
+		many = append(many, srv.AddInstallation(githubtest.AppInstallation{Account: "org" + string(rune('a'+i%26)) + strings.Repeat("x", i/26), AllRepositories: true}).ID)
 	}
-	mine := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
-	other := srv.AddInstallation(githubtest.Installation{Account: "beta", AllRepositories: true})
+	mine := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
+	other := srv.AddInstallation(githubtest.AppInstallation{Account: "beta", AllRepositories: true})
 	srv.AddUser("alice", append(many, mine.ID)...)
 	srv.AddUser("bob", other.ID)
 

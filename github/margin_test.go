@@ -37,7 +37,7 @@ func TestTokenRefreshMargin(t *testing.T) {
 	} {
 		clock := &marginClock{t: time.Now()}
 		srv := githubtest.New(t, githubtest.WithClock(clock.Now))
-		inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+		inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 		clients, err := github.NewClientFactory(github.WithBaseURL(srv.URL), github.WithClock(clock.Now), github.WithTokenRefreshMargin(tc.margin))
 		require.NoError(t, err)
 		tokens, err := clients.TokenCache(srv.AppConfig())

@@ -28,7 +28,7 @@ func TestTokensNeverReachLogsOrAudit(t *testing.T) {
 	srv := githubtest.NewServer(githubtest.WithContract(t))
 	defer srv.Close()
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
-	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
+	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/api"}})
 	const pat = "ghp_STATICSECRET987"
 	srv.AddStaticToken(pat)
 

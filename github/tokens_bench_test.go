@@ -16,7 +16,7 @@ import (
 func benchEnv(b *testing.B) (*githubtest.Server, int64) {
 	srv := githubtest.NewServer(githubtest.WithContract(b))
 	b.Cleanup(srv.Close)
-	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 	return srv, inst.ID
 }
 

@@ -51,7 +51,7 @@ type tokenEnv struct {
 	srv   *githubtest.Server
 	clock *fakeClock
 	cache *github.TokenCache
-	inst  githubtest.Installation
+	inst  githubtest.AppInstallation
 	audit *credentials.MemoryAuditLog
 }
 
@@ -63,7 +63,7 @@ func newTokenEnv(t *testing.T, app func(*credentials.AppConfig), opts ...github.
 	clock := newClock()
 	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now))
 	t.Cleanup(srv.Close)
-	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
+	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/api"}})
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api"})
 	audit := &credentials.MemoryAuditLog{}
 	f, err := github.NewClientFactory(append([]github.Option{github.WithBaseURL(srv.URL), github.WithRetryPolicy(fastRetries),
@@ -152,7 +152,7 @@ func TestTokenCacheShortLivedTokensAreNotRefreshedOnEveryCall(t *testing.T) {
 	clock := newClock()
 	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now), githubtest.WithTokenLifetime(4*time.Minute))
 	t.Cleanup(srv.Close)
-	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 	f, err := github.NewClientFactory(github.WithClock(clock.Now))
 	require.NoError(t, err)
 	cache, err := f.TokenCache(srv.AppConfig())
@@ -235,7 +235,7 @@ func TestTokenCacheJWTClaims(t *testing.T) {
 	clock := newClock()
 	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now))
 	t.Cleanup(srv.Close)
-	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 	var authz []string
 	var mu sync.Mutex
 	rec := roundTripFunc(func(r *http.Request) (*http.Response, error) {

@@ -39,14 +39,14 @@ func (t *Tracker) change(ctx context.Context, id string, decide func(j Job) (*Up
 		u, err := decide(j)
 		refused = err
 		if u == nil {
-			return nil, Result{Outcome: Unchanged}
+			return nil, Result{Effect: Unchanged}
 		}
 		return u, Result{}
 	})
 	switch {
 	case err != nil:
 		return res.Job, err
-	case res.Outcome == NoJob:
+	case res.Effect == NoJob:
 		return Job{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
 	}
 	return res.Job, refused

@@ -50,31 +50,31 @@ func FromDeploymentState(state string) (s Status, known bool) {
 // action_required job.
 func (t *Tracker) ApplyDeploymentStatus(ctx context.Context, d DeploymentUpdate) (Result, error) {
 	if d.JobID == "" {
-		return Result{Outcome: NoJob, Reason: "deployment has no job_id in its payload"}, nil
+		return Result{Effect: NoJob, Reason: "deployment has no job_id in its payload"}, nil
 	}
 	to, known := FromDeploymentState(d.State)
 	if !known {
 		t.log.WarnContext(ctx, "unknown deployment state ignored", "state", d.State, "deployment_id", d.DeploymentID)
-		return Result{Outcome: Unchanged, Reason: "unknown deployment state " + d.State}, nil
+		return Result{Effect: Unchanged, Reason: "unknown deployment state " + d.State}, nil
 	}
 	return t.update(ctx, func() (Job, error) { return t.store.GetJob(ctx, d.JobID) }, func(j Job) (*Update, Result) {
 		if res, ok := t.sameTenant(j, d.Repository, d.InstallationID); !ok {
 			return nil, res
 		}
 		if j.DeploymentID != d.DeploymentID {
-			return nil, Result{Outcome: NoJob, Reason: fmt.Sprintf("job %s is not deployment %d's", j.ID, d.DeploymentID)}
+			return nil, Result{Effect: NoJob, Reason: fmt.Sprintf("job %s is not deployment %d's", j.ID, d.DeploymentID)}
 		}
 		if j.Status.Final() {
-			return nil, Result{Outcome: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
+			return nil, Result{Effect: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
 		}
 		if t.appID != 0 && d.AppID == t.appID {
-			return nil, Result{Outcome: Unchanged, Reason: "ghbridge's own report"}
+			return nil, Result{Effect: Unchanged, Reason: "ghbridge's own report"}
 		}
 		if d.State == DeploymentState(j.Status) {
-			return nil, Result{Outcome: Unchanged, Reason: "the state ghbridge reports for " + string(j.Status)}
+			return nil, Result{Effect: Unchanged, Reason: "the state ghbridge reports for " + string(j.Status)}
 		}
 		if to == j.Status || !CanTransition(j.Status, to) {
-			return nil, Result{Outcome: Unchanged}
+			return nil, Result{Effect: Unchanged}
 		}
 		msg := "deployment " + d.State
 		if d.Description != "" {

@@ -14,10 +14,10 @@ import (
 // exampleGitHub starts a fake GitHub with the repository acme/deployer
 // and the App installed on it, and returns what a host builds to talk to
 // it: the client source (a credential resolver over a client factory).
-func exampleGitHub() (*githubtest.Server, githubtest.Installation, *github.ClientSource) {
+func exampleGitHub() (*githubtest.Server, githubtest.AppInstallation, *github.ClientSource) {
 	fake := githubtest.NewServer()
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{Name: "deploy", Path: ".github/workflows/deploy.yml"}}})
-	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
 	clients, err := github.NewClientFactory(github.WithBaseURL(fake.URL))
 	if err != nil {
 		panic(err)

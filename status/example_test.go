@@ -28,12 +28,12 @@ func ExampleTracker_ApplyRun() {
 		if err != nil {
 			panic(err)
 		}
-		fmt.Println(res.Outcome, res.Job.Status)
+		fmt.Println(res.Effect, res.Job.Status)
 	}
 	// A run of another repository cannot move the job.
 	res, _ := tracker.ApplyRun(ctx, status.RunUpdate{RunID: 42, Status: "completed", Conclusion: "failure",
 		Repository: "mallory/evil", InstallationID: 666, UpdatedAt: at.Add(time.Hour)})
-	fmt.Println(res.Outcome)
+	fmt.Println(res.Effect)
 	// Output:
 	// applied successful
 	// stale successful

@@ -116,7 +116,7 @@ func (p *Poller) Poll(ctx context.Context) (PollReport, error) {
 		case err != nil:
 			rep.Failed++
 			p.log.WarnContext(ctx, "polling a quiet job failed", "job_id", j.ID, "error", err)
-		case res.Outcome == Applied:
+		case res.Effect == Applied:
 			rep.Updated++
 			p.log.InfoContext(ctx, "quiet job updated from GitHub", "job_id", j.ID, "status", res.Job.Status)
 		}
@@ -140,7 +140,7 @@ func (p *Poller) pollJob(ctx context.Context, j Job) (Result, error) {
 	case j.DeploymentID != 0:
 		statuses, _, err := client.Repositories.ListDeploymentStatuses(ctx, j.Owner, j.Repo, j.DeploymentID, &gh.ListOptions{PerPage: 1})
 		if err != nil || len(statuses) == 0 {
-			return Result{Outcome: Unchanged}, err
+			return Result{Effect: Unchanged}, err
 		}
 		s := statuses[0]
 		return p.tracker.ApplyDeploymentStatus(ctx, DeploymentUpdate{
@@ -150,7 +150,7 @@ func (p *Poller) pollJob(ctx context.Context, j Job) (Result, error) {
 	case j.PullRequestNumber != 0:
 		pr, _, err := client.PullRequests.Get(ctx, j.Owner, j.Repo, j.PullRequestNumber)
 		if err != nil || pr.GetState() != "closed" {
-			return Result{Outcome: Unchanged}, err
+			return Result{Effect: Unchanged}, err
 		}
 		return p.tracker.ApplyPullRequest(ctx, PullRequestUpdate{
 			Action: "closed", Number: pr.GetNumber(), Merged: pr.GetMerged(), Body: pr.GetBody(), HeadRef: pr.GetHead().GetRef(),
@@ -159,11 +159,11 @@ func (p *Poller) pollJob(ctx context.Context, j Job) (Result, error) {
 	case p.finder != nil && (j.Kind == "workflow_dispatch" || j.Kind == "repository_dispatch" || j.Kind == ""):
 		run, err := p.finder(ctx, j, j.CreatedAt)
 		if err != nil || run == nil {
-			return Result{Outcome: Unchanged}, err
+			return Result{Effect: Unchanged}, err
 		}
 		return p.tracker.ApplyRun(ctx, runUpdate(run, repo, j.InstallationID))
 	}
-	return Result{Outcome: Unchanged}, nil
+	return Result{Effect: Unchanged}, nil
 }
 
 func runUpdate(run *gh.WorkflowRun, repo string, installationID int64) RunUpdate {

@@ -34,10 +34,10 @@ func TestPollerIsFair(t *testing.T) {
 	_, err := w.fake.SetRunStatus(run.RunID, "completed", "success")
 	require.NoError(t, err)
 
-	source := func(_ context.Context, j status.Job) (dispatch.Job, error) {
-		return dispatch.Job{ID: j.ID, Agent: json.RawMessage(agent)}, nil
+	source := func(_ context.Context, j status.Job) (dispatch.Request, error) {
+		return dispatch.Request{ID: j.ID, Agent: json.RawMessage(agent)}, nil
 	}
-	p := status.NewPoller(w.tracker, w.store, w.clients, status.WithRunFinder(ghbridge.RunFinder(w.dispatcher, source)),
+	p := status.NewPoller(w.tracker, w.store, w.clients, status.WithRunFinder(ghbridge.NewRunFinder(w.dispatcher, source)),
 		status.WithQuietAfter(time.Minute), status.WithPollLimit(100))
 	now = now.Add(time.Hour)
 	rep, err := p.Poll(ctx)

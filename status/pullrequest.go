@@ -38,21 +38,21 @@ func pullJobID(p PullRequestUpdate) string {
 // closed: merged is successful, closed without merging is cancelled.
 func (t *Tracker) ApplyPullRequest(ctx context.Context, p PullRequestUpdate) (Result, error) {
 	if p.Action != "closed" {
-		return Result{Outcome: Unchanged, Reason: "only closing a pull request finishes its job"}, nil
+		return Result{Effect: Unchanged, Reason: "only closing a pull request finishes its job"}, nil
 	}
 	id := pullJobID(p)
 	if id == "" {
-		return Result{Outcome: NoJob, Reason: "not a ghbridge pull request"}, nil
+		return Result{Effect: NoJob, Reason: "not a ghbridge pull request"}, nil
 	}
 	return t.update(ctx, func() (Job, error) { return t.store.GetJob(ctx, id) }, func(j Job) (*Update, Result) {
 		if res, ok := t.sameTenant(j, p.Repository, p.InstallationID); !ok {
 			return nil, res
 		}
 		if j.PullRequestNumber != 0 && j.PullRequestNumber != p.Number {
-			return nil, Result{Outcome: NoJob, Reason: fmt.Sprintf("job %s belongs to pull request #%d", j.ID, j.PullRequestNumber)}
+			return nil, Result{Effect: NoJob, Reason: fmt.Sprintf("job %s belongs to pull request #%d", j.ID, j.PullRequestNumber)}
 		}
 		if j.Status.Final() {
-			return nil, Result{Outcome: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
+			return nil, Result{Effect: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
 		}
 		to, msg := Cancelled, fmt.Sprintf("pull request #%d closed without merging", p.Number)
 		if p.Merged {

@@ -26,7 +26,7 @@ import (
 type world struct {
 	clients    *github.ClientSource
 	fake       *githubtest.Server
-	inst       githubtest.Installation
+	inst       githubtest.AppInstallation
 	dispatcher *dispatch.Dispatcher
 	renderer   *template.Renderer
 	tracker    *status.Tracker
@@ -44,8 +44,8 @@ func newWorld(t *testing.T, opts ...status.TrackerOption) *world {
 		{Name: "on-deploy", Path: ".github/workflows/on-deploy.yml", OnDeployment: true, RunName: "Deployment ${{ github.event.deployment.payload.job_id }}"},
 	}})
 	fake.AddRepo(githubtest.Repo{Owner: "evil", Name: "deployer", Workflows: []githubtest.Workflow{{Name: "deploy", RunName: "Deploy ${{ inputs.job_id }}"}}})
-	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
-	fake.AddInstallation(githubtest.Installation{Account: "evil", AllRepositories: true})
+	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	fake.AddInstallation(githubtest.AppInstallation{Account: "evil", AllRepositories: true})
 	clients, err := github.NewClientFactory(github.WithBaseURL(fake.URL), github.WithRetryPolicy(github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond}))
 	require.NoError(t, err)
 	tokens, err := clients.TokenCache(fake.AppConfig())
@@ -78,8 +78,8 @@ func (w *world) start(t *testing.T, id, agent string) status.Job {
 	cfg, err := w.renderer.Render(ctx, json.RawMessage(agent), jc)
 	require.NoError(t, err)
 	require.NoError(t, w.store.CreateJob(ctx, status.NewJob(id, cfg)))
-	res, derr := w.dispatcher.Dispatch(ctx, dispatch.Job{ID: id, Agent: json.RawMessage(agent), Context: jc})
-	_, err = w.tracker.Dispatched(ctx, id, ghbridge.Outcome(res), derr)
+	res, derr := w.dispatcher.Dispatch(ctx, dispatch.Request{ID: id, Agent: json.RawMessage(agent), Context: jc})
+	_, err = w.tracker.Dispatched(ctx, id, ghbridge.Dispatched(res), derr)
 	require.NoError(t, err)
 	j, err := w.store.GetJob(ctx, id)
 	require.NoError(t, err)
@@ -211,7 +211,7 @@ func TestFailedReportIsRetriedByTheNextUpdate(t *testing.T) {
 
 	res, err := f.tracker.ApplyRun(ctx, run("completed", "success", 10))
 	require.NoError(t, err)
-	assert.Equal(t, status.Unchanged, res.Outcome)
+	assert.Equal(t, status.Unchanged, res.Effect)
 	assert.Equal(t, []status.Status{status.Successful}, rep.reports, "the redelivery reports what was missed")
 	assert.Equal(t, status.Successful, f.get(t, "job-1").Report.Reported)
 	_, err = f.tracker.ApplyRun(ctx, run("completed", "success", 10))
@@ -273,10 +273,10 @@ func TestPollerCatchesUpOnLostDeliveries(t *testing.T) {
 	_, err = w.store.UpdateJob(ctx, "job-lost", w.job(t, "job-lost").Version, status.Update{Status: status.Pending})
 	require.NoError(t, err)
 
-	source := func(_ context.Context, j status.Job) (dispatch.Job, error) {
-		return dispatch.Job{ID: j.ID, Agent: json.RawMessage(`{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`)}, nil
+	source := func(_ context.Context, j status.Job) (dispatch.Request, error) {
+		return dispatch.Request{ID: j.ID, Agent: json.RawMessage(`{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`)}, nil
 	}
-	p := status.NewPoller(w.tracker, w.store, w.clients, status.WithRunFinder(ghbridge.RunFinder(w.dispatcher, source)),
+	p := status.NewPoller(w.tracker, w.store, w.clients, status.WithRunFinder(ghbridge.NewRunFinder(w.dispatcher, source)),
 		status.WithQuietAfter(time.Minute), status.WithPollLimit(10))
 	rep, err := p.Poll(ctx)
 	require.NoError(t, err)

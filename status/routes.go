@@ -63,13 +63,13 @@ func (t *Tracker) Register(h *webhook.Handler) {
 }
 
 func (t *Tracker) logResult(ctx context.Context, d *webhook.Delivery, res Result) {
-	if res.Outcome == "" {
+	if res.Effect == "" {
 		return
 	}
 	level := t.log.DebugContext
-	if res.Outcome == CrossTenant {
+	if res.Effect == CrossTenant {
 		level = t.log.WarnContext
 	}
 	level(ctx, "delivery applied", "delivery_id", d.ID, "event", d.Event, "action", d.Action,
-		"outcome", res.Outcome, "job_id", res.Job.ID, "reason", res.Reason)
+		"outcome", res.Effect, "job_id", res.Job.ID, "reason", res.Reason)
 }

@@ -52,7 +52,7 @@ func (t *Tracker) update(ctx context.Context, load func() (Job, error), decide f
 		return j, err
 	}
 	res, err := t.apply(ctx, traced, decide)
-	span.SetAttributes(attribute.String("ghbridge.status.outcome", string(res.Outcome)))
+	span.SetAttributes(attribute.String("ghbridge.status.outcome", string(res.Effect)))
 	if res.Job.ID != "" {
 		span.SetAttributes(otelx.Status.String(string(res.Job.Status)), otelx.RunID.Int64(res.Job.RunID), otelx.InstallationID.Int64(res.Job.InstallationID))
 	}

@@ -15,31 +15,31 @@ import (
 	"github.com/ghbridge/ghbridge/template"
 )
 
-// Outcome says what an update did to a job.
-type Outcome string
+// Effect says what an update did to a job.
+type Effect string
 
-// Outcomes.
+// Effects.
 const (
 	// Applied: the job changed.
-	Applied Outcome = "applied"
+	Applied Effect = "applied"
 	// Unchanged: the update carried nothing new (a repeated delivery).
-	Unchanged Outcome = "unchanged"
+	Unchanged Effect = "unchanged"
 	// NoJob: no job matches the run; deliveries of runs ghbridge did not
 	// start land here.
-	NoJob Outcome = "no_job"
+	NoJob Effect = "no_job"
 	// CrossTenant: the run's repository or installation is not the job's.
-	CrossTenant Outcome = "cross_tenant"
+	CrossTenant Effect = "cross_tenant"
 	// Stale: the update is older than what the job already has.
-	Stale Outcome = "stale"
+	Stale Effect = "stale"
 	// Finished: the job is finished and stays as it is.
-	Finished Outcome = "finished"
+	Finished Effect = "finished"
 )
 
 // Result is the outcome of applying an update.
 type Result struct {
-	Outcome Outcome
-	Job     Job
-	// Reason explains an outcome other than Applied.
+	Effect Effect
+	Job    Job
+	// Reason explains an effect other than Applied.
 	Reason string
 }
 
@@ -130,7 +130,7 @@ func (t *Tracker) apply(ctx context.Context, load func() (Job, error), decide fu
 	for range maxConflicts {
 		j, err := load()
 		if errors.Is(err, ErrJobNotFound) {
-			return Result{Outcome: NoJob, Reason: err.Error()}, nil
+			return Result{Effect: NoJob, Reason: err.Error()}, nil
 		}
 		if err != nil {
 			return Result{}, err
@@ -157,7 +157,7 @@ func (t *Tracker) apply(ctx context.Context, load func() (Job, error), decide fu
 				t.observe(nj, tr)
 			}
 		}
-		return t.reportPending(ctx, Result{Outcome: Applied, Job: nj})
+		return t.reportPending(ctx, Result{Effect: Applied, Job: nj})
 	}
 	return Result{}, fmt.Errorf("%w: gave up after %d attempts", ErrConflict, maxConflicts)
 }
@@ -220,7 +220,7 @@ type RunUpdate struct {
 // (the job id as a whole word, see the dispatch package).
 func (t *Tracker) ApplyRun(ctx context.Context, u RunUpdate) (Result, error) {
 	if u.RunID == 0 {
-		return Result{Outcome: NoJob, Reason: "no run id"}, nil
+		return Result{Effect: NoJob, Reason: "no run id"}, nil
 	}
 	if u.RunAttempt == 0 {
 		u.RunAttempt = 1
@@ -239,22 +239,22 @@ func (t *Tracker) ApplyRun(ctx context.Context, u RunUpdate) (Result, error) {
 			return nil, res
 		}
 		if j.RunID != 0 && j.RunID != u.RunID {
-			return nil, Result{Outcome: NoJob, Reason: fmt.Sprintf("job %s belongs to run %d", j.ID, j.RunID)}
+			return nil, Result{Effect: NoJob, Reason: fmt.Sprintf("job %s belongs to run %d", j.ID, j.RunID)}
 		}
 		newAttempt := u.RunAttempt > j.RunAttempt
 		switch {
 		case u.RunAttempt < j.RunAttempt:
-			return nil, Result{Outcome: Stale, Reason: fmt.Sprintf("attempt %d is older than the job's attempt %d", u.RunAttempt, j.RunAttempt)}
+			return nil, Result{Effect: Stale, Reason: fmt.Sprintf("attempt %d is older than the job's attempt %d", u.RunAttempt, j.RunAttempt)}
 		case !newAttempt && !j.RunUpdatedAt.IsZero() && u.UpdatedAt.Before(j.RunUpdatedAt):
-			return nil, Result{Outcome: Stale, Reason: "older than the last applied update"}
+			return nil, Result{Effect: Stale, Reason: "older than the last applied update"}
 		case !newAttempt && u.UpdatedAt.Equal(j.RunUpdatedAt) && to.rank() <= j.Status.rank():
-			return nil, Result{Outcome: Unchanged, Reason: "repeated update"}
+			return nil, Result{Effect: Unchanged, Reason: "repeated update"}
 		}
 		reopen, actor := false, ""
 		if j.Status.Final() {
 			asked := j.Control.RerunAttempt != 0 && u.RunAttempt >= j.Control.RerunAttempt
 			if !newAttempt || !(asked || t.rerun(j, u.RunAttempt)) {
-				return nil, Result{Outcome: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
+				return nil, Result{Effect: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
 			}
 			reopen, actor = true, "github"
 			if u.TriggeredBy != "" {
@@ -338,13 +338,13 @@ func (t *Tracker) findRunJob(ctx context.Context, u RunUpdate) (Job, error) {
 // job's.
 func (t *Tracker) sameTenant(j Job, repo string, installationID int64) (Result, bool) {
 	if repo != "" && !strings.EqualFold(repo, j.Repository()) {
-		return Result{Outcome: CrossTenant, Reason: fmt.Sprintf("delivery for %s, job for %s", repo, j.Repository())}, false
+		return Result{Effect: CrossTenant, Reason: fmt.Sprintf("delivery for %s, job for %s", repo, j.Repository())}, false
 	}
 	if repo == "" && j.Owner != "" {
-		return Result{Outcome: CrossTenant, Reason: "delivery names no repository"}, false
+		return Result{Effect: CrossTenant, Reason: "delivery names no repository"}, false
 	}
 	if installationID != 0 && j.InstallationID != 0 && installationID != j.InstallationID {
-		return Result{Outcome: CrossTenant, Reason: fmt.Sprintf("delivery for installation %d, job for %d", installationID, j.InstallationID)}, false
+		return Result{Effect: CrossTenant, Reason: fmt.Sprintf("delivery for installation %d, job for %d", installationID, j.InstallationID)}, false
 	}
 	return Result{}, true
 }
@@ -370,10 +370,10 @@ func (t *Tracker) ApplyJobProgress(ctx context.Context, p JobProgress) (Result, 
 			return nil, res
 		}
 		if j.Status.Final() {
-			return nil, Result{Outcome: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
+			return nil, Result{Effect: Finished, Reason: fmt.Sprintf("job is %s", j.Status)}
 		}
 		if p.RunAttempt != 0 && p.RunAttempt < j.RunAttempt {
-			return nil, Result{Outcome: Stale, Reason: "older attempt"}
+			return nil, Result{Effect: Stale, Reason: "older attempt"}
 		}
 		msg := fmt.Sprintf("job %s %s", p.JobName, p.Status)
 		if p.Conclusion != "" {
@@ -384,7 +384,7 @@ func (t *Tracker) ApplyJobProgress(ctx context.Context, p JobProgress) (Result, 
 		}
 		pr := Progress{WorkflowJob: p.JobName, Status: p.Status, Step: p.Step, At: t.now()}
 		if msg == j.Message && pr.WorkflowJob == j.Progress.WorkflowJob && pr.Status == j.Progress.Status && pr.Step == j.Progress.Step {
-			return nil, Result{Outcome: Unchanged}
+			return nil, Result{Effect: Unchanged}
 		}
 		u := &Update{Message: &msg, Progress: &pr, Source: "workflow_job"}
 		if j.Status == ActionRequired && len(j.Control.Approvals) > 0 {
@@ -411,15 +411,15 @@ func (t *Tracker) Set(ctx context.Context, jobID string, to Status, message, sou
 	res, err := t.update(ctx, func() (Job, error) { return t.store.GetJob(ctx, jobID) }, func(j Job) (*Update, Result) {
 		refused = nil
 		if j.Status == to && j.Message == message {
-			return nil, Result{Outcome: Unchanged}
+			return nil, Result{Effect: Unchanged}
 		}
 		if !CanTransition(j.Status, to) {
 			refused = fmt.Errorf("%w: job %s is %s and cannot become %s", ErrTransition, j.ID, j.Status, to)
-			return nil, Result{Outcome: Finished, Reason: refused.Error()}
+			return nil, Result{Effect: Finished, Reason: refused.Error()}
 		}
 		return &Update{Status: to, Message: &message, Source: source}, Result{}
 	})
-	if err == nil && res.Outcome == NoJob {
+	if err == nil && res.Effect == NoJob {
 		return res, fmt.Errorf("%w: %s", ErrJobNotFound, jobID)
 	}
 	if err == nil && refused != nil {
@@ -440,7 +440,7 @@ func NewJob(id string, cfg template.AgentConfig) Job {
 }
 
 // Dispatch is what a dispatch started on GitHub for a job, as Dispatched
-// records it. The root package ghbridge makes one of a dispatch.Result.
+// records it. The root package ghbridge makes one of a dispatch.Receipt.
 type Dispatch struct {
 	// RunID and RunURL (web) identify the run, when known.
 	RunID  int64

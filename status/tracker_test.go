@@ -131,7 +131,7 @@ func TestApplyRunLifecycle(t *testing.T) {
 	for i, u := range []status.RunUpdate{run("requested", "", 0), run("in_progress", "", 5), run("completed", "success", 180)} {
 		res, err := f.tracker.ApplyRun(ctx, u)
 		require.NoError(t, err)
-		assert.Equal(t, status.Applied, res.Outcome, i)
+		assert.Equal(t, status.Applied, res.Effect, i)
 	}
 	j := f.get(t, "job-1")
 	assert.Equal(t, status.Successful, j.Status)
@@ -153,7 +153,7 @@ func TestApplyRunEveryConclusion(t *testing.T) {
 		f.job(t, "job-1")
 		res, err := f.tracker.ApplyRun(context.Background(), run("completed", conclusion, 10))
 		require.NoError(t, err)
-		assert.Equal(t, status.Applied, res.Outcome)
+		assert.Equal(t, status.Applied, res.Effect)
 		assert.Equal(t, want, f.get(t, "job-1").Status, conclusion)
 	}
 }
@@ -165,7 +165,7 @@ func TestApplyRunFindsJob(t *testing.T) {
 		name  string
 		setup func(*fixture, *testing.T)
 		u     func() status.RunUpdate
-		want  status.Outcome
+		want  status.Effect
 	}{
 		{"by run id", func(f *fixture, t *testing.T) { f.job(t, "x", func(j *status.Job) { j.RunID = 42 }) },
 			func() status.RunUpdate { u := run("queued", "", 1); u.DisplayTitle = "no id here"; return u }, status.Applied},
@@ -188,7 +188,7 @@ func TestApplyRunFindsJob(t *testing.T) {
 			tc.setup(f, t)
 			res, err := f.tracker.ApplyRun(ctx, tc.u())
 			require.NoError(t, err)
-			assert.Equal(t, tc.want, res.Outcome, res.Reason)
+			assert.Equal(t, tc.want, res.Effect, res.Reason)
 		})
 	}
 }
@@ -214,7 +214,7 @@ func TestApplyRunCrossTenant(t *testing.T) {
 			f.job(t, "job-1")
 			res, err := f.tracker.ApplyRun(ctx, tc.u())
 			require.NoError(t, err)
-			assert.Equal(t, status.CrossTenant, res.Outcome)
+			assert.Equal(t, status.CrossTenant, res.Effect)
 			j := f.get(t, "job-1")
 			assert.Equal(t, status.Pending, j.Status, "another tenant's run does not move the job")
 			assert.Zero(t, j.RunID)
@@ -226,7 +226,7 @@ func TestApplyRunCrossTenant(t *testing.T) {
 	u.Repository, u.InstallationID = "ACME/Deployer", 0
 	res, err := f.tracker.ApplyRun(ctx, u)
 	require.NoError(t, err)
-	assert.Equal(t, status.Applied, res.Outcome, "names compare case-insensitively; an absent installation is not a mismatch")
+	assert.Equal(t, status.Applied, res.Effect, "names compare case-insensitively; an absent installation is not a mismatch")
 }
 
 func TestApplyRunNeverRegresses(t *testing.T) {
@@ -234,10 +234,10 @@ func TestApplyRunNeverRegresses(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1")
-	apply := func(u status.RunUpdate) status.Outcome {
+	apply := func(u status.RunUpdate) status.Effect {
 		res, err := f.tracker.ApplyRun(ctx, u)
 		require.NoError(t, err)
-		return res.Outcome
+		return res.Effect
 	}
 	assert.Equal(t, status.Applied, apply(run("completed", "failure", 100)))
 	assert.Equal(t, status.Stale, apply(run("in_progress", "", 5)), "a late in_progress is older")
@@ -258,10 +258,10 @@ func TestApplyRunSameTimestamp(t *testing.T) {
 	require.NoError(t, err)
 	res, err := f.tracker.ApplyRun(ctx, run("queued", "", 5))
 	require.NoError(t, err)
-	assert.Equal(t, status.Unchanged, res.Outcome)
+	assert.Equal(t, status.Unchanged, res.Effect)
 	res, err = f.tracker.ApplyRun(ctx, run("completed", "success", 5))
 	require.NoError(t, err)
-	assert.Equal(t, status.Applied, res.Outcome, "completion within the same second still applies")
+	assert.Equal(t, status.Applied, res.Effect, "completion within the same second still applies")
 	assert.Equal(t, status.Successful, f.get(t, "job-1").Status)
 }
 
@@ -297,7 +297,7 @@ func TestRerun(t *testing.T) {
 		require.NoError(t, err)
 		res, err := f.tracker.ApplyRun(ctx, attempt(2, "queued", "", 20))
 		require.NoError(t, err)
-		assert.Equal(t, status.Finished, res.Outcome)
+		assert.Equal(t, status.Finished, res.Effect)
 		assert.Equal(t, status.Failure, f.get(t, "job-1").Status)
 	})
 	t.Run("policy lets a failed job follow its re-run", func(t *testing.T) {
@@ -308,7 +308,7 @@ func TestRerun(t *testing.T) {
 		for _, u := range []status.RunUpdate{attempt(2, "queued", "", 20), attempt(2, "completed", "success", 30)} {
 			res, err := f.tracker.ApplyRun(ctx, u)
 			require.NoError(t, err)
-			assert.Equal(t, status.Applied, res.Outcome)
+			assert.Equal(t, status.Applied, res.Effect)
 		}
 		j := f.get(t, "job-1")
 		assert.Equal(t, status.Successful, j.Status)
@@ -316,10 +316,10 @@ func TestRerun(t *testing.T) {
 		assert.Contains(t, j.Message, "attempt 2")
 		res, err := f.tracker.ApplyRun(ctx, attempt(3, "queued", "", 40))
 		require.NoError(t, err)
-		assert.Equal(t, status.Finished, res.Outcome, "the policy refuses to reopen a successful job")
+		assert.Equal(t, status.Finished, res.Effect, "the policy refuses to reopen a successful job")
 		res, err = f.tracker.ApplyRun(ctx, attempt(1, "completed", "failure", 50))
 		require.NoError(t, err)
-		assert.Equal(t, status.Stale, res.Outcome, "a late update of attempt 1 is older than attempt 2")
+		assert.Equal(t, status.Stale, res.Effect, "a late update of attempt 1 is older than attempt 2")
 	})
 	t.Run("unfinished job follows a re-run", func(t *testing.T) {
 		f := newFixture(t)
@@ -328,7 +328,7 @@ func TestRerun(t *testing.T) {
 		require.NoError(t, err)
 		res, err := f.tracker.ApplyRun(ctx, attempt(2, "completed", "success", 5))
 		require.NoError(t, err)
-		assert.Equal(t, status.Applied, res.Outcome, "a new attempt starts a new order, whatever its timestamp")
+		assert.Equal(t, status.Applied, res.Effect, "a new attempt starts a new order, whatever its timestamp")
 		assert.Equal(t, status.Successful, f.get(t, "job-1").Status)
 	})
 }
@@ -370,24 +370,24 @@ func TestApplyJobProgress(t *testing.T) {
 	p := status.JobProgress{RunID: 42, RunAttempt: 1, JobName: "deploy", Status: "in_progress", Step: "Apply manifests", Repository: "acme/deployer", InstallationID: 777}
 	res, err := f.tracker.ApplyJobProgress(ctx, p)
 	require.NoError(t, err)
-	assert.Equal(t, status.Applied, res.Outcome)
+	assert.Equal(t, status.Applied, res.Effect)
 	j := f.get(t, "job-1")
 	assert.Equal(t, status.InProgress, j.Status, "pending becomes in_progress")
 	assert.Equal(t, "job deploy in_progress (Apply manifests)", j.Message)
 	res, err = f.tracker.ApplyJobProgress(ctx, p)
 	require.NoError(t, err)
-	assert.Equal(t, status.Unchanged, res.Outcome)
+	assert.Equal(t, status.Unchanged, res.Effect)
 	p.Repository = "evil/x"
 	res, err = f.tracker.ApplyJobProgress(ctx, p)
 	require.NoError(t, err)
-	assert.Equal(t, status.CrossTenant, res.Outcome)
+	assert.Equal(t, status.CrossTenant, res.Effect)
 
 	_, err = f.tracker.ApplyRun(ctx, run("completed", "success", 9))
 	require.NoError(t, err)
 	p.Repository, p.Status, p.Step = "acme/deployer", "completed", ""
 	res, err = f.tracker.ApplyJobProgress(ctx, p)
 	require.NoError(t, err)
-	assert.Equal(t, status.Finished, res.Outcome)
+	assert.Equal(t, status.Finished, res.Effect)
 	assert.Equal(t, "run 42 completed: success", f.get(t, "job-1").Message, "a finished job's message stays")
 }
 
@@ -398,7 +398,7 @@ func TestSet(t *testing.T) {
 	f.job(t, "job-1")
 	res, err := f.tracker.Set(ctx, "job-1", status.InProgress, "started by the workflow", "")
 	require.NoError(t, err)
-	assert.Equal(t, status.Applied, res.Outcome)
+	assert.Equal(t, status.Applied, res.Effect)
 	_, err = f.tracker.Set(ctx, "job-1", status.Successful, "done", "manual")
 	require.NoError(t, err)
 	_, err = f.tracker.Set(ctx, "job-1", status.Failure, "oops", "manual")
@@ -486,17 +486,17 @@ func TestApplyPullRequest(t *testing.T) {
 		f.job(t, "job-1", func(j *status.Job) { j.Kind, j.PullRequestNumber = "pull_request", 7 })
 		res, err := f.tracker.ApplyPullRequest(ctx, pr(merged))
 		require.NoError(t, err)
-		assert.Equal(t, status.Applied, res.Outcome)
+		assert.Equal(t, status.Applied, res.Effect)
 		assert.Equal(t, want, f.get(t, "job-1").Status)
 		res, err = f.tracker.ApplyPullRequest(ctx, pr(!merged))
 		require.NoError(t, err)
-		assert.Equal(t, status.Finished, res.Outcome)
+		assert.Equal(t, status.Finished, res.Effect)
 	}
 	f := newFixture(t)
 	f.job(t, "job-1", func(j *status.Job) { j.Kind, j.PullRequestNumber = "pull_request", 7 })
 	for _, tc := range []struct {
 		mutate func(*status.PullRequestUpdate)
-		want   status.Outcome
+		want   status.Effect
 	}{
 		{func(p *status.PullRequestUpdate) { p.Action = "opened" }, status.Unchanged},
 		{func(p *status.PullRequestUpdate) { p.Body, p.HeadRef = "not ours", "feature" }, status.NoJob},
@@ -507,13 +507,13 @@ func TestApplyPullRequest(t *testing.T) {
 		tc.mutate(&p)
 		res, err := f.tracker.ApplyPullRequest(ctx, p)
 		require.NoError(t, err)
-		assert.Equal(t, tc.want, res.Outcome)
+		assert.Equal(t, tc.want, res.Effect)
 	}
 	p := pr(true)
 	p.Body = ""
 	res, err := f.tracker.ApplyPullRequest(ctx, p)
 	require.NoError(t, err)
-	assert.Equal(t, status.Applied, res.Outcome, "the default head branch names the job too")
+	assert.Equal(t, status.Applied, res.Effect, "the default head branch names the job too")
 
 	// A tenant-qualified job id, as the reference server sends them.
 	f = newFixture(t)
@@ -522,7 +522,7 @@ func TestApplyPullRequest(t *testing.T) {
 	p.Body, p.HeadRef = "Promote\n\n<!-- ghbridge-job: team-a.job-1 -->", "release"
 	res, err = f.tracker.ApplyPullRequest(ctx, p)
 	require.NoError(t, err)
-	assert.Equal(t, status.Applied, res.Outcome, res.Reason)
+	assert.Equal(t, status.Applied, res.Effect, res.Reason)
 	assert.Equal(t, status.Successful, f.get(t, "team-a.job-1").Status)
 }
 
@@ -536,7 +536,7 @@ func TestApplyDeploymentStatus(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		state string
-		want  status.Outcome
+		want  status.Effect
 		then  status.Status
 	}{
 		{"queued", status.Unchanged, status.Pending},
@@ -549,7 +549,7 @@ func TestApplyDeploymentStatus(t *testing.T) {
 	} {
 		res, err := f.tracker.ApplyDeploymentStatus(ctx, d(tc.state))
 		require.NoError(t, err)
-		assert.Equal(t, tc.want, res.Outcome, tc.state)
+		assert.Equal(t, tc.want, res.Effect, tc.state)
 		assert.Equal(t, tc.then, f.get(t, "job-1").Status, tc.state)
 	}
 	assert.Equal(t, "https://ci/log", f.get(t, "job-1").RunURL)
@@ -557,12 +557,12 @@ func TestApplyDeploymentStatus(t *testing.T) {
 	other.DeploymentID = 43
 	res, err := f.tracker.ApplyDeploymentStatus(ctx, other)
 	require.NoError(t, err)
-	assert.Equal(t, status.NoJob, res.Outcome)
+	assert.Equal(t, status.NoJob, res.Effect)
 	other = d("success")
 	other.JobID = ""
 	res, err = f.tracker.ApplyDeploymentStatus(ctx, other)
 	require.NoError(t, err)
-	assert.Equal(t, status.NoJob, res.Outcome)
+	assert.Equal(t, status.NoJob, res.Effect)
 }
 
 func TestNewJob(t *testing.T) {
@@ -585,7 +585,7 @@ func TestWaitingIsActionRequired(t *testing.T) {
 	res, err := f.tracker.ApplyDeploymentStatus(ctx, status.DeploymentUpdate{DeploymentID: 42, State: "waiting", JobID: "job-1",
 		Repository: "acme/deployer", InstallationID: 777})
 	require.NoError(t, err)
-	assert.Equal(t, status.Applied, res.Outcome, res.Reason)
+	assert.Equal(t, status.Applied, res.Effect, res.Reason)
 	assert.Equal(t, status.ActionRequired, f.get(t, "job-1").Status)
 }
 
@@ -611,7 +611,7 @@ func TestOwnDeploymentStatusesDoNotMoveTheJob(t *testing.T) {
 			u.DeploymentID, u.JobID, u.Repository, u.InstallationID = 42, "job-1", "acme/deployer", 777
 			res, err := f.tracker.ApplyDeploymentStatus(ctx, u)
 			require.NoError(t, err)
-			assert.Equal(t, status.Unchanged, res.Outcome, res.Reason)
+			assert.Equal(t, status.Unchanged, res.Effect, res.Reason)
 			assert.Equal(t, tc.job, f.get(t, "job-1").Status)
 		})
 	}
@@ -621,6 +621,6 @@ func TestOwnDeploymentStatusesDoNotMoveTheJob(t *testing.T) {
 	res, err := f.tracker.ApplyDeploymentStatus(ctx, status.DeploymentUpdate{DeploymentID: 42, State: "success", AppID: 15368,
 		JobID: "job-1", Repository: "acme/deployer", InstallationID: 777})
 	require.NoError(t, err)
-	assert.Equal(t, status.Applied, res.Outcome)
+	assert.Equal(t, status.Applied, res.Effect)
 	assert.Equal(t, status.Successful, f.get(t, "job-1").Status)
 }

@@ -146,7 +146,7 @@ func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (
 	if fresh {
 		var m map[string]any
 		if err := decodeJSONObject("", string(cfg), &m); err != nil {
-			e := err.(*Error)
+			e := err.(*FieldError)
 			e.Detail = "the agent config itself: " + e.Detail
 			return AgentConfig{}, e
 		}
@@ -380,7 +380,7 @@ func (p *parser) report(c *AgentConfig) error {
 }
 
 func prefixed(prefix string, err error) error {
-	if e, ok := err.(*Error); ok {
+	if e, ok := err.(*FieldError); ok {
 		c := *e
 		c.Field = prefix + c.Field
 		return &c
@@ -389,7 +389,7 @@ func prefixed(prefix string, err error) error {
 }
 
 func invalid(field, format string, args ...any) error {
-	return &Error{Field: field, Kind: ErrInvalidConfig, Detail: fmt.Sprintf(format, args...)}
+	return &FieldError{Field: field, Kind: ErrInvalidConfig, Detail: fmt.Sprintf(format, args...)}
 }
 
 // Limits of GitHub's account and repository names.

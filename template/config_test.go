@@ -167,7 +167,7 @@ func TestAgentConfigValidation(t *testing.T) {
 				kind = template.ErrInvalidConfig
 			}
 			require.ErrorIs(t, err, kind)
-			var e *template.Error
+			var e *template.FieldError
 			require.True(t, errors.As(err, &e), "%T", err)
 			assert.Equal(t, tc.field, e.Field)
 			assert.Contains(t, err.Error(), tc.text)
@@ -261,7 +261,7 @@ func TestAgentConfigReport(t *testing.T) {
 	} {
 		_, err := render(t, tc.cfg)
 		require.ErrorIs(t, err, template.ErrInvalidConfig, tc.cfg)
-		var e *template.Error
+		var e *template.FieldError
 		require.True(t, errors.As(err, &e))
 		assert.Equal(t, tc.field, e.Field, tc.cfg)
 	}
@@ -293,7 +293,7 @@ func TestAgentConfigOwnerRepoNames(t *testing.T) {
 	} {
 		_, err := template.ParseAgentConfig(cfg(tc.owner, tc.repo), "j")
 		require.ErrorIs(t, err, template.ErrInvalidConfig, "%q/%q", tc.owner, tc.repo)
-		var e *template.Error
+		var e *template.FieldError
 		require.True(t, errors.As(err, &e))
 		assert.Equal(t, tc.field, e.Field, "%q/%q", tc.owner, tc.repo)
 		assert.Contains(t, err.Error(), "not a GitHub "+tc.field+" name")

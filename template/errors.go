@@ -35,8 +35,8 @@ var (
 	ErrNotAllowed = failure.New(failure.ErrInvalidJobAgent, "template construct not allowed")
 )
 
-// Error reports a problem with one field of an agent config.
-type Error struct {
+// FieldError reports a problem with one field of an agent config.
+type FieldError struct {
 	// Field is the config field, as a path: "inputs.version", "ref",
 	// "template" for a whole-document template.
 	Field string
@@ -50,7 +50,7 @@ type Error struct {
 	Err error
 }
 
-func (e *Error) Error() string {
+func (e *FieldError) Error() string {
 	s := e.Kind.Error()
 	if e.Key != "" {
 		s += fmt.Sprintf(" %q", e.Key)
@@ -65,10 +65,10 @@ func (e *Error) Error() string {
 }
 
 // Is matches the error's Kind and its class (failure.ErrInvalidJobAgent).
-func (e *Error) Is(target error) bool { return target == e.Kind || errors.Is(e.Kind, target) }
+func (e *FieldError) Is(target error) bool { return target == e.Kind || errors.Is(e.Kind, target) }
 
 // Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+func (e *FieldError) Unwrap() error { return e.Err }
 
 // ErrRender means a template failed while executing for a reason other
 // than the ones above (a function returned an error, a type mismatch).

@@ -40,7 +40,7 @@ var fuzzBombs = []string{
 }
 
 // FuzzRenderString renders arbitrary template text: it must never panic,
-// never exceed the output limit, and fail only with a *template.Error.
+// never exceed the output limit, and fail only with a *template.FieldError.
 func FuzzRenderString(f *testing.F) {
 	for _, s := range []string{
 		"{{ .version.tag }}", "a{{ .environment.name }}b", "{{ range 5 }}x{{ end }}",
@@ -63,9 +63,9 @@ func FuzzRenderString(f *testing.F) {
 			t.Fatalf("rendering allocated %d bytes; the bound is %d", n, fuzzMaxAlloc)
 		}
 		if err != nil {
-			var e *template.Error
+			var e *template.FieldError
 			if !errors.As(err, &e) {
-				t.Fatalf("error is %T, not *template.Error: %v", err, err)
+				t.Fatalf("error is %T, not *template.FieldError: %v", err, err)
 			}
 			return
 		}
@@ -106,9 +106,9 @@ func FuzzRender(f *testing.F) {
 			t.Fatalf("rendering a %d-byte config allocated %d bytes", len(cfg), n)
 		}
 		if err != nil {
-			var e *template.Error
+			var e *template.FieldError
 			if !errors.As(err, &e) {
-				t.Fatalf("error is %T, not *template.Error: %v", err, err)
+				t.Fatalf("error is %T, not *template.FieldError: %v", err, err)
 			}
 			return
 		}

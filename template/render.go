@@ -257,7 +257,7 @@ func (c *compiler) parse(parent *node, key string, index int, text string) (*tmp
 	at := &node{parent: parent, key: key, index: index}
 	c.template += len(text) + templateOverhead
 	if c.template > c.r.limits.MaxTemplateTotal {
-		return nil, &Error{Field: at.path(), Kind: ErrInvalidConfig, Detail: fmt.Sprintf("the config holds more than %d bytes of templates; the limit is %d", c.template, c.r.limits.MaxTemplateTotal)}
+		return nil, &FieldError{Field: at.path(), Kind: ErrInvalidConfig, Detail: fmt.Sprintf("the config holds more than %d bytes of templates; the limit is %d", c.template, c.r.limits.MaxTemplateTotal)}
 	}
 	return c.r.parse(at.path, text)
 }
@@ -286,7 +286,7 @@ func (c *compiler) compile(parent *node, key string, index int, v any, top bool)
 			case top && k == "template":
 				s, ok := x[k].(string)
 				if !ok {
-					return nil, &Error{Field: "template", Kind: ErrInvalidConfig, Detail: "must be a string holding a template that renders to a JSON object"}
+					return nil, &FieldError{Field: "template", Kind: ErrInvalidConfig, Detail: "must be a string holding a template that renders to a JSON object"}
 				}
 				t, err := c.parse(n, "template", 0, s)
 				if err != nil {
@@ -386,7 +386,7 @@ func (run *run) exec(n *node) (any, error) {
 				}
 			}
 			if _, dup := out[k]; dup {
-				return nil, &Error{Field: n.elems[i].path(), Kind: ErrInvalidConfig, Detail: fmt.Sprintf("two keys render to %q", k)}
+				return nil, &FieldError{Field: n.elems[i].path(), Kind: ErrInvalidConfig, Detail: fmt.Sprintf("two keys render to %q", k)}
 			}
 			out[k] = v
 		}
@@ -447,7 +447,7 @@ func (run *run) document(n *node) (map[string]any, error) {
 	}
 	for k, v := range fields {
 		if _, dup := out[k]; dup {
-			return nil, &Error{Field: k, Kind: ErrInvalidConfig, Detail: "set both by the template document and beside it; set it in one place"}
+			return nil, &FieldError{Field: k, Kind: ErrInvalidConfig, Detail: "set both by the template document and beside it; set it in one place"}
 		}
 		out[k] = v
 	}
@@ -504,26 +504,26 @@ func (r *Renderer) parse(name func() string, text string) (*tmpl, error) {
 		return t, nil
 	}
 	if len(text) > r.limits.MaxTemplate {
-		return nil, &Error{Field: name(), Kind: ErrInvalidConfig, Detail: fmt.Sprintf("template is %d bytes; the limit is %d", len(text), r.limits.MaxTemplate)}
+		return nil, &FieldError{Field: name(), Kind: ErrInvalidConfig, Detail: fmt.Sprintf("template is %d bytes; the limit is %d", len(text), r.limits.MaxTemplate)}
 	}
 	// parse.Parse rather than Template.Parse: define and block must not
 	// add templates to the set shared through r.base.
 	trees, err := parse.Parse("t", text, "", "", map[string]any(funcs), builtinNames)
 	if err != nil {
-		return nil, &Error{Field: name(), Kind: ErrSyntax, Detail: cleanMessage(err.Error()), Err: err}
+		return nil, &FieldError{Field: name(), Kind: ErrSyntax, Detail: cleanMessage(err.Error()), Err: err}
 	}
 	tree := trees["t"]
 	if len(trees) > 1 || tree == nil {
-		return nil, &Error{Field: name(), Kind: ErrNotAllowed, Detail: "define and block are not supported; keep each value one template"}
+		return nil, &FieldError{Field: name(), Kind: ErrNotAllowed, Detail: "define and block are not supported; keep each value one template"}
 	}
 	parts := simpleParts(tree.Root)
 	weight, err := instrument(tree.Root)
 	if err != nil {
-		return nil, &Error{Field: name(), Kind: ErrNotAllowed, Detail: err.Error(), Err: err}
+		return nil, &FieldError{Field: name(), Kind: ErrNotAllowed, Detail: err.Error(), Err: err}
 	}
 	t, err := r.base.New("t").AddParseTree("t", tree)
 	if err != nil {
-		return nil, &Error{Field: name(), Kind: ErrSyntax, Detail: cleanMessage(err.Error()), Err: err}
+		return nil, &FieldError{Field: name(), Kind: ErrSyntax, Detail: cleanMessage(err.Error()), Err: err}
 	}
 	c := &tmpl{t: t, parts: parts, weight: weight}
 	r.cache.add(text, c, int64(len(text))*parsedBytesPerByte+entryOverhead)
@@ -647,11 +647,11 @@ func cleanMessage(msg string) string {
 func classify(field string, err error, data map[string]any) error {
 	var be *budgetError
 	if errors.As(err, &be) {
-		return &Error{Field: field, Kind: be.kind, Detail: be.detail, Err: err}
+		return &FieldError{Field: field, Kind: be.kind, Detail: be.detail, Err: err}
 	}
 	for _, kind := range []error{ErrOutputTooLarge, ErrTimeout, ErrTooComplex, ErrTooManyIterations, ErrNotAllowed} {
 		if errors.Is(err, kind) {
-			return &Error{Field: field, Kind: kind, Err: err}
+			return &FieldError{Field: field, Kind: kind, Err: err}
 		}
 	}
 	msg := err.Error()
@@ -662,9 +662,9 @@ func classify(field string, err error, data map[string]any) error {
 		} else if m := noEntryKey.FindStringSubmatch(msg); m != nil {
 			key = m[1]
 		}
-		return &Error{Field: field, Key: key, Kind: ErrMissingKey, Detail: missingKeyHint(key, data), Err: err}
+		return &FieldError{Field: field, Key: key, Kind: ErrMissingKey, Detail: missingKeyHint(key, data), Err: err}
 	}
-	return &Error{Field: field, Kind: ErrRender, Detail: cleanMessage(msg), Err: err}
+	return &FieldError{Field: field, Kind: ErrRender, Detail: cleanMessage(msg), Err: err}
 }
 
 // missingKeyHint lists the names available next to a missing one.
@@ -727,7 +727,7 @@ func decodeJSONObject(field, text string, v *map[string]any) error {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		detail = "unexpected end of input (" + position(text, len(text)) + ")"
 	}
-	return &Error{Field: field, Kind: ErrInvalidJSON, Detail: detail}
+	return &FieldError{Field: field, Kind: ErrInvalidJSON, Detail: detail}
 }
 
 // position describes a byte offset as line and column with a snippet.

@@ -112,7 +112,7 @@ func TestRenderStringErrors(t *testing.T) {
 			_, err := renderString(t, tc.in)
 			require.Error(t, err)
 			require.ErrorIs(t, err, tc.kind)
-			var e *template.Error
+			var e *template.FieldError
 			require.True(t, errors.As(err, &e))
 			assert.Equal(t, "f", e.Field)
 			assert.Equal(t, tc.key, e.Key)
@@ -286,7 +286,7 @@ func TestRenderMap(t *testing.T) {
 	require.ErrorIs(t, err, template.ErrInvalidConfig)
 
 	_, err = r.RenderMap(ctx, map[string]any{"a": []any{"ok", "{{ .nope }}"}}, ctxData)
-	var e *template.Error
+	var e *template.FieldError
 	require.True(t, errors.As(err, &e))
 	assert.Equal(t, "a[1]", e.Field)
 }

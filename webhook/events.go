@@ -20,17 +20,17 @@ type Repository struct {
 	} `json:"owner"`
 }
 
-// Installation identifies the App installation a delivery is for.
-type Installation struct {
+// InstallationRef identifies the App installation a delivery is for.
+type InstallationRef struct {
 	ID int64 `json:"id"`
 }
 
 // WorkflowRunEvent is a workflow_run delivery.
 type WorkflowRunEvent struct {
-	Action       string       `json:"action"`
-	WorkflowRun  WorkflowRun  `json:"workflow_run"`
-	Repository   Repository   `json:"repository"`
-	Installation Installation `json:"installation"`
+	Action       string          `json:"action"`
+	WorkflowRun  WorkflowRun     `json:"workflow_run"`
+	Repository   Repository      `json:"repository"`
+	Installation InstallationRef `json:"installation"`
 }
 
 // WorkflowRun is the run in a workflow_run delivery.
@@ -58,10 +58,10 @@ type WorkflowRun struct {
 
 // WorkflowJobEvent is a workflow_job delivery.
 type WorkflowJobEvent struct {
-	Action       string       `json:"action"`
-	WorkflowJob  WorkflowJob  `json:"workflow_job"`
-	Repository   Repository   `json:"repository"`
-	Installation Installation `json:"installation"`
+	Action       string          `json:"action"`
+	WorkflowJob  WorkflowJob     `json:"workflow_job"`
+	Repository   Repository      `json:"repository"`
+	Installation InstallationRef `json:"installation"`
 }
 
 // WorkflowJob is the job in a workflow_job delivery.
@@ -125,7 +125,7 @@ type DeploymentStatusEvent struct {
 	DeploymentStatus DeploymentStatus `json:"deployment_status"`
 	Deployment       Deployment       `json:"deployment"`
 	Repository       Repository       `json:"repository"`
-	Installation     Installation     `json:"installation"`
+	Installation     InstallationRef  `json:"installation"`
 }
 
 // DeploymentStatus is one status of a deployment.
@@ -162,10 +162,10 @@ type Deployment struct {
 
 // CheckRunEvent is a check_run delivery.
 type CheckRunEvent struct {
-	Action       string       `json:"action"`
-	CheckRun     CheckRun     `json:"check_run"`
-	Repository   Repository   `json:"repository"`
-	Installation Installation `json:"installation"`
+	Action       string          `json:"action"`
+	CheckRun     CheckRun        `json:"check_run"`
+	Repository   Repository      `json:"repository"`
+	Installation InstallationRef `json:"installation"`
 	// RequestedAction is the button pressed, for action requested_action.
 	RequestedAction struct {
 		Identifier string `json:"identifier"`
@@ -192,11 +192,11 @@ type DeploymentProtectionRuleEvent struct {
 	Ref         string `json:"ref"`
 	// DeploymentCallbackURL is
 	// ".../repos/OWNER/REPO/actions/runs/RUN_ID/deployment_protection_rule".
-	DeploymentCallbackURL string       `json:"deployment_callback_url"`
-	Deployment            Deployment   `json:"deployment"`
-	Repository            Repository   `json:"repository"`
-	Installation          Installation `json:"installation"`
-	Sender                User         `json:"sender"`
+	DeploymentCallbackURL string          `json:"deployment_callback_url"`
+	Deployment            Deployment      `json:"deployment"`
+	Repository            Repository      `json:"repository"`
+	Installation          InstallationRef `json:"installation"`
+	Sender                User            `json:"sender"`
 }
 
 // CheckRun is the check run of a check_run delivery.
@@ -215,11 +215,11 @@ type CheckRun struct {
 
 // PullRequestEvent is a pull_request delivery.
 type PullRequestEvent struct {
-	Action       string       `json:"action"`
-	Number       int          `json:"number"`
-	PullRequest  PullRequest  `json:"pull_request"`
-	Repository   Repository   `json:"repository"`
-	Installation Installation `json:"installation"`
+	Action       string          `json:"action"`
+	Number       int             `json:"number"`
+	PullRequest  PullRequest     `json:"pull_request"`
+	Repository   Repository      `json:"repository"`
+	Installation InstallationRef `json:"installation"`
 }
 
 // PullRequest is the pull request of a pull_request delivery.
@@ -261,11 +261,11 @@ func (e *WorkflowJobEvent) head() head {
 }
 
 func (e *InstallationEvent) head() head {
-	return head{Action: e.Action, Installation: Installation{ID: e.Installation.ID}}
+	return head{Action: e.Action, Installation: InstallationRef{ID: e.Installation.ID}}
 }
 
 func (e *InstallationRepositoriesEvent) head() head {
-	return head{Action: e.Action, Installation: Installation{ID: e.Installation.ID}}
+	return head{Action: e.Action, Installation: InstallationRef{ID: e.Installation.ID}}
 }
 
 func (e *DeploymentStatusEvent) head() head {

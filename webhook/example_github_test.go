@@ -39,7 +39,7 @@ func ExampleRecoverDeliveries() {
 	fake := githubtest.NewServer()
 	defer fake.Close()
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
-	fake.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	fake.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 	fake.SetWebhook(receiver.URL, secret)
 	run, _ := fake.CreateRun(githubtest.Run{Owner: "acme", Repo: "api", WorkflowID: fake.Workflows("acme", "api")[0].ID})
 	_, err = fake.SetRunStatus(run.ID, "completed", "success")

@@ -373,9 +373,9 @@ type typedEntry struct{ key, event any }
 
 // head is decoded from every payload; decoding also validates the JSON.
 type head struct {
-	Action       string       `json:"action"`
-	Installation Installation `json:"installation"`
-	Repository   Repository   `json:"repository"`
+	Action       string          `json:"action"`
+	Installation InstallationRef `json:"installation"`
+	Repository   Repository      `json:"repository"`
 }
 
 // Decode decodes the payload into v (any struct with json tags).

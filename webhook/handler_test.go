@@ -386,7 +386,7 @@ func TestDeliveriesFromFakeGitHub(t *testing.T) {
 	defer receiver.Close()
 	fake := githubtest.New(t)
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
-	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 	fake.SetWebhook(receiver.URL, secret)
 	run, err := fake.CreateRun(githubtest.Run{Owner: "acme", Repo: "deployer", WorkflowID: fake.Workflows("acme", "deployer")[0].ID, DisplayTitle: "Deploy job-1"})
 	require.NoError(t, err)

@@ -40,7 +40,7 @@ func TestRecoverDeliveries(t *testing.T) {
 	defer recv.Close()
 	fake := githubtest.New(t)
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", Workflows: []githubtest.Workflow{{Name: "deploy"}}})
-	fake.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	fake.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 	fake.SetWebhook(recv.URL, secret)
 	run, err := fake.CreateRun(githubtest.Run{Owner: "acme", Repo: "api", WorkflowID: fake.Workflows("acme", "api")[0].ID})
 	require.NoError(t, err)

@@ -68,7 +68,7 @@ func run(ctx context.Context, out io.Writer) error {
 		Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}",
 		Inputs: []string{"job_id", "version", "environment", "target", "region"},
 	}}})
-	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
 	say("1. fake GitHub at %s: App %q (id %d) installed on acme/deployer as installation %d", fake.URL, fake.AppSlug, fake.AppID, inst.ID)
 
 	dir, err := os.MkdirTemp("", "ghbridge-demo-")

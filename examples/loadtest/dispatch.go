@@ -128,7 +128,7 @@ func runDispatch(dbFlag string, jobs, concurrency, replicas int, out io.Writer) 
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id"}},
 	}})
-	fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
 	urls, stop, err := startServers(ctx, dbURL, fake.URL, fake, replicas)
 	if err != nil {
 		return err

@@ -40,7 +40,7 @@ func (c *clock) Add(d time.Duration) {
 type fake struct {
 	*githubtest.Server
 	clock *clock
-	inst  githubtest.Installation
+	inst  githubtest.AppInstallation
 	token string
 }
 
@@ -57,7 +57,7 @@ func newFake(t *testing.T, opts ...githubtest.Option) *fake {
 	}})
 	s.AddRepo(githubtest.Repo{Owner: "acme", Name: "private"})
 	f := &fake{Server: s, clock: c}
-	f.inst = s.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/api"}})
+	f.inst = s.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/api"}})
 	f.token = f.exchange(t, f.inst.ID)
 	return f
 }

@@ -27,8 +27,8 @@ var defaultPermissions = map[string]string{
 // deployments and pull_requests, read on metadata.
 func DefaultPermissions() map[string]string { return maps.Clone(defaultPermissions) }
 
-// Installation is an App installation in the fake.
-type Installation struct {
+// AppInstallation is an App installation in the fake.
+type AppInstallation struct {
 	// ID is assigned when zero.
 	ID int64
 	// Account is the user or organization login.
@@ -45,7 +45,7 @@ type Installation struct {
 }
 
 type installation struct {
-	Installation
+	AppInstallation
 	deleted   bool
 	createdAt time.Time
 }
@@ -80,7 +80,7 @@ func (in *installation) can(perm, level string) bool {
 
 // AddInstallation adds (or replaces, by ID) an installation and returns it
 // with its ID and defaults filled in.
-func (s *Server) AddInstallation(in Installation) Installation {
+func (s *Server) AddInstallation(in AppInstallation) AppInstallation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if in.ID == 0 {
@@ -94,7 +94,7 @@ func (s *Server) AddInstallation(in Installation) Installation {
 	}
 	in.Repositories = slices.Clone(in.Repositories)
 	in.Permissions = maps.Clone(in.Permissions)
-	s.installations[in.ID] = &installation{Installation: in, createdAt: s.now()}
+	s.installations[in.ID] = &installation{AppInstallation: in, createdAt: s.now()}
 	return in
 }
 

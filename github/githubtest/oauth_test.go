@@ -44,8 +44,8 @@ func exchange(t *testing.T, srv *githubtest.Server, clientSecret, code string) m
 func TestOAuthUserInstallations(t *testing.T) {
 	t.Parallel()
 	srv := githubtest.New(t)
-	a := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
-	b := srv.AddInstallation(githubtest.Installation{Account: "beta", AllRepositories: true})
+	a := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
+	b := srv.AddInstallation(githubtest.AppInstallation{Account: "beta", AllRepositories: true})
 	srv.AddUser("alice", a.ID)
 	srv.AddUser("bob", b.ID)
 

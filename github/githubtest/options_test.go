@@ -54,7 +54,7 @@ func TestWithAppID(t *testing.T) {
 	t.Parallel()
 	srv := githubtest.New(t, githubtest.WithAppID(777))
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api"})
-	inst := srv.AddInstallation(githubtest.Installation{Account: "acme", AllRepositories: true})
+	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 	app := srv.AppConfig()
 	require.Equal(t, int64(777), app.AppID)
 	app.ClientID = "" // the App id is the JWT issuer then

@@ -215,7 +215,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 	// from the rendered config, and a config that does not render makes
 	// an invalid_job_agent job rather than a 400.
 	ctx := r.Context()
-	job, rerr := ghbridge.NewJob(ctx, s.renderer, dispatch.Job{ID: key, Tenant: tenant, Agent: req.Agent, Context: jc})
+	job, rerr := ghbridge.JobRecord(ctx, s.renderer, dispatch.Request{ID: key, Tenant: tenant, Agent: req.Agent, Context: jc})
 	job.CreatedAt = s.now()
 	rec := sqlstore.Record{Job: job, Agent: req.Agent, Context: jcJSON}
 	if err := s.db.Jobs().CreateRecord(ctx, rec); err != nil {

@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 		status.WithTransitionHook(s.metrics.observeTransition),
 		status.WithTracerProvider(s.tp), status.WithSpanLink(s.jobSpan))
 	s.poller = status.NewPoller(s.tracker, db.Jobs(), s.source,
-		status.WithRunFinder(ghbridge.RunFinder(s.dispatcher, s.dispatchJob)),
+		status.WithRunFinder(ghbridge.NewRunFinder(s.dispatcher, s.dispatchJob)),
 		status.WithQuietAfter(cfg.QuietAfter), status.WithPollLimit(100))
 	s.control = control.New(s.tracker, s.source,
 		control.WithForceCancelAfter(cfg.ForceCancelAfter), control.WithLogger(s.log), control.WithAppID(cfg.App.AppID), control.WithClock(s.now),
@@ -293,15 +293,15 @@ func (s *Server) sharesSecrets(tenant string) bool {
 	return ok && tenant == only
 }
 
-// dispatchJob rebuilds the dispatch.Job of a stored job, for the poller.
-func (s *Server) dispatchJob(ctx context.Context, j status.Job) (dispatch.Job, error) {
+// dispatchJob rebuilds the dispatch.Request of a stored job, for the poller.
+func (s *Server) dispatchJob(ctx context.Context, j status.Job) (dispatch.Request, error) {
 	rec, err := s.db.Jobs().GetRecord(ctx, j.ID)
 	if err != nil {
-		return dispatch.Job{}, err
+		return dispatch.Request{}, err
 	}
 	jc, err := decodeContext(rec.Context)
 	if err != nil {
-		return dispatch.Job{}, err
+		return dispatch.Request{}, err
 	}
-	return dispatch.Job{ID: rec.ID, Tenant: rec.Tenant, Agent: rec.Agent, Context: jc}, nil
+	return dispatch.Request{ID: rec.ID, Tenant: rec.Tenant, Agent: rec.Agent, Context: jc}, nil
 }

@@ -40,7 +40,7 @@ const (
 
 type env struct {
 	fake *githubtest.Server
-	inst githubtest.Installation
+	inst githubtest.AppInstallation
 	srv  *app.Server
 	http *httptest.Server
 	vars map[string]string
@@ -48,14 +48,14 @@ type env struct {
 
 var lookup = credentials.MapLookup
 
-func fakeGitHub(t *testing.T) (*githubtest.Server, githubtest.Installation) {
+func fakeGitHub(t *testing.T) (*githubtest.Server, githubtest.AppInstallation) {
 	fake := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(fake.Close)
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id", "version", "environment"}},
 		{Name: "push-only", Path: ".github/workflows/push.yml", NoDispatch: true},
 	}})
-	inst := fake.AddInstallation(githubtest.Installation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
 	return fake, inst
 }
 

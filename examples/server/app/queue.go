@@ -96,7 +96,7 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 		d.State = st
 		return s.db.Jobs().SaveDispatch(ctx, key, &d)
 	}
-	res, st, derr := s.dispatcher.Step(ctx, dispatch.Job{ID: key, Tenant: rec.Tenant, Agent: rec.Agent, Context: jc}, d.State, save)
+	res, st, derr := s.dispatcher.Step(ctx, dispatch.Request{ID: key, Tenant: rec.Tenant, Agent: rec.Agent, Context: jc}, d.State, save)
 	d.State, d.Next = st, time.Time{}
 	if failure.IsTransient(derr) {
 		deadline := rec.CreatedAt.Add(s.cfg.DispatchDeadline)
@@ -124,7 +124,7 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 			// Moved on meanwhile: its run reported, or it was cancelled.
 			// Whatever the step started must not go on: record and end it.
 			if res.RunID != 0 || res.DeploymentID != 0 || res.PullRequestNumber != 0 {
-				if _, err := s.tracker.Dispatched(ctx, key, ghbridge.Outcome(res), nil); err != nil {
+				if _, err := s.tracker.Dispatched(ctx, key, ghbridge.Dispatched(res), nil); err != nil {
 					return time.Time{}, err
 				}
 				if _, err := s.control.Started(ctx, key, res); err != nil {
@@ -144,7 +144,7 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 		log.WarnContext(ctx, "dispatch failed", "error", derr, "status", outcome, "tries", d.Tries)
 	}
 	s.metrics.dispatches.WithLabelValues(string(res.Kind), string(outcome)).Inc()
-	if _, err := s.tracker.Dispatched(ctx, key, ghbridge.Outcome(res), derr); err != nil {
+	if _, err := s.tracker.Dispatched(ctx, key, ghbridge.Dispatched(res), derr); err != nil {
 		return d.Next, err
 	}
 	if derr == nil {

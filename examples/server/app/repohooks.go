@@ -26,7 +26,7 @@ type repoHookRef struct {
 // afterDispatch ensures the repository webhook of a job dispatched with a
 // static token (GitHub sends an App's events through the App's webhook;
 // a token's repository needs its own).
-func (s *Server) afterDispatch(ctx context.Context, key string, res dispatch.Result) {
+func (s *Server) afterDispatch(ctx context.Context, key string, res dispatch.Receipt) {
 	if !s.cfg.RepoWebhooks || res.CredentialType != credentials.TypeStaticToken || len(s.cfg.WebhookSecrets) == 0 {
 		return
 	}

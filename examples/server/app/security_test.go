@@ -24,7 +24,7 @@ import (
 // nobody claimed, and secrets: A's own, and a server-wide one.
 type tenants struct {
 	*env
-	instA, instB, unclaimed githubtest.Installation
+	instA, instB, unclaimed githubtest.AppInstallation
 }
 
 func twoTenants(t *testing.T) *tenants {
@@ -34,8 +34,8 @@ func twoTenants(t *testing.T) *tenants {
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id", "version", "environment"}},
 	}})
 	fake.AddRepo(githubtest.Repo{Owner: "gamma", Name: "app", Workflows: []githubtest.Workflow{{Name: "deploy", Path: ".github/workflows/deploy.yml"}}})
-	instB := fake.AddInstallation(githubtest.Installation{Account: "beta", Repositories: []string{"beta/web"}})
-	unclaimed := fake.AddInstallation(githubtest.Installation{Account: "gamma", AllRepositories: true})
+	instB := fake.AddInstallation(githubtest.AppInstallation{Account: "beta", Repositories: []string{"beta/web"}})
+	unclaimed := fake.AddInstallation(githubtest.AppInstallation{Account: "gamma", AllRepositories: true})
 	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
 	vars["GHBRIDGE_SECRET_TENANT_A__ACME_TOKEN"] = "ghp_tenant_a_secret"
 	fake.AddStaticToken("ghp_tenant_a_secret")
@@ -178,7 +178,7 @@ func TestSecurityCrossTenantJobRoutes(t *testing.T) {
 
 func TestSecurityInstallClaims(t *testing.T) {
 	fake, instA := fakeGitHub(t)
-	other := fake.AddInstallation(githubtest.Installation{Account: "globex", AllRepositories: true})
+	other := fake.AddInstallation(githubtest.AppInstallation{Account: "globex", AllRepositories: true})
 	e := start(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db")))
 	e.inst = instA
 	fake.AddUser("a-admin", instA.ID)
@@ -229,7 +229,7 @@ func TestSecurityInstallClaims(t *testing.T) {
 
 	// Recover names an installation: the answer is an authorization URL,
 	// never a claim on the bare id.
-	third := fake.AddInstallation(githubtest.Installation{Account: "initech", AllRepositories: true})
+	third := fake.AddInstallation(githubtest.AppInstallation{Account: "initech", AllRepositories: true})
 	attempts++
 	code, body := e.call(t, "POST", "/api/github/installations/recover", keyB, map[string]any{"installationId": third.ID})
 	require.Equal(t, 202, code, body)

@@ -144,7 +144,7 @@ func (a *Audit) Events(ctx context.Context, limit int) ([]credentials.AuditEvent
 		if err := rows.Scan(&at, &e.Name, &ct, &e.Tenant, &e.Repo, &e.InstallationID, &e.JobID, &e.Attempt, &outcome, &e.Error); err != nil {
 			return nil, err
 		}
-		e.Time, e.CredentialType, e.Outcome = fromMicros(at), credentials.Type(ct), credentials.Outcome(outcome)
+		e.Time, e.CredentialType, e.Outcome = fromMicros(at), credentials.Type(ct), credentials.AuditOutcome(outcome)
 		out = append(out, e)
 	}
 	return out, rows.Err()
