@@ -88,7 +88,7 @@ func rank(level string) int {
 	return 0
 }
 
-func (d *run) webhookConfig(ctx context.Context) Result {
+func (d *run) webhookConfig(ctx context.Context) Finding {
 	hc, _, err := d.app.Apps.GetHookConfig(ctx)
 	if err != nil {
 		return d.failed(err, "the App's JWT", "reading the App's webhook configuration (GET /app/hook/config)", "check the App's webhook settings (App settings > General > Webhook)")
@@ -115,13 +115,13 @@ func (d *run) webhookConfig(ctx context.Context) Result {
 		fixes = append(fixes, "turn SSL verification on in the App's webhook settings")
 	}
 	if len(problems) == 0 {
-		return Result{Status: Pass, Detail: fmt.Sprintf("URL %s, content type json, secret set", hc.GetURL())}
+		return Finding{Verdict: Pass, Detail: fmt.Sprintf("URL %s, content type json, secret set", hc.GetURL())}
 	}
 	st := Fail
 	if len(problems) == 1 && strings.HasPrefix(problems[0], "content type") {
 		st = Warn
 	}
-	return Result{Status: st, Detail: "the App's webhook has " + strings.Join(problems, ", "), Fix: strings.Join(fixes, "; ")}
+	return Finding{Verdict: st, Detail: "the App's webhook has " + strings.Join(problems, ", "), Fix: strings.Join(fixes, "; ")}
 }
 
 // recent lists the App's deliveries of the last 24 hours, newest first.
@@ -152,9 +152,9 @@ func (d *run) recent(ctx context.Context) ([]*gh.HookDelivery, error) {
 // never returns a secret, so the check verifies the signature GitHub put
 // on a recent delivery (its request headers and payload, as GET
 // /app/hook/deliveries/{id} returns them) with the configured secrets.
-func (d *run) webhookSecret(ctx context.Context) Result {
+func (d *run) webhookSecret(ctx context.Context) Finding {
 	if len(d.cfg.WebhookSecrets) == 0 {
-		return Result{Status: Fail, Detail: "GITHUB_WEBHOOK_SECRET is not set: deliveries cannot be verified, so the webhook route answers 503",
+		return Finding{Verdict: Fail, Detail: "GITHUB_WEBHOOK_SECRET is not set: deliveries cannot be verified, so the webhook route answers 503",
 			Fix: "set it to the App's webhook secret (a comma-separated list during a rotation)"}
 	}
 	ds, err := d.recent(ctx)
@@ -162,7 +162,7 @@ func (d *run) webhookSecret(ctx context.Context) Result {
 		return d.failed(err, "the App's JWT", "listing the App's deliveries (GET /app/hook/deliveries)", "")
 	}
 	if len(ds) == 0 {
-		return Result{Status: Warn, Detail: "cannot tell whether GITHUB_WEBHOOK_SECRET matches the App's: GitHub never returns the secret, and there was no delivery in the last 24 h whose signature could be checked",
+		return Finding{Verdict: Warn, Detail: "cannot tell whether GITHUB_WEBHOOK_SECRET matches the App's: GitHub never returns the secret, and there was no delivery in the last 24 h whose signature could be checked",
 			Fix: "run a job (or redeliver a delivery from App settings > Advanced) and run the doctor again"}
 	}
 	// Newest first; a few are enough.
@@ -176,7 +176,7 @@ func (d *run) webhookSecret(ctx context.Context) Result {
 			continue
 		}
 		if sig == "" {
-			return Result{Status: Fail, Detail: fmt.Sprintf("delivery %d (%s) was sent unsigned: the App's webhook has no secret", x.GetID(), x.GetEvent()),
+			return Finding{Verdict: Fail, Detail: fmt.Sprintf("delivery %d (%s) was sent unsigned: the App's webhook has no secret", x.GetID(), x.GetEvent()),
 				Fix: "App settings > General > Webhook secret: set the value of GITHUB_WEBHOOK_SECRET"}
 		}
 		if i, ok := verifies(sig, payload, d.cfg.WebhookSecrets); ok {
@@ -184,7 +184,7 @@ func (d *run) webhookSecret(ctx context.Context) Result {
 			if len(d.cfg.WebhookSecrets) > 1 {
 				which = fmt.Sprintf("secret %d of %d", i+1, len(d.cfg.WebhookSecrets))
 			}
-			return Result{Status: Pass, Detail: fmt.Sprintf("delivery %d (%s, %s) verifies with %s of GITHUB_WEBHOOK_SECRET", x.GetID(), x.GetEvent(), x.GetDeliveredAt().Format(time.RFC3339), which)}
+			return Finding{Verdict: Pass, Detail: fmt.Sprintf("delivery %d (%s, %s) verifies with %s of GITHUB_WEBHOOK_SECRET", x.GetID(), x.GetEvent(), x.GetDeliveredAt().Format(time.RFC3339), which)}
 		}
 		detail := fmt.Sprintf("the signature of delivery %d (%s, %s) verifies with none of the configured secrets", x.GetID(), x.GetEvent(), x.GetDeliveredAt().Format(time.RFC3339))
 		switch code := x.GetStatusCode(); {
@@ -193,13 +193,13 @@ func (d *run) webhookSecret(ctx context.Context) Result {
 		case code >= 200 && code < 300:
 			// The receiver accepted it, so GitHub's copy of the payload
 			// may differ in bytes from what was sent: not conclusive.
-			return Result{Status: Warn, Detail: detail + ", but the receiver accepted it (GitHub's stored copy may differ in bytes); inconclusive",
+			return Finding{Verdict: Warn, Detail: detail + ", but the receiver accepted it (GitHub's stored copy may differ in bytes); inconclusive",
 				Fix: "if deliveries fail with 401, set GITHUB_WEBHOOK_SECRET to the App's webhook secret"}
 		}
-		return Result{Status: Fail, Detail: detail + ": the App's webhook secret differs from GITHUB_WEBHOOK_SECRET",
+		return Finding{Verdict: Fail, Detail: detail + ": the App's webhook secret differs from GITHUB_WEBHOOK_SECRET",
 			Fix: "set the same value in App settings > General > Webhook secret and in GITHUB_WEBHOOK_SECRET (during a rotation list both, new first)"}
 	}
-	return Result{Status: Warn, Detail: "GitHub's delivery log holds no request to verify the secret with", Fix: "check the secret by hand"}
+	return Finding{Verdict: Warn, Detail: "GitHub's delivery log holds no request to verify the secret with", Fix: "check the secret by hand"}
 }
 
 func signatureOf(d *gh.HookDelivery) (sig string, payload []byte) {
@@ -241,7 +241,7 @@ func verifies(sig string, payload []byte, secrets []string) (int, bool) {
 
 // deliveries reports deliveries of the last 24 h that never succeeded,
 // the usual cause of "the status does not update".
-func (d *run) deliveries(ctx context.Context) Result {
+func (d *run) deliveries(ctx context.Context) Finding {
 	ds, err := d.recent(ctx)
 	if err != nil {
 		return d.failed(err, "the App's JWT", "listing the App's deliveries (GET /app/hook/deliveries)", "")
@@ -264,7 +264,7 @@ func (d *run) deliveries(ctx context.Context) Result {
 		n++
 	}
 	if n == 0 {
-		return Result{Status: Pass, Detail: fmt.Sprintf("deliveries in the last 24 h: %d, none failed", len(ds))}
+		return Finding{Verdict: Pass, Detail: fmt.Sprintf("deliveries in the last 24 h: %d, none failed", len(ds))}
 	}
 	var parts, fixes []string
 	for _, code := range slices.Sorted(maps.Keys(failed)) {
@@ -274,7 +274,7 @@ func (d *run) deliveries(ctx context.Context) Result {
 			fixes = append(fixes, fix)
 		}
 	}
-	return Result{Status: Fail, Detail: fmt.Sprintf("%d of %d deliveries in the last 24 h failed: %s", n, len(seen)+len(ok), strings.Join(parts, ", ")),
+	return Finding{Verdict: Fail, Detail: fmt.Sprintf("%d of %d deliveries in the last 24 h failed: %s", n, len(seen)+len(ok), strings.Join(parts, ", ")),
 		Fix: strings.Join(fixes, "; ") + "; the server redelivers failed deliveries in its reconcile loop once fixed"}
 }
 
@@ -294,7 +294,7 @@ func deliveryCode(code int) (what, fix string) {
 	return fmt.Sprintf("%d", code), "see the delivery in App settings > Advanced"
 }
 
-func (d *run) events(ctx context.Context) Result {
+func (d *run) events(ctx context.Context) Finding {
 	need, optional, _ := needs(d.cfg.Kinds, d.cfg.ReportChecks)
 	var missing, missingOpt []string
 	for _, e := range need {
@@ -309,14 +309,14 @@ func (d *run) events(ctx context.Context) Result {
 	}
 	switch {
 	case len(missing) > 0:
-		return Result{Status: Fail, Detail: fmt.Sprintf("the App does not subscribe to %s (it subscribes to %s); jobs never leave pending/in_progress by webhook",
+		return Finding{Verdict: Fail, Detail: fmt.Sprintf("the App does not subscribe to %s (it subscribes to %s); jobs never leave pending/in_progress by webhook",
 			strings.Join(missing, ", "), listOr(d.meta.Events, "nothing")),
 			Fix: "App settings > Permissions & events > Subscribe to events: tick " + strings.Join(eventNames(missing), ", ")}
 	case len(missingOpt) > 0:
-		return Result{Status: Warn, Detail: fmt.Sprintf("subscribed to %s; not to %s (optional: the step running is not shown)", strings.Join(need, ", "), strings.Join(missingOpt, ", ")),
+		return Finding{Verdict: Warn, Detail: fmt.Sprintf("subscribed to %s; not to %s (optional: the step running is not shown)", strings.Join(need, ", "), strings.Join(missingOpt, ", ")),
 			Fix: "App settings > Permissions & events: tick " + strings.Join(eventNames(missingOpt), ", ")}
 	}
-	return Result{Status: Pass, Detail: "subscribed to " + strings.Join(append(need, optional...), ", ")}
+	return Finding{Verdict: Pass, Detail: "subscribed to " + strings.Join(append(need, optional...), ", ")}
 }
 
 // eventNames are the check box labels of the App settings page.
@@ -342,14 +342,14 @@ func listOr(xs []string, none string) string {
 	return strings.Join(xs, ", ")
 }
 
-func (d *run) permissions(ctx context.Context) Result {
+func (d *run) permissions(ctx context.Context) Finding {
 	_, _, need := needs(d.cfg.Kinds, d.cfg.ReportChecks)
 	insts, _, err := d.app.Apps.ListInstallations(ctx, &gh.ListOptions{PerPage: 100})
 	if err != nil {
 		return d.failed(err, "the App's JWT", "listing installations (GET /app/installations)", "")
 	}
 	if len(insts) == 0 {
-		return Result{Status: Fail, Detail: "the App has no installation", Fix: fmt.Sprintf("install it on the account that owns the repositories (https://github.com/apps/%s/installations/new)", d.meta.GetSlug())}
+		return Finding{Verdict: Fail, Detail: "the App has no installation", Fix: fmt.Sprintf("install it on the account that owns the repositories (https://github.com/apps/%s/installations/new)", d.meta.GetSlug())}
 	}
 	var bad []string
 	for _, in := range insts {
@@ -365,10 +365,10 @@ func (d *run) permissions(ctx context.Context) Result {
 		}
 	}
 	if len(bad) > 0 {
-		return Result{Status: Fail, Detail: strings.Join(bad, "; "),
+		return Finding{Verdict: Fail, Detail: strings.Join(bad, "; "),
 			Fix: "App settings > Permissions & events > Repository permissions: grant them; then an owner of each account accepts the new permissions (Settings > GitHub Apps > Configure)"}
 	}
-	return Result{Status: Pass, Detail: fmt.Sprintf("%d installation(s) grant %s", len(insts), permList(need))}
+	return Finding{Verdict: Pass, Detail: fmt.Sprintf("%d installation(s) grant %s", len(insts), permList(need))}
 }
 
 func permList(p map[string]string) string {

@@ -4,7 +4,7 @@
 // subscribes to, each installation's permissions, and for a repository
 // its installation and workflow.
 //
-// The reference server's "doctor" command prints a Report as it runs;
+// The reference server's "doctor" command prints a Diagnosis as it runs;
 // hosts can run the same checks in their own health endpoints:
 //
 //	rep := doctor.Run(ctx, doctor.Config{App: app, WebhookSecrets: secrets}, nil)
@@ -34,22 +34,22 @@ import (
 // DefaultTimeout bounds each check when Config.Timeout is zero.
 const DefaultTimeout = 5 * time.Second
 
-// Status is a check's outcome.
-type Status string
+// Verdict is a check's outcome.
+type Verdict string
 
-// Outcomes of a check. Only Fail makes a Report fail.
+// Verdicts of a check. Only Fail makes a Diagnosis fail.
 const (
-	Pass Status = "ok"
-	Warn Status = "warn"
-	Fail Status = "FAIL"
-	Skip Status = "skip"
+	Pass Verdict = "ok"
+	Warn Verdict = "warn"
+	Fail Verdict = "FAIL"
+	Skip Verdict = "skip"
 )
 
-// Result is one check's outcome.
-type Result struct {
+// Finding is one check's outcome.
+type Finding struct {
 	// Check names the check ("app", "webhook config", ...).
-	Check  string
-	Status Status
+	Check   string
+	Verdict Verdict
 	// Detail says what was found; Fix what to do about it (empty on Pass).
 	Detail, Fix string
 	// Err is the error behind a failure, when there is one; *Explained
@@ -58,21 +58,21 @@ type Result struct {
 	Duration time.Duration
 }
 
-// Report is the outcome of Run.
-type Report struct {
-	Results []Result
+// Diagnosis is the outcome of Run.
+type Diagnosis struct {
+	Findings []Finding
 }
 
 // OK reports whether no check failed.
-func (r Report) OK() bool {
-	return !slices.ContainsFunc(r.Results, func(x Result) bool { return x.Status == Fail })
+func (r Diagnosis) OK() bool {
+	return !slices.ContainsFunc(r.Findings, func(x Finding) bool { return x.Verdict == Fail })
 }
 
 // Count returns how many checks had status s.
-func (r Report) Count(s Status) int {
+func (r Diagnosis) Count(s Verdict) int {
 	n := 0
-	for _, x := range r.Results {
-		if x.Status == s {
+	for _, x := range r.Findings {
+		if x.Verdict == s {
 			n++
 		}
 	}
@@ -80,7 +80,7 @@ func (r Report) Count(s Status) int {
 }
 
 // Summary is the one line that ends a printed report.
-func (r Report) Summary() string {
+func (r Diagnosis) Summary() string {
 	verdict := "all checks passed"
 	if !r.OK() {
 		verdict = "some checks failed: fix them and run the doctor again"
@@ -133,7 +133,7 @@ type Config struct {
 // not nil, is called with each result as soon as its check ends, so that
 // a person sees the checks as they run. Checks that need what an earlier
 // one could not establish are reported as Skip.
-func Run(ctx context.Context, cfg Config, progress func(Result)) Report {
+func Run(ctx context.Context, cfg Config, progress func(Finding)) Diagnosis {
 	d := &run{cfg: cfg, progress: progress}
 	if d.cfg.Timeout <= 0 {
 		d.cfg.Timeout = DefaultTimeout
@@ -149,8 +149,8 @@ func Run(ctx context.Context, cfg Config, progress func(Result)) Report {
 }
 
 // Print writes a result as the doctor command does.
-func Print(w io.Writer, r Result) {
-	fmt.Fprintf(w, "  %-4s  %s: %s", r.Status, r.Check, r.Detail)
+func Print(w io.Writer, r Finding) {
+	fmt.Fprintf(w, "  %-4s  %s: %s", r.Verdict, r.Check, r.Detail)
 	if r.Duration >= time.Second {
 		fmt.Fprintf(w, " [%s]", r.Duration.Round(100*time.Millisecond))
 	}
@@ -161,12 +161,12 @@ func Print(w io.Writer, r Result) {
 }
 
 // Printer returns a progress function for Run that prints each result to w.
-func Printer(w io.Writer) func(Result) { return func(r Result) { Print(w, r) } }
+func Printer(w io.Writer) func(Finding) { return func(r Finding) { Print(w, r) } }
 
 type run struct {
 	cfg      Config
-	progress func(Result)
-	rep      Report
+	progress func(Finding)
+	rep      Diagnosis
 
 	host    string
 	clients *github.ClientFactory
@@ -174,21 +174,21 @@ type run struct {
 	meta    *gh.App
 }
 
-func (d *run) add(r Result) {
-	d.rep.Results = append(d.rep.Results, r)
+func (d *run) add(r Finding) {
+	d.rep.Findings = append(d.rep.Findings, r)
 	if d.progress != nil {
 		d.progress(r)
 	}
 }
 
 // check runs fn with the check's own timeout and records its result.
-func (d *run) check(ctx context.Context, name string, fn func(ctx context.Context) Result) Result {
+func (d *run) check(ctx context.Context, name string, fn func(ctx context.Context) Finding) Finding {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
 	r := fn(ctx)
 	r.Check, r.Duration = name, time.Since(start)
-	if r.Status == Fail {
+	if r.Verdict == Fail {
 		if ex, ok := r.Err.(*Explained); ok && (ex.Cause == CauseTimeout || ctx.Err() != nil) {
 			ex.Cause, ex.Text = CauseTimeout, fmt.Sprintf("no answer from %s within %s", d.host, d.cfg.Timeout)
 			ex.Meaning = "a firewall or proxy drops the traffic, or the host is down"
@@ -199,10 +199,10 @@ func (d *run) check(ctx context.Context, name string, fn func(ctx context.Contex
 	return r
 }
 
-func (d *run) skip(name, why string) { d.add(Result{Check: name, Status: Skip, Detail: why}) }
+func (d *run) skip(name, why string) { d.add(Finding{Check: name, Verdict: Skip, Detail: why}) }
 
 // failed turns a GitHub call's error into a failed result.
-func (d *run) failed(err error, authAs, what, fix string) Result {
+func (d *run) failed(err error, authAs, what, fix string) Finding {
 	ex := Explain(err, d.host, authAs)
 	if ex.Network() {
 		fix = "make " + d.host + " reachable from this machine (GITHUB_API_URL, DNS, firewall, proxy)"
@@ -211,18 +211,18 @@ func (d *run) failed(err error, authAs, what, fix string) Result {
 	if what != "" {
 		detail = what + ": " + detail
 	}
-	return Result{Status: Fail, Detail: detail, Fix: fix, Err: ex}
+	return Finding{Verdict: Fail, Detail: detail, Fix: fix, Err: ex}
 }
 
 func (d *run) all(ctx context.Context) {
-	if r := d.check(ctx, "app config", d.appConfig); r.Status == Fail {
+	if r := d.check(ctx, "app config", d.appConfig); r.Verdict == Fail {
 		for _, n := range []string{"app", "webhook config", "webhook secret", "deliveries", "events", "permissions"} {
 			d.skip(n, "needs a valid App configuration")
 		}
 		d.skipTargets("needs a valid App configuration")
 		return
 	}
-	if r := d.check(ctx, "app", d.appJWT); r.Status == Fail {
+	if r := d.check(ctx, "app", d.appJWT); r.Verdict == Fail {
 		why := "needs GitHub to accept the App's JWT"
 		if ex, ok := r.Err.(*Explained); ok && ex.Network() {
 			why = "needs " + d.host + " to be reachable"
@@ -249,13 +249,13 @@ func (d *run) skipTargets(why string) {
 	}
 }
 
-func (d *run) appConfig(context.Context) Result {
+func (d *run) appConfig(context.Context) Finding {
 	err := d.cfg.AppErr
 	if err == nil {
 		err = d.cfg.App.Validate()
 	}
 	if err != nil {
-		return Result{Status: Fail, Detail: err.Error(), Err: err,
+		return Finding{Verdict: Fail, Detail: err.Error(), Err: err,
 			Fix: "set GITHUB_APP_ID to the numeric App ID and GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE) to the .pem from the App's settings page"}
 	}
 	d.clients = d.cfg.Clients
@@ -264,19 +264,19 @@ func (d *run) appConfig(context.Context) Result {
 		d.clients, err = github.NewClientFactory(github.WithBaseURL(d.cfg.App.BaseURL), github.WithUserAgent("ghbridge-doctor"),
 			github.WithRetryPolicy(github.RetryPolicy{MaxRetries: -1, AttemptTimeout: d.cfg.Timeout}))
 		if err != nil {
-			return Result{Status: Fail, Detail: err.Error(), Err: err, Fix: "set GITHUB_API_URL to https://api.github.com or https://HOST/api/v3"}
+			return Finding{Verdict: Fail, Detail: err.Error(), Err: err, Fix: "set GITHUB_API_URL to https://api.github.com or https://HOST/api/v3"}
 		}
 	}
 	d.host = hostOf(d.clients.BaseURL())
-	return Result{Status: Pass, Detail: fmt.Sprintf("App id %d, private key parses, API %s", d.cfg.App.AppID, d.clients.BaseURL())}
+	return Finding{Verdict: Pass, Detail: fmt.Sprintf("App id %d, private key parses, API %s", d.cfg.App.AppID, d.clients.BaseURL())}
 }
 
 func hostOf(u *url.URL) string { return u.Host }
 
-func (d *run) appJWT(ctx context.Context) Result {
+func (d *run) appJWT(ctx context.Context) Finding {
 	app, err := d.clients.AppClient(d.cfg.App)
 	if err != nil {
-		return Result{Status: Fail, Detail: err.Error(), Err: err, Fix: "check the App configuration"}
+		return Finding{Verdict: Fail, Detail: err.Error(), Err: err, Fix: "check the App configuration"}
 	}
 	meta, _, err := app.Apps.Get(ctx, "")
 	if err != nil {
@@ -293,14 +293,14 @@ func (d *run) appJWT(ctx context.Context) Result {
 				ex.Meaning = "this machine's clock is off by more than a minute"
 				fix = "synchronise the clock (NTP)"
 			}
-			return Result{Status: Fail, Detail: ex.Error(), Fix: fix, Err: ex}
+			return Finding{Verdict: Fail, Detail: ex.Error(), Fix: fix, Err: ex}
 		}
 		return d.failed(err, "the App's JWT", "", fix)
 	}
 	if meta.GetID() != 0 && meta.GetID() != d.cfg.App.AppID {
-		return Result{Status: Fail, Detail: fmt.Sprintf("the key belongs to App %d (%s), but GITHUB_APP_ID is %d", meta.GetID(), meta.GetSlug(), d.cfg.App.AppID),
+		return Finding{Verdict: Fail, Detail: fmt.Sprintf("the key belongs to App %d (%s), but GITHUB_APP_ID is %d", meta.GetID(), meta.GetSlug(), d.cfg.App.AppID),
 			Fix: fmt.Sprintf("set GITHUB_APP_ID=%d, or use the key of App %d", meta.GetID(), d.cfg.App.AppID)}
 	}
 	d.app, d.meta = app, meta
-	return Result{Status: Pass, Detail: fmt.Sprintf("GitHub accepts the App's JWT: App %q (id %d)", meta.GetSlug(), meta.GetID())}
+	return Finding{Verdict: Pass, Detail: fmt.Sprintf("GitHub accepts the App's JWT: App %q (id %d)", meta.GetSlug(), meta.GetID())}
 }

@@ -61,29 +61,29 @@ func newSetup(t *testing.T) *setup {
 }
 
 // run runs the doctor and returns its printed output.
-func run(t *testing.T, cfg doctor.Config) (doctor.Report, string) {
+func run(t *testing.T, cfg doctor.Config) (doctor.Diagnosis, string) {
 	t.Helper()
 	var out bytes.Buffer
 	var streamed []string
-	rep := doctor.Run(context.Background(), cfg, func(r doctor.Result) {
+	rep := doctor.Run(context.Background(), cfg, func(r doctor.Finding) {
 		streamed = append(streamed, r.Check)
 		doctor.Print(&out, r)
 	})
 	out.WriteString(rep.Summary() + "\n")
-	require.Len(t, streamed, len(rep.Results), "every result is streamed as its check ends")
+	require.Len(t, streamed, len(rep.Findings), "every result is streamed as its check ends")
 	t.Logf("doctor output:\n%s", out.String())
 	return rep, out.String()
 }
 
-func result(t *testing.T, rep doctor.Report, check string) doctor.Result {
+func result(t *testing.T, rep doctor.Diagnosis, check string) doctor.Finding {
 	t.Helper()
-	for _, r := range rep.Results {
+	for _, r := range rep.Findings {
 		if r.Check == check {
 			return r
 		}
 	}
-	t.Fatalf("no %q check in %+v", check, rep.Results)
-	return doctor.Result{}
+	t.Fatalf("no %q check in %+v", check, rep.Findings)
+	return doctor.Finding{}
 }
 
 func TestHealthySetupPasses(t *testing.T) {
@@ -93,7 +93,7 @@ func TestHealthySetupPasses(t *testing.T) {
 	assert.Zero(t, rep.Count(doctor.Fail))
 	assert.Contains(t, out, "all checks passed")
 	for _, check := range []string{"app config", "app", "webhook config", "webhook secret", "deliveries", "events", "permissions", "acme/deployer installation", "acme/deployer workflow"} {
-		assert.Equal(t, doctor.Pass, result(t, rep, check).Status, check)
+		assert.Equal(t, doctor.Pass, result(t, rep, check).Verdict, check)
 	}
 	assert.Contains(t, result(t, rep, "webhook secret").Detail, "verifies with the secret")
 }
@@ -167,7 +167,7 @@ func TestBrokenSetups(t *testing.T) {
 			rep, out := run(t, s.cfg)
 			assert.False(t, rep.OK())
 			r := result(t, rep, tc.check)
-			assert.Equal(t, doctor.Fail, r.Status, out)
+			assert.Equal(t, doctor.Fail, r.Verdict, out)
 			for _, w := range tc.want {
 				assert.Contains(t, r.Detail+" fix: "+r.Fix, w)
 			}
@@ -191,13 +191,13 @@ func TestUnreachableHost(t *testing.T) {
 	cfg.App.BaseURL = "http://" + refused + "/api/v3/"
 	rep, out := run(t, cfg)
 	r := result(t, rep, "app")
-	assert.Equal(t, doctor.Fail, r.Status)
+	assert.Equal(t, doctor.Fail, r.Verdict)
 	var ex *doctor.Explained
 	require.True(t, errors.As(r.Err, &ex))
 	assert.Equal(t, doctor.CauseRefused, ex.Cause)
 	assert.Contains(t, r.Detail, "connection to "+refused+" refused")
 	assert.NotContains(t, out, "JWT:")
-	assert.Equal(t, doctor.Skip, result(t, rep, "events").Status)
+	assert.Equal(t, doctor.Skip, result(t, rep, "events").Verdict)
 	assert.Contains(t, result(t, rep, "events").Detail, "needs "+refused+" to be reachable")
 
 	// A listener that accepts and never answers.
@@ -249,7 +249,7 @@ func TestSecretCheckWithoutDeliveries(t *testing.T) {
 	fake.SetWebhook("https://ghbridge.example.com/api/github/webhook", secret)
 	rep, _ := run(t, doctor.Config{App: fake.AppConfig(), WebhookSecrets: []string{"other", secret}})
 	r := result(t, rep, "webhook secret")
-	assert.Equal(t, doctor.Warn, r.Status)
+	assert.Equal(t, doctor.Warn, r.Verdict)
 	assert.Contains(t, r.Detail, "GitHub never returns the secret")
 	assert.True(t, rep.OK(), "a warning is not a failure")
 }

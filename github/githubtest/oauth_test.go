@@ -93,5 +93,5 @@ func TestRequestsLogsEverything(t *testing.T) {
 	resp.Body.Close()
 	reqs := srv.Requests()
 	require.Len(t, reqs, 1, "unrouted requests are logged too")
-	assert.Equal(t, githubtest.Request{Method: "GET", Path: "/nowhere", Scheme: "token"}, reqs[0])
+	assert.Equal(t, githubtest.RecordedRequest{Method: "GET", Path: "/nowhere", Scheme: "token"}, reqs[0])
 }

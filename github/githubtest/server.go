@@ -75,7 +75,7 @@ type Server struct {
 	deployments   map[int64]*Deployment
 	checkRuns     map[int64]*CheckRun
 	requests      map[string]int
-	log           []Request
+	log           []RecordedRequest
 	users         map[string][]int64 // login -> installations the user can see
 	oauthCodes    map[string]oauthCode
 	userTokens    map[string]string // user token -> login
@@ -207,8 +207,8 @@ func (s *Server) RequestCount(route string) int {
 	return s.requests[route]
 }
 
-// Request is one request the fake received, as Requests lists it.
-type Request struct {
+// RecordedRequest is one request the fake received, as Requests lists it.
+type RecordedRequest struct {
 	Method string
 	// Path is the request path under the API prefix, e.g.
 	// "/repos/acme/deployer/actions/workflows/deploy.yml/dispatches".
@@ -220,7 +220,7 @@ type Request struct {
 
 // Requests returns every request received so far, oldest first, routed or
 // not: tests assert with it that nothing was sent to GitHub.
-func (s *Server) Requests() []Request {
+func (s *Server) Requests() []RecordedRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.log)
@@ -230,7 +230,7 @@ func (s *Server) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		s.mu.Lock()
-		s.log = append(s.log, Request{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, APIPrefix), Scheme: strings.ToLower(scheme)})
+		s.log = append(s.log, RecordedRequest{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, APIPrefix), Scheme: strings.ToLower(scheme)})
 		s.mu.Unlock()
 		next.ServeHTTP(w, r)
 	})
