@@ -49,6 +49,7 @@ type options struct {
 	clients  []github.Option
 	dispatch []dispatch.Option
 	tracker  []status.TrackerOption
+	resolver []credentials.ResolverOption
 	webhook  []webhook.Option
 }
 
@@ -63,6 +64,14 @@ func WithAudit(sink credentials.AuditSink) Option { return func(o *options) { o.
 // is the App's; retry policy, user agent, API version, transport).
 func WithClientOptions(opts ...github.Option) Option {
 	return func(o *options) { o.clients = append(o.clients, opts...) }
+}
+
+// WithResolverOptions adds options of the credential resolver, after
+// New's own: a host that looks installations up through a wrapper (say
+// credentials.UnclaimedBelongTo for a single tenant) passes
+// credentials.WithInstallationStore here.
+func WithResolverOptions(opts ...credentials.ResolverOption) Option {
+	return func(o *options) { o.resolver = append(o.resolver, opts...) }
 }
 
 // WithDispatchOptions adds options of the dispatcher.
@@ -135,7 +144,7 @@ func New(cfg Config, opts ...Option) (*Bridge, error) {
 		}
 		ropts = append(ropts, credentials.WithTokenSource(b.Tokens))
 	}
-	b.Resolver = credentials.NewResolver(ropts...)
+	b.Resolver = credentials.NewResolver(append(ropts, o.resolver...)...)
 	b.Source = github.NewClientSource(b.Resolver, b.Clients)
 	b.Renderer = template.NewRenderer()
 	b.Dispatcher = dispatch.New(b.Source, append([]dispatch.Option{

@@ -107,63 +107,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 		s.tp = otel.GetTracerProvider()
 	}
 	audit := credentials.MultiAuditSink(db.Audit(func(err error) { s.log.Error("writing an audit event failed", "error", err) }), s.metrics.audit())
-	if s.clients, err = github.NewClientFactory(github.WithBaseURL(cfg.App.BaseURL), github.WithUserAgent("ghbridge-server"), github.WithLogger(s.log),
-		github.WithRetryObserver(s.ops.observeRetry), github.WithRateLimitObserver(s.ops.observeRateLimit), github.WithTracerProvider(s.tp),
-		github.WithAudit(audit)); err != nil {
+	if err := s.wire(ctx, db, audit); err != nil {
 		db.Close()
 		return nil, err
-	}
-	resolverOpts := []credentials.ResolverOption{
-		credentials.WithInstallationStore(s.installationLookup(db.Installations())),
-		credentials.WithSecretStore(credentials.EnvSecretStore{Prefix: cfg.SecretPrefix, Lookup: cfg.SecretLookup, SharedWith: s.sharesSecrets}),
-		credentials.WithAudit(audit),
-	}
-	if cfg.AppErr == nil {
-		s.tokens, err = s.clients.TokenCache(cfg.App)
-		if err != nil {
-			s.cfg.AppErr = err
-		} else {
-			resolverOpts = append(resolverOpts, credentials.WithTokenSource(s.tokens))
-		}
-	}
-	if s.cfg.AppErr != nil {
-		s.log.Warn("GitHub App not configured: installation credentials and the install routes are off", "reason", s.cfg.AppErr.Error())
-	}
-	s.source = github.NewClientSource(credentials.NewResolver(resolverOpts...), s.clients)
-	s.renderer = template.NewRenderer()
-	s.dispatcher = dispatch.New(s.source, append([]dispatch.Option{
-		dispatch.WithRenderer(s.renderer), dispatch.WithAudit(audit), dispatch.WithLogger(s.log), dispatch.WithTracerProvider(s.tp),
-		dispatch.WithRunLookup(dispatch.RunLookup{Settle: cfg.DispatchSettle}),
-	}, s.dopts...)...)
-	s.tracker = status.NewTracker(db.Jobs(),
-		status.WithReporter(status.NewGitHubReporter(s.source)),
-		status.WithLogger(s.log), status.WithClock(s.now),
-		status.WithTransitionHook(s.metrics.observeTransition),
-		status.WithTracerProvider(s.tp), status.WithSpanLink(s.jobSpan))
-	s.poller = status.NewPoller(s.tracker, db.Jobs(), s.source,
-		status.WithRunFinder(ghbridge.NewRunFinder(s.dispatcher, s.dispatchJob)),
-		status.WithQuietAfter(cfg.QuietAfter), status.WithPollLimit(100))
-	s.control = control.New(s.tracker, s.source,
-		control.WithForceCancelAfter(cfg.ForceCancelAfter), control.WithLogger(s.log), control.WithAppID(cfg.App.AppID), control.WithClock(s.now),
-		control.WithRedispatch(s.redispatch), control.WithReviewer(s.reviewerClient))
-	if len(cfg.WebhookSecrets) > 0 {
-		s.hooks, err = webhook.New(cfg.WebhookSecrets, webhook.WithHolder(webhook.NewHolder(cfg.Instance)),
-			webhook.WithDeliveryStore(db.Deliveries()), webhook.WithLogger(s.log), webhook.WithObserver(s.metrics.observeDelivery),
-			webhook.WithTracerProvider(s.tp))
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		// Deliveries this instance was processing when it died are
-		// processed when redelivered, not answered as duplicates.
-		if _, err := s.hooks.ReleaseStaleClaims(ctx); err != nil {
-			s.log.Warn("delivery claims of an earlier run stay until their lease ends", "error", err)
-		}
-		webhook.SyncInstallations(s.hooks, db.Installations(), s.tokens)
-		s.tracker.Register(s.hooks)
-		s.control.Register(s.hooks)
-	} else {
-		s.log.Warn("webhook route off: " + EnvWebhookSecret + " is not set")
 	}
 	if db.Dialect() == sqlstore.Postgres {
 		if s.queue, err = newRiverQueue(ctx, s, cfg.DatabaseURL); err != nil {
@@ -175,6 +121,59 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// wire builds the pipeline with ghbridge.New, adding the server's
+// observers, tracing and settings to each part, then the parts ghbridge
+// leaves to hosts: the poller, job control and stale delivery claims.
+func (s *Server) wire(ctx context.Context, db *sqlstore.DB, audit credentials.AuditSink) error {
+	cfg := s.cfg
+	app := cfg.App
+	if s.cfg.AppErr == nil {
+		s.cfg.AppErr = app.Validate()
+	}
+	if s.cfg.AppErr != nil {
+		s.log.Warn("GitHub App not configured: installation credentials and the install routes are off", "reason", s.cfg.AppErr.Error())
+		app = credentials.AppConfig{BaseURL: cfg.App.BaseURL}
+	}
+	b, err := ghbridge.New(ghbridge.Config{
+		App:            app,
+		Installations:  db.Installations(),
+		Secrets:        credentials.EnvSecretStore{Prefix: cfg.SecretPrefix, Lookup: cfg.SecretLookup, SharedWith: s.sharesSecrets},
+		Jobs:           db.Jobs(),
+		WebhookSecrets: cfg.WebhookSecrets,
+		Deliveries:     db.Deliveries(),
+	},
+		ghbridge.WithLogger(s.log), ghbridge.WithAudit(audit),
+		ghbridge.WithClientOptions(github.WithUserAgent("ghbridge-server"), github.WithRetryObserver(s.ops.observeRetry),
+			github.WithRateLimitObserver(s.ops.observeRateLimit), github.WithTracerProvider(s.tp)),
+		ghbridge.WithResolverOptions(credentials.WithInstallationStore(s.installationLookup(db.Installations()))),
+		ghbridge.WithDispatchOptions(append([]dispatch.Option{dispatch.WithTracerProvider(s.tp),
+			dispatch.WithRunLookup(dispatch.RunLookup{Settle: cfg.DispatchSettle})}, s.dopts...)...),
+		ghbridge.WithTrackerOptions(status.WithClock(s.now), status.WithTransitionHook(s.metrics.observeTransition),
+			status.WithTracerProvider(s.tp), status.WithSpanLink(s.jobSpan)),
+		ghbridge.WithWebhookOptions(webhook.WithHolder(webhook.NewHolder(cfg.Instance)),
+			webhook.WithObserver(s.metrics.observeDelivery), webhook.WithTracerProvider(s.tp)))
+	if err != nil {
+		return err
+	}
+	s.clients, s.tokens, s.source, s.renderer = b.Clients, b.Tokens, b.Source, b.Renderer
+	s.dispatcher, s.tracker, s.hooks = b.Dispatcher, b.Tracker, b.Webhooks
+	s.poller = b.Poller(db.Jobs(), cfg.QuietAfter, s.dispatchJob, status.WithPollLimit(100))
+	s.control = control.New(s.tracker, s.source,
+		control.WithForceCancelAfter(cfg.ForceCancelAfter), control.WithLogger(s.log), control.WithAppID(cfg.App.AppID), control.WithClock(s.now),
+		control.WithRedispatch(s.redispatch), control.WithReviewer(s.reviewerClient))
+	if s.hooks == nil {
+		s.log.Warn("webhook route off: " + EnvWebhookSecret + " is not set")
+		return nil
+	}
+	// Deliveries this instance was processing when it died are processed
+	// when redelivered, not answered as duplicates.
+	if _, err := s.hooks.ReleaseStaleClaims(ctx); err != nil {
+		s.log.Warn("delivery claims of an earlier run stay until their lease ends", "error", err)
+	}
+	s.control.Register(s.hooks)
+	return nil
 }
 
 // Start runs the server's background work until ctx ends: the dispatch
