@@ -108,7 +108,7 @@ func (d *run) webhookConfig(ctx context.Context) Finding {
 	}
 	if hc.GetSecret() == "" {
 		problems = append(problems, "no secret")
-		fixes = append(fixes, "App settings > General > Webhook secret: set the value of GITHUB_WEBHOOK_SECRET")
+		fixes = append(fixes, "App settings > General > Webhook secret: set the value of "+d.secretName())
 	}
 	if hc.GetInsecureSSL() == "1" {
 		problems = append(problems, "SSL verification off")
@@ -154,7 +154,7 @@ func (d *run) recent(ctx context.Context) ([]*gh.HookDelivery, error) {
 // /app/hook/deliveries/{id} returns them) with the configured secrets.
 func (d *run) webhookSecret(ctx context.Context) Finding {
 	if len(d.cfg.WebhookSecrets) == 0 {
-		return Finding{Verdict: Fail, Detail: "GITHUB_WEBHOOK_SECRET is not set: deliveries cannot be verified, so the webhook route answers 503",
+		return Finding{Verdict: Fail, Detail: d.secretName() + " is not set: deliveries cannot be verified, so the webhook route answers 503",
 			Fix: "set it to the App's webhook secret (a comma-separated list during a rotation)"}
 	}
 	ds, err := d.recent(ctx)
@@ -162,7 +162,7 @@ func (d *run) webhookSecret(ctx context.Context) Finding {
 		return d.failed(err, "the App's JWT", "listing the App's deliveries (GET /app/hook/deliveries)", "")
 	}
 	if len(ds) == 0 {
-		return Finding{Verdict: Warn, Detail: "cannot tell whether GITHUB_WEBHOOK_SECRET matches the App's: GitHub never returns the secret, and there was no delivery in the last 24 h whose signature could be checked",
+		return Finding{Verdict: Warn, Detail: "cannot tell whether " + d.secretName() + " matches the App's: GitHub never returns the secret, and there was no delivery in the last 24 h whose signature could be checked",
 			Fix: "run a job (or redeliver a delivery from App settings > Advanced) and run the doctor again"}
 	}
 	// Newest first; a few are enough.
@@ -177,14 +177,14 @@ func (d *run) webhookSecret(ctx context.Context) Finding {
 		}
 		if sig == "" {
 			return Finding{Verdict: Fail, Detail: fmt.Sprintf("delivery %d (%s) was sent unsigned: the App's webhook has no secret", x.GetID(), x.GetEvent()),
-				Fix: "App settings > General > Webhook secret: set the value of GITHUB_WEBHOOK_SECRET"}
+				Fix: "App settings > General > Webhook secret: set the value of "+d.secretName()}
 		}
 		if i, ok := verifies(sig, payload, d.cfg.WebhookSecrets); ok {
 			which := "the secret"
 			if len(d.cfg.WebhookSecrets) > 1 {
 				which = fmt.Sprintf("secret %d of %d", i+1, len(d.cfg.WebhookSecrets))
 			}
-			return Finding{Verdict: Pass, Detail: fmt.Sprintf("delivery %d (%s, %s) verifies with %s of GITHUB_WEBHOOK_SECRET", x.GetID(), x.GetEvent(), x.GetDeliveredAt().Format(time.RFC3339), which)}
+			return Finding{Verdict: Pass, Detail: fmt.Sprintf("delivery %d (%s, %s) verifies with %s of %s", x.GetID(), x.GetEvent(), x.GetDeliveredAt().Format(time.RFC3339), which, d.secretName())}
 		}
 		detail := fmt.Sprintf("the signature of delivery %d (%s, %s) verifies with none of the configured secrets", x.GetID(), x.GetEvent(), x.GetDeliveredAt().Format(time.RFC3339))
 		switch code := x.GetStatusCode(); {
@@ -194,10 +194,10 @@ func (d *run) webhookSecret(ctx context.Context) Finding {
 			// The receiver accepted it, so GitHub's copy of the payload
 			// may differ in bytes from what was sent: not conclusive.
 			return Finding{Verdict: Warn, Detail: detail + ", but the receiver accepted it (GitHub's stored copy may differ in bytes); inconclusive",
-				Fix: "if deliveries fail with 401, set GITHUB_WEBHOOK_SECRET to the App's webhook secret"}
+				Fix: "if deliveries fail with 401, set " + d.secretName() + " to the App's webhook secret"}
 		}
-		return Finding{Verdict: Fail, Detail: detail + ": the App's webhook secret differs from GITHUB_WEBHOOK_SECRET",
-			Fix: "set the same value in App settings > General > Webhook secret and in GITHUB_WEBHOOK_SECRET (during a rotation list both, new first)"}
+		return Finding{Verdict: Fail, Detail: detail + ": the App's webhook secret differs from " + d.secretName(),
+			Fix: "set the same value in App settings > General > Webhook secret and in " + d.secretName() + " (during a rotation list both, new first)"}
 	}
 	return Finding{Verdict: Warn, Detail: "GitHub's delivery log holds no request to verify the secret with", Fix: "check the secret by hand"}
 }
@@ -268,7 +268,7 @@ func (d *run) deliveries(ctx context.Context) Finding {
 	}
 	var parts, fixes []string
 	for _, code := range slices.Sorted(maps.Keys(failed)) {
-		what, fix := deliveryCode(code)
+		what, fix := d.deliveryCode(code)
 		parts = append(parts, fmt.Sprintf("%d× %s", failed[code], what))
 		if !slices.Contains(fixes, fix) {
 			fixes = append(fixes, fix)
@@ -278,16 +278,16 @@ func (d *run) deliveries(ctx context.Context) Finding {
 		Fix: strings.Join(fixes, "; ") + "; the server redelivers failed deliveries in its reconcile loop once fixed"}
 }
 
-func deliveryCode(code int) (what, fix string) {
+func (d *run) deliveryCode(code int) (what, fix string) {
 	switch {
 	case code == 0:
 		return "no answer (GitHub could not connect)", "make the webhook URL reachable from GitHub (public DNS, TLS certificate, firewall)"
 	case code == 401:
-		return "401 (signature rejected)", "make GITHUB_WEBHOOK_SECRET equal to the App's webhook secret"
+		return "401 (signature rejected)", "make " + d.secretName() + " equal to the App's webhook secret"
 	case code == 404:
 		return "404 (wrong path)", "the webhook URL must end in /api/github/webhook"
 	case code == 503:
-		return "503 (webhooks off, or busy)", "set GITHUB_WEBHOOK_SECRET on the server"
+		return "503 (webhooks off, or busy)", "set " + d.secretName() + " on the server"
 	case code >= 500:
 		return fmt.Sprintf("%d (server error)", code), "see the server's log for the delivery id"
 	}

@@ -16,6 +16,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -110,6 +111,10 @@ type Config struct {
 	AppErr error
 	// WebhookSecrets are the secrets the server verifies deliveries with.
 	WebhookSecrets []string
+	// WebhookSecretName is what findings call the setting that holds
+	// WebhookSecrets, e.g. the environment variable a host reads them from
+	// (default "the webhook secret").
+	WebhookSecretName string
 	// WebhookURL, when set, is the URL GitHub should deliver to.
 	WebhookURL string
 	// Kinds are the job kinds in use; they decide the events and
@@ -303,4 +308,9 @@ func (d *run) appJWT(ctx context.Context) Finding {
 	}
 	d.app, d.meta = app, meta
 	return Finding{Verdict: Pass, Detail: fmt.Sprintf("GitHub accepts the App's JWT: App %q (id %d)", meta.GetSlug(), meta.GetID())}
+}
+
+// secretName names the webhook secret's setting in findings.
+func (d *run) secretName() string {
+	return cmp.Or(d.cfg.WebhookSecretName, "the webhook secret")
 }

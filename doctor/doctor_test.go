@@ -120,7 +120,7 @@ func TestBrokenSetups(t *testing.T) {
 		{"wrong secret", func(t *testing.T, s *setup) {
 			s.fake.SetWebhook(s.hook.URL+"/api/github/webhook", "another-secret")
 			_, _ = s.fake.Deliver("ping", map[string]any{"zen": "x", "hook_id": 1})
-		}, "webhook secret", []string{"verifies with none of the configured secrets", "rejected it with 401", "differs from GITHUB_WEBHOOK_SECRET"}},
+		}, "webhook secret", []string{"verifies with none of the configured secrets", "rejected it with 401", "differs from the webhook secret"}},
 		{"failed deliveries", func(t *testing.T, s *setup) {
 			s.fake.SetWebhook(s.hook.URL+"/api/github/webhook", "another-secret")
 			_, _ = s.fake.Deliver("ping", map[string]any{"zen": "x", "hook_id": 1})
@@ -129,8 +129,8 @@ func TestBrokenSetups(t *testing.T) {
 			s.cfg.WebhookURL = "https://ghbridge.example.com/api/github/webhook"
 		}, "webhook config", []string{"but this server is https://ghbridge.example.com/api/github/webhook"}},
 		{"no webhook secret configured", func(t *testing.T, s *setup) {
-			s.cfg.WebhookSecrets = nil
-		}, "webhook secret", []string{"GITHUB_WEBHOOK_SECRET is not set"}},
+			s.cfg.WebhookSecrets, s.cfg.WebhookSecretName = nil, "HOOK_SECRET"
+		}, "webhook secret", []string{"HOOK_SECRET is not set"}},
 		{"missing event", func(t *testing.T, s *setup) {
 			s.fake.SetAppEvents("deployment_status", "workflow_job")
 		}, "events", []string{"does not subscribe to workflow_run", "tick Workflow run"}},

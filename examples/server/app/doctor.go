@@ -24,7 +24,7 @@ type DoctorOptions struct {
 // line at the end. It reports whether no check failed. Unlike
 // LoadConfig it does not stop at a broken setting: finding it is its job.
 func Doctor(ctx context.Context, lookup credentials.LookupFunc, opts DoctorOptions, out io.Writer) bool {
-	cfg := doctor.Config{Kinds: opts.Kinds, Targets: opts.Targets, Timeout: opts.Timeout}
+	cfg := doctor.Config{Kinds: opts.Kinds, Targets: opts.Targets, Timeout: opts.Timeout, WebhookSecretName: EnvWebhookSecret}
 	cfg.App, cfg.AppErr = credentials.LoadAppConfig(lookup)
 	secrets, err := loadWebhookSecrets(lookup)
 	if err != nil {
