@@ -19,11 +19,13 @@ import (
 	"github.com/ghbridge/ghbridge/internal/apiurl"
 )
 
-// DefaultUserAgent is sent when no WithUserAgent option is given.
+// DefaultUserAgent is sent when no WithUserAgent option is given. Hosts
+// replace it with a User-Agent that names their integration, as GitHub
+// asks.
 const DefaultUserAgent = "ghbridge"
 
 // GitHub REST API versions ghbridge is tested against, sent as the
-// X-GitHub-Api-Version header.
+// X-GitHub-Api-Version header. Hosts pass one to WithAPIVersion.
 const (
 	// APIVersion20221128 is the default.
 	APIVersion20221128 = "2022-11-28"
@@ -35,17 +37,20 @@ const (
 )
 
 // ClientFactory builds go-github clients sharing one retrying transport,
-// and the App's token cache (see TokenCache). It is safe for concurrent
-// use.
+// and the App's token cache (see TokenCache). A host makes one per
+// process (per GitHub it talks to) and shares it. It is safe for
+// concurrent use.
 type ClientFactory struct {
 	cfg       factoryConfig
 	baseURL   *url.URL
 	transport http.RoundTripper
 }
 
-// Option configures a ClientFactory.
-type Option func(*factoryConfig)
+// Option configures a ClientFactory; hosts pass options to
+// NewClientFactory.
+type Option func(*ClientFactory)
 
+// factoryConfig holds a ClientFactory's settings.
 type factoryConfig struct {
 	apiVersion string
 	baseURL    string
@@ -63,7 +68,8 @@ type factoryConfig struct {
 }
 
 // RateLimit is GitHub's rate-limit state after an answer, from its
-// x-ratelimit-* headers.
+// x-ratelimit-* headers. Hosts receive it through WithRateLimitObserver,
+// for metrics and alerts.
 type RateLimit struct {
 	// Credential is "installation", "app" (the App's JWT) or "token" (a
 	// static token); InstallationID is set for "installation".
@@ -75,52 +81,73 @@ type RateLimit struct {
 	Reset            time.Time
 }
 
-// WithRetryObserver calls fn before each retry's wait, for metrics.
+// WithRetryObserver calls fn before each retry's wait. Hosts set it to
+// count retries in their metrics.
 func WithRetryObserver(fn func(ctx context.Context, r Retry)) Option {
-	return func(c *factoryConfig) { c.onRetry = fn }
+	return func(f *ClientFactory) { f.cfg.onRetry = fn }
 }
 
 // WithRateLimitObserver calls fn after every GitHub answer that carries
-// rate-limit headers.
+// rate-limit headers. Hosts set it to export the rate limit left per
+// credential.
 func WithRateLimitObserver(fn func(RateLimit)) Option {
-	return func(c *factoryConfig) { c.onLimit = fn }
+	return func(f *ClientFactory) { f.cfg.onLimit = fn }
 }
 
 // WithTracerProvider traces every GitHub call (and token exchange) with
 // otelhttp; default the global provider, which does nothing unless the
-// host sets one. No trace context is sent to GitHub.
+// host sets one. Hosts that export traces set it. No trace context is
+// sent to GitHub.
 func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(c *factoryConfig) { c.tracer = tp }
+	return func(f *ClientFactory) { f.cfg.tracer = tp }
 }
 
 // WithBaseURL sets the REST API root: empty for github.com, or a GitHub
 // Enterprise Server URL (https://ghe.example.com/api/v3/; "/api/v3/" is
-// added when missing).
-func WithBaseURL(u string) Option { return func(c *factoryConfig) { c.baseURL = u } }
+// added when missing). Hosts on GitHub Enterprise Server set it, and
+// tests set the fake's URL.
+func WithBaseURL(u string) Option { return func(f *ClientFactory) { f.cfg.baseURL = u } }
 
-// WithUserAgent sets the User-Agent header. GitHub asks for one that
-// names the integration.
-func WithUserAgent(ua string) Option { return func(c *factoryConfig) { c.userAgent = ua } }
+// WithUserAgent sets the User-Agent header (default DefaultUserAgent).
+// GitHub asks for one that names the integration, so hosts set it.
+func WithUserAgent(ua string) Option {
+	return func(f *ClientFactory) {
+		if ua != "" {
+			f.cfg.userAgent = ua
+		}
+	}
+}
 
 // WithHTTPTransport sets the transport below the retry layer (default a
-// pooled transport from go-cleanhttp). Tests use it to point at a fake.
+// pooled transport from go-cleanhttp). Hosts set it for a proxy or a
+// GitHub Enterprise Server certificate authority of their own; tests to
+// inject failures.
 func WithHTTPTransport(rt http.RoundTripper) Option {
-	return func(c *factoryConfig) { c.base = rt }
+	return func(f *ClientFactory) { f.cfg.base = rt }
 }
 
 // WithAPIVersion sets the REST API version requested (default
-// DefaultAPIVersion), a date such as APIVersion20260310.
-func WithAPIVersion(v string) Option { return func(c *factoryConfig) { c.apiVersion = v } }
+// DefaultAPIVersion), a date such as APIVersion20260310. Hosts set it to
+// move to a newer version once their GitHub serves it.
+func WithAPIVersion(v string) Option {
+	return func(f *ClientFactory) {
+		if v != "" {
+			f.cfg.apiVersion = v
+		}
+	}
+}
 
-// WithRetryPolicy tunes retries.
-func WithRetryPolicy(p RetryPolicy) Option { return func(c *factoryConfig) { c.retry = p } }
+// WithRetryPolicy tunes retries (default: the zero RetryPolicy's
+// defaults). Hosts rarely need it; a command that must fail fast, such
+// as a health check, disables retries with it.
+func WithRetryPolicy(p RetryPolicy) Option { return func(f *ClientFactory) { f.cfg.retry = p } }
 
 // WithLogger sets the logger for retries (one WARN line each) and for
-// failed background token refreshes.
+// failed background token refreshes (default: none).
 func WithLogger(l *slog.Logger) Option {
-	return func(c *factoryConfig) {
+	return func(f *ClientFactory) {
 		if l != nil {
-			c.logger = l
+			f.cfg.logger = l
 		}
 	}
 }
@@ -128,47 +155,50 @@ func WithLogger(l *slog.Logger) Option {
 // WithClock sets the clock of JWTs, token expiry and rate-limit resets
 // (default time.Now), for tests.
 func WithClock(now func() time.Time) Option {
-	return func(c *factoryConfig) {
+	return func(f *ClientFactory) {
 		if now != nil {
-			c.now = now
+			f.cfg.now = now
 		}
 	}
 }
 
 // WithAudit sends a credentials.EventTokenExchange event for every
-// installation token exchange of the factory's token caches.
+// installation token exchange of the factory's token caches. Hosts that
+// keep an audit trail set it.
 func WithAudit(sink credentials.AuditSink) Option {
-	return func(c *factoryConfig) { c.audit = sink }
+	return func(f *ClientFactory) { f.cfg.audit = sink }
 }
 
 // WithTokenRefreshMargin sets how long before expiry an installation
 // token is refreshed (default 5 minutes). For short-lived tokens at most
-// half the lifetime is used.
+// half the lifetime is used. Hosts rarely need it.
 func WithTokenRefreshMargin(d time.Duration) Option {
-	return func(c *factoryConfig) {
+	return func(f *ClientFactory) {
 		if d > 0 {
-			c.refreshMargin = d
+			f.cfg.refreshMargin = d
 		}
 	}
 }
 
 // WithTokenExchangeTimeout bounds one installation token exchange,
-// retries included (default 30 s).
+// retries included (default 30 s). Hosts rarely need it.
 func WithTokenExchangeTimeout(d time.Duration) Option {
-	return func(c *factoryConfig) {
+	return func(f *ClientFactory) {
 		if d > 0 {
-			c.exchangeTimeout = d
+			f.cfg.exchangeTimeout = d
 		}
 	}
 }
 
-// NewClientFactory returns a factory. It fails only on a malformed base URL.
+// NewClientFactory returns a factory. It fails only on a malformed base
+// URL or API version.
 func NewClientFactory(opts ...Option) (*ClientFactory, error) {
-	cfg := factoryConfig{userAgent: DefaultUserAgent, apiVersion: DefaultAPIVersion, now: time.Now,
-		logger: slog.New(slog.DiscardHandler), refreshMargin: defaultRefreshMargin, exchangeTimeout: defaultExchangeTimeout}
+	f := &ClientFactory{cfg: factoryConfig{userAgent: DefaultUserAgent, apiVersion: DefaultAPIVersion, now: time.Now,
+		logger: slog.New(slog.DiscardHandler), refreshMargin: defaultRefreshMargin, exchangeTimeout: defaultExchangeTimeout}}
 	for _, o := range opts {
-		o(&cfg)
+		o(f)
 	}
+	cfg := f.cfg
 	if _, err := time.Parse(time.DateOnly, cfg.apiVersion); err != nil {
 		return nil, fmt.Errorf("github: API version %q is not a date such as %s", cfg.apiVersion, DefaultAPIVersion)
 	}
@@ -185,18 +215,25 @@ func NewClientFactory(opts ...Option) (*ClientFactory, error) {
 		otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator()), // send GitHub no trace context
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "GitHub " + r.Method }),
 	)
-	return &ClientFactory{cfg: cfg, baseURL: u, transport: traced}, nil
+	f.cfg, f.baseURL, f.transport = cfg, u, traced
+	return f, nil
 }
 
 // APIVersion returns the REST API version the factory's clients request.
+// Hosts rarely need it: ClientSource passes it on to package dispatch; a
+// host with a dispatch.ClientSource of its own returns it from that
+// source's APIVersion method.
 func (f *ClientFactory) APIVersion() string { return f.cfg.apiVersion }
 
-// BaseURL returns the API root clients are built for.
+// BaseURL returns the API root clients are built for. Hosts use it to
+// say which GitHub they talk to (package doctor reports it).
 func (f *ClientFactory) BaseURL() *url.URL { u := *f.baseURL; return &u }
 
 // Client returns a client that authenticates every request with cred.
 // Installation tokens are fetched per request from cred's token source,
-// so a long-lived client keeps working across token refreshes.
+// so a long-lived client keeps working across token refreshes. Hosts use
+// it for calls of their own with a credential they resolved; ClientSource
+// uses it for jobs.
 func (f *ClientFactory) Client(cred credentials.Credential) (*gh.Client, error) {
 	if cred.IsZero() {
 		return nil, fmt.Errorf("%w: no credential to build a client with", credentials.ErrNotConfigured)
@@ -209,7 +246,8 @@ func (f *ClientFactory) Client(cred credentials.Credential) (*gh.Client, error) 
 }
 
 // AppClient returns a client authenticated as the App itself (JWT), for
-// the /app endpoints: installations, webhook deliveries.
+// the /app endpoints: installations, webhook deliveries. Hosts use it to
+// list or check installations and deliveries themselves.
 func (f *ClientFactory) AppClient(app credentials.AppConfig) (*gh.Client, error) {
 	rt, err := f.appTransport(app)
 	if err != nil {

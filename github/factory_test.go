@@ -339,6 +339,7 @@ func TestUserAgent(t *testing.T) {
 		want string
 	}{
 		{nil, github.DefaultUserAgent},
+		{[]github.Option{github.WithUserAgent("")}, github.DefaultUserAgent},
 		{[]github.Option{github.WithUserAgent("acme-deployer/1.0 (+https://acme.example)")}, "acme-deployer/1.0 (+https://acme.example)"},
 	} {
 		f, err := github.NewClientFactory(append([]github.Option{github.WithBaseURL(srv.URL)}, tc.opts...)...)
@@ -427,11 +428,8 @@ func TestAPIVersionOption(t *testing.T) {
 	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api"})
 	for _, v := range []string{"", github.APIVersion20221128, github.APIVersion20260310} {
-		var opts []github.Option
-		if v != "" {
-			opts = append(opts, github.WithAPIVersion(v))
-		}
-		f, err := github.NewClientFactory(append(opts, github.WithBaseURL(srv.URL))...)
+		// An empty version means the default.
+		f, err := github.NewClientFactory(github.WithAPIVersion(v), github.WithBaseURL(srv.URL))
 		require.NoError(t, err)
 		tokens, err := f.TokenCache(srv.AppConfig())
 		require.NoError(t, err)

@@ -12,20 +12,24 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/failure"
 )
 
+// Errors of VerifyInstaller, matched with errors.Is. Hosts tell them
+// apart to answer an install callback: a person to turn away, a code to
+// ask for again, a setup to fix.
 var (
 	// ErrNotInstaller means the person who authorized the App cannot
 	// access the installation: the installation_id of an install callback
 	// was not theirs (GitHub documents that it can be spoofed).
-	ErrNotInstaller = errors.New("the authorizing user has no access to this installation")
+	ErrNotInstaller = failure.New(failure.ErrInvalidIntegration, "the authorizing user has no access to this installation")
 	// ErrAuthorizationCode means GitHub refused the OAuth code of a
 	// callback: it was used already, expired or forged, or the App's
 	// client id and secret are wrong.
-	ErrAuthorizationCode = errors.New("GitHub refused the authorization code")
+	ErrAuthorizationCode = failure.New(failure.ErrFailed, "GitHub refused the authorization code")
 	// ErrNoOAuthClient means the App's client id or client secret is not
 	// configured, so nobody's authorization can be checked.
-	ErrNoOAuthClient = errors.New("the App's OAuth client id and secret are not configured")
+	ErrNoOAuthClient = failure.New(failure.ErrInvalidIntegration, "the App's OAuth client id and secret are not configured")
 )
 
 // maxUserInstallationPages bounds the listing of a user's installations
@@ -34,7 +38,8 @@ const maxUserInstallationPages = 20
 
 // WebURL returns the web root that goes with the API root: https://github.com
 // for api.github.com, the host itself for GitHub Enterprise Server (and
-// for the fake GitHub of package githubtest).
+// for the fake GitHub of package githubtest). Hosts use it to link to
+// GitHub's pages (an App's settings, a repository) on either.
 func (f *ClientFactory) WebURL() string {
 	if f.baseURL.Host == "api.github.com" {
 		return "https://github.com"
@@ -43,7 +48,8 @@ func (f *ClientFactory) WebURL() string {
 }
 
 // InstallURL returns the page where a person installs the App with the
-// given slug; state comes back on the App's setup (callback) URL.
+// given slug; state comes back on the App's setup (callback) URL. Hosts
+// send a tenant there to install the App.
 func (f *ClientFactory) InstallURL(slug, state string) string {
 	path := "/apps/"
 	if f.baseURL.Host != "api.github.com" {
@@ -85,8 +91,9 @@ func (f *ClientFactory) AuthorizeURL(app credentials.AppConfig, state string) (s
 // authorization during installation) can access installationID: the code
 // is exchanged for a user token, and GET /user/installations must list
 // the installation. This is GitHub's documented check before trusting
-// installation_id. The user token is used for this check only: it is not
-// returned, kept or logged.
+// installation_id: hosts make it in their install callback before
+// recording the installation as the person's. The user token is used for
+// this check only: it is not returned, kept or logged.
 //
 // It returns nil when the installation is listed, an error matching
 // ErrNotInstaller when it is not, ErrAuthorizationCode when GitHub refuses

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/github"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 )
@@ -37,6 +38,7 @@ func TestVerifyInstaller(t *testing.T) {
 	t.Run("spoofed installation id", func(t *testing.T) {
 		err := clients.VerifyInstaller(ctx, app, srv.AuthorizeUser("alice"), other.ID)
 		require.ErrorIs(t, err, github.ErrNotInstaller)
+		assert.Equal(t, failure.ErrInvalidIntegration, failure.Class(err))
 	})
 	t.Run("replayed code", func(t *testing.T) {
 		code := srv.AuthorizeUser("bob")
@@ -47,6 +49,7 @@ func TestVerifyInstaller(t *testing.T) {
 		require.ErrorIs(t, clients.VerifyInstaller(ctx, app, "forged", mine.ID), github.ErrAuthorizationCode)
 		err := clients.VerifyInstaller(ctx, app, "", mine.ID)
 		require.ErrorIs(t, err, github.ErrAuthorizationCode)
+		assert.Equal(t, failure.ErrFailed, failure.Class(err))
 		assert.Contains(t, err.Error(), "Request user authorization")
 	})
 	t.Run("wrong client secret", func(t *testing.T) {
@@ -60,6 +63,7 @@ func TestVerifyInstaller(t *testing.T) {
 		require.ErrorIs(t, clients.VerifyInstaller(ctx, bad, srv.AuthorizeUser("alice"), mine.ID), github.ErrNoOAuthClient)
 		_, err := clients.AuthorizeURL(bad, "s")
 		require.ErrorIs(t, err, github.ErrNoOAuthClient)
+		assert.Equal(t, failure.ErrInvalidIntegration, failure.Class(err))
 	})
 }
 

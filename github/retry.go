@@ -36,7 +36,7 @@ const (
 )
 
 // RetryPolicy tunes the retrying transport of a ClientFactory; zero fields
-// take defaults.
+// take defaults. Hosts pass one to WithRetryPolicy.
 type RetryPolicy struct {
 	// MaxRetries after the first attempt (default 4); negative disables.
 	MaxRetries int
@@ -375,7 +375,7 @@ func retryableError(err error) bool {
 	return !strings.Contains(msg, "unsupported protocol scheme") && !strings.Contains(msg, "invalid header")
 }
 
-// RateLimitWait reports whether resp is a GitHub rate-limit answer and how
+// rateLimitWait reports whether resp is a GitHub rate-limit answer and how
 // long GitHub asks the client to wait before trying again.
 func rateLimitWait(resp *http.Response, now time.Time) (time.Duration, bool) {
 	if resp == nil || (resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusTooManyRequests) {

@@ -32,7 +32,10 @@ const (
 // TokenCache issues installation tokens for one GitHub App and caches
 // them: it is the credentials.TokenSource of the App. It is safe for
 // concurrent use and meant to be shared by everything in the process that
-// talks to GitHub as the App. ClientFactory.TokenCache makes one.
+// talks to GitHub as the App: hosts make one per App with
+// ClientFactory.TokenCache and give it to their credentials.Resolver
+// (credentials.WithTokenSource), and call Revoke when an installation
+// changes.
 //
 // However many goroutines ask for the same installation, there is one
 // exchange per token lifetime: concurrent callers share one in-flight
@@ -73,7 +76,8 @@ type cachedToken struct {
 // the factory's retrying transport to the App's BaseURL, authenticated by
 // the App's JWT, and use the factory's clock, logger, audit sink, refresh
 // margin and exchange timeout. It fails when the App config is incomplete
-// (credentials.ErrNotConfigured) or its key does not parse.
+// (credentials.ErrNotConfigured) or its key does not parse. Hosts call it
+// once per App and share the cache.
 func (f *ClientFactory) TokenCache(app credentials.AppConfig) (*TokenCache, error) {
 	at, err := f.appTransport(app)
 	if err != nil {
@@ -98,7 +102,9 @@ func (f *ClientFactory) TokenCache(app credentials.AppConfig) (*TokenCache, erro
 }
 
 // Token returns a token for the installation, from the cache when it is
-// fresh. Failures wrap ErrInstallationToken in a *TokenError.
+// fresh. Failures are a *credentials.TokenError (matching
+// credentials.ErrInstallationToken). Hosts rarely call it: the clients of
+// installation credentials do, per request.
 func (c *TokenCache) Token(ctx context.Context, installationID int64) (credentials.InstallationToken, error) {
 	if installationID <= 0 {
 		return credentials.InstallationToken{}, fmt.Errorf("installation id must be positive, got %d", installationID)
