@@ -106,7 +106,7 @@ type Receipt struct {
 
 // ClientSource gives the GitHub client for a job's target and the
 // credential it authenticates with; *github.ClientSource is the
-// implementation. A resolution error is classified with package failure
+// implementation hosts pass to New. A resolution error is classified with package failure
 // (see credentials.Resolver), and nothing is sent to GitHub after one.
 // When it also has an APIVersion() string method, as *github.ClientSource
 // does, a version of 2026-03-10 or later makes every workflow dispatch
@@ -115,7 +115,9 @@ type ClientSource interface {
 	For(ctx context.Context, t credentials.Target) (*gh.Client, credentials.Credential, error)
 }
 
-// RunLookup bounds the search for a dispatched run.
+// RunLookup bounds the search for a dispatched run (see WithRunLookup).
+// Hosts rarely need it: the defaults suit github.com; a host whose GitHub
+// lists new runs late (GitHub Enterprise Server under load) raises Settle.
 type RunLookup struct {
 	// Interval between two listings (default 2 s).
 	Interval time.Duration
@@ -149,7 +151,8 @@ func (l RunLookup) withDefaults() RunLookup {
 	return l
 }
 
-// Dispatcher starts jobs on GitHub. It is safe for concurrent use.
+// Dispatcher starts jobs on GitHub. Hosts make one with New and share it.
+// It is safe for concurrent use.
 type Dispatcher struct {
 	clients     ClientSource
 	renderer    *template.Renderer
@@ -172,21 +175,25 @@ type Dispatcher struct {
 }
 
 // WithTracerProvider traces dispatches (render, credential resolution,
-// the dispatch step) with tp; default the global provider.
+// the dispatch step) with tp; default the global provider. Hosts that
+// export traces set it.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(d *Dispatcher) { d.tracer = otelx.Tracer(tp) }
 }
 
-// Option configures a Dispatcher.
+// Option configures a Dispatcher; hosts pass options to New.
 type Option func(*Dispatcher)
 
-// WithRenderer sets the template renderer (default: a new one).
+// WithRenderer sets the template renderer (default: a new one). Hosts
+// pass the Renderer they use elsewhere, so that its limits and cache are
+// shared.
 func WithRenderer(r *template.Renderer) Option { return func(d *Dispatcher) { d.renderer = r } }
 
-// WithAudit sends one audit event per dispatch attempt.
+// WithAudit sends one audit event per dispatch attempt. Hosts that keep
+// an audit trail set it.
 func WithAudit(sink credentials.AuditSink) Option { return func(d *Dispatcher) { d.audit = sink } }
 
-// WithLogger sets the logger.
+// WithLogger sets the logger of failed attempts (default: none).
 func WithLogger(l *slog.Logger) Option {
 	return func(d *Dispatcher) {
 		if l != nil {
@@ -195,11 +202,13 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithRunLookup bounds the search for runs.
+// WithRunLookup bounds the search for runs; zero fields take the
+// defaults of RunLookup.
 func WithRunLookup(l RunLookup) Option { return func(d *Dispatcher) { d.lookup = l.withDefaults() } }
 
 // WithMaxAttempts bounds the requests sent for one dispatch, retries
-// after a provably failed attempt included (default 3).
+// after a provably failed attempt included (default 3). Hosts rarely
+// need it.
 func WithMaxAttempts(n int) Option {
 	return func(d *Dispatcher) {
 		if n > 0 {
@@ -211,13 +220,15 @@ func WithMaxAttempts(n int) Option {
 // WithRequiredContexts sets the commit status contexts that must pass
 // before a deployment whose config names none is created (default none,
 // so a deployment is not blocked by unrelated checks; nil means all
-// contexts, GitHub's default).
+// contexts, GitHub's default). Hosts whose deployments must wait for
+// their CI set it.
 func WithRequiredContexts(contexts []string) Option {
 	return func(d *Dispatcher) { d.contexts = contexts }
 }
 
 // WithAutoMerge sets whether GitHub may merge the default branch into the
-// ref of a deployment whose config does not say (default false).
+// ref of a deployment whose config does not say (default false). Hosts
+// rarely need it.
 func WithAutoMerge(merge bool) Option {
 	return func(d *Dispatcher) { d.autoMerge = merge }
 }
@@ -231,7 +242,8 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// New returns a Dispatcher that gets its clients from clients.
+// New returns a Dispatcher that gets its clients from clients (a
+// *github.ClientSource).
 func New(clients ClientSource, opts ...Option) *Dispatcher {
 	d := &Dispatcher{
 		clients:     clients,
@@ -259,6 +271,8 @@ func New(clients ClientSource, opts ...Option) *Dispatcher {
 // Dispatch starts the job on GitHub. On success the Receipt identifies the
 // run (or deployment, or pull request). A Receipt is also returned with
 // ErrRunNotFound: the job was started, only its run is unknown yet.
+// Hosts that dispatch within one call (a request handler, a test) use
+// it; hosts whose queue must survive a crash between attempts use Step.
 func (d *Dispatcher) Dispatch(ctx context.Context, job Request) (Receipt, error) {
 	a, err := d.prepare(ctx, job)
 	if err != nil {

@@ -17,7 +17,8 @@ import (
 // the others are permanent. Errors from the
 // credentials and template packages pass through unchanged (so
 // credentials.ErrNotConfigured and template.ErrMissingKey match too),
-// wrapped by ErrInvalidAgentConfig or ErrInvalidIntegration.
+// wrapped by ErrInvalidAgentConfig or ErrInvalidIntegration. Hosts act on
+// the class and match a sentinel when they tell a person what is wrong.
 var (
 	// ErrInvalidJob means the job itself is unusable (no id, say).
 	ErrInvalidJob = failure.New(failure.ErrInvalidJobAgent, "invalid job")
@@ -61,7 +62,8 @@ var (
 	ErrRunNotFound = failure.New(failure.ErrRunNotFound, "dispatched, but the run was not found")
 )
 
-// Error is a dispatch failure with what GitHub said and what to do.
+// Error is a dispatch failure with what GitHub said and what to do. Hosts
+// get it with errors.As to show StatusCode, Message and Hint to a person.
 type Error struct {
 	// Kind is one of the sentinel errors above.
 	Kind error
@@ -82,6 +84,7 @@ type Error struct {
 	Err error
 }
 
+// Error describes the failure, GitHub's answer and what to do.
 func (e *Error) Error() string {
 	s := fmt.Sprintf("%s %s", e.Op, e.Repo)
 	if e.Target != "" {
@@ -109,8 +112,8 @@ func (e *Error) Error() string {
 // Is matches the Kind and its failure class.
 func (e *Error) Is(target error) bool { return target == e.Kind || errors.Is(e.Kind, target) }
 
-// RetryAfter returns RetryAt: when GitHub said to try again (see
-// failure.RetryAfter).
+// RetryAfter returns RetryAt: when GitHub said to try again. Hosts read
+// it through failure.RetryAfter.
 func (e *Error) RetryAfter() time.Time { return e.RetryAt }
 
 // Unwrap returns the underlying error.

@@ -28,7 +28,8 @@ type State struct {
 }
 
 // SaveFunc stores a job's dispatch State. Step calls it before every
-// request that may start the job; if it fails, nothing is sent.
+// request that may start the job; if it fails, nothing is sent. Hosts
+// pass one that writes the State next to the job.
 type SaveFunc func(ctx context.Context, st State) error
 
 // Step performs one resumable, idempotent step of a job's dispatch, for a
