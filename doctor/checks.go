@@ -19,7 +19,7 @@ import (
 	"github.com/ghbridge/ghbridge/template"
 )
 
-// Requirement is what one job kind needs of the App.
+// Requirement is what one job kind needs of the App (see Requirements).
 type Requirement struct {
 	Kind template.Kind
 	// Events the App must subscribe to for the kind's status to follow
@@ -29,7 +29,7 @@ type Requirement struct {
 	Permissions map[string]string
 }
 
-// Requirements are the events and permissions each job kind needs. The
+// requirements are the events and permissions each job kind needs. The
 // README's table is checked against it.
 var requirements = []Requirement{
 	{Kind: template.KindWorkflowDispatch, Events: []string{"workflow_run"}, Optional: []string{"workflow_job"},
@@ -43,7 +43,9 @@ var requirements = []Requirement{
 }
 
 // Requirements returns what each job kind needs, for documentation and
-// for hosts' own checks.
+// for hosts' own checks: a host that creates its App from a manifest, or
+// shows an operator what to grant, takes the events and permissions from
+// it.
 func Requirements() []Requirement {
 	out := make([]Requirement, len(requirements))
 	for i, r := range requirements {

@@ -12,7 +12,7 @@
 //
 // Every check has its own timeout, and a failure to reach GitHub (DNS,
 // refused, TLS, timeout) is told apart from GitHub's 401, 403 and 404
-// answers (see Explain).
+// answers (see Explained).
 package doctor
 
 import (
@@ -32,10 +32,12 @@ import (
 	"github.com/ghbridge/ghbridge/template"
 )
 
-// DefaultTimeout bounds each check when Config.Timeout is zero.
+// DefaultTimeout bounds each check when Config.Timeout is zero. Hosts
+// show it when they say how long a check may take.
 const DefaultTimeout = 5 * time.Second
 
-// Verdict is a check's outcome.
+// Verdict is a check's outcome. Hosts that show a Diagnosis their own
+// way (a health endpoint, a page) switch on it.
 type Verdict string
 
 // Verdicts of a check. Only Fail makes a Diagnosis fail.
@@ -46,7 +48,8 @@ const (
 	Skip Verdict = "skip"
 )
 
-// Finding is one check's outcome.
+// Finding is one check's outcome, as Run reports it to its progress
+// function and in the Diagnosis.
 type Finding struct {
 	// Check names the check ("app", "webhook config", ...).
 	Check   string
@@ -59,28 +62,30 @@ type Finding struct {
 	Duration time.Duration
 }
 
-// Diagnosis is the outcome of Run.
+// Diagnosis is the outcome of Run: one Finding per check, in order.
 type Diagnosis struct {
 	Findings []Finding
 }
 
-// OK reports whether no check failed.
+// OK reports whether no check failed: what a host's health endpoint
+// answers.
 func (r Diagnosis) OK() bool {
 	return !slices.ContainsFunc(r.Findings, func(x Finding) bool { return x.Verdict == Fail })
 }
 
-// Count returns how many checks had status s.
-func (r Diagnosis) Count(s Verdict) int {
+// Count returns how many checks had verdict v, for a host's own summary.
+func (r Diagnosis) Count(v Verdict) int {
 	n := 0
 	for _, x := range r.Findings {
-		if x.Verdict == s {
+		if x.Verdict == v {
 			n++
 		}
 	}
 	return n
 }
 
-// Summary is the one line that ends a printed report.
+// Summary is the one line that ends a printed report; hosts that print
+// findings with Printer end with it.
 func (r Diagnosis) Summary() string {
 	verdict := "all checks passed"
 	if !r.OK() {
@@ -90,7 +95,8 @@ func (r Diagnosis) Summary() string {
 		r.Count(Pass), r.Count(Warn), r.Count(Fail), r.Count(Skip), verdict)
 }
 
-// Target is a repository and workflow the setup should be able to run.
+// Target is a repository and workflow the setup should be able to run;
+// hosts list the ones they care about in Config.Targets.
 type Target struct {
 	Owner, Repo string
 	// Workflow is the workflow's file name (deploy.yml) or numeric id;
@@ -102,7 +108,8 @@ type Target struct {
 	InstallationID int64
 }
 
-// Config says what to check.
+// Config says what to check; hosts fill it from their own configuration
+// and pass it to Run.
 type Config struct {
 	// App is the GitHub App (credentials.LoadAppConfig).
 	App credentials.AppConfig
@@ -134,10 +141,10 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Run runs the checks in order and returns the report. progress, when
-// not nil, is called with each result as soon as its check ends, so that
-// a person sees the checks as they run. Checks that need what an earlier
-// one could not establish are reported as Skip.
+// Run runs the checks in order and returns the diagnosis. progress, when
+// not nil, is called with each finding as soon as its check ends, so that
+// a person sees the checks as they run (see Printer). Checks that need
+// what an earlier one could not establish are reported as Skip.
 func Run(ctx context.Context, cfg Config, progress func(Finding)) Diagnosis {
 	d := &run{cfg: cfg, progress: progress}
 	if d.cfg.Timeout <= 0 {
@@ -153,8 +160,8 @@ func Run(ctx context.Context, cfg Config, progress func(Finding)) Diagnosis {
 	return d.rep
 }
 
-// Print writes a result as the doctor command does.
-func Print(w io.Writer, r Finding) {
+// printFinding writes a finding as the doctor command does.
+func printFinding(w io.Writer, r Finding) {
 	fmt.Fprintf(w, "  %-4s  %s: %s", r.Verdict, r.Check, r.Detail)
 	if r.Duration >= time.Second {
 		fmt.Fprintf(w, " [%s]", r.Duration.Round(100*time.Millisecond))
@@ -165,8 +172,10 @@ func Print(w io.Writer, r Finding) {
 	}
 }
 
-// Printer returns a progress function for Run that prints each result to w.
-func Printer(w io.Writer) func(Finding) { return func(r Finding) { Print(w, r) } }
+// Printer returns a progress function for Run that prints each finding
+// to w, as the reference server's doctor command does. Hosts with a
+// command of their own pass it to Run.
+func Printer(w io.Writer) func(Finding) { return func(r Finding) { printFinding(w, r) } }
 
 type run struct {
 	cfg      Config
@@ -208,7 +217,7 @@ func (d *run) skip(name, why string) { d.add(Finding{Check: name, Verdict: Skip,
 
 // failed turns a GitHub call's error into a failed result.
 func (d *run) failed(err error, authAs, what, fix string) Finding {
-	ex := Explain(err, d.host, authAs)
+	ex := explain(err, d.host, authAs)
 	if ex.Network() {
 		fix = "make " + d.host + " reachable from this machine (GITHUB_API_URL, DNS, firewall, proxy)"
 	}
@@ -286,7 +295,7 @@ func (d *run) appJWT(ctx context.Context) Finding {
 	meta, _, err := app.Apps.Get(ctx, "")
 	if err != nil {
 		fix := "the App id must belong to the private key (App settings > General: App ID, and generate a new key there); check this machine's clock"
-		if ex := Explain(err, d.host, "the App's JWT"); ex.Cause == CauseUnauthorized {
+		if ex := explain(err, d.host, "the App's JWT"); ex.Cause == CauseUnauthorized {
 			switch {
 			case strings.Contains(ex.Text, "could not be decoded"):
 				ex.Meaning = "the private key is not the App's: its signature does not verify (a key of another App, or a revoked key)"

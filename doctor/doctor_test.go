@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -65,9 +64,10 @@ func run(t *testing.T, cfg doctor.Config) (doctor.Diagnosis, string) {
 	t.Helper()
 	var out bytes.Buffer
 	var streamed []string
+	show := doctor.Printer(&out)
 	rep := doctor.Run(context.Background(), cfg, func(r doctor.Finding) {
 		streamed = append(streamed, r.Check)
-		doctor.Print(&out, r)
+		show(r)
 	})
 	out.WriteString(rep.Summary() + "\n")
 	require.Len(t, streamed, len(rep.Findings), "every result is streamed as its check ends")
@@ -225,22 +225,6 @@ func TestUnreachableHost(t *testing.T) {
 	assert.Less(t, elapsed, 10*cfg.Timeout, "the check's own timeout bounds it")
 }
 
-func TestExplain(t *testing.T) {
-	dns := &net.DNSError{Err: "no such host", Name: "github.invalid", IsNotFound: true}
-	ex := doctor.Explain(&netErrWrap{dns}, "github.invalid", "the App's JWT")
-	assert.Equal(t, doctor.CauseDNS, ex.Cause)
-	assert.Contains(t, ex.Error(), "cannot resolve github.invalid")
-	assert.True(t, ex.Network())
-	ex = doctor.Explain(context.DeadlineExceeded, "h", "x")
-	assert.Equal(t, doctor.CauseTimeout, ex.Cause)
-	assert.Nil(t, doctor.Explain(nil, "h", "x"))
-}
-
-type netErrWrap struct{ err error }
-
-func (e *netErrWrap) Error() string { return "Get https://github.invalid/app: " + e.err.Error() }
-func (e *netErrWrap) Unwrap() error { return e.err }
-
 // The secret check proves a match only by a signature that verifies.
 func TestSecretCheckWithoutDeliveries(t *testing.T) {
 	fake := githubtest.NewServer(githubtest.WithContract(t))
@@ -262,45 +246,6 @@ func TestRequirementsCoverEveryKind(t *testing.T) {
 		assert.Equal(t, "read", r.Permissions["metadata"], r.Kind)
 	}
 	assert.ElementsMatch(t, []template.Kind{template.KindWorkflowDispatch, template.KindRepositoryDispatch, template.KindDeployment, template.KindPullRequest}, kinds)
-}
-
-func TestParseWorkflow(t *testing.T) {
-	for _, tc := range []struct {
-		src      string
-		dispatch bool
-		inputs   []string
-	}{
-		{"on: workflow_dispatch", true, nil},
-		{"on: [push, workflow_dispatch]", true, nil},
-		{"on:\n  push:\n  workflow_dispatch:\n    inputs:\n      job_id: {required: true}\n      version: {}\n", true, []string{"job_id", "version"}},
-		{"on: push", false, nil},
-		{"name: x", false, nil},
-	} {
-		w, err := doctor.ParseWorkflow([]byte(tc.src))
-		require.NoError(t, err)
-		assert.Equal(t, tc.dispatch, w.Dispatchable, tc.src)
-		for _, in := range tc.inputs {
-			assert.True(t, w.Inputs[in], tc.src)
-		}
-	}
-	_, err := doctor.ParseWorkflow([]byte("on: [unclosed"))
-	assert.Error(t, err)
-}
-
-func FuzzParseWorkflow(f *testing.F) {
-	f.Add([]byte("on:\n  workflow_dispatch:\n    inputs:\n      job_id: {}\nrun-name: Deploy ${{ inputs.job_id }}\n"))
-	f.Add([]byte("on: [push, workflow_dispatch]"))
-	f.Add([]byte("on: {workflow_dispatch: null}"))
-	f.Fuzz(func(t *testing.T, src []byte) {
-		w, err := doctor.ParseWorkflow(src)
-		if err == nil && w.Inputs == nil {
-			t.Fatal("parsed without an inputs map")
-		}
-		if !w.Dispatchable && len(w.Inputs) > 0 {
-			t.Fatalf("inputs without a workflow_dispatch trigger: %v", w.Inputs)
-		}
-		_ = strings.Contains(w.RunName, "job_id")
-	})
 }
 
 var _ http.Handler = (*webhook.Handler)(nil)

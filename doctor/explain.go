@@ -14,10 +14,11 @@ import (
 	gh "github.com/google/go-github/v62/github"
 )
 
-// Cause is what kind of failure an error of a GitHub call is.
+// Cause is what kind of failure an error of a GitHub call is. Hosts that
+// react to a failed check by its kind read it from Explained.Cause.
 type Cause string
 
-// Causes told apart by Explain.
+// Causes told apart by the checks.
 const (
 	CauseDNS          Cause = "dns"
 	CauseRefused      Cause = "connection refused"
@@ -31,7 +32,9 @@ const (
 	CauseGitHub       Cause = "github"
 )
 
-// Explained is an error of a GitHub call with what it means for a person.
+// Explained is an error of a GitHub call with what it means for a person:
+// the Err of a Finding whose check called GitHub. Hosts get it with
+// errors.As to tell an unreachable GitHub (Network) from a refusal.
 type Explained struct {
 	Cause Cause
 	// Host is the host the call went to.
@@ -41,6 +44,7 @@ type Explained struct {
 	Err           error
 }
 
+// Error says what happened and what it usually means.
 func (e *Explained) Error() string {
 	if e.Meaning == "" {
 		return e.Text
@@ -60,11 +64,11 @@ func (e *Explained) Network() bool {
 	return false
 }
 
-// Explain classifies err, the error of a call to host: a network failure
+// explain classifies err, the error of a call to host: a network failure
 // (DNS, refused, TLS, timeout) is told apart from GitHub's answers (401,
 // 403, 404, rate limits), each with what it usually means. authAs names
 // the credential used ("the App's JWT", "the installation token").
-func Explain(err error, host, authAs string) *Explained {
+func explain(err error, host, authAs string) *Explained {
 	if err == nil {
 		return nil
 	}

@@ -89,7 +89,7 @@ func (d *run) workflow(ctx context.Context, client *gh.Client, t Target) Finding
 	if err != nil {
 		return Finding{Verdict: Warn, Detail: "could not decode " + wf.GetPath() + ": " + err.Error(), Fix: "check the workflow by hand"}
 	}
-	wc, err := ParseWorkflow([]byte(text))
+	wc, err := parseWorkflow([]byte(text))
 	if err != nil {
 		return Finding{Verdict: Fail, Detail: wf.GetPath() + " is not valid YAML: " + err.Error(), Fix: "fix the workflow file"}
 	}
@@ -112,8 +112,9 @@ func (d *run) workflow(ctx context.Context, client *gh.Client, t Target) Finding
 	return Finding{Verdict: Pass, Detail: fmt.Sprintf("%s at %s: workflow_dispatch, job_id input, job_id in run-name", wf.GetPath(), t.Ref)}
 }
 
-// Workflow is what the doctor reads of a workflow file.
-type Workflow struct {
+// workflowFile is what the doctor reads of a workflow file: its run-name,
+// and whether and with which inputs it can be dispatched.
+type workflowFile struct {
 	RunName string
 	// Dispatchable reports an on: workflow_dispatch trigger, Inputs its
 	// declared inputs.
@@ -121,18 +122,18 @@ type Workflow struct {
 	Inputs       map[string]bool
 }
 
-// ParseWorkflow reads a workflow file's run-name and its
+// parseWorkflow reads a workflow file's run-name and its
 // workflow_dispatch trigger in any of the forms of on: (a name, a list,
 // a map).
-func ParseWorkflow(src []byte) (Workflow, error) {
+func parseWorkflow(src []byte) (workflowFile, error) {
 	var doc struct {
 		RunName string    `yaml:"run-name"`
 		On      yaml.Node `yaml:"on"`
 	}
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return Workflow{}, err
+		return workflowFile{}, err
 	}
-	w := Workflow{RunName: doc.RunName, Inputs: map[string]bool{}}
+	w := workflowFile{RunName: doc.RunName, Inputs: map[string]bool{}}
 	on := &doc.On
 	switch on.Kind {
 	case yaml.ScalarNode:
