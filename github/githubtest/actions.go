@@ -14,7 +14,8 @@ import (
 // GitHub Actions: workflow runs, their states and the workflow and run
 // routes.
 
-// Run is a workflow run in the fake.
+// Run is a workflow run in the fake. Hosts get it from Runs or GetRun to
+// find the run a job started, and move it with SetRunStatus.
 type Run struct {
 	ID           int64
 	WorkflowID   int64
@@ -412,5 +413,5 @@ func (s *Server) linkNext(w http.ResponseWriter, r *http.Request, kv ...string) 
 		q.Set(kv[i], kv[i+1])
 	}
 	u.RawQuery = q.Encode()
-	w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/")+APIPrefix+u.Path+"?"+u.RawQuery))
+	w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/")+apiPrefix+u.Path+"?"+u.RawQuery))
 }

@@ -11,7 +11,8 @@ import (
 	"unicode/utf8"
 )
 
-// CheckRun is a check run in the fake.
+// CheckRun is a check run in the fake. Hosts that mirror job status as check
+// runs assert on them (CheckRuns).
 type CheckRun struct {
 	ID          int64
 	Owner, Repo string

@@ -23,16 +23,16 @@ import (
 // API versions the fake serves, as GitHub names them in the
 // X-GitHub-Api-Version header.
 const (
-	// APIVersion20221128 is GitHub's first dated REST API version, the one
+	// apiVersion20221128 is GitHub's first dated REST API version, the one
 	// served when a request names none.
-	APIVersion20221128 = "2022-11-28"
-	// APIVersion20260310 drops return_run_details and the 204 answer of
+	apiVersion20221128 = "2022-11-28"
+	// apiVersion20260310 drops return_run_details and the 204 answer of
 	// workflow dispatches: the run is always returned.
-	APIVersion20260310 = "2026-03-10"
+	apiVersion20260310 = "2026-03-10"
 )
 
-// APIVersions lists the versions the fake serves, oldest first.
-var APIVersions = []string{APIVersion20221128, APIVersion20260310}
+// apiVersions lists the versions the fake serves, oldest first.
+var apiVersions = []string{apiVersion20221128, apiVersion20260310}
 
 // openapiJSON is the part of GitHub's OpenAPI description that covers
 // the operations ghbridge calls, extracted from @octokit/openapi by
@@ -41,55 +41,25 @@ var APIVersions = []string{APIVersion20221128, APIVersion20260310}
 //go:embed testdata/openapi.json
 var openapiJSON []byte
 
-// ContractReporter receives the fake's contract violations; a
-// *testing.T or *testing.B is one.
+// ContractReporter receives the fake's contract violations; a *testing.T or
+// *testing.B is one. Hosts pass their test's t to WithContract (New does).
 type ContractReporter interface {
 	Helper()
 	Errorf(format string, args ...any)
 }
 
-// WithContract checks every request the server receives and every answer
-// it sends against GitHub's OpenAPI description of the operation, in the
-// API version the request asks for, and reports each mismatch to r (a
-// test's t, so that the test that caused it fails). Answers to requests
-// GitHub would refuse with an error are checked for GitHub's error shape.
+// WithContract checks every request the server receives and every answer it
+// sends against GitHub's OpenAPI description of the operation, in the API
+// version the request asks for, and reports each mismatch to r (a test's t,
+// so that the test that caused it fails). Answers to requests GitHub would
+// refuse with an error are checked for GitHub's error shape. New sets it; a
+// test that calls NewServer passes its t.
 func WithContract(r ContractReporter) Option { return func(s *Server) { s.contract = r } }
-
-// ContractViolations returns the mismatches WithContract's checks found
-// so far (none without WithContract).
-func (s *Server) ContractViolations() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.violations)
-}
-
-// ContractOperations lists the operations under contract, as
-// "METHOD /path" in the description's spelling.
-func ContractOperations() ([]string, error) {
-	c, err := loadContract()
-	if err != nil {
-		return nil, err
-	}
-	var ops []string
-	for _, r := range c.byShape {
-		ops = append(ops, r.method+" "+r.path)
-	}
-	slices.Sort(ops)
-	return ops, nil
-}
-
-// ContractSource returns the package and version the description was
-// extracted from, such as "@octokit/openapi@23.0.2".
-func ContractSource() (string, error) {
-	c, err := loadContract()
-	if err != nil {
-		return "", err
-	}
-	return c.source, nil
-}
 
 // contract is the loaded description, one document per API version.
 type contract struct {
+	// source is the package and version the description was extracted
+	// from, such as "@octokit/openapi@23.0.2".
 	source  string
 	docs    map[string]*openapi3.T
 	byShape map[string]contractRoute // "METHOD /shape/{}"
@@ -111,14 +81,14 @@ var loadContract = sync.OnceValues(func() (*contract, error) {
 		docs:    map[string]*openapi3.T{},
 		byShape: map[string]contractRoute{},
 	}
-	for _, v := range APIVersions {
+	for _, v := range apiVersions {
 		doc, err := versionedDoc(raw, v)
 		if err != nil {
 			return nil, err
 		}
 		c.docs[v] = doc
 	}
-	for path, item := range c.docs[APIVersion20221128].Paths.Map() {
+	for path, item := range c.docs[apiVersion20221128].Paths.Map() {
 		for method := range item.Operations() {
 			c.byShape[method+" "+pathShape(path)] = contractRoute{method: method, path: path}
 		}
@@ -259,9 +229,9 @@ func pathShape(p string) string {
 func apiVersion(w http.ResponseWriter, r *http.Request) (string, bool) {
 	v := r.Header.Get("X-GitHub-Api-Version")
 	if v == "" {
-		v = APIVersion20221128
+		v = apiVersion20221128
 	}
-	if !slices.Contains(APIVersions, v) {
+	if !slices.Contains(apiVersions, v) {
 		writeJSON(w, http.StatusBadRequest, apiError{
 			Message:          fmt.Sprintf("API version %s is not supported.", v),
 			DocumentationURL: "https://docs.github.com/rest/about-the-rest-api/api-versions",
@@ -296,7 +266,7 @@ func (s *Server) checked(pattern string, next http.HandlerFunc) http.HandlerFunc
 		version := r.Header.Get("X-GitHub-Api-Version")
 		doc := c.docs[version]
 		if doc == nil {
-			doc = c.docs[APIVersion20221128]
+			doc = c.docs[apiVersion20221128]
 		}
 		item := doc.Paths.Find(rt.path)
 		in := &openapi3filter.RequestValidationInput{
@@ -332,9 +302,6 @@ func (s *Server) checked(pattern string, next http.HandlerFunc) http.HandlerFunc
 
 func (s *Server) violation(format string, args ...any) {
 	msg := "githubtest contract: " + fmt.Sprintf(format, args...)
-	s.mu.Lock()
-	s.violations = append(s.violations, msg)
-	s.mu.Unlock()
 	s.contract.Helper()
 	s.contract.Errorf("%s", msg)
 }

@@ -17,9 +17,10 @@ import (
 // deployments).
 
 // WithCancelDelay sets how long a cancelled run takes to complete as
-// cancelled (default: at once, but after the cancel request is answered).
-// A negative d makes runs ignore cancel requests, as a run stuck in a
-// step does; only a force-cancel ends them.
+// cancelled (default: at once, but after the cancel request is answered). A
+// negative d makes runs ignore cancel requests, as a run stuck in a step
+// does; only a force-cancel ends them. Hosts test their cancellation with
+// it.
 func WithCancelDelay(d time.Duration) Option { return func(s *Server) { s.cancelDelay = d } }
 
 // gates is what a waiting run waits for.

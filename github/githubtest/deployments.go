@@ -13,7 +13,8 @@ import (
 	"unicode/utf8"
 )
 
-// Deployment is a GitHub deployment in the fake.
+// Deployment is a GitHub deployment in the fake. Hosts that create
+// deployments assert on them (Deployments).
 type Deployment struct {
 	ID          int64
 	Owner, Repo string
@@ -31,7 +32,8 @@ type Deployment struct {
 	CreatedAt        time.Time
 }
 
-// DeploymentStatus is one status of a deployment.
+// DeploymentStatus is one status of a deployment. Hosts assert on the
+// statuses their jobs report.
 type DeploymentStatus struct {
 	ID             int64
 	State          string

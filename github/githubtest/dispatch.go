@@ -10,7 +10,8 @@ import (
 	"unicode/utf8"
 )
 
-// RepositoryDispatch records an accepted repository_dispatch.
+// RepositoryDispatch records an accepted repository_dispatch. Hosts assert
+// on them (RepositoryDispatches).
 type RepositoryDispatch struct {
 	Owner, Repo   string
 	EventType     string
@@ -27,7 +28,9 @@ func (s *Server) RepositoryDispatches() []RepositoryDispatch {
 	return slices.Clone(s.repoEvents)
 }
 
-// WorkflowDispatch records a workflow_dispatch the fake accepted.
+// WorkflowDispatch records a workflow_dispatch the fake accepted. Hosts
+// assert on them (Dispatches): the workflow, ref and inputs a job was sent
+// with.
 type WorkflowDispatch struct {
 	Owner, Repo      string
 	WorkflowID       int64
@@ -124,7 +127,7 @@ func (s *Server) readDispatch(w http.ResponseWriter, r *http.Request) (dispatchR
 	if !readJSON(w, r, &raw) {
 		return dispatchRequest{}, false
 	}
-	req := dispatchRequest{alwaysDetails: r.Header.Get("X-GitHub-Api-Version") >= APIVersion20260310}
+	req := dispatchRequest{alwaysDetails: r.Header.Get("X-GitHub-Api-Version") >= apiVersion20260310}
 	for k := range raw {
 		switch {
 		case k == "return_run_details" && req.alwaysDetails:

@@ -46,8 +46,9 @@ func (g *gitState) commit(sha string) gitCommit {
 	return c
 }
 
-// File returns the content of path on a branch, as committed through the
-// git API.
+// File returns the content of path on a branch, as committed through the git
+// API. Hosts whose jobs open pull requests check the committed files with
+// it.
 func (s *Server) File(owner, name, branch, path string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,7 +116,7 @@ func (s *Server) getContents(w http.ResponseWriter, r *http.Request, _ caller, r
 	if !found {
 		for _, wf := range rp.workflows {
 			if wf.Path == path {
-				content, found = WorkflowYAML(*wf), true
+				content, found = workflowYAML(*wf), true
 			}
 		}
 	}

@@ -24,10 +24,12 @@ var defaultPermissions = map[string]string{
 
 // DefaultPermissions returns the permissions an installation gets when
 // AddInstallation is given none: write on actions, checks, contents,
-// deployments and pull_requests, read on metadata.
+// deployments and pull_requests, read on metadata. Hosts start from it to
+// test a missing permission.
 func DefaultPermissions() map[string]string { return maps.Clone(defaultPermissions) }
 
-// AppInstallation is an App installation in the fake.
+// AppInstallation is an App installation in the fake. Hosts add one
+// (AddInstallation) for each account their tests install the App on.
 type AppInstallation struct {
 	// ID is assigned when zero.
 	ID int64
@@ -128,7 +130,7 @@ func (s *Server) DeleteInstallation(id int64) {
 }
 
 // TokenExchanges returns how many installation tokens were issued for the
-// installation.
+// installation. Tests check with it that tokens are cached.
 func (s *Server) TokenExchanges(installationID int64) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -136,6 +138,7 @@ func (s *Server) TokenExchanges(installationID int64) int {
 }
 
 // TotalTokenExchanges returns how many installation tokens were issued.
+// Tests check with it that tokens are cached.
 func (s *Server) TotalTokenExchanges() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -22,7 +22,9 @@ type oauthCode struct {
 }
 
 // AddUser adds (or extends) a user who has access to the installations
-// given: GET /user/installations lists them for the user's tokens.
+// given: GET /user/installations lists them for the user's tokens. Hosts
+// test their install callback (github.ClientFactory.VerifyInstaller) with it
+// and AuthorizeUser.
 func (s *Server) AddUser(login string, installationIDs ...int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -47,6 +49,7 @@ func (s *Server) AuthorizeUser(login string) string {
 }
 
 // UserTokensIssued returns how many user access tokens the fake issued.
+// Tests check with it that a callback's code was exchanged once.
 func (s *Server) UserTokensIssued() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -20,7 +20,7 @@ import (
 // install callback does.
 func exchange(t *testing.T, srv *githubtest.Server, clientSecret, code string) map[string]string {
 	t.Helper()
-	web := strings.TrimSuffix(srv.URL, githubtest.APIPrefix+"/")
+	web := strings.TrimSuffix(srv.URL, "/api/v3/")
 	form := url.Values{"client_id": {srv.ClientID}, "client_secret": {clientSecret}, "code": {code}}
 	req, err := http.NewRequest(http.MethodPost, web+"/login/oauth/access_token", strings.NewReader(form.Encode()))
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,10 +45,10 @@ func TestContractViolationsAreReported(t *testing.T) {
 	resp, err := srv.Client().Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
-	got := srv.ContractViolations()
-	require.NotEmpty(t, got, "the request breaks the contract")
-	assert.Equal(t, got, rep.msgs, "each mismatch goes to the reporter too")
-	assert.Contains(t, got[0], "githubtest contract")
+	rep.mu.Lock()
+	defer rep.mu.Unlock()
+	require.NotEmpty(t, rep.msgs, "the request breaks the contract")
+	assert.Contains(t, rep.msgs[0], "githubtest contract")
 }
 
 func TestWithAppID(t *testing.T) {
@@ -69,4 +70,29 @@ func TestWithAppID(t *testing.T) {
 	require.NoError(t, err)
 	_, err = other.Token(context.Background(), inst.ID)
 	require.Error(t, err, "and no longer by the default id")
+}
+
+// A zero or nil option argument means the option's default.
+func TestZeroOptionsMeanDefaults(t *testing.T) {
+	t.Parallel()
+	srv := githubtest.New(t, githubtest.WithClock(nil), githubtest.WithTokenLifetime(0), githubtest.WithoutRunDetails(0))
+	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", Workflows: []githubtest.Workflow{{Name: "deploy", Path: ".github/workflows/deploy.yml"}}})
+	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
+	clients, err := github.NewClientFactory(github.WithBaseURL(srv.URL))
+	require.NoError(t, err)
+	tokens, err := clients.TokenCache(srv.AppConfig())
+	require.NoError(t, err)
+	tok, err := tokens.Token(context.Background(), inst.ID)
+	require.NoError(t, err, "the default clock")
+	assert.WithinDuration(t, srv.Now().Add(time.Hour), tok.ExpiresAt, time.Minute, "the default token lifetime")
+
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"repos/acme/api/actions/workflows/deploy.yml/dispatches",
+		strings.NewReader(`{"ref": "main", "return_run_details": true}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "token "+tok.Value.Reveal())
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "return_run_details refused with GitHub's 422")
 }

@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// PullRequest is a pull request in the fake.
+// PullRequest is a pull request in the fake. Hosts whose jobs open pull
+// requests assert on them (Pulls).
 type PullRequest struct {
 	Number      int
 	ID          int64
@@ -122,7 +123,8 @@ func (s *Server) pullJSON(rp *repo, pr *PullRequest) map[string]any {
 	}
 }
 
-// Comment is an issue or pull request comment in the fake.
+// Comment is an issue or pull request comment in the fake. Hosts that
+// comment on pull requests assert on them (Comments).
 type Comment struct {
 	ID     int64
 	Number int

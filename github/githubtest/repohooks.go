@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// RepoHook is a repository webhook in the fake.
+// RepoHook is a repository webhook in the fake. Hosts that manage repository
+// webhooks set up and assert on them.
 type RepoHook struct {
 	ID          int64
 	Owner, Repo string

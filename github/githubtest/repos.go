@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// Repo is a repository in the fake.
+// Repo is a repository in the fake. Hosts add the repositories their tests
+// dispatch to (AddRepo).
 type Repo struct {
 	Owner, Name string
 	// DefaultBranch defaults to "main".
@@ -23,7 +24,9 @@ type Repo struct {
 	Private   bool
 }
 
-// Workflow is a workflow file of a repository.
+// Workflow is a workflow file of a repository. Hosts declare the workflows
+// of a Repo with it: its triggers, inputs and run-name decide how the fake
+// answers a dispatch.
 type Workflow struct {
 	// ID is assigned when zero.
 	ID int64
@@ -95,7 +98,8 @@ func (s *Server) AddRepo(r Repo) Repo {
 	return r
 }
 
-// AddBranch creates a branch in a repository.
+// AddBranch creates a branch in a repository. Hosts add the refs their jobs
+// run on besides the default branch.
 func (s *Server) AddBranch(owner, name, branch string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -162,7 +166,8 @@ func (s *Server) getBranch(w http.ResponseWriter, r *http.Request, _ caller, rp 
 	writeJSON(w, http.StatusOK, map[string]any{"name": r.PathValue("branch"), "commit": map[string]any{"sha": sha}})
 }
 
-// Workflows returns the workflows of a repository, with their ids.
+// Workflows returns the workflows of a repository, with their ids. Hosts
+// read the ids for job configs that name a workflow by id.
 func (s *Server) Workflows(owner, name string) []Workflow {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -177,9 +182,9 @@ func (s *Server) Workflows(owner, name string) []Workflow {
 	return out
 }
 
-// WorkflowYAML renders the workflow file the fake serves for wf: its
+// workflowYAML renders the workflow file the fake serves for wf: its
 // name, run-name and triggers, as a user would write them.
-func WorkflowYAML(wf Workflow) string {
+func workflowYAML(wf Workflow) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: %s\n", wf.Name)
 	if wf.RunName != "" {

@@ -12,6 +12,9 @@
 //
 // The API lives under "/api/v3/", as on GitHub Enterprise Server, so the
 // base URL handling clients need for GHES is exercised too.
+//
+// Hosts use it in their own tests, started with New(t), and in demos
+// (NewServer).
 package githubtest
 
 import (
@@ -35,13 +38,18 @@ import (
 	"github.com/ghbridge/ghbridge/credentials"
 )
 
-// APIPrefix is the path under which the fake serves the API.
-const APIPrefix = "/api/v3"
+// apiPrefix is the path under which the fake serves the API.
+const apiPrefix = "/api/v3"
 
 // Server is a fake GitHub. Create it with NewServer and Close it when done.
-// All methods are safe for concurrent use.
+// All methods are safe for concurrent use. Hosts use it in their own tests
+// (New) and demos (NewServer): the Add and Set methods set up and move what
+// a test needs, playing GitHub's or a person's part; the methods that return
+// what the fake recorded or holds (Dispatches, Runs, Deployments, CheckRuns,
+// Deliveries, Requests, ...) are for the test's assertions.
 type Server struct {
-	// URL is the API base URL, ending in "/api/v3/".
+	// URL is the API base URL, ending in "/api/v3/": what hosts pass to
+	// github.WithBaseURL (AppConfig carries it too).
 	URL string
 	// AppID and ClientID identify the fake's only App; ClientSecret is
 	// its OAuth client secret.
@@ -87,34 +95,54 @@ type Server struct {
 	deliveries    []*Delivery
 	nextID        int64
 	gitObjects    *gitState
-	contract      ContractReporter // see WithContract
-	violations    []string
+	contract      ContractReporter     // see WithContract
 	gates         map[int64]*gates     // what waiting runs wait for
 	userStatic    map[string]string    // reviewer token -> login
 	comments      map[string][]Comment // "owner/repo#number" -> comments
 }
 
-// Option configures a Server.
+// Option configures a Server. Hosts pass options to New or NewServer.
 type Option func(*Server)
 
-// WithTokenLifetime sets how long installation tokens live (default 1h).
-func WithTokenLifetime(d time.Duration) Option { return func(s *Server) { s.tokenLifetime = d } }
+// WithTokenLifetime sets how long installation tokens live (default 1h;
+// zero or less keeps it). Hosts test their token refresh with it.
+func WithTokenLifetime(d time.Duration) Option {
+	return func(s *Server) {
+		if d > 0 {
+			s.tokenLifetime = d
+		}
+	}
+}
 
-// WithClock sets the fake's clock, for token expiry and timestamps.
-func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+// WithClock sets the fake's clock, for token expiry and timestamps
+// (default time.Now). A host's test with a fake clock gives the fake the
+// same one.
+func WithClock(now func() time.Time) Option {
+	return func(s *Server) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
 
 // WithRunDelay makes a dispatched run invisible to the API for d, as on
-// GitHub where a run shows up a few seconds after its dispatch.
+// GitHub where a run shows up a few seconds after its dispatch. Hosts
+// test their handling of a run that is not listed yet with it.
 func WithRunDelay(d time.Duration) Option { return func(s *Server) { s.runDelay = d } }
 
 // WithoutRunDetails makes the fake behave like GitHub Enterprise Server
 // 3.20 and older: a workflow dispatch carrying return_run_details is
-// rejected with status (400 or 422).
+// rejected with status (400 or 422; 0 means 422). Hosts that support
+// GitHub Enterprise Server test with it.
 func WithoutRunDetails(status int) Option {
+	if status == 0 {
+		status = http.StatusUnprocessableEntity
+	}
 	return func(s *Server) { s.runDetails, s.runDetailsErr = false, status }
 }
 
-// WithAppID sets the App id (default 4242).
+// WithAppID sets the App id (default 4242), for a host's test that needs
+// a given one; most read Server.AppID instead.
 func WithAppID(id int64) Option { return func(s *Server) { s.AppID = id } }
 
 // appKey returns the fakes' App key: one per process, since generating a
@@ -127,7 +155,8 @@ var appKey = sync.OnceValue(func() *rsa.PrivateKey {
 	return key
 })
 
-// NewServer starts a fake GitHub on a loopback port.
+// NewServer starts a fake GitHub on a loopback port. Hosts call it outside
+// tests (demos, load tests); tests usually call New.
 func NewServer(opts ...Option) *Server {
 	key := appKey()
 	s := &Server{
@@ -158,9 +187,9 @@ func NewServer(opts ...Option) *Server {
 	s.routes(mux)
 	web := http.NewServeMux()
 	s.webRoutes(web)
-	web.Handle(APIPrefix+"/", http.StripPrefix(APIPrefix, mux))
+	web.Handle(apiPrefix+"/", http.StripPrefix(apiPrefix, mux))
 	s.srv = httptest.NewServer(s.record(web))
-	s.URL = s.srv.URL + APIPrefix + "/"
+	s.URL = s.srv.URL + apiPrefix + "/"
 	return s
 }
 
@@ -170,16 +199,21 @@ func (s *Server) Close() {
 	s.srv.Close()
 }
 
-// Client returns an HTTP client for the server (plain, no retries).
+// Client returns an HTTP client for the server (plain, no retries). Tests
+// use it for requests of their own to the fake; any HTTP client works.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
-// PrivateKeyPEM returns the App's private key, PKCS#1 PEM.
+// PrivateKeyPEM returns the App's private key, PKCS#1 PEM. Hosts that load
+// the App key from text, as a server reads it from its configuration, use
+// it; others use AppConfig.
 func (s *Server) PrivateKeyPEM() string { return s.keyPEM }
 
-// PrivateKey returns the App's private key.
+// PrivateKey returns the App's private key. Tests that sign a JWT of their
+// own use it.
 func (s *Server) PrivateKey() *rsa.PrivateKey { return s.key }
 
-// AppConfig returns a credentials.AppConfig for the fake's App.
+// AppConfig returns a credentials.AppConfig for the fake's App. Hosts
+// configure their App with it.
 func (s *Server) AppConfig() credentials.AppConfig {
 	return credentials.AppConfig{
 		AppID:        s.AppID,
@@ -191,7 +225,8 @@ func (s *Server) AppConfig() credentials.AppConfig {
 	}
 }
 
-// Now returns the fake's current time.
+// Now returns the fake's current time. Tests with WithClock read the fake's
+// time with it.
 func (s *Server) Now() time.Time { return s.now() }
 
 func (s *Server) id() int64 {
@@ -200,7 +235,8 @@ func (s *Server) id() int64 {
 }
 
 // RequestCount returns how many requests reached route, a pattern such as
-// "POST /repos/{owner}/{repo}/dispatches" (see Routes).
+// "POST /repos/{owner}/{repo}/dispatches", as in Fault.Route. Tests count
+// with it the calls a step made.
 func (s *Server) RequestCount(route string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -230,7 +266,7 @@ func (s *Server) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		s.mu.Lock()
-		s.log = append(s.log, RecordedRequest{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, APIPrefix), Scheme: strings.ToLower(scheme)})
+		s.log = append(s.log, RecordedRequest{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, apiPrefix), Scheme: strings.ToLower(scheme)})
 		s.mu.Unlock()
 		next.ServeHTTP(w, r)
 	})

@@ -25,7 +25,8 @@ type webhookConfig struct {
 	repo string
 }
 
-// Delivery is one webhook delivery attempt the fake made.
+// Delivery is one webhook delivery attempt the fake made. Hosts assert with
+// it on what their webhook endpoint answered (Deliver, Deliveries).
 type Delivery struct {
 	ID             int64
 	GUID           string
@@ -94,14 +95,16 @@ func (s *Server) Deliveries() []Delivery {
 	return out
 }
 
-// Sign returns the X-Hub-Signature-256 value for body under secret.
+// Sign returns the X-Hub-Signature-256 value for body under secret. Tests
+// that post deliveries of their own to a webhook endpoint sign them with it.
 func Sign(secret string, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// SignSHA1 returns the legacy X-Hub-Signature value for body.
+// SignSHA1 returns the legacy X-Hub-Signature value for body. Tests of the
+// legacy header use it.
 func SignSHA1(secret string, body []byte) string {
 	m := hmac.New(sha1.New, []byte(secret))
 	m.Write(body)
@@ -208,8 +211,9 @@ func newGUID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// RunEventPayload returns the workflow_run webhook payload GitHub would
-// send for the run's current state with action.
+// RunEventPayload returns the workflow_run webhook payload GitHub would send
+// for the run's current state with action. Tests that post workflow_run
+// deliveries of their own use it.
 func (s *Server) RunEventPayload(id int64, action string) (map[string]any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
