@@ -408,7 +408,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, kind authK
 	return caller{installation: in}, true
 }
 
-// Fault is an injected failure for requests to one route.
+// Fault is an injected failure for requests to one route. Hosts inject
+// faults (InjectFault) to test how they handle GitHub's failures: errors,
+// rate limits, timeouts, lost answers.
 type Fault struct {
 	// Route is the pattern to affect, e.g.
 	// "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches".
