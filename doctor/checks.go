@@ -179,7 +179,7 @@ func (d *run) webhookSecret(ctx context.Context) Finding {
 		}
 		if sig == "" {
 			return Finding{Verdict: Fail, Detail: fmt.Sprintf("delivery %d (%s) was sent unsigned: the App's webhook has no secret", x.GetID(), x.GetEvent()),
-				Fix: "App settings > General > Webhook secret: set the value of "+d.secretName()}
+				Fix: "App settings > General > Webhook secret: set the value of " + d.secretName()}
 		}
 		if i, ok := verifies(sig, payload, d.cfg.WebhookSecrets); ok {
 			which := "the secret"
