@@ -25,9 +25,9 @@ const (
 
 // GitHub's limits, checked before anything is sent.
 const (
-	MaxWorkflowInputs    = 25
-	MaxEventTypeLength   = 100
-	MaxClientPayloadKeys = 10
+	maxWorkflowInputs    = 25
+	maxEventTypeLength   = 100
+	maxClientPayloadKeys = 10
 	// MaxClientPayloadBytes bounds the JSON of a repository_dispatch
 	// client_payload: GitHub wants it under 64 KB.
 	MaxClientPayloadBytes = 64<<10 - 1
@@ -37,8 +37,8 @@ const (
 	JobIDKey = "job_id"
 )
 
-// DefaultRef is the ref dispatched when the config names none.
-const DefaultRef = "main"
+// defaultRef is the ref dispatched when the config names none.
+const defaultRef = "main"
 
 // WorkflowRef names a workflow by numeric id or by file name.
 type WorkflowRef struct {
@@ -54,9 +54,6 @@ func (w WorkflowRef) String() string {
 	return w.File
 }
 
-// IsZero reports whether no workflow is named.
-func (w WorkflowRef) IsZero() bool { return w.ID == 0 && w.File == "" }
-
 // AgentConfig is a rendered, validated job agent config.
 type AgentConfig struct {
 	Type Kind
@@ -70,7 +67,7 @@ type AgentConfig struct {
 	// references are resolved by the credentials package.
 	Token string
 
-	// Ref is the branch (or tag) to run on; DefaultRef when unset. For
+	// Ref is the branch (or tag) to run on; defaultRef when unset. For
 	// pull requests it is the base branch.
 	Ref string
 
@@ -151,7 +148,7 @@ func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (
 			return AgentConfig{}, e
 		}
 		var err error
-		if n, err = r.compileRoot(m, true); err != nil {
+		if n, err = r.compileRoot(m); err != nil {
 			return AgentConfig{}, err
 		}
 		if cacheable {
@@ -166,7 +163,7 @@ func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (
 	if err != nil {
 		return AgentConfig{}, err
 	}
-	return ParseAgentConfig(out, c.JobID)
+	return parseAgentConfig(out, c.JobID)
 }
 
 // maxCachedConfig is the largest config kept compiled. Larger ones are
@@ -174,10 +171,10 @@ func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (
 // the cost of one call at about that of decoding the JSON.
 const maxCachedConfig = 64 << 10
 
-// ParseAgentConfig types and validates an already rendered config. jobID
+// parseAgentConfig types and validates an already rendered config. jobID
 // is the job the config is for; it is needed to check GitHub's limits,
 // which count the job id ghbridge adds.
-func ParseAgentConfig(m map[string]any, jobID string) (AgentConfig, error) {
+func parseAgentConfig(m map[string]any, jobID string) (AgentConfig, error) {
 	p := parser{m: m}
 	c := AgentConfig{Type: Kind(p.str("type"))}
 	if c.Type == "" {
@@ -233,7 +230,7 @@ func parseCommon(p *parser, c *AgentConfig, _ string) error {
 		return err
 	}
 	if c.Ref == "" {
-		c.Ref = DefaultRef
+		c.Ref = defaultRef
 	}
 	if strings.ContainsAny(c.Ref, " \t\n~^:?*[\\") {
 		return invalid("ref", "%q is not a valid git ref", c.Ref)
@@ -252,8 +249,8 @@ func parseWorkflowDispatch(p *parser, c *AgentConfig, _ string) error {
 	if _, ok := c.Inputs[JobIDKey]; ok {
 		return invalid("inputs."+JobIDKey, "is set by ghbridge to the job id; remove it")
 	}
-	if len(c.Inputs)+1 > MaxWorkflowInputs {
-		return invalid("inputs", "%d inputs plus %s exceed GitHub's limit of %d", len(c.Inputs), JobIDKey, MaxWorkflowInputs)
+	if len(c.Inputs)+1 > maxWorkflowInputs {
+		return invalid("inputs", "%d inputs plus %s exceed GitHub's limit of %d", len(c.Inputs), JobIDKey, maxWorkflowInputs)
 	}
 	return nil
 }
@@ -267,16 +264,16 @@ func parseRepositoryDispatch(p *parser, c *AgentConfig, jobID string) error {
 	switch {
 	case c.EventType == "":
 		return invalid("eventType", "is required for repository_dispatch")
-	case utf8.RuneCountInString(c.EventType) > MaxEventTypeLength:
-		return invalid("eventType", "is %d characters; GitHub allows %d", utf8.RuneCountInString(c.EventType), MaxEventTypeLength)
+	case utf8.RuneCountInString(c.EventType) > maxEventTypeLength:
+		return invalid("eventType", "is %d characters; GitHub allows %d", utf8.RuneCountInString(c.EventType), maxEventTypeLength)
 	}
 	if _, ok := c.ClientPayload[JobIDKey]; ok {
 		return invalid("clientPayload."+JobIDKey, "is set by ghbridge to the job id; remove it")
 	}
-	if len(c.ClientPayload)+1 > MaxClientPayloadKeys {
-		return invalid("clientPayload", "%d top-level keys plus %s exceed GitHub's limit of %d; nest them in an object", len(c.ClientPayload), JobIDKey, MaxClientPayloadKeys)
+	if len(c.ClientPayload)+1 > maxClientPayloadKeys {
+		return invalid("clientPayload", "%d top-level keys plus %s exceed GitHub's limit of %d; nest them in an object", len(c.ClientPayload), JobIDKey, maxClientPayloadKeys)
 	}
-	if n := ClientPayloadSize(c.ClientPayload, jobID); n > MaxClientPayloadBytes {
+	if n := clientPayloadSize(c.ClientPayload, jobID); n > MaxClientPayloadBytes {
 		return invalid("clientPayload", "is %d bytes of JSON with %s; GitHub takes less than 64 KB (%d bytes); send a reference (a URL, an id) instead of the data", n, JobIDKey, MaxClientPayloadBytes)
 	}
 	return nil
@@ -394,8 +391,8 @@ func invalid(field, format string, args ...any) error {
 
 // Limits of GitHub's account and repository names.
 const (
-	MaxOwnerLength = 39
-	MaxRepoLength  = 100
+	maxOwnerLength = 39
+	maxRepoLength  = 100
 )
 
 // checkName checks owner and repo against GitHub's naming rules before
@@ -407,13 +404,13 @@ func checkName(field, v string) error {
 		return invalid(field, "is required")
 	}
 	if field == "owner" {
-		if len(v) > MaxOwnerLength || !validOwner(v) {
-			return invalid(field, "%q is not a GitHub owner name: use 1 to %d letters, digits or single hyphens, not starting or ending with a hyphen", truncateForError(v), MaxOwnerLength)
+		if len(v) > maxOwnerLength || !validOwner(v) {
+			return invalid(field, "%q is not a GitHub owner name: use 1 to %d letters, digits or single hyphens, not starting or ending with a hyphen", truncateForError(v), maxOwnerLength)
 		}
 		return nil
 	}
-	if len(v) > MaxRepoLength || v == "." || v == ".." || strings.TrimFunc(v, repoRune) != "" {
-		return invalid(field, "%q is not a GitHub repo name: use 1 to %d letters, digits, '-', '_' or '.' (and not \".\" or \"..\")", truncateForError(v), MaxRepoLength)
+	if len(v) > maxRepoLength || v == "." || v == ".." || strings.TrimFunc(v, repoRune) != "" {
+		return invalid(field, "%q is not a GitHub repo name: use 1 to %d letters, digits, '-', '_' or '.' (and not \".\" or \"..\")", truncateForError(v), maxRepoLength)
 	}
 	return nil
 }
@@ -638,10 +635,10 @@ func jsonText(v any) string {
 	return string(b)
 }
 
-// ClientPayloadSize returns the size of payload as JSON once the job id is
+// clientPayloadSize returns the size of payload as JSON once the job id is
 // added, as GitHub measures it against MaxClientPayloadBytes; it is -1
 // when payload cannot be encoded.
-func ClientPayloadSize(payload map[string]any, jobID string) int {
+func clientPayloadSize(payload map[string]any, jobID string) int {
 	p := make(map[string]any, len(payload)+1)
 	for k, v := range payload {
 		p[k] = v

@@ -44,22 +44,6 @@ type Deployment struct {
 	Variables map[string]any `json:"variables,omitempty"`
 }
 
-// Data returns the template data for c: the map templates index with
-// names such as .version.tag. Nil config maps become empty maps, so that
-// a missing key is reported as such rather than as a nil value.
-func (c Context) Data() map[string]any {
-	d := c.data()
-	for _, k := range []string{"version", "resource", "deployment"} {
-		sub := d[k].(map[string]any)
-		for _, kk := range []string{"config", "variables"} {
-			if m, ok := sub[kk].(map[string]any); ok && len(m) == 0 {
-				sub[kk] = map[string]any{}
-			}
-		}
-	}
-	return d
-}
-
 // emptyMap stands in for absent config maps during rendering. Templates
 // cannot modify maps, so one shared instance is safe there.
 var emptyMap = map[string]any{}

@@ -33,6 +33,10 @@ var (
 	// ErrNotAllowed means a template uses a construct ghbridge does not
 	// allow (define, template, block).
 	ErrNotAllowed = failure.New(failure.ErrInvalidJobAgent, "template construct not allowed")
+	// ErrRender means a template failed while executing for a reason
+	// other than the ones above (a function returned an error, a type
+	// mismatch).
+	ErrRender = failure.New(failure.ErrInvalidJobAgent, "template execution failed")
 )
 
 // FieldError reports a problem with one field of an agent config.
@@ -69,7 +73,3 @@ func (e *FieldError) Is(target error) bool { return target == e.Kind || errors.I
 
 // Unwrap returns the cause.
 func (e *FieldError) Unwrap() error { return e.Err }
-
-// ErrRender means a template failed while executing for a reason other
-// than the ones above (a function returned an error, a type mismatch).
-var ErrRender = errors.New("template execution failed")

@@ -150,44 +150,6 @@ func (r *Renderer) newRun(ctx context.Context, c Context) *run {
 	return &run{r: r, data: data, st: st}
 }
 
-// RenderString renders one template text against c. field names it in
-// errors.
-func (r *Renderer) RenderString(ctx context.Context, field, text string, c Context) (string, error) {
-	if !strings.Contains(text, "{{") {
-		return text, nil
-	}
-	t, err := r.parse(func() string { return field }, text)
-	if err != nil {
-		return "", err
-	}
-	return r.newRun(ctx, c).execTemplate(nil, field, t)
-}
-
-// RenderValue renders every string inside v (a value decoded from JSON:
-// maps, slices, strings, numbers, booleans, nil) that holds a template,
-// and returns a new value; v is not modified.
-func (r *Renderer) RenderValue(ctx context.Context, v any, c Context) (any, error) {
-	n, err := r.compileRoot(v, false)
-	if err != nil {
-		return nil, err
-	}
-	return r.newRun(ctx, c).exec(n)
-}
-
-// RenderMap renders an agent config: every string value (and object key)
-// that holds a template ("{{ ... }}") is rendered, recursively. If the config has a
-// "template" key, its string is rendered as a whole document that must
-// produce a JSON object; that object's fields are merged with the other
-// fields of the config (a field set in both is an error). A top-level
-// "token" is copied as it is: it may be a "{{ secrets.NAME }}" reference.
-func (r *Renderer) RenderMap(ctx context.Context, cfg map[string]any, c Context) (map[string]any, error) {
-	n, err := r.compileRoot(cfg, true)
-	if err != nil {
-		return nil, err
-	}
-	return r.newRun(ctx, c).document(n)
-}
-
 // node is a compiled config value: a literal, a template, an object or a
 // list. Compiled configs are cached by their JSON text. Only values that
 // hold templates get a node of their own: a subtree without templates is
@@ -239,9 +201,11 @@ type compiler struct {
 	template int // bytes of template text so far
 }
 
-func (r *Renderer) compileRoot(v any, top bool) (*node, error) {
+// compileRoot compiles an agent config (its top level has the "template"
+// and "token" keys).
+func (r *Renderer) compileRoot(v any) (*node, error) {
 	c := &compiler{r: r}
-	n, err := c.compile(nil, "", 0, v, top)
+	n, err := c.compile(nil, "", 0, v, true)
 	if err != nil {
 		return nil, err
 	}
