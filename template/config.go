@@ -12,10 +12,11 @@ import (
 	"unicode/utf8"
 )
 
-// Kind says how a job is started on GitHub.
+// Kind says how a job is started on GitHub: the "type" of an agent
+// config. Hosts read it from AgentConfig.Type, to label or route jobs.
 type Kind string
 
-// Kinds of agent config.
+// Kinds of agent config, one per way of starting a job.
 const (
 	KindWorkflowDispatch   Kind = "workflow_dispatch"
 	KindRepositoryDispatch Kind = "repository_dispatch"
@@ -28,25 +29,30 @@ const (
 	maxWorkflowInputs    = 25
 	maxEventTypeLength   = 100
 	maxClientPayloadKeys = 10
-	// MaxClientPayloadBytes bounds the JSON of a repository_dispatch
-	// client_payload: GitHub wants it under 64 KB.
-	MaxClientPayloadBytes = 64<<10 - 1
-	// JobIDKey is the input (workflow_dispatch) or payload key
-	// (repository_dispatch, deployment) that carries the job id. It
-	// counts towards GitHub's limits.
-	JobIDKey = "job_id"
 )
+
+// MaxClientPayloadBytes bounds the JSON of a repository_dispatch
+// client_payload: GitHub wants it under 64 KB. Render checks it; package
+// dispatch checks it again on the payload it sends. Hosts rarely need it.
+const MaxClientPayloadBytes = 64<<10 - 1
+
+// JobIDKey is the workflow input (workflow_dispatch) or payload key
+// (repository_dispatch, deployment) that carries the job id; it counts
+// towards GitHub's limits, and a config may not set it. Hosts use it in
+// the workflows they write and when they read a payload themselves.
+const JobIDKey = "job_id"
 
 // defaultRef is the ref dispatched when the config names none.
 const defaultRef = "main"
 
-// WorkflowRef names a workflow by numeric id or by file name.
+// WorkflowRef names a workflow by numeric id or by file name: the
+// workflowId of a workflow_dispatch config, as AgentConfig.Workflow.
 type WorkflowRef struct {
 	ID   int64  // numeric workflow id, or 0
 	File string // file name such as "deploy.yml", or ""
 }
 
-// String returns the id or the file name, as used in API paths.
+// String returns the id or the file name, as GitHub's API paths take it.
 func (w WorkflowRef) String() string {
 	if w.ID != 0 {
 		return strconv.FormatInt(w.ID, 10)
@@ -54,8 +60,11 @@ func (w WorkflowRef) String() string {
 	return w.File
 }
 
-// AgentConfig is a rendered, validated job agent config.
+// AgentConfig is a rendered, validated job agent config: what Render
+// returns. Package dispatch acts on it; hosts read it to show or check
+// what a job will do. Fields of other kinds than Type are zero.
 type AgentConfig struct {
+	// Type is the kind of config; KindWorkflowDispatch when unset.
 	Type Kind
 
 	// InstallationID selects the App installation; 0 leaves it to the
@@ -67,7 +76,7 @@ type AgentConfig struct {
 	// references are resolved by the credentials package.
 	Token string
 
-	// Ref is the branch (or tag) to run on; defaultRef when unset. For
+	// Ref is the branch (or tag) to run on; "main" when unset. For
 	// pull requests it is the base branch.
 	Ref string
 
@@ -96,7 +105,8 @@ type AgentConfig struct {
 	Report ReportSpec
 }
 
-// ReportSpec configures the mirroring of a job's status to GitHub.
+// ReportSpec is the "report" of a config: what of a job's status to mirror
+// back to GitHub. Package status acts on it (AgentConfig.Report).
 type ReportSpec struct {
 	// DeploymentStatus mirrors the status onto the job's deployment, as
 	// deployment statuses. It applies to type deployment, where it is on
@@ -106,13 +116,15 @@ type ReportSpec struct {
 	CheckRun *CheckRunSpec
 }
 
-// CheckRunSpec names the check run and the commit it is attached to.
+// CheckRunSpec is the "report.checkRun" of a config: the check run that
+// mirrors a job's status, and the commit it is attached to.
 type CheckRunSpec struct {
 	Name    string
 	HeadSHA string
 }
 
-// PullRequestSpec describes a pull request to open.
+// PullRequestSpec is the pull request a pull_request config opens
+// (AgentConfig.PullRequest).
 type PullRequestSpec struct {
 	// Branch is the head branch to create; by default "ghbridge/job-<id>".
 	Branch        string
@@ -123,16 +135,24 @@ type PullRequestSpec struct {
 	Files map[string]string
 }
 
-// Repository returns "owner/repo".
+// Repository returns "owner/repo", as logs and GitHub's full names
+// spell it.
 func (c AgentConfig) Repository() string { return c.Owner + "/" + c.Repo }
 
 // commonFields are the fields every kind accepts.
 var commonFields = []string{"type", "installationId", "owner", "repo", "ref", "token", "template", "report"}
 
 // Render renders a job agent config against the job context and returns
-// it typed and validated. cfg is the config as JSON. Errors are *Error
-// values matching the sentinel errors of this package; validation
-// failures match ErrInvalidConfig.
+// it typed and validated: every string (and object key) holding a
+// template is rendered, and a "template" key's string, rendered, adds
+// the fields of the JSON object it makes (a field set twice is an
+// error). A top-level "token" is copied as it is: it may be a
+// "{{ secrets.NAME }}" reference. cfg is the config as JSON.
+//
+// Errors are *FieldError values matching a sentinel error of this
+// package and failure.ErrInvalidJobAgent; validation failures match
+// ErrInvalidConfig. Package dispatch calls it for each job; hosts call
+// it to check a config when it is submitted, before a job is accepted.
 func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (AgentConfig, error) {
 	cacheable := len(cfg) <= maxCachedConfig
 	var n *node

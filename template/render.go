@@ -17,6 +17,8 @@ import (
 )
 
 // Limits bound what one Render call may cost. Zero fields take defaults.
+// Hosts set them (WithLimits) to allow larger or more complex configs, or
+// fewer.
 //
 // Rendering is bounded deterministically: the output budget and the step
 // limit decide "too big" and "too long", so a config renders or fails the
@@ -48,7 +50,8 @@ type Limits struct {
 	Timeout time.Duration
 }
 
-// Default limits.
+// The defaults of Limits and WithCacheSize, for hosts that set theirs
+// relative to them.
 const (
 	DefaultMaxOutput        = 256 << 10
 	DefaultMaxTemplate      = 64 << 10
@@ -83,7 +86,9 @@ func (l Limits) withDefaults() Limits {
 
 // Renderer renders agent configs. It caches parsed templates by their
 // text, so a config rendered for many jobs is parsed once. It is safe for
-// concurrent use; share one.
+// concurrent use; share one. Hosts make one and hand it to the
+// Dispatcher (dispatch.WithRenderer), and use it to check configs as they
+// are submitted.
 type Renderer struct {
 	limits   Limits
 	cache    *cache[*tmpl]
@@ -93,7 +98,7 @@ type Renderer struct {
 	base *texttemplate.Template
 }
 
-// Option configures a Renderer.
+// Option configures a Renderer (NewRenderer).
 type Option func(*rendererConfig)
 
 type rendererConfig struct {
@@ -101,7 +106,7 @@ type rendererConfig struct {
 	cacheSize int
 }
 
-// WithLimits sets the rendering limits.
+// WithLimits sets the rendering limits; zero fields keep their defaults.
 func WithLimits(l Limits) Option { return func(c *rendererConfig) { c.limits = l } }
 
 // WithCacheSize sets how many parsed templates, and how many compiled
@@ -110,7 +115,8 @@ func WithLimits(l Limits) Option { return func(c *rendererConfig) { c.limits = l
 // configs, worst case).
 func WithCacheSize(n int) Option { return func(c *rendererConfig) { c.cacheSize = n } }
 
-// NewRenderer returns a Renderer.
+// NewRenderer returns a Renderer with the default limits unless opts say
+// otherwise.
 func NewRenderer(opts ...Option) *Renderer {
 	cfg := rendererConfig{cacheSize: DefaultCacheSize}
 	for _, o := range opts {
