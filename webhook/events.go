@@ -242,12 +242,6 @@ type PullRequest struct {
 	} `json:"base"`
 }
 
-// PingEvent is the ping GitHub sends when a webhook is set up.
-type PingEvent struct {
-	Zen    string `json:"zen"`
-	HookID int64  `json:"hook_id"`
-}
-
 // headed events carry what routing needs, so that a delivery decoded into
 // one is decoded once.
 type headed interface{ head() head }

@@ -21,8 +21,8 @@
 // A handler error releases the delivery's claim, so that a redelivery
 // (which GitHub sends with the same delivery id) is processed again.
 //
-// Handlers see a *Delivery; Typed and Handle give them the payload
-// decoded into a small event struct (WorkflowRunEvent and friends, which
+// Handlers see a *Delivery; Handle gives them the payload decoded into a
+// small event struct (WorkflowRunEvent and friends, which
 // hold only what ghbridge uses), and Delivery.GitHubEvent gives go-github's
 // full typed event. SyncInstallations keeps a credentials.InstallationStore
 // in step with installation events.
@@ -61,9 +61,9 @@ const (
 	// deliveries whose signature is not checked yet: 64 MiB, two
 	// deliveries of GitHub's largest size and many of the usual ones.
 	DefaultUnverifiedBudget = 64 << 20
-	// RetryAfterBusy is the Retry-After, in seconds, of a delivery
-	// refused because the unverified-bytes budget is spent.
-	RetryAfterBusy = 1
+	// retryAfterBusySeconds is the Retry-After of a delivery refused
+	// because the unverified-bytes budget is spent.
+	retryAfterBusySeconds = 1
 	// maxHeaderValue bounds the GitHub headers the handler reads (GUIDs
 	// and event names are far shorter), so that logs stay small.
 	maxHeaderValue = 256
@@ -267,9 +267,6 @@ func New(secrets []string, opts ...Option) (*Handler, error) {
 	return h, nil
 }
 
-// Holder returns the holder the Handler claims deliveries as.
-func (h *Handler) Holder() Holder { return h.holder }
-
 // ReleaseStaleClaims frees the delivery claims that earlier incarnations
 // of this process (same Holder name) still hold because they died while
 // processing: a redelivery of those deliveries is then processed by any
@@ -393,10 +390,10 @@ func (d *Delivery) GitHubEvent() (any, error) { return parseGitHubEvent(d.Event,
 // typedKey caches the decoded event of type E in a Delivery.
 type typedKey[E any] struct{}
 
-// Typed adapts a handler of a decoded event type E (WorkflowRunEvent,
-// PullRequestEvent, a host's own struct) to a HandlerFunc. Each delivery
-// is decoded into a given type once, however many handlers ask for it.
-func Typed[E any](fn func(ctx context.Context, d *Delivery, e *E) error) HandlerFunc {
+// typedHandler adapts a handler of a decoded event type E to a
+// HandlerFunc. Each delivery is decoded into a given type once, however
+// many handlers ask for it.
+func typedHandler[E any](fn func(ctx context.Context, d *Delivery, e *E) error) HandlerFunc {
 	return func(ctx context.Context, d *Delivery) error {
 		d.mu.Lock()
 		e, ok := d.cached(typedKey[E]{}).(*E)
@@ -436,9 +433,13 @@ func (d *Delivery) cache(key, event any) {
 // validates it and finds the routing head.
 type decoder func(payload []byte) (key, event any, hd head, err error)
 
-// Handle registers a typed handler, like On(pattern, Typed(fn)). When E is
-// one of this package's event types, deliveries of the event are decoded
-// into E in the single pass that also validates them, instead of two.
+// Handle registers fn for deliveries of an event or of one action of it,
+// as On does, with the payload decoded into E: one of this package's
+// event types (WorkflowRunEvent and friends) or a host's own struct with
+// json tags. Each delivery is decoded into a given type once, however
+// many handlers ask for it; into this package's event types, in the
+// single pass that also validates it. Hosts register their handlers of
+// typed events with it.
 func Handle[E any](h *Handler, pattern string, fn func(ctx context.Context, d *Delivery, e *E) error) {
 	event, _, _ := strings.Cut(pattern, ".")
 	if _, ok := any(new(E)).(headed); ok {
@@ -452,5 +453,5 @@ func Handle[E any](h *Handler, pattern string, fn func(ctx context.Context, d *D
 			}
 		})
 	}
-	h.On(pattern, Typed(fn))
+	h.On(pattern, typedHandler(fn))
 }

@@ -18,15 +18,17 @@ type RepoHook struct {
 	URL string
 	// Secret signs them; the Handler's first secret.
 	Secret string
-	// Events to subscribe to (default DefaultRepoHookEvents).
+	// Events to subscribe to; by default workflow_run, workflow_job,
+	// deployment_status and pull_request, the events ghbridge follows
+	// jobs by.
 	Events []string
 	// RotateSecret sets the secret even on a hook that otherwise matches:
 	// GitHub never shows a hook's secret, so a change cannot be seen.
 	RotateSecret bool
 }
 
-// DefaultRepoHookEvents are the events ghbridge follows jobs by.
-var DefaultRepoHookEvents = []string{"workflow_run", "workflow_job", "deployment_status", "pull_request"}
+// defaultRepoHookEvents are the events ghbridge follows jobs by.
+var defaultRepoHookEvents = []string{"workflow_run", "workflow_job", "deployment_status", "pull_request"}
 
 // EnsureOutcome says what EnsureRepoHook did.
 type EnsureOutcome string
@@ -50,7 +52,7 @@ func EnsureRepoHook(ctx context.Context, client *gh.Client, owner, repo string, 
 	}
 	events := slices.Clone(h.Events)
 	if len(events) == 0 {
-		events = slices.Clone(DefaultRepoHookEvents)
+		events = slices.Clone(defaultRepoHookEvents)
 	}
 	slices.Sort(events)
 	want := &gh.Hook{

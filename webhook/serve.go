@@ -127,7 +127,7 @@ var (
 	jsonContentType = []string{"application/json; charset=utf-8"}
 	noSniff         = []string{"nosniff"}
 	allowPost       = []string{http.MethodPost}
-	retryAfterBusy  = []string{strconv.Itoa(RetryAfterBusy)}
+	retryAfterBusy  = []string{strconv.Itoa(retryAfterBusySeconds)}
 	connectionClose = []string{"close"}
 )
 
