@@ -90,45 +90,43 @@ func (l Limits) withDefaults() Limits {
 // Dispatcher (dispatch.WithRenderer), and use it to check configs as they
 // are submitted.
 type Renderer struct {
-	limits   Limits
-	cache    *cache[*tmpl]
-	compiled *cache[*node] // agent configs by their JSON text
+	limits    Limits
+	cacheSize int // of each cache, for NewRenderer
+	cache     *cache[*tmpl]
+	compiled  *cache[*node] // agent configs by their JSON text
 	// base holds the function set; every parsed tree is executed through
 	// a template sharing it, so a parse does not copy the functions.
 	base *texttemplate.Template
 }
 
 // Option configures a Renderer (NewRenderer).
-type Option func(*rendererConfig)
-
-type rendererConfig struct {
-	limits    Limits
-	cacheSize int
-}
+type Option func(*Renderer)
 
 // WithLimits sets the rendering limits; zero fields keep their defaults.
-func WithLimits(l Limits) Option { return func(c *rendererConfig) { c.limits = l } }
+func WithLimits(l Limits) Option { return func(r *Renderer) { r.limits = l } }
 
 // WithCacheSize sets how many parsed templates, and how many compiled
-// configs, are kept (default 4096 each). Both caches are also bounded by
-// an estimate of the memory they hold (128 MiB of templates, 256 MiB of
-// configs, worst case).
-func WithCacheSize(n int) Option { return func(c *rendererConfig) { c.cacheSize = n } }
+// configs, are kept (default DefaultCacheSize each). Both caches are also
+// bounded by an estimate of the memory they hold (128 MiB of templates,
+// 256 MiB of configs, worst case). Hosts that render many distinct
+// configs raise it.
+func WithCacheSize(n int) Option { return func(r *Renderer) { r.cacheSize = n } }
 
 // NewRenderer returns a Renderer with the default limits unless opts say
 // otherwise.
 func NewRenderer(opts ...Option) *Renderer {
-	cfg := rendererConfig{cacheSize: DefaultCacheSize}
+	r := &Renderer{}
 	for _, o := range opts {
-		o(&cfg)
+		o(r)
 	}
-	if cfg.cacheSize <= 0 {
-		cfg.cacheSize = DefaultCacheSize
+	r.limits = r.limits.withDefaults()
+	if r.cacheSize <= 0 {
+		r.cacheSize = DefaultCacheSize
 	}
-	cache := newCache[*tmpl](cfg.cacheSize, maxTemplateCache)
-	compiled := newCache[*node](cfg.cacheSize, maxConfigCache)
-	base := texttemplate.New("t").Option("missingkey=error").Funcs(funcs)
-	return &Renderer{limits: cfg.limits.withDefaults(), cache: cache, compiled: compiled, base: base}
+	r.cache = newCache[*tmpl](r.cacheSize, maxTemplateCache)
+	r.compiled = newCache[*node](r.cacheSize, maxConfigCache)
+	r.base = texttemplate.New("t").Option("missingkey=error").Funcs(funcs)
+	return r
 }
 
 // run holds one Render call's state.
