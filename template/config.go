@@ -12,10 +12,11 @@ import (
 	"unicode/utf8"
 )
 
-// Kind says how a job is started on GitHub.
+// Kind says how a job is started on GitHub: the "type" of an agent
+// config. Hosts read it from AgentConfig.Type, to label or route jobs.
 type Kind string
 
-// Kinds of agent config.
+// Kinds of agent config, one per way of starting a job.
 const (
 	KindWorkflowDispatch   Kind = "workflow_dispatch"
 	KindRepositoryDispatch Kind = "repository_dispatch"
@@ -25,28 +26,33 @@ const (
 
 // GitHub's limits, checked before anything is sent.
 const (
-	MaxWorkflowInputs    = 25
-	MaxEventTypeLength   = 100
-	MaxClientPayloadKeys = 10
-	// MaxClientPayloadBytes bounds the JSON of a repository_dispatch
-	// client_payload: GitHub wants it under 64 KB.
-	MaxClientPayloadBytes = 64<<10 - 1
-	// JobIDKey is the input (workflow_dispatch) or payload key
-	// (repository_dispatch, deployment) that carries the job id. It
-	// counts towards GitHub's limits.
-	JobIDKey = "job_id"
+	maxWorkflowInputs    = 25
+	maxEventTypeLength   = 100
+	maxClientPayloadKeys = 10
 )
 
-// DefaultRef is the ref dispatched when the config names none.
-const DefaultRef = "main"
+// MaxClientPayloadBytes bounds the JSON of a repository_dispatch
+// client_payload: GitHub wants it under 64 KB. Render checks it; package
+// dispatch checks it again on the payload it sends. Hosts rarely need it.
+const MaxClientPayloadBytes = 64<<10 - 1
 
-// WorkflowRef names a workflow by numeric id or by file name.
+// JobIDKey is the workflow input (workflow_dispatch) or payload key
+// (repository_dispatch, deployment) that carries the job id; it counts
+// towards GitHub's limits, and a config may not set it. Hosts use it in
+// the workflows they write and when they read a payload themselves.
+const JobIDKey = "job_id"
+
+// defaultRef is the ref dispatched when the config names none.
+const defaultRef = "main"
+
+// WorkflowRef names a workflow by numeric id or by file name: the
+// workflowId of a workflow_dispatch config, as AgentConfig.Workflow.
 type WorkflowRef struct {
 	ID   int64  // numeric workflow id, or 0
 	File string // file name such as "deploy.yml", or ""
 }
 
-// String returns the id or the file name, as used in API paths.
+// String returns the id or the file name, as GitHub's API paths take it.
 func (w WorkflowRef) String() string {
 	if w.ID != 0 {
 		return strconv.FormatInt(w.ID, 10)
@@ -54,11 +60,11 @@ func (w WorkflowRef) String() string {
 	return w.File
 }
 
-// IsZero reports whether no workflow is named.
-func (w WorkflowRef) IsZero() bool { return w.ID == 0 && w.File == "" }
-
-// AgentConfig is a rendered, validated job agent config.
+// AgentConfig is a rendered, validated job agent config: what Render
+// returns. Package dispatch acts on it; hosts read it to show or check
+// what a job will do. Fields of other kinds than Type are zero.
 type AgentConfig struct {
+	// Type is the kind of config; KindWorkflowDispatch when unset.
 	Type Kind
 
 	// InstallationID selects the App installation; 0 leaves it to the
@@ -70,7 +76,7 @@ type AgentConfig struct {
 	// references are resolved by the credentials package.
 	Token string
 
-	// Ref is the branch (or tag) to run on; DefaultRef when unset. For
+	// Ref is the branch (or tag) to run on; "main" when unset. For
 	// pull requests it is the base branch.
 	Ref string
 
@@ -99,7 +105,8 @@ type AgentConfig struct {
 	Report ReportSpec
 }
 
-// ReportSpec configures the mirroring of a job's status to GitHub.
+// ReportSpec is the "report" of a config: what of a job's status to mirror
+// back to GitHub. Package status acts on it (AgentConfig.Report).
 type ReportSpec struct {
 	// DeploymentStatus mirrors the status onto the job's deployment, as
 	// deployment statuses. It applies to type deployment, where it is on
@@ -109,13 +116,15 @@ type ReportSpec struct {
 	CheckRun *CheckRunSpec
 }
 
-// CheckRunSpec names the check run and the commit it is attached to.
+// CheckRunSpec is the "report.checkRun" of a config: the check run that
+// mirrors a job's status, and the commit it is attached to.
 type CheckRunSpec struct {
 	Name    string
 	HeadSHA string
 }
 
-// PullRequestSpec describes a pull request to open.
+// PullRequestSpec is the pull request a pull_request config opens
+// (AgentConfig.PullRequest).
 type PullRequestSpec struct {
 	// Branch is the head branch to create; by default "ghbridge/job-<id>".
 	Branch        string
@@ -126,16 +135,24 @@ type PullRequestSpec struct {
 	Files map[string]string
 }
 
-// Repository returns "owner/repo".
+// Repository returns "owner/repo", as logs and GitHub's full names
+// spell it.
 func (c AgentConfig) Repository() string { return c.Owner + "/" + c.Repo }
 
 // commonFields are the fields every kind accepts.
 var commonFields = []string{"type", "installationId", "owner", "repo", "ref", "token", "template", "report"}
 
 // Render renders a job agent config against the job context and returns
-// it typed and validated. cfg is the config as JSON. Errors are *Error
-// values matching the sentinel errors of this package; validation
-// failures match ErrInvalidConfig.
+// it typed and validated: every string (and object key) holding a
+// template is rendered, and a "template" key's string, rendered, adds
+// the fields of the JSON object it makes (a field set twice is an
+// error). A top-level "token" is copied as it is: it may be a
+// "{{ secrets.NAME }}" reference. cfg is the config as JSON.
+//
+// Errors are *FieldError values matching a sentinel error of this
+// package and failure.ErrInvalidJobAgent; validation failures match
+// ErrInvalidConfig. Package dispatch calls it for each job; hosts call
+// it to check a config when it is submitted, before a job is accepted.
 func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (AgentConfig, error) {
 	cacheable := len(cfg) <= maxCachedConfig
 	var n *node
@@ -151,7 +168,7 @@ func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (
 			return AgentConfig{}, e
 		}
 		var err error
-		if n, err = r.compileRoot(m, true); err != nil {
+		if n, err = r.compileRoot(m); err != nil {
 			return AgentConfig{}, err
 		}
 		if cacheable {
@@ -166,7 +183,7 @@ func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (
 	if err != nil {
 		return AgentConfig{}, err
 	}
-	return ParseAgentConfig(out, c.JobID)
+	return parseAgentConfig(out, c.JobID)
 }
 
 // maxCachedConfig is the largest config kept compiled. Larger ones are
@@ -174,10 +191,10 @@ func (r *Renderer) Render(ctx context.Context, cfg json.RawMessage, c Context) (
 // the cost of one call at about that of decoding the JSON.
 const maxCachedConfig = 64 << 10
 
-// ParseAgentConfig types and validates an already rendered config. jobID
+// parseAgentConfig types and validates an already rendered config. jobID
 // is the job the config is for; it is needed to check GitHub's limits,
 // which count the job id ghbridge adds.
-func ParseAgentConfig(m map[string]any, jobID string) (AgentConfig, error) {
+func parseAgentConfig(m map[string]any, jobID string) (AgentConfig, error) {
 	p := parser{m: m}
 	c := AgentConfig{Type: Kind(p.str("type"))}
 	if c.Type == "" {
@@ -233,7 +250,7 @@ func parseCommon(p *parser, c *AgentConfig, _ string) error {
 		return err
 	}
 	if c.Ref == "" {
-		c.Ref = DefaultRef
+		c.Ref = defaultRef
 	}
 	if strings.ContainsAny(c.Ref, " \t\n~^:?*[\\") {
 		return invalid("ref", "%q is not a valid git ref", c.Ref)
@@ -252,8 +269,8 @@ func parseWorkflowDispatch(p *parser, c *AgentConfig, _ string) error {
 	if _, ok := c.Inputs[JobIDKey]; ok {
 		return invalid("inputs."+JobIDKey, "is set by ghbridge to the job id; remove it")
 	}
-	if len(c.Inputs)+1 > MaxWorkflowInputs {
-		return invalid("inputs", "%d inputs plus %s exceed GitHub's limit of %d", len(c.Inputs), JobIDKey, MaxWorkflowInputs)
+	if len(c.Inputs)+1 > maxWorkflowInputs {
+		return invalid("inputs", "%d inputs plus %s exceed GitHub's limit of %d", len(c.Inputs), JobIDKey, maxWorkflowInputs)
 	}
 	return nil
 }
@@ -267,16 +284,16 @@ func parseRepositoryDispatch(p *parser, c *AgentConfig, jobID string) error {
 	switch {
 	case c.EventType == "":
 		return invalid("eventType", "is required for repository_dispatch")
-	case utf8.RuneCountInString(c.EventType) > MaxEventTypeLength:
-		return invalid("eventType", "is %d characters; GitHub allows %d", utf8.RuneCountInString(c.EventType), MaxEventTypeLength)
+	case utf8.RuneCountInString(c.EventType) > maxEventTypeLength:
+		return invalid("eventType", "is %d characters; GitHub allows %d", utf8.RuneCountInString(c.EventType), maxEventTypeLength)
 	}
 	if _, ok := c.ClientPayload[JobIDKey]; ok {
 		return invalid("clientPayload."+JobIDKey, "is set by ghbridge to the job id; remove it")
 	}
-	if len(c.ClientPayload)+1 > MaxClientPayloadKeys {
-		return invalid("clientPayload", "%d top-level keys plus %s exceed GitHub's limit of %d; nest them in an object", len(c.ClientPayload), JobIDKey, MaxClientPayloadKeys)
+	if len(c.ClientPayload)+1 > maxClientPayloadKeys {
+		return invalid("clientPayload", "%d top-level keys plus %s exceed GitHub's limit of %d; nest them in an object", len(c.ClientPayload), JobIDKey, maxClientPayloadKeys)
 	}
-	if n := ClientPayloadSize(c.ClientPayload, jobID); n > MaxClientPayloadBytes {
+	if n := clientPayloadSize(c.ClientPayload, jobID); n > MaxClientPayloadBytes {
 		return invalid("clientPayload", "is %d bytes of JSON with %s; GitHub takes less than 64 KB (%d bytes); send a reference (a URL, an id) instead of the data", n, JobIDKey, MaxClientPayloadBytes)
 	}
 	return nil
@@ -394,8 +411,8 @@ func invalid(field, format string, args ...any) error {
 
 // Limits of GitHub's account and repository names.
 const (
-	MaxOwnerLength = 39
-	MaxRepoLength  = 100
+	maxOwnerLength = 39
+	maxRepoLength  = 100
 )
 
 // checkName checks owner and repo against GitHub's naming rules before
@@ -407,13 +424,13 @@ func checkName(field, v string) error {
 		return invalid(field, "is required")
 	}
 	if field == "owner" {
-		if len(v) > MaxOwnerLength || !validOwner(v) {
-			return invalid(field, "%q is not a GitHub owner name: use 1 to %d letters, digits or single hyphens, not starting or ending with a hyphen", truncateForError(v), MaxOwnerLength)
+		if len(v) > maxOwnerLength || !validOwner(v) {
+			return invalid(field, "%q is not a GitHub owner name: use 1 to %d letters, digits or single hyphens, not starting or ending with a hyphen", truncateForError(v), maxOwnerLength)
 		}
 		return nil
 	}
-	if len(v) > MaxRepoLength || v == "." || v == ".." || strings.TrimFunc(v, repoRune) != "" {
-		return invalid(field, "%q is not a GitHub repo name: use 1 to %d letters, digits, '-', '_' or '.' (and not \".\" or \"..\")", truncateForError(v), MaxRepoLength)
+	if len(v) > maxRepoLength || v == "." || v == ".." || strings.TrimFunc(v, repoRune) != "" {
+		return invalid(field, "%q is not a GitHub repo name: use 1 to %d letters, digits, '-', '_' or '.' (and not \".\" or \"..\")", truncateForError(v), maxRepoLength)
 	}
 	return nil
 }
@@ -638,10 +655,10 @@ func jsonText(v any) string {
 	return string(b)
 }
 
-// ClientPayloadSize returns the size of payload as JSON once the job id is
+// clientPayloadSize returns the size of payload as JSON once the job id is
 // added, as GitHub measures it against MaxClientPayloadBytes; it is -1
 // when payload cannot be encoded.
-func ClientPayloadSize(payload map[string]any, jobID string) int {
+func clientPayloadSize(payload map[string]any, jobID string) int {
 	p := make(map[string]any, len(payload)+1)
 	for k, v := range payload {
 		p[k] = v

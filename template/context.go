@@ -2,9 +2,9 @@ package template
 
 import "maps"
 
-// Context is the job a config is rendered for. Its JSON form (the field
-// tags) is what hosts usually store; templates see it through the names
-// listed in the package documentation.
+// Context is the job a config is rendered for: hosts fill it from their
+// own job, and usually store its JSON form (the field tags). Templates
+// see it through the names listed in the package documentation.
 type Context struct {
 	JobID       string      `json:"jobId"`
 	Version     Version     `json:"version"`
@@ -13,7 +13,7 @@ type Context struct {
 	Deployment  Deployment  `json:"deployment"`
 }
 
-// Version is the release being deployed.
+// Version is the release being deployed (Context.Version).
 type Version struct {
 	ID     string         `json:"id,omitempty"`
 	Tag    string         `json:"tag"`
@@ -21,13 +21,15 @@ type Version struct {
 	Config map[string]any `json:"config,omitempty"`
 }
 
-// Environment is where the release goes.
+// Environment is where the release goes (Context.Environment): the
+// host's environment, not necessarily a GitHub one.
 type Environment struct {
 	ID   string `json:"id,omitempty"`
 	Name string `json:"name"`
 }
 
-// Resource is the thing being deployed to (a cluster, a service, a host).
+// Resource is the thing being deployed to (a cluster, a service, a host)
+// (Context.Resource).
 type Resource struct {
 	ID         string         `json:"id,omitempty"`
 	Identifier string         `json:"identifier"`
@@ -36,28 +38,13 @@ type Resource struct {
 	Config     map[string]any `json:"config,omitempty"`
 }
 
-// Deployment is the host's deployment (pipeline) the job belongs to.
+// Deployment is the host's deployment (pipeline) the job belongs to
+// (Context.Deployment); not a GitHub deployment.
 type Deployment struct {
 	ID        string         `json:"id,omitempty"`
 	Name      string         `json:"name,omitempty"`
 	Slug      string         `json:"slug,omitempty"`
 	Variables map[string]any `json:"variables,omitempty"`
-}
-
-// Data returns the template data for c: the map templates index with
-// names such as .version.tag. Nil config maps become empty maps, so that
-// a missing key is reported as such rather than as a nil value.
-func (c Context) Data() map[string]any {
-	d := c.data()
-	for _, k := range []string{"version", "resource", "deployment"} {
-		sub := d[k].(map[string]any)
-		for _, kk := range []string{"config", "variables"} {
-			if m, ok := sub[kk].(map[string]any); ok && len(m) == 0 {
-				sub[kk] = map[string]any{}
-			}
-		}
-	}
-	return d
 }
 
 // emptyMap stands in for absent config maps during rendering. Templates
@@ -89,8 +76,9 @@ func (c Context) data() map[string]any {
 	}
 }
 
-// Inputs returns the flat job context a workflow fetches (snake_case
-// names, as documented for the reference server's inputs route).
+// Inputs returns the job context flat, with snake_case names: hosts
+// serve it to workflows that fetch their job's context (as the reference
+// server's inputs route does).
 func (c Context) Inputs() map[string]any {
 	return map[string]any{
 		"job_id":               c.JobID,

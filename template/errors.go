@@ -7,16 +7,21 @@ import (
 	"github.com/ghbridge/ghbridge/failure"
 )
 
+// The kinds of rendering failure. Every one is in class
+// failure.ErrInvalidJobAgent: the config must change. Hosts match them
+// with errors.Is to tell a config's author what to fix.
 var (
 	// ErrMissingKey means a template used a name the job context does not
-	// have. The *Error names the key and the config field.
+	// have. The *FieldError names the key and the config field.
 	ErrMissingKey = failure.New(failure.ErrInvalidJobAgent, "missing key")
 	// ErrSyntax means a template does not parse.
 	ErrSyntax = failure.New(failure.ErrInvalidJobAgent, "template syntax error")
 	// ErrOutputTooLarge means a template's output exceeded the limit.
 	ErrOutputTooLarge = failure.New(failure.ErrInvalidJobAgent, "template output too large")
 	// ErrTimeout means rendering ran past the wall-clock limit, a last
-	// resort, or past the end of the caller's context.
+	// resort, or past the end of the caller's context; a caller whose
+	// context ended checks ctx.Err() first, as that is not the config's
+	// fault.
 	ErrTimeout = failure.New(failure.ErrInvalidJobAgent, "template rendering took too long")
 	// ErrTooComplex means rendering took more execution steps than the
 	// limit (Limits.MaxSteps): loops, branches, function calls and the
@@ -33,9 +38,15 @@ var (
 	// ErrNotAllowed means a template uses a construct ghbridge does not
 	// allow (define, template, block).
 	ErrNotAllowed = failure.New(failure.ErrInvalidJobAgent, "template construct not allowed")
+	// ErrRender means a template failed while executing for a reason
+	// other than the ones above (a function returned an error, a type
+	// mismatch).
+	ErrRender = failure.New(failure.ErrInvalidJobAgent, "template execution failed")
 )
 
-// FieldError reports a problem with one field of an agent config.
+// FieldError reports a problem with one field of an agent config: every
+// error Render returns is one. Hosts that show config errors field by
+// field read it with errors.As.
 type FieldError struct {
 	// Field is the config field, as a path: "inputs.version", "ref",
 	// "template" for a whole-document template.
@@ -50,6 +61,7 @@ type FieldError struct {
 	Err error
 }
 
+// Error names the kind, the key and the field, and says what is wrong.
 func (e *FieldError) Error() string {
 	s := e.Kind.Error()
 	if e.Key != "" {
@@ -67,9 +79,5 @@ func (e *FieldError) Error() string {
 // Is matches the error's Kind and its class (failure.ErrInvalidJobAgent).
 func (e *FieldError) Is(target error) bool { return target == e.Kind || errors.Is(e.Kind, target) }
 
-// Unwrap returns the cause.
+// Unwrap returns the cause (Err), if any.
 func (e *FieldError) Unwrap() error { return e.Err }
-
-// ErrRender means a template failed while executing for a reason other
-// than the ones above (a function returned an error, a type mismatch).
-var ErrRender = errors.New("template execution failed")

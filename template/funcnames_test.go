@@ -1,25 +1,43 @@
-package template_test
+package template
 
 import (
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
-	"github.com/ghbridge/ghbridge/template"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-// FuncNames documents the function set: every name it lists renders, and
-// the hidden step counter is not among them.
-func TestFuncNames(t *testing.T) {
+// The package documentation lists the function set: every function a
+// template may call besides text/template's builtins, and nothing else.
+func TestDocListsTheFunctions(t *testing.T) {
 	t.Parallel()
-	names := template.FuncNames()
-	for _, want := range []string{"lower", "upper", "toJson", "default"} {
-		if !slices.Contains(names, want) {
-			t.Errorf("FuncNames lacks %q: %v", want, names)
+	src, err := os.ReadFile("doc.go")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(src), "// # Functions\n")
+	require.True(t, ok, "doc.go has a Functions section")
+	section, _, _ = strings.Cut(section, "// #")
+	var listed []string
+	for _, line := range strings.Split(section, "\n") {
+		words, ok := strings.CutPrefix(line, "//\t")
+		if !ok {
+			continue
+		}
+		for _, w := range strings.Fields(words) {
+			if w != "strings" && w != "values" { // the groups' labels
+				listed = append(listed, w)
+			}
 		}
 	}
-	for _, n := range names {
-		if n == "" || n[0] == '_' {
-			t.Errorf("FuncNames lists an internal name %q", n)
+	var defined []string
+	for name := range funcs {
+		if !strings.HasPrefix(name, internalPrefix) {
+			defined = append(defined, name)
 		}
 	}
+	slices.Sort(listed)
+	slices.Sort(defined)
+	assert.Equal(t, defined, listed)
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	texttemplate "text/template"
@@ -115,19 +114,6 @@ var builtinNames = map[string]any{
 	"and": true, "or": true, "not": true, "len": true, "index": true, "slice": true, "call": true,
 	"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true,
 	"print": true, "printf": true, "println": true, "html": true, "js": true, "urlquery": true,
-}
-
-// FuncNames returns the names of the functions templates may call besides
-// text/template's builtins, for documentation and tooling.
-func FuncNames() []string {
-	var names []string
-	for k := range funcs {
-		if !strings.HasPrefix(k, internalPrefix) {
-			names = append(names, k)
-		}
-	}
-	slices.Sort(names)
-	return names
 }
 
 func title(s string) string {

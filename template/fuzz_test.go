@@ -115,7 +115,7 @@ func FuzzRender(f *testing.F) {
 		if c.Owner == "" || c.Repo == "" || c.Ref == "" {
 			t.Fatalf("a valid config lacks owner, repo or ref: %+v", c)
 		}
-		if c.Type == template.KindWorkflowDispatch && (c.Workflow.IsZero() || len(c.Inputs) >= template.MaxWorkflowInputs) {
+		if c.Type == template.KindWorkflowDispatch && (c.Workflow == (template.WorkflowRef{}) || len(c.Inputs) >= template.MaxWorkflowInputs) {
 			t.Fatalf("invalid workflow_dispatch config accepted: %+v", c)
 		}
 	})

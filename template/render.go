@@ -17,6 +17,8 @@ import (
 )
 
 // Limits bound what one Render call may cost. Zero fields take defaults.
+// Hosts set them (WithLimits) to allow larger or more complex configs, or
+// fewer.
 //
 // Rendering is bounded deterministically: the output budget and the step
 // limit decide "too big" and "too long", so a config renders or fails the
@@ -48,7 +50,8 @@ type Limits struct {
 	Timeout time.Duration
 }
 
-// Default limits.
+// The defaults of Limits and WithCacheSize, for hosts that set theirs
+// relative to them.
 const (
 	DefaultMaxOutput        = 256 << 10
 	DefaultMaxTemplate      = 64 << 10
@@ -83,46 +86,47 @@ func (l Limits) withDefaults() Limits {
 
 // Renderer renders agent configs. It caches parsed templates by their
 // text, so a config rendered for many jobs is parsed once. It is safe for
-// concurrent use; share one.
+// concurrent use; share one. Hosts make one and hand it to the
+// Dispatcher (dispatch.WithRenderer), and use it to check configs as they
+// are submitted.
 type Renderer struct {
-	limits   Limits
-	cache    *cache[*tmpl]
-	compiled *cache[*node] // agent configs by their JSON text
+	limits    Limits
+	cacheSize int // of each cache, for NewRenderer
+	cache     *cache[*tmpl]
+	compiled  *cache[*node] // agent configs by their JSON text
 	// base holds the function set; every parsed tree is executed through
 	// a template sharing it, so a parse does not copy the functions.
 	base *texttemplate.Template
 }
 
-// Option configures a Renderer.
-type Option func(*rendererConfig)
+// Option configures a Renderer (NewRenderer).
+type Option func(*Renderer)
 
-type rendererConfig struct {
-	limits    Limits
-	cacheSize int
-}
-
-// WithLimits sets the rendering limits.
-func WithLimits(l Limits) Option { return func(c *rendererConfig) { c.limits = l } }
+// WithLimits sets the rendering limits; zero fields keep their defaults.
+func WithLimits(l Limits) Option { return func(r *Renderer) { r.limits = l } }
 
 // WithCacheSize sets how many parsed templates, and how many compiled
-// configs, are kept (default 4096 each). Both caches are also bounded by
-// an estimate of the memory they hold (128 MiB of templates, 256 MiB of
-// configs, worst case).
-func WithCacheSize(n int) Option { return func(c *rendererConfig) { c.cacheSize = n } }
+// configs, are kept (default DefaultCacheSize each). Both caches are also
+// bounded by an estimate of the memory they hold (128 MiB of templates,
+// 256 MiB of configs, worst case). Hosts that render many distinct
+// configs raise it.
+func WithCacheSize(n int) Option { return func(r *Renderer) { r.cacheSize = n } }
 
-// NewRenderer returns a Renderer.
+// NewRenderer returns a Renderer with the default limits unless opts say
+// otherwise.
 func NewRenderer(opts ...Option) *Renderer {
-	cfg := rendererConfig{cacheSize: DefaultCacheSize}
+	r := &Renderer{}
 	for _, o := range opts {
-		o(&cfg)
+		o(r)
 	}
-	if cfg.cacheSize <= 0 {
-		cfg.cacheSize = DefaultCacheSize
+	r.limits = r.limits.withDefaults()
+	if r.cacheSize <= 0 {
+		r.cacheSize = DefaultCacheSize
 	}
-	cache := newCache[*tmpl](cfg.cacheSize, maxTemplateCache)
-	compiled := newCache[*node](cfg.cacheSize, maxConfigCache)
-	base := texttemplate.New("t").Option("missingkey=error").Funcs(funcs)
-	return &Renderer{limits: cfg.limits.withDefaults(), cache: cache, compiled: compiled, base: base}
+	r.cache = newCache[*tmpl](r.cacheSize, maxTemplateCache)
+	r.compiled = newCache[*node](r.cacheSize, maxConfigCache)
+	r.base = texttemplate.New("t").Option("missingkey=error").Funcs(funcs)
+	return r
 }
 
 // run holds one Render call's state.
@@ -148,44 +152,6 @@ func (r *Renderer) newRun(ctx context.Context, c Context) *run {
 	data := c.data()
 	data[stateKey] = st
 	return &run{r: r, data: data, st: st}
-}
-
-// RenderString renders one template text against c. field names it in
-// errors.
-func (r *Renderer) RenderString(ctx context.Context, field, text string, c Context) (string, error) {
-	if !strings.Contains(text, "{{") {
-		return text, nil
-	}
-	t, err := r.parse(func() string { return field }, text)
-	if err != nil {
-		return "", err
-	}
-	return r.newRun(ctx, c).execTemplate(nil, field, t)
-}
-
-// RenderValue renders every string inside v (a value decoded from JSON:
-// maps, slices, strings, numbers, booleans, nil) that holds a template,
-// and returns a new value; v is not modified.
-func (r *Renderer) RenderValue(ctx context.Context, v any, c Context) (any, error) {
-	n, err := r.compileRoot(v, false)
-	if err != nil {
-		return nil, err
-	}
-	return r.newRun(ctx, c).exec(n)
-}
-
-// RenderMap renders an agent config: every string value (and object key)
-// that holds a template ("{{ ... }}") is rendered, recursively. If the config has a
-// "template" key, its string is rendered as a whole document that must
-// produce a JSON object; that object's fields are merged with the other
-// fields of the config (a field set in both is an error). A top-level
-// "token" is copied as it is: it may be a "{{ secrets.NAME }}" reference.
-func (r *Renderer) RenderMap(ctx context.Context, cfg map[string]any, c Context) (map[string]any, error) {
-	n, err := r.compileRoot(cfg, true)
-	if err != nil {
-		return nil, err
-	}
-	return r.newRun(ctx, c).document(n)
 }
 
 // node is a compiled config value: a literal, a template, an object or a
@@ -239,9 +205,11 @@ type compiler struct {
 	template int // bytes of template text so far
 }
 
-func (r *Renderer) compileRoot(v any, top bool) (*node, error) {
+// compileRoot compiles an agent config (its top level has the "template"
+// and "token" keys).
+func (r *Renderer) compileRoot(v any) (*node, error) {
 	c := &compiler{r: r}
-	n, err := c.compile(nil, "", 0, v, top)
+	n, err := c.compile(nil, "", 0, v, true)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/template"
 )
 
@@ -112,6 +113,7 @@ func TestRenderStringErrors(t *testing.T) {
 			_, err := renderString(t, tc.in)
 			require.Error(t, err)
 			require.ErrorIs(t, err, tc.kind)
+			assert.ErrorIs(t, err, failure.ErrInvalidJobAgent, "the config's fault, whatever the kind")
 			var e *template.FieldError
 			require.True(t, errors.As(err, &e))
 			assert.Equal(t, "f", e.Field)
@@ -306,13 +308,6 @@ func TestRenderDocumentJSONErrors(t *testing.T) {
 		assert.Contains(t, err.Error(), tc.want)
 		assert.Contains(t, err.Error(), "config field template")
 	}
-}
-
-func TestRenderValue(t *testing.T) {
-	t.Parallel()
-	v, err := template.NewRenderer().RenderValue(context.Background(), []any{"{{ .job.id }}", 2.0}, ctxData)
-	require.NoError(t, err)
-	assert.Equal(t, []any{"job-7", 2.0}, v)
 }
 
 func TestParsedTemplatesAreCached(t *testing.T) {

@@ -6,10 +6,12 @@ import (
 )
 
 // The event types below hold only the fields ghbridge uses, so decoding a
-// delivery skips the rest of GitHub's (large) payload quickly. Hosts that
-// want everything call Delivery.GitHubEvent for go-github's typed event.
+// delivery skips the rest of GitHub's (large) payload quickly. Hosts
+// receive them in the handlers they register with Handle; hosts that want
+// everything call Delivery.GitHubEvent for go-github's typed event.
 
-// Repository identifies a repository in a payload.
+// Repository identifies a repository in a payload (Delivery.Repository,
+// the events' Repository).
 type Repository struct {
 	ID       int64  `json:"id"`
 	Name     string `json:"name"`
@@ -20,12 +22,13 @@ type Repository struct {
 	} `json:"owner"`
 }
 
-// InstallationRef identifies the App installation a delivery is for.
+// InstallationRef identifies the App installation a delivery is for (the
+// events' Installation; Delivery.InstallationID has its id).
 type InstallationRef struct {
 	ID int64 `json:"id"`
 }
 
-// WorkflowRunEvent is a workflow_run delivery.
+// WorkflowRunEvent is a workflow_run delivery, for handlers registered with Handle.
 type WorkflowRunEvent struct {
 	Action       string          `json:"action"`
 	WorkflowRun  WorkflowRun     `json:"workflow_run"`
@@ -33,7 +36,8 @@ type WorkflowRunEvent struct {
 	Installation InstallationRef `json:"installation"`
 }
 
-// WorkflowRun is the run in a workflow_run delivery.
+// WorkflowRun is the run in a workflow_run delivery
+// (WorkflowRunEvent.WorkflowRun).
 type WorkflowRun struct {
 	ID           int64     `json:"id"`
 	WorkflowID   int64     `json:"workflow_id"`
@@ -56,7 +60,7 @@ type WorkflowRun struct {
 	TriggeringActor User `json:"triggering_actor"`
 }
 
-// WorkflowJobEvent is a workflow_job delivery.
+// WorkflowJobEvent is a workflow_job delivery, for handlers registered with Handle.
 type WorkflowJobEvent struct {
 	Action       string          `json:"action"`
 	WorkflowJob  WorkflowJob     `json:"workflow_job"`
@@ -64,7 +68,8 @@ type WorkflowJobEvent struct {
 	Installation InstallationRef `json:"installation"`
 }
 
-// WorkflowJob is the job in a workflow_job delivery.
+// WorkflowJob is the job in a workflow_job delivery
+// (WorkflowJobEvent.WorkflowJob).
 type WorkflowJob struct {
 	ID           int64      `json:"id"`
 	RunID        int64      `json:"run_id"`
@@ -79,7 +84,7 @@ type WorkflowJob struct {
 	Steps        []Step     `json:"steps"`
 }
 
-// Step is one step of a workflow job.
+// Step is one step of a workflow job (WorkflowJob.Steps).
 type Step struct {
 	Name       string `json:"name"`
 	Status     string `json:"status"`
@@ -88,7 +93,8 @@ type Step struct {
 }
 
 // InstallationEvent is an installation delivery (created, deleted,
-// suspend, unsuspend, new_permissions_accepted).
+// suspend, unsuspend, new_permissions_accepted), for handlers registered
+// with Handle; SyncInstallations handles them.
 type InstallationEvent struct {
 	Action       string           `json:"action"`
 	Installation InstallationInfo `json:"installation"`
@@ -96,7 +102,8 @@ type InstallationEvent struct {
 	Repositories []Repository `json:"repositories"`
 }
 
-// InstallationInfo is the installation object of installation events.
+// InstallationInfo is the installation object of installation and
+// installation_repositories deliveries.
 type InstallationInfo struct {
 	ID      int64 `json:"id"`
 	AppID   int64 `json:"app_id"`
@@ -110,7 +117,8 @@ type InstallationInfo struct {
 	SuspendedAt         *time.Time        `json:"suspended_at"`
 }
 
-// InstallationRepositoriesEvent is an installation_repositories delivery.
+// InstallationRepositoriesEvent is an installation_repositories delivery,
+// for handlers registered with Handle; SyncInstallations handles them.
 type InstallationRepositoriesEvent struct {
 	Action              string           `json:"action"`
 	Installation        InstallationInfo `json:"installation"`
@@ -119,7 +127,7 @@ type InstallationRepositoriesEvent struct {
 	RepositoriesRemoved []Repository     `json:"repositories_removed"`
 }
 
-// DeploymentStatusEvent is a deployment_status delivery.
+// DeploymentStatusEvent is a deployment_status delivery, for handlers registered with Handle.
 type DeploymentStatusEvent struct {
 	Action           string           `json:"action"`
 	DeploymentStatus DeploymentStatus `json:"deployment_status"`
@@ -128,7 +136,8 @@ type DeploymentStatusEvent struct {
 	Installation     InstallationRef  `json:"installation"`
 }
 
-// DeploymentStatus is one status of a deployment.
+// DeploymentStatus is the status of a deployment_status delivery
+// (DeploymentStatusEvent.DeploymentStatus).
 type DeploymentStatus struct {
 	ID          int64     `json:"id"`
 	State       string    `json:"state"`
@@ -150,7 +159,9 @@ type DeploymentStatus struct {
 	} `json:"performed_via_github_app"`
 }
 
-// Deployment is the deployment of a deployment_status delivery.
+// Deployment is GitHub's deployment in a deployment_status or
+// deployment_protection_rule delivery (not template.Deployment, the
+// host's pipeline).
 type Deployment struct {
 	ID          int64           `json:"id"`
 	Ref         string          `json:"ref"`
@@ -160,7 +171,7 @@ type Deployment struct {
 	Payload     json.RawMessage `json:"payload"`
 }
 
-// CheckRunEvent is a check_run delivery.
+// CheckRunEvent is a check_run delivery, for handlers registered with Handle.
 type CheckRunEvent struct {
 	Action       string          `json:"action"`
 	CheckRun     CheckRun        `json:"check_run"`
@@ -173,17 +184,18 @@ type CheckRunEvent struct {
 	Sender User `json:"sender"`
 }
 
-// User is the account that caused a delivery (its sender).
+// User is the account that caused a delivery (its sender), or a run's
+// triggering actor.
 type User struct {
 	Login string `json:"login"`
 	ID    int64  `json:"id"`
 	Type  string `json:"type"`
 }
 
-// DeploymentProtectionRuleEvent is a deployment_protection_rule delivery:
-// a run waits for this App, a custom deployment protection rule of the
-// environment, to approve or reject its deployment by answering
-// DeploymentCallbackURL.
+// DeploymentProtectionRuleEvent is a deployment_protection_rule delivery,
+// for handlers registered with Handle: a run waits for this App, a custom
+// deployment protection rule of the environment, to approve or reject its
+// deployment by answering DeploymentCallbackURL.
 type DeploymentProtectionRuleEvent struct {
 	Action      string `json:"action"`
 	Environment string `json:"environment"`
@@ -199,7 +211,8 @@ type DeploymentProtectionRuleEvent struct {
 	Sender                User            `json:"sender"`
 }
 
-// CheckRun is the check run of a check_run delivery.
+// CheckRun is the check run of a check_run delivery
+// (CheckRunEvent.CheckRun).
 type CheckRun struct {
 	ID         int64  `json:"id"`
 	Name       string `json:"name"`
@@ -213,7 +226,7 @@ type CheckRun struct {
 	} `json:"app"`
 }
 
-// PullRequestEvent is a pull_request delivery.
+// PullRequestEvent is a pull_request delivery, for handlers registered with Handle.
 type PullRequestEvent struct {
 	Action       string          `json:"action"`
 	Number       int             `json:"number"`
@@ -222,7 +235,8 @@ type PullRequestEvent struct {
 	Installation InstallationRef `json:"installation"`
 }
 
-// PullRequest is the pull request of a pull_request delivery.
+// PullRequest is the pull request of a pull_request delivery
+// (PullRequestEvent.PullRequest).
 type PullRequest struct {
 	ID       int64      `json:"id"`
 	Number   int        `json:"number"`
@@ -240,12 +254,6 @@ type PullRequest struct {
 	Base struct {
 		Ref string `json:"ref"`
 	} `json:"base"`
-}
-
-// PingEvent is the ping GitHub sends when a webhook is set up.
-type PingEvent struct {
-	Zen    string `json:"zen"`
-	HookID int64  `json:"hook_id"`
 }
 
 // headed events carry what routing needs, so that a delivery decoded into

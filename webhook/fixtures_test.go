@@ -44,7 +44,7 @@ func TestFixturesDecode(t *testing.T) {
 		seen = map[string]any{}
 	)
 	keep := func(name string, v any) { mu.Lock(); seen[name] = v; mu.Unlock() }
-	h.On("workflow_run", webhook.Typed(func(_ context.Context, d *webhook.Delivery, e *webhook.WorkflowRunEvent) error {
+	webhook.Handle(h, "workflow_run", func(_ context.Context, d *webhook.Delivery, e *webhook.WorkflowRunEvent) error {
 		keep("workflow_run."+d.Action, e)
 		ev, err := d.GitHubEvent()
 		require.NoError(t, err)
@@ -57,34 +57,34 @@ func TestFixturesDecode(t *testing.T) {
 		assert.Equal(t, g.GetRepo().GetFullName(), e.Repository.FullName)
 		assert.Equal(t, g.GetInstallation().GetID(), e.Installation.ID)
 		return nil
-	}))
-	h.On("workflow_job", webhook.Typed(func(_ context.Context, d *webhook.Delivery, e *webhook.WorkflowJobEvent) error {
+	})
+	webhook.Handle(h, "workflow_job", func(_ context.Context, d *webhook.Delivery, e *webhook.WorkflowJobEvent) error {
 		keep("workflow_job."+d.Action, e)
 		return nil
-	}))
-	h.On("installation", webhook.Typed(func(_ context.Context, d *webhook.Delivery, e *webhook.InstallationEvent) error {
+	})
+	webhook.Handle(h, "installation", func(_ context.Context, d *webhook.Delivery, e *webhook.InstallationEvent) error {
 		keep("installation."+d.Action, e)
 		return nil
-	}))
-	h.On("installation_repositories", webhook.Typed(func(_ context.Context, d *webhook.Delivery, e *webhook.InstallationRepositoriesEvent) error {
+	})
+	webhook.Handle(h, "installation_repositories", func(_ context.Context, d *webhook.Delivery, e *webhook.InstallationRepositoriesEvent) error {
 		keep("installation_repositories."+d.Action, e)
 		return nil
-	}))
-	h.On("deployment_status", webhook.Typed(func(_ context.Context, d *webhook.Delivery, e *webhook.DeploymentStatusEvent) error {
+	})
+	webhook.Handle(h, "deployment_status", func(_ context.Context, d *webhook.Delivery, e *webhook.DeploymentStatusEvent) error {
 		keep("deployment_status", e)
 		return nil
-	}))
-	h.On("check_run", webhook.Typed(func(_ context.Context, d *webhook.Delivery, e *webhook.CheckRunEvent) error {
+	})
+	webhook.Handle(h, "check_run", func(_ context.Context, d *webhook.Delivery, e *webhook.CheckRunEvent) error {
 		keep("check_run", e)
 		return nil
-	}))
-	h.On("pull_request", webhook.Typed(func(_ context.Context, d *webhook.Delivery, e *webhook.PullRequestEvent) error {
+	})
+	webhook.Handle(h, "pull_request", func(_ context.Context, d *webhook.Delivery, e *webhook.PullRequestEvent) error {
 		keep("pull_request."+map[bool]string{true: "merged", false: "unmerged"}[e.PullRequest.Merged], e)
 		ev, err := d.GitHubEvent()
 		require.NoError(t, err)
 		assert.Equal(t, ev.(*gh.PullRequestEvent).GetPullRequest().GetMerged(), e.PullRequest.Merged)
 		return nil
-	}))
+	})
 	for event, files := range map[string][]string{
 		"workflow_run":              {"workflow_run_requested.json", "workflow_run_in_progress.json", "workflow_run_completed_success.json"},
 		"workflow_job":              {"workflow_job_in_progress.json", "workflow_job_completed.json"},

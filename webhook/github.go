@@ -74,8 +74,8 @@ func normalizeTimestamps(payload []byte) ([]byte, bool) {
 	return out, err == nil
 }
 
-// OtherEvent is the label of every event name that is not a known GitHub
-// event.
+// OtherEvent is the label (EventLabel, Observation.Event) of every event
+// name that is not a known GitHub event.
 const OtherEvent = "other"
 
 // knownEvents are the webhook event names of GitHub's documentation, as
@@ -91,7 +91,8 @@ var knownEvents = sync.OnceValue(func() map[string]bool {
 // EventLabel returns event if it is one of GitHub's webhook event names
 // ("workflow_run", "ping", ...), else OtherEvent. The result comes from a
 // fixed set, so it is safe as a metric label; the X-GitHub-Event header
-// itself is chosen by whoever sends the request, signed or not.
+// itself is chosen by whoever sends the request, signed or not. Hosts
+// label what they count outside an Observation with it.
 func EventLabel(event string) string {
 	if knownEvents()[event] {
 		return event

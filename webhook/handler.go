@@ -21,8 +21,8 @@
 // A handler error releases the delivery's claim, so that a redelivery
 // (which GitHub sends with the same delivery id) is processed again.
 //
-// Handlers see a *Delivery; Typed and Handle give them the payload
-// decoded into a small event struct (WorkflowRunEvent and friends, which
+// Handlers see a *Delivery; Handle gives them the payload decoded into a
+// small event struct (WorkflowRunEvent and friends, which
 // hold only what ghbridge uses), and Delivery.GitHubEvent gives go-github's
 // full typed event. SyncInstallations keeps a credentials.InstallationStore
 // in step with installation events.
@@ -47,7 +47,8 @@ import (
 	"github.com/ghbridge/ghbridge/internal/otelx"
 )
 
-// Defaults.
+// The defaults of the Handler's options, for hosts that set theirs
+// relative to them.
 const (
 	// DefaultMaxBodySize is GitHub's own cap on payloads: 25 MB.
 	DefaultMaxBodySize = 25 << 20
@@ -61,26 +62,31 @@ const (
 	// deliveries whose signature is not checked yet: 64 MiB, two
 	// deliveries of GitHub's largest size and many of the usual ones.
 	DefaultUnverifiedBudget = 64 << 20
-	// RetryAfterBusy is the Retry-After, in seconds, of a delivery
-	// refused because the unverified-bytes budget is spent.
-	RetryAfterBusy = 1
+	// retryAfterBusySeconds is the Retry-After of a delivery refused
+	// because the unverified-bytes budget is spent.
+	retryAfterBusySeconds = 1
 	// maxHeaderValue bounds the GitHub headers the handler reads (GUIDs
 	// and event names are far shorter), so that logs stay small.
 	maxHeaderValue = 256
 )
 
 // ErrNoSecret is returned by New without a webhook secret: an empty secret
-// would mean accepting anything.
+// would mean accepting anything. Hosts meet it at startup, when the App's
+// webhook secret is not configured.
 var ErrNoSecret = errors.New("webhook: no secret configured; pass the App's webhook secret to New (an unsigned delivery is never accepted)")
 
-// HandlerFunc handles one delivery. Returning an error answers 500.
+// HandlerFunc handles one delivery; hosts register theirs with On.
+// Returning an error answers 500 and releases the delivery's claim, so
+// that GitHub's redelivery of it is processed again.
 type HandlerFunc func(ctx context.Context, d *Delivery) error
 
-// Outcome is what happened to a delivery, for observers and metrics. It is
-// always one of the constants below, so it is safe as a metric label.
+// Outcome is what happened to a delivery (Observation.Outcome): hosts
+// count deliveries by it. It is always one of the constants below, so it
+// is safe as a metric label.
 type Outcome string
 
-// Outcomes.
+// Outcomes, one per kind of answer (the package documentation lists the
+// status codes).
 const (
 	OutcomeHandled          Outcome = "handled"
 	OutcomePing             Outcome = "ping"
@@ -97,7 +103,8 @@ const (
 	OutcomeBusy Outcome = "busy"
 )
 
-// Observation describes one delivery after it was answered.
+// Observation describes one delivery after it was answered: hosts get
+// one per delivery with WithObserver, for metrics and logs.
 type Observation struct {
 	// DeliveryID is the X-GitHub-Delivery header: valid UTF-8 of at most
 	// 256 bytes, but chosen by the sender; never use it as a metric label.
@@ -107,15 +114,21 @@ type Observation struct {
 	// header as sent.
 	Event string
 	// Action is the payload's action, for verified deliveries only.
-	Action     string
+	Action string
+	// Outcome and StatusCode are the answer; Duration is the time from
+	// the request's arrival to it.
 	Outcome    Outcome
 	StatusCode int
 	Duration   time.Duration
-	Err        error
+	// Err is why the delivery failed (a bad signature, the store, a
+	// handler), or nil.
+	Err error
 }
 
-// Handler is an http.Handler for GitHub deliveries. Register handlers
-// with On before serving; it is safe for concurrent use after that.
+// Handler is an http.Handler for GitHub deliveries: hosts serve it at the
+// webhook URL of their App (or repository webhooks). Register handlers
+// with On and Handle before serving; it is safe for concurrent use after
+// that.
 type Handler struct {
 	secrets   [][]byte
 	allowSHA1 bool
@@ -146,21 +159,23 @@ type eventRoutes struct {
 	decode   decoder                  // one-pass decoder, from Handle
 }
 
-// Option configures a Handler.
+// Option configures a Handler (New).
 type Option func(*Handler)
 
 // WithTracerProvider traces each delivery with a span (event, action,
-// delivery and installation ids, answer); handlers run under it. Default
-// the global provider.
+// delivery and installation ids, answer); handlers run under it. Hosts
+// that trace set it; nil means the global provider, the default.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(h *Handler) { h.tracer = otelx.Tracer(tp) }
 }
 
-// WithDeliveryStore sets where delivery ids are remembered (default an
-// in-memory store; use a shared one with several replicas).
+// WithDeliveryStore sets where delivery ids are remembered (default, or
+// nil, a MemoryDeliveryStore). Hosts with several replicas, or that want
+// de-duplication to survive a restart, set a shared one.
 func WithDeliveryStore(s DeliveryStore) Option { return func(h *Handler) { h.store = s } }
 
-// WithLogger sets the logger.
+// WithLogger sets the logger of rejected signatures, failed handlers and
+// store errors (default, or nil, none).
 func WithLogger(l *slog.Logger) Option {
 	return func(h *Handler) {
 		if l != nil {
@@ -169,7 +184,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithMaxBodySize sets the largest body accepted (default 25 MB).
+// WithMaxBodySize sets the largest body accepted (default
+// DefaultMaxBodySize, GitHub's own cap). Hosts that expect only small
+// deliveries lower it.
 func WithMaxBodySize(n int64) Option {
 	return func(h *Handler) {
 		if n > 0 {
@@ -179,10 +196,13 @@ func WithMaxBodySize(n int64) Option {
 }
 
 // WithSHA1 accepts the legacy X-Hub-Signature (HMAC-SHA1) when a delivery
-// has no X-Hub-Signature-256. Off by default.
+// has no X-Hub-Signature-256. Off by default; hosts turn it on only for
+// senders that sign with SHA-1 alone.
 func WithSHA1(allow bool) Option { return func(h *Handler) { h.allowSHA1 = allow } }
 
-// WithHandlerTimeout bounds the handlers of one delivery (default 8 s).
+// WithHandlerTimeout bounds the handlers of one delivery (default
+// DefaultHandlerTimeout). Keep it under the 10 s GitHub waits for an
+// answer.
 func WithHandlerTimeout(d time.Duration) Option {
 	return func(h *Handler) {
 		if d > 0 {
@@ -197,7 +217,9 @@ func WithHandlerTimeout(d time.Duration) Option {
 // and take over those claims itself when they are redelivered to it.
 func WithHolder(holder Holder) Option { return func(h *Handler) { h.holder = holder } }
 
-// WithClaimLease sets how long a claim outlives a crashed worker.
+// WithClaimLease sets how long a claim outlives a crashed worker (default
+// DefaultClaimLease): until then a redelivery of what it held is answered
+// as a duplicate. Keep it above the handler timeout.
 func WithClaimLease(d time.Duration) Option {
 	return func(h *Handler) {
 		if d > 0 {
@@ -222,12 +244,13 @@ func WithUnverifiedBudget(n int64) Option {
 	}
 }
 
-// WithObserver calls fn after every delivery is answered, for metrics.
+// WithObserver calls fn after every delivery is answered: hosts count
+// deliveries, answers and latencies with it.
 func WithObserver(fn func(Observation)) Option { return func(h *Handler) { h.observe = fn } }
 
 // New returns a Handler that accepts deliveries signed with any of
 // secrets (several during a rotation). Empty strings are ignored; no
-// secret at all is ErrNoSecret.
+// secret at all is ErrNoSecret. Hosts make one at startup.
 func New(secrets []string, opts ...Option) (*Handler, error) {
 	h := &Handler{
 		maxBody: DefaultMaxBodySize,
@@ -267,9 +290,6 @@ func New(secrets []string, opts ...Option) (*Handler, error) {
 	return h, nil
 }
 
-// Holder returns the holder the Handler claims deliveries as.
-func (h *Handler) Holder() Holder { return h.holder }
-
 // ReleaseStaleClaims frees the delivery claims that earlier incarnations
 // of this process (same Holder name) still hold because they died while
 // processing: a redelivery of those deliveries is then processed by any
@@ -286,8 +306,8 @@ func (h *Handler) ReleaseStaleClaims(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// ParseSecrets splits a comma-separated secret list, as in
-// GITHUB_WEBHOOK_SECRET during a rotation.
+// ParseSecrets splits a comma-separated secret list, for hosts that keep
+// the webhook secrets of a rotation in one setting.
 func ParseSecrets(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
@@ -300,7 +320,8 @@ func ParseSecrets(s string) []string {
 
 // On registers fn for deliveries of an event ("workflow_run") or of one
 // action of it ("installation.deleted"). Handlers for the event run
-// before handlers for the action, each in the order registered.
+// before handlers for the action, each in the order registered. Hosts use
+// it for handlers of the raw Delivery, and Handle for typed events.
 func (h *Handler) On(pattern string, fn HandlerFunc) {
 	event, action, byAction := strings.Cut(pattern, ".")
 	h.change(event, func(r *eventRoutes) {
@@ -347,7 +368,7 @@ func (r *eventRoutes) handlers(action string) []HandlerFunc {
 	return append(r.all[:len(r.all):len(r.all)], byAction...)
 }
 
-// Delivery is one verified GitHub delivery.
+// Delivery is one verified GitHub delivery, as handlers receive it.
 type Delivery struct {
 	// ID is the X-GitHub-Delivery GUID; redeliveries keep it.
 	ID string
@@ -378,7 +399,8 @@ type head struct {
 	Repository   Repository      `json:"repository"`
 }
 
-// Decode decodes the payload into v (any struct with json tags).
+// Decode decodes the payload into v (any struct with json tags), for
+// handlers registered with On; Handle decodes it for its handlers.
 func (d *Delivery) Decode(v any) error {
 	if err := gojson.Unmarshal(d.Payload, v); err != nil {
 		return fmt.Errorf("decoding the %s payload: %w", d.Event, err)
@@ -393,10 +415,10 @@ func (d *Delivery) GitHubEvent() (any, error) { return parseGitHubEvent(d.Event,
 // typedKey caches the decoded event of type E in a Delivery.
 type typedKey[E any] struct{}
 
-// Typed adapts a handler of a decoded event type E (WorkflowRunEvent,
-// PullRequestEvent, a host's own struct) to a HandlerFunc. Each delivery
-// is decoded into a given type once, however many handlers ask for it.
-func Typed[E any](fn func(ctx context.Context, d *Delivery, e *E) error) HandlerFunc {
+// typedHandler adapts a handler of a decoded event type E to a
+// HandlerFunc. Each delivery is decoded into a given type once, however
+// many handlers ask for it.
+func typedHandler[E any](fn func(ctx context.Context, d *Delivery, e *E) error) HandlerFunc {
 	return func(ctx context.Context, d *Delivery) error {
 		d.mu.Lock()
 		e, ok := d.cached(typedKey[E]{}).(*E)
@@ -436,9 +458,13 @@ func (d *Delivery) cache(key, event any) {
 // validates it and finds the routing head.
 type decoder func(payload []byte) (key, event any, hd head, err error)
 
-// Handle registers a typed handler, like On(pattern, Typed(fn)). When E is
-// one of this package's event types, deliveries of the event are decoded
-// into E in the single pass that also validates them, instead of two.
+// Handle registers fn for deliveries of an event or of one action of it,
+// as On does, with the payload decoded into E: one of this package's
+// event types (WorkflowRunEvent and friends) or a host's own struct with
+// json tags. Each delivery is decoded into a given type once, however
+// many handlers ask for it; into this package's event types, in the
+// single pass that also validates it. Hosts register their handlers of
+// typed events with it.
 func Handle[E any](h *Handler, pattern string, fn func(ctx context.Context, d *Delivery, e *E) error) {
 	event, _, _ := strings.Cut(pattern, ".")
 	if _, ok := any(new(E)).(headed); ok {
@@ -452,5 +478,5 @@ func Handle[E any](h *Handler, pattern string, fn func(ctx context.Context, d *D
 			}
 		})
 	}
-	h.On(pattern, Typed(fn))
+	h.On(pattern, typedHandler(fn))
 }

@@ -194,10 +194,10 @@ func TestDeliveryFields(t *testing.T) {
 	h := newHandler(t)
 	var got *webhook.Delivery
 	var run *webhook.WorkflowRunEvent
-	h.On("workflow_run", webhook.Typed(func(_ context.Context, d *webhook.Delivery, e *webhook.WorkflowRunEvent) error {
+	webhook.Handle(h, "workflow_run", func(_ context.Context, d *webhook.Delivery, e *webhook.WorkflowRunEvent) error {
 		got, run = d, e
 		return nil
-	}))
+	})
 	r := webhooktest.NewRequestWithID("workflow_run", "guid-1", runPayload, secret)
 	require.Equal(t, 200, serve(h, r).Code)
 	assert.Equal(t, "guid-1", got.ID)
@@ -224,15 +224,14 @@ func TestRoutingOrderAndTypedDecodeOnce(t *testing.T) {
 	decodes := 0
 	h.On("workflow_run.completed", func(context.Context, *webhook.Delivery) error { order = append(order, "action"); return nil })
 	h.On("workflow_run", func(context.Context, *webhook.Delivery) error { order = append(order, "event-1"); return nil })
-	typed := webhook.Typed(func(_ context.Context, _ *webhook.Delivery, e *counting) error {
+	webhook.Handle(h, "workflow_run", func(_ context.Context, _ *webhook.Delivery, e *counting) error {
 		order = append(order, "typed")
 		return nil
 	})
-	h.On("workflow_run", typed)
-	h.On("workflow_run", webhook.Typed(func(_ context.Context, _ *webhook.Delivery, e *counting) error {
+	webhook.Handle(h, "workflow_run", func(_ context.Context, _ *webhook.Delivery, e *counting) error {
 		decodes = e.decodes
 		return nil
-	}))
+	})
 	require.Equal(t, 200, serve(h, webhooktest.NewRequest("workflow_run", runPayload, secret)).Code)
 	assert.Equal(t, []string{"event-1", "typed", "action"}, order)
 	assert.Equal(t, 1, decodes, "the second handler of the same type reuses the decoded event")
@@ -376,12 +375,12 @@ func TestDeliveriesFromFakeGitHub(t *testing.T) {
 	h := newHandler(t)
 	var got []*webhook.WorkflowRunEvent
 	var mu sync.Mutex
-	h.On("workflow_run", webhook.Typed(func(_ context.Context, _ *webhook.Delivery, e *webhook.WorkflowRunEvent) error {
+	webhook.Handle(h, "workflow_run", func(_ context.Context, _ *webhook.Delivery, e *webhook.WorkflowRunEvent) error {
 		mu.Lock()
 		got = append(got, e)
 		mu.Unlock()
 		return nil
-	}))
+	})
 	receiver := httptest.NewServer(h)
 	defer receiver.Close()
 	fake := githubtest.New(t)
@@ -410,10 +409,10 @@ func TestHandleDecodesOnce(t *testing.T) {
 	h := newHandler(t)
 	var first, second *webhook.WorkflowRunEvent
 	webhook.Handle(h, "workflow_run", func(_ context.Context, _ *webhook.Delivery, e *webhook.WorkflowRunEvent) error { first = e; return nil })
-	h.On("workflow_run.completed", webhook.Typed(func(_ context.Context, _ *webhook.Delivery, e *webhook.WorkflowRunEvent) error {
+	webhook.Handle(h, "workflow_run.completed", func(_ context.Context, _ *webhook.Delivery, e *webhook.WorkflowRunEvent) error {
 		second = e
 		return nil
-	}))
+	})
 	require.Equal(t, 200, serve(h, webhooktest.NewRequest("workflow_run", runPayload, secret)).Code)
 	require.NotNil(t, first)
 	assert.Same(t, first, second, "the event decoded while validating is the one handlers get")

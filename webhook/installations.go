@@ -8,8 +8,9 @@ import (
 	"github.com/ghbridge/ghbridge/credentials"
 )
 
-// Revoker drops cached installation tokens; *github.TokenCache is one (a
-// nil one too: without an App nothing is cached).
+// Revoker drops cached installation tokens; SyncInstallations calls it
+// when an installation changes. *github.TokenCache is one (a nil one too:
+// without an App nothing is cached).
 type Revoker interface {
 	Revoke(installationID int64)
 }
@@ -19,6 +20,8 @@ type Revoker interface {
 // new_permissions_accepted, and installation_repositories added and
 // removed. Every change also revokes the installation's cached token,
 // whose permissions or repositories no longer hold. tokens may be nil.
+// Hosts with a GitHub App call it once, with the store their credential
+// resolver reads.
 func SyncInstallations(h *Handler, store credentials.InstallationStore, tokens Revoker) {
 	log := h.log
 	revoke := func(id int64) {

@@ -7,7 +7,8 @@ import (
 	gh "github.com/google/go-github/v62/github"
 )
 
-// RecoverOptions bound a RecoverDeliveries pass.
+// RecoverOptions bound a RecoverDeliveries or RecoverRepoDeliveries
+// pass; the zero value looks one day back.
 type RecoverOptions struct {
 	// Since is the oldest delivery time looked at; GitHub keeps three
 	// days of deliveries. Zero means 24 hours ago.
@@ -16,7 +17,8 @@ type RecoverOptions struct {
 	Max int
 }
 
-// RecoverReport counts what a RecoverDeliveries pass saw and did.
+// RecoverReport counts what a RecoverDeliveries or RecoverRepoDeliveries
+// pass saw and did, for hosts to log or count.
 type RecoverReport struct {
 	// Scanned counts delivery attempts listed, Failed the deliveries
 	// (GUIDs) with no successful attempt, Redelivered those asked for again.
@@ -29,7 +31,8 @@ type RecoverReport struct {
 // (GUID) with any successful attempt is left alone; for the others the
 // latest attempt is redelivered. Redeliveries keep their GUID, so a
 // delivery that was processed but whose answer was lost is recognised as
-// a duplicate by the Handler.
+// a duplicate by the Handler. Hosts with an App run it periodically (every
+// few minutes) and once at startup.
 func RecoverDeliveries(ctx context.Context, client *gh.Client, opts RecoverOptions) (RecoverReport, error) {
 	return recoverDeliveries(ctx, opts, client.Apps.ListHookDeliveries,
 		func(ctx context.Context, id int64) error {

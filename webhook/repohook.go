@@ -10,25 +10,27 @@ import (
 	gh "github.com/google/go-github/v62/github"
 )
 
-// RepoHook is the repository webhook a token-only setup needs: GitHub
-// Apps get their deliveries through the App's webhook, a static token's
-// repositories through a webhook of their own.
+// RepoHook is the repository webhook a token-only setup needs, for
+// EnsureRepoHook: GitHub Apps get their deliveries through the App's
+// webhook, a static token's repositories through a webhook of their own.
 type RepoHook struct {
 	// URL receives the deliveries (https://HOST/api/github/webhook).
 	URL string
 	// Secret signs them; the Handler's first secret.
 	Secret string
-	// Events to subscribe to (default DefaultRepoHookEvents).
+	// Events to subscribe to; by default workflow_run, workflow_job,
+	// deployment_status and pull_request, the events ghbridge follows
+	// jobs by.
 	Events []string
 	// RotateSecret sets the secret even on a hook that otherwise matches:
 	// GitHub never shows a hook's secret, so a change cannot be seen.
 	RotateSecret bool
 }
 
-// DefaultRepoHookEvents are the events ghbridge follows jobs by.
-var DefaultRepoHookEvents = []string{"workflow_run", "workflow_job", "deployment_status", "pull_request"}
+// defaultRepoHookEvents are the events ghbridge follows jobs by.
+var defaultRepoHookEvents = []string{"workflow_run", "workflow_job", "deployment_status", "pull_request"}
 
-// EnsureOutcome says what EnsureRepoHook did.
+// EnsureOutcome says what EnsureRepoHook did, for hosts to log.
 type EnsureOutcome string
 
 // Outcomes of EnsureRepoHook.
@@ -43,14 +45,15 @@ const (
 // when it differs (inactive, form content type, SSL verification off,
 // other events, no secret), and leaves it alone when it matches. client
 // needs the repository's "Webhooks: write" permission (admin:repo_hook
-// for a classic token). It returns the hook's id.
+// for a classic token). It returns the hook's id. Hosts that use static
+// tokens call it at startup for each repository.
 func EnsureRepoHook(ctx context.Context, client *gh.Client, owner, repo string, h RepoHook) (int64, EnsureOutcome, error) {
 	if h.URL == "" || h.Secret == "" {
 		return 0, "", errors.New("webhook: a repository webhook needs a URL and a secret")
 	}
 	events := slices.Clone(h.Events)
 	if len(events) == 0 {
-		events = slices.Clone(DefaultRepoHookEvents)
+		events = slices.Clone(defaultRepoHookEvents)
 	}
 	slices.Sort(events)
 	want := &gh.Hook{
@@ -99,7 +102,8 @@ func EnsureRepoHook(ctx context.Context, client *gh.Client, owner, repo string, 
 
 // RecoverRepoDeliveries is RecoverDeliveries for a repository webhook:
 // it asks GitHub to redeliver the hook's failed deliveries. client is
-// the repository's (a token with Webhooks: write).
+// the repository's (a token with Webhooks: write). Hosts run it
+// periodically for each hook EnsureRepoHook set up.
 func RecoverRepoDeliveries(ctx context.Context, client *gh.Client, owner, repo string, hookID int64, opts RecoverOptions) (RecoverReport, error) {
 	return recoverDeliveries(ctx, opts,
 		func(ctx context.Context, o *gh.ListCursorOptions) ([]*gh.HookDelivery, *gh.Response, error) {

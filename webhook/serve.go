@@ -127,7 +127,7 @@ var (
 	jsonContentType = []string{"application/json; charset=utf-8"}
 	noSniff         = []string{"nosniff"}
 	allowPost       = []string{http.MethodPost}
-	retryAfterBusy  = []string{strconv.Itoa(RetryAfterBusy)}
+	retryAfterBusy  = []string{strconv.Itoa(retryAfterBusySeconds)}
 	connectionClose = []string{"close"}
 )
 
@@ -411,7 +411,9 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 }
 
 // UnverifiedBytes returns the body bytes held at this moment by
-// deliveries whose signature is not checked yet, for metrics and tests.
+// deliveries whose signature is not checked yet. Hosts export it as a
+// gauge, to see how close WithUnverifiedBudget comes to refusing
+// deliveries.
 func (h *Handler) UnverifiedBytes() int64 { return h.budget.used.Load() }
 
 // checkedHeaders are the headers the handler reads or passes on: their

@@ -12,8 +12,9 @@ import (
 )
 
 // DeliveryStore remembers deliveries so that each is applied once, across
-// retries, redeliveries, replicas and restarts. webhooktest.TestDeliveryStore
-// checks an implementation.
+// retries, redeliveries, replicas and restarts. Hosts with several
+// replicas implement it on shared storage (WithDeliveryStore) and run
+// webhooktest.TestDeliveryStore on their implementation.
 //
 // A claim names its Holder. A claim is stale, and a redelivery with the
 // same id is processed, once its lease has passed or when it was taken by
@@ -40,7 +41,9 @@ type DeliveryStore interface {
 	ReleaseStale(ctx context.Context, holder Holder) (int, error)
 }
 
-// Holder names the process that claims deliveries.
+// Holder names the process that claims deliveries: hosts make theirs
+// with NewHolder (WithHolder); DeliveryStore implementations keep it with
+// each claim.
 type Holder struct {
 	// Name is the process's place: the same across its restarts (a host
 	// name, a StatefulSet pod, host:port) and different from every other
@@ -55,6 +58,7 @@ type Holder struct {
 // NewHolder returns the Holder of this start of the process named name.
 // An empty name is replaced by a random one: without a name that survives
 // restarts, claims of a process that died are freed by their lease only.
+// Hosts call it once at startup.
 func NewHolder(name string) Holder {
 	if name == "" {
 		name = "anonymous-" + randomHex(8)
@@ -62,7 +66,7 @@ func NewHolder(name string) Holder {
 	return Holder{Name: name, Incarnation: time.Now().UnixNano()}
 }
 
-// String returns "name#incarnation".
+// String returns "name#incarnation", for logs.
 func (h Holder) String() string { return h.Name + "#" + strconv.FormatInt(h.Incarnation, 10) }
 
 // earlierIncarnation reports whether a claim by old is stale because old
@@ -78,13 +82,14 @@ func randomHex(n int) string {
 }
 
 // DefaultMemoryDeliveries is how many delivery ids a MemoryDeliveryStore
-// keeps by default.
+// keeps by default, for hosts that size theirs relative to it.
 const DefaultMemoryDeliveries = 100_000
 
 // MemoryDeliveryStore is a DeliveryStore in memory, bounded: beyond its
 // size the oldest ids are forgotten. It suits a single process; replicas
 // need a shared store. The zero value keeps DefaultMemoryDeliveries ids
-// and measures leases with time.Now.
+// and measures leases with time.Now. It is the Handler's default; hosts
+// make one themselves (NewMemoryDeliveryStore) only to size it.
 //
 // Ids are kept as 128-bit keyed hashes in pointer-free tables, so that the
 // garbage collector has nothing to scan in them however many are kept. A
@@ -127,7 +132,8 @@ type memDelivery struct {
 	done      bool
 }
 
-// MemoryStoreOption configures a MemoryDeliveryStore.
+// MemoryStoreOption configures a MemoryDeliveryStore
+// (NewMemoryDeliveryStore).
 type MemoryStoreOption func(*MemoryDeliveryStore)
 
 // WithStoreClock sets the clock that leases are measured with (default
@@ -361,7 +367,7 @@ func addSat(t, d time.Duration) time.Duration {
 	return t + d
 }
 
-// Len returns how many ids the store holds.
+// Len returns how many ids the store holds, for metrics and tests.
 func (s *MemoryDeliveryStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

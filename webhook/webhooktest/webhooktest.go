@@ -23,7 +23,7 @@ import (
 
 // NewRequest returns a delivery request as GitHub sends it: JSON body,
 // X-GitHub-Event, a fresh X-GitHub-Delivery GUID and X-Hub-Signature-256
-// under secret.
+// under secret. Hosts send it to their webhook route in tests.
 func NewRequest(event string, payload []byte, secret string) *http.Request {
 	return NewRequestWithID(event, NewDeliveryID(), payload, secret)
 }
@@ -41,7 +41,8 @@ func NewRequestWithID(event, id string, payload []byte, secret string) *http.Req
 	return r
 }
 
-// NewDeliveryID returns a random GUID like GitHub's.
+// NewDeliveryID returns a random GUID like GitHub's, for tests that send
+// one delivery several times (NewRequestWithID).
 func NewDeliveryID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
@@ -49,7 +50,9 @@ func NewDeliveryID() string {
 	return fmt.Sprintf("%s-%s-%s-%s-%s", h[:8], h[8:12], h[12:16], h[16:20], h[20:])
 }
 
-// Clock is a clock that moves only when told to, for tests of leases.
+// Clock is a clock that moves only when told to, for tests of leases:
+// TestDeliveryStore gives one to the stores it makes, and hosts use one
+// in further tests of their own store.
 type Clock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -72,7 +75,8 @@ func (c *Clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// TestDeliveryStore runs the DeliveryStore conformance suite. newStore
+// TestDeliveryStore runs the DeliveryStore conformance suite: hosts that
+// implement webhook.DeliveryStore run it on their implementation. newStore
 // must return an empty store each call that measures leases with now.
 func TestDeliveryStore(t *testing.T, newStore func(t *testing.T, now func() time.Time) webhook.DeliveryStore) {
 	ctx := context.Background()
