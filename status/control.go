@@ -2,7 +2,6 @@ package status
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -231,10 +230,6 @@ func approvalMessage(as []Approval) string {
 	}
 	return "waiting for approval of " + strings.Join(parts, ", ")
 }
-
-// ErrNothingToApprove is the reason a job that waits for no decision
-// cannot be approved or rejected.
-var ErrNothingToApprove = errors.New("nothing waits for approval")
 
 // Decided records a decision on the approvals decided (all of the job's
 // when nil): approved ones let the run go on (in_progress once none is

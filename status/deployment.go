@@ -35,9 +35,9 @@ var deploymentStates = map[string]Status{
 	"inactive": Cancelled,
 }
 
-// FromDeploymentState maps a deployment status's state to a job status;
+// fromDeploymentState maps a deployment status's state to a job status;
 // known is false for a state GitHub did not document.
-func FromDeploymentState(state string) (s Status, known bool) {
+func fromDeploymentState(state string) (s Status, known bool) {
 	s, known = deploymentStates[state]
 	return s, known
 }
@@ -52,7 +52,7 @@ func (t *Tracker) ApplyDeploymentStatus(ctx context.Context, d DeploymentUpdate)
 	if d.JobID == "" {
 		return Result{Effect: NoJob, Reason: "deployment has no job_id in its payload"}, nil
 	}
-	to, known := FromDeploymentState(d.State)
+	to, known := fromDeploymentState(d.State)
 	if !known {
 		t.log.WarnContext(ctx, "unknown deployment state ignored", "state", d.State, "deployment_id", d.DeploymentID)
 		return Result{Effect: Unchanged, Reason: "unknown deployment state " + d.State}, nil
@@ -73,7 +73,7 @@ func (t *Tracker) ApplyDeploymentStatus(ctx context.Context, d DeploymentUpdate)
 		if d.State == DeploymentState(j.Status) {
 			return nil, Result{Effect: Unchanged, Reason: "the state ghbridge reports for " + string(j.Status)}
 		}
-		if to == j.Status || !CanTransition(j.Status, to) {
+		if to == j.Status || !canTransition(j.Status, to) {
 			return nil, Result{Effect: Unchanged}
 		}
 		msg := "deployment " + d.State

@@ -42,10 +42,7 @@
 // it (Transition.Actor), when someone did.
 package status
 
-import (
-	"maps"
-	"slices"
-)
+import "slices"
 
 // Status is a job's status.
 type Status string
@@ -104,9 +101,9 @@ func (s Status) rank() int {
 	return 2
 }
 
-// CanTransition reports whether a job may go from one status to another:
+// canTransition reports whether a job may go from one status to another:
 // never out of a final status, never back to pending.
-func CanTransition(from, to Status) bool {
+func canTransition(from, to Status) bool {
 	switch {
 	case !to.Valid():
 		return false
@@ -147,16 +144,10 @@ var runConclusions = map[string]Status{
 	"stale":           Skipped,
 }
 
-// RunTable returns the mapping FromRun applies, as a copy: a run's
-// status before completion, and its conclusion after, to a job status.
-func RunTable() (statuses, conclusions map[string]Status) {
-	return maps.Clone(runStatuses), maps.Clone(runConclusions)
-}
-
-// FromRun maps a workflow run's status and conclusion to a job status.
+// fromRun maps a workflow run's status and conclusion to a job status.
 // known is false for a value missing from the tables; the status returned
 // then is the safe one (in_progress before completion, failure after).
-func FromRun(status, conclusion string) (s Status, known bool) {
+func fromRun(status, conclusion string) (s Status, known bool) {
 	if status != "completed" {
 		if s, ok := runStatuses[status]; ok {
 			return s, true

@@ -82,8 +82,8 @@ type Report struct {
 	Reported Status
 }
 
-// Wanted reports whether anything is to be mirrored.
-func (r Report) Wanted() bool {
+// wanted reports whether anything is to be mirrored.
+func (r Report) wanted() bool {
 	return r.DeploymentStatus || (r.CheckRunName != "" && r.HeadSHA != "")
 }
 
@@ -409,16 +409,4 @@ func (s *MemoryJobStore) ListCancelling(ctx context.Context, limit int) ([]Job, 
 		out = out[:limit]
 	}
 	return out, nil
-}
-
-// Jobs returns every job, for tests and small hosts.
-func (s *MemoryJobStore) Jobs() []Job {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]Job, 0, len(s.jobs))
-	for _, j := range s.jobs {
-		out = append(out, cloneJob(j))
-	}
-	slices.SortFunc(out, func(a, b Job) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	return out
 }

@@ -167,7 +167,7 @@ func (t *Tracker) apply(ctx context.Context, load func() (Job, error), decide fu
 // redelivered (or reconciled); the job's own status is already stored.
 func (t *Tracker) reportPending(ctx context.Context, res Result) (Result, error) {
 	j := res.Job
-	if t.reporter == nil || !j.Report.Wanted() || j.Report.Reported == j.Status {
+	if t.reporter == nil || !j.Report.wanted() || j.Report.Reported == j.Status {
 		return res, nil
 	}
 	u, err := t.reporter.Report(ctx, j)
@@ -228,7 +228,7 @@ func (t *Tracker) ApplyRun(ctx context.Context, u RunUpdate) (Result, error) {
 	if u.Source == "" {
 		u.Source = "workflow_run"
 	}
-	to, known := FromRun(u.Status, u.Conclusion)
+	to, known := fromRun(u.Status, u.Conclusion)
 	if !known {
 		t.log.WarnContext(ctx, "unknown workflow run status or conclusion", "run_id", u.RunID, "status", u.Status, "conclusion", u.Conclusion, "mapped_to", to)
 	}
@@ -269,7 +269,7 @@ func (t *Tracker) ApplyRun(ctx context.Context, u RunUpdate) (Result, error) {
 			RunID: u.RunID, RunURL: u.HTMLURL, RunAttempt: u.RunAttempt, RunUpdatedAt: u.UpdatedAt,
 			Message: &msg, Source: u.Source, Actor: actor,
 		}
-		if to != j.Status && (reopen || CanTransition(j.Status, to)) {
+		if to != j.Status && (reopen || canTransition(j.Status, to)) {
 			up.Status = to
 		}
 		switch c := j.Control; {
@@ -413,7 +413,7 @@ func (t *Tracker) Set(ctx context.Context, jobID string, to Status, message, sou
 		if j.Status == to && j.Message == message {
 			return nil, Result{Effect: Unchanged}
 		}
-		if !CanTransition(j.Status, to) {
+		if !canTransition(j.Status, to) {
 			refused = fmt.Errorf("%w: job %s is %s and cannot become %s", ErrTransition, j.ID, j.Status, to)
 			return nil, Result{Effect: Finished, Reason: refused.Error()}
 		}
