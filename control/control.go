@@ -36,20 +36,25 @@ import (
 
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/status"
 )
 
+// Errors of a Controller's actions. Each matches a class of package
+// failure (failure.ErrFailed: asking again does not help).
 var (
 	// ErrRefused is returned when GitHub refused an action; the error's
-	// text carries GitHub's answer.
-	ErrRefused = errors.New("GitHub refused the request")
+	// text carries GitHub's answer. Hosts test for it to tell a refusal
+	// from an outage.
+	ErrRefused = failure.New(failure.ErrFailed, "GitHub refused the request")
 	// ErrNotReviewer is returned when approving or rejecting a pending
 	// deployment with a credential that is not one of the environment's
-	// required reviewers. It matches ErrRefused.
+	// required reviewers (see WithReviewer). It matches ErrRefused.
 	ErrNotReviewer = fmt.Errorf("%w: the credential is not a required reviewer", ErrRefused)
 	// ErrNotSupported is returned for an action the job's kind does not
-	// have (re-running a deployment job, say).
-	ErrNotSupported = errors.New("not supported for this job")
+	// have (re-running a deployment job, say). Hosts test for it to
+	// answer "not supported" rather than "failed".
+	ErrNotSupported = failure.New(failure.ErrFailed, "not supported for this job")
 )
 
 // ClientSource gives the GitHub client for a job's target and the
@@ -399,7 +404,7 @@ func (c *Controller) Sweep(ctx context.Context) (SweepReport, error) {
 	var rep SweepReport
 	lister, ok := c.store.(status.CancelLister)
 	if !ok {
-		return rep, errors.New("control: the job store does not list cancels (status.CancelLister)")
+		return rep, errors.New("control: the job store does not list cancels; implement status.CancelLister on it to sweep them")
 	}
 	jobs, err := lister.ListCancelling(ctx, 100)
 	if err != nil {

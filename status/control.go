@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,7 +15,8 @@ import (
 
 // StatusError is returned when a job's status does not allow what was
 // asked: cancelling a finished job, re-running a running one, approving a
-// job that waits for nothing. It matches ErrTransition.
+// job that waits for nothing. Its kind is ErrTransition. Hosts take it
+// apart with errors.As to show the job's status and what it allows.
 type StatusError struct {
 	JobID  string
 	Status Status
@@ -22,12 +24,15 @@ type StatusError struct {
 	Reason string
 }
 
+// Error says the job's status and what it allows instead.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("job %s is %s: %s", e.JobID, e.Status, e.Reason)
 }
 
-// Unwrap makes errors.Is(err, ErrTransition) true.
-func (e *StatusError) Unwrap() error { return ErrTransition }
+// Is matches ErrTransition and its class (failure.ErrFailed).
+func (e *StatusError) Is(target error) bool {
+	return target == ErrTransition || errors.Is(ErrTransition, target)
+}
 
 // change runs decide on the job with compare-and-set retries. decide
 // returns the update, or nil and an error to refuse; nil and nil leave

@@ -7,18 +7,30 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/ghbridge/ghbridge/failure"
 )
 
+// Errors of stores and of the Tracker. Each matches a class of package
+// failure: ErrConflict is failure.ErrTransient (read the job again and
+// retry), the others failure.ErrFailed.
 var (
-	// ErrJobNotFound is returned by a JobStore that has no such job.
-	ErrJobNotFound = errors.New("job not found")
+	// ErrJobNotFound is returned for a job the store does not hold. Store
+	// implementations wrap it; hosts test for it with errors.Is (an
+	// unknown job id in an API request, say).
+	ErrJobNotFound = failure.New(failure.ErrFailed, "job not found")
 	// ErrJobExists is returned by CreateJob for an id already taken.
-	ErrJobExists = errors.New("job already exists")
+	// Store implementations wrap it; hosts test for it to answer a
+	// repeated job creation.
+	ErrJobExists = failure.New(failure.ErrFailed, "job already exists")
 	// ErrConflict is returned by UpdateJob when the job changed since it
-	// was read (its version moved on); read it again and retry.
-	ErrConflict = errors.New("job was changed concurrently")
-	// ErrTransition is returned for a status change the rules forbid.
-	ErrTransition = errors.New("status transition not allowed")
+	// was read (its version moved on): read it again and retry. Store
+	// implementations wrap it; the Tracker retries on it.
+	ErrConflict = failure.New(failure.ErrTransient, "job was changed concurrently")
+	// ErrTransition is matched by errors for a status change the rules
+	// forbid (Tracker.Set, and *StatusError); hosts test for it to answer
+	// "conflict" rather than "failed".
+	ErrTransition = failure.New(failure.ErrFailed, "status transition not allowed")
 )
 
 // Job is what ghbridge tracks of a host's job.

@@ -84,8 +84,15 @@ func WithLogger(l *slog.Logger) TrackerOption {
 }
 
 // WithRerunPolicy decides which finished jobs follow a re-run of their
-// run (default: none).
-func WithRerunPolicy(p RerunPolicy) TrackerOption { return func(t *Tracker) { t.rerun = p } }
+// run (default, and nil: none). Hosts that treat a re-run on GitHub as a
+// retry of the job set it.
+func WithRerunPolicy(p RerunPolicy) TrackerOption {
+	return func(t *Tracker) {
+		if p != nil {
+			t.rerun = p
+		}
+	}
+}
 
 // WithTransitionHook calls fn after every status change is stored, for
 // metrics and notifications.

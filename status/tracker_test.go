@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/status"
 	"github.com/ghbridge/ghbridge/template"
 )
@@ -237,16 +238,21 @@ func TestRerun(t *testing.T) {
 		u.RunAttempt = n
 		return u
 	}
-	t.Run("finished job ignores a re-run by default", func(t *testing.T) {
-		f := newFixture(t)
-		f.job(t, "job-1")
-		_, err := f.tracker.ApplyRun(ctx, attempt(1, "completed", "failure", 10))
-		require.NoError(t, err)
-		res, err := f.tracker.ApplyRun(ctx, attempt(2, "queued", "", 20))
-		require.NoError(t, err)
-		assert.Equal(t, status.Finished, res.Effect)
-		assert.Equal(t, status.Failure, f.get(t, "job-1").Status)
-	})
+	for name, opts := range map[string][]status.TrackerOption{
+		"by default":        nil,
+		"with a nil policy": {status.WithRerunPolicy(nil)},
+	} {
+		t.Run("finished job ignores a re-run "+name, func(t *testing.T) {
+			f := newFixture(t, opts...)
+			f.job(t, "job-1")
+			_, err := f.tracker.ApplyRun(ctx, attempt(1, "completed", "failure", 10))
+			require.NoError(t, err)
+			res, err := f.tracker.ApplyRun(ctx, attempt(2, "queued", "", 20))
+			require.NoError(t, err)
+			assert.Equal(t, status.Finished, res.Effect)
+			assert.Equal(t, status.Failure, f.get(t, "job-1").Status)
+		})
+	}
 	t.Run("policy lets a failed job follow its re-run", func(t *testing.T) {
 		f := newFixture(t, status.WithRerunPolicy(func(j status.Job, n int) bool { return j.Status == status.Failure }))
 		f.job(t, "job-1")
@@ -357,6 +363,27 @@ func TestSet(t *testing.T) {
 	j := f.get(t, "job-1")
 	assert.Equal(t, status.Successful, j.Status)
 	assert.Equal(t, "manual", j.History[0].Source)
+}
+
+func TestErrorClasses(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err   error
+		class error
+	}{
+		{status.ErrJobNotFound, failure.ErrFailed},
+		{status.ErrJobExists, failure.ErrFailed},
+		{status.ErrConflict, failure.ErrTransient},
+		{status.ErrTransition, failure.ErrFailed},
+		{&status.StatusError{JobID: "j", Status: status.Successful, Reason: "r"}, failure.ErrFailed},
+	} {
+		assert.ErrorIs(t, tc.err, tc.class, "declared in its class, not only classed by default")
+		assert.Equal(t, tc.class, failure.Class(tc.err), tc.err.Error())
+	}
+	se := &status.StatusError{JobID: "j", Status: status.Successful, Reason: "only an unfinished job can be cancelled"}
+	assert.ErrorIs(t, se, status.ErrTransition, "its kind")
+	assert.NoError(t, errors.Unwrap(se), "it has no cause")
+	assert.Equal(t, "job j is successful: only an unfinished job can be cancelled", se.Error())
 }
 
 func TestDispatched(t *testing.T) {
