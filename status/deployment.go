@@ -6,7 +6,9 @@ import (
 	"time"
 )
 
-// DeploymentUpdate is what a deployment_status delivery says.
+// DeploymentUpdate is what a deployment_status delivery says. Register
+// and the Poller fill it; hosts that route deliveries themselves fill it
+// for ApplyDeploymentStatus.
 type DeploymentUpdate struct {
 	DeploymentID int64
 	State        string
@@ -47,7 +49,8 @@ func fromDeploymentState(state string) (s Status, known bool) {
 // as deliveries too and change nothing: those posted by the App named
 // with WithAppID, and any whose state is the one ghbridge reports for the
 // job's status (DeploymentState), such as the in_progress it posts for an
-// action_required job.
+// action_required job. Register calls it for deployment_status
+// deliveries; hosts that route deliveries themselves call it.
 func (t *Tracker) ApplyDeploymentStatus(ctx context.Context, d DeploymentUpdate) (Result, error) {
 	if d.JobID == "" {
 		return Result{Effect: NoJob, Reason: "deployment has no job_id in its payload"}, nil

@@ -44,10 +44,12 @@ package status
 
 import "slices"
 
-// Status is a job's status.
+// Status is a job's status. Hosts store it with the job and show it.
 type Status string
 
-// Job statuses.
+// Job statuses, in the order of a job's life. The invalid_* statuses and
+// external_run_not_found come from a failed dispatch (see
+// StatusForDispatchError).
 const (
 	Pending             Status = "pending"
 	InProgress          Status = "in_progress"
@@ -64,10 +66,12 @@ const (
 var statuses = []Status{Pending, InProgress, ActionRequired, Successful, Failure, Cancelled, Skipped,
 	InvalidJobAgent, InvalidIntegration, ExternalRunNotFound}
 
-// Statuses returns every status, in the order of a job's life.
+// Statuses returns every status, in the order of a job's life. Hosts use
+// it to list the valid values (an API's error message, a query filter).
 func Statuses() []Status { return slices.Clone(statuses) }
 
-// Valid reports whether s is a known status.
+// Valid reports whether s is a known status. Hosts check a status read
+// from outside (a request, a database row) with it.
 func (s Status) Valid() bool {
 	for _, v := range statuses {
 		if s == v {
@@ -77,8 +81,9 @@ func (s Status) Valid() bool {
 	return false
 }
 
-// Final reports whether a job in status s is finished for good.
-// external_run_not_found is not final: the run may still report.
+// Final reports whether a job in status s is finished for good, so that
+// hosts stop waiting on it. external_run_not_found is not final: the run
+// may still report.
 func (s Status) Final() bool {
 	switch s {
 	case Successful, Failure, Cancelled, Skipped, InvalidJobAgent, InvalidIntegration:
