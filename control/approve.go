@@ -53,7 +53,7 @@ func (c *Controller) decide(ctx context.Context, jobID string, approve bool, com
 		return j, err
 	}
 	if len(j.Control.Approvals) == 0 {
-		return j, &status.StatusError{JobID: j.ID, Status: j.Status, Reason: status.ErrNothingToApprove.Error()}
+		return j, &status.StatusError{JobID: j.ID, Status: j.Status, Reason: "nothing waits for approval"}
 	}
 	return c.answer(ctx, cl, cred, j, j.Control.Approvals, approve, comment, by)
 }

@@ -36,42 +36,49 @@ import (
 
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/status"
 )
 
+// Errors of a Controller's actions. Each matches a class of package
+// failure (failure.ErrFailed: asking again does not help).
 var (
 	// ErrRefused is returned when GitHub refused an action; the error's
-	// text carries GitHub's answer.
-	ErrRefused = errors.New("GitHub refused the request")
+	// text carries GitHub's answer. Hosts test for it to tell a refusal
+	// from an outage.
+	ErrRefused = failure.New(failure.ErrFailed, "GitHub refused the request")
 	// ErrNotReviewer is returned when approving or rejecting a pending
 	// deployment with a credential that is not one of the environment's
-	// required reviewers. It matches ErrRefused.
+	// required reviewers (see WithReviewer). It matches ErrRefused.
 	ErrNotReviewer = fmt.Errorf("%w: the credential is not a required reviewer", ErrRefused)
 	// ErrNotSupported is returned for an action the job's kind does not
-	// have (re-running a deployment job, say).
-	ErrNotSupported = errors.New("not supported for this job")
+	// have (re-running a deployment job, say). Hosts test for it to
+	// answer "not supported" rather than "failed".
+	ErrNotSupported = failure.New(failure.ErrFailed, "not supported for this job")
 )
 
 // ClientSource gives the GitHub client for a job's target and the
 // credential it authenticates with; *github.ClientSource is the
-// implementation.
+// implementation. Hosts pass one to New.
 type ClientSource interface {
 	For(ctx context.Context, t credentials.Target) (*gh.Client, credentials.Credential, error)
 }
 
-// Verdict is a ProtectionPolicy's answer.
+// Verdict is a ProtectionPolicy's answer (Decision.Verdict).
 type Verdict int
 
 // Verdicts.
 const (
-	// Undecided leaves the decision to a person (Approve or Reject).
+	// Undecided leaves the decision to a person (Controller.Approve or
+	// Reject).
 	Undecided Verdict = iota
+	// Approve and Reject answer the request at once.
 	Approve
 	Reject
 )
 
 // ProtectionRequest is a deployment protection rule's request for a
-// decision.
+// decision, as a ProtectionPolicy receives it.
 type ProtectionRequest struct {
 	Environment string
 	RunID       int64
@@ -89,11 +96,13 @@ type Decision struct {
 
 // ProtectionPolicy decides a deployment protection rule's request at
 // once, or leaves it Undecided for a person. An error leaves it too, and
-// is logged.
+// is logged. Hosts that decide by rule (a deploy window, say) pass one to
+// WithProtectionPolicy.
 type ProtectionPolicy func(ctx context.Context, j status.Job, r ProtectionRequest) (Decision, error)
 
-// Controller makes the GitHub calls of operators' actions on jobs. It is
-// safe for concurrent use.
+// Controller makes the GitHub calls of operators' actions on jobs. Hosts
+// that let people cancel, re-run or approve jobs make one (New) and route
+// its deliveries (Register). It is safe for concurrent use.
 type Controller struct {
 	tracker    *status.Tracker
 	store      status.JobStore
@@ -107,11 +116,11 @@ type Controller struct {
 	appID      int64
 }
 
-// Option configures a Controller.
+// Option configures a Controller (New).
 type Option func(*Controller)
 
 // WithForceCancelAfter sets how long a run may ignore its cancel before
-// it is force-cancelled (default 2 minutes; see Sweep).
+// it is force-cancelled (default, and 0: 2 minutes; see Sweep).
 func WithForceCancelAfter(d time.Duration) Option {
 	return func(c *Controller) {
 		if d > 0 {
@@ -122,14 +131,16 @@ func WithForceCancelAfter(d time.Duration) Option {
 
 // WithProtectionPolicy decides deployment protection rule requests as
 // they arrive, the way a go-githubapp handler would: approve or reject
-// at once with a comment, or leave the request to a person.
+// at once with a comment, or leave the request to a person (default, and
+// nil: every request waits for a person).
 func WithProtectionPolicy(p ProtectionPolicy) Option { return func(c *Controller) { c.policy = p } }
 
 // WithRedispatch lets Rerun run again a finished job that never reached
 // GitHub (its dispatch failed): fn is called after the job is back to
 // pending, and must queue its dispatch (the host's queue: reset its
 // retry schedule, keep what says whether a request may have reached
-// GitHub, and enqueue). Without it such jobs cannot be re-run.
+// GitHub, and enqueue). Without it (or with nil) such jobs cannot be
+// re-run.
 func WithRedispatch(fn func(ctx context.Context, j status.Job) error) Option {
 	return func(c *Controller) { c.redispatch = fn }
 }
@@ -138,17 +149,18 @@ func WithRedispatch(fn func(ctx context.Context, j status.Job) error) Option {
 // job's run, authenticated with a token of one of the environment's
 // required reviewers (GitHub lets only them approve; build it with
 // github.ClientFactory.Client). ok false means none: the job's own
-// client is used, and GitHub's refusal reported as ErrNotReviewer.
+// client is used, and GitHub's refusal reported as ErrNotReviewer. Hosts
+// whose runs wait for required reviewers set it (nil: none).
 func WithReviewer(fn func(ctx context.Context, j status.Job) (client *gh.Client, ok bool, err error)) Option {
 	return func(c *Controller) { c.reviewer = fn }
 }
 
 // WithAppID names ghbridge's own GitHub App, so that check_run deliveries
-// of check runs it created can re-run their jobs; without it they are
-// ignored.
+// of check runs it created can re-run or cancel their jobs; without it
+// they are ignored. Hosts that run as a GitHub App set it.
 func WithAppID(id int64) Option { return func(c *Controller) { c.appID = id } }
 
-// WithLogger sets the logger.
+// WithLogger sets the logger (default, and nil: none).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Controller) {
 		if l != nil {
@@ -157,7 +169,7 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithClock sets the clock, for tests.
+// WithClock sets the clock (default, and nil: time.Now). Tests set it.
 func WithClock(now func() time.Time) Option {
 	return func(c *Controller) {
 		if now != nil {
@@ -386,7 +398,7 @@ func (c *Controller) Started(ctx context.Context, jobID string, res dispatch.Rec
 	return err == nil, err
 }
 
-// SweepReport counts what a Sweep did.
+// SweepReport counts what a Sweep did, for the host's logs and metrics.
 type SweepReport struct {
 	Checked, Sent, Forced, Failed int
 }
@@ -399,7 +411,7 @@ func (c *Controller) Sweep(ctx context.Context) (SweepReport, error) {
 	var rep SweepReport
 	lister, ok := c.store.(status.CancelLister)
 	if !ok {
-		return rep, errors.New("control: the job store does not list cancels (status.CancelLister)")
+		return rep, errors.New("control: the job store does not list cancels; implement status.CancelLister on it to sweep them")
 	}
 	jobs, err := lister.ListCancelling(ctx, 100)
 	if err != nil {

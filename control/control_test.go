@@ -12,6 +12,7 @@ import (
 
 	"github.com/ghbridge/ghbridge/control"
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/github"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 	"github.com/ghbridge/ghbridge/status"
@@ -209,3 +210,13 @@ var (
 	ghDeploymentRequest = gh.DeploymentRequest{Ref: gh.String("main"), Environment: gh.String("production"), RequiredContexts: &[]string{}}
 	ghPullRequest       = gh.NewPullRequest{Title: gh.String("Deploy"), Head: gh.String("ghbridge/job-pr"), Base: gh.String("main")}
 )
+
+func TestErrorClasses(t *testing.T) {
+	t.Parallel()
+	for _, err := range []error{control.ErrRefused, control.ErrNotReviewer, control.ErrNotSupported} {
+		assert.ErrorIs(t, err, failure.ErrFailed, "declared in its class, not only classed by default")
+		assert.False(t, failure.IsTransient(err), err.Error())
+	}
+	assert.ErrorIs(t, control.ErrNotReviewer, control.ErrRefused, "a reviewer refused is a refusal")
+	assert.NotErrorIs(t, control.ErrNotSupported, control.ErrRefused)
+}

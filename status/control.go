@@ -12,10 +12,13 @@ import (
 // The transitions people ask for (package control drives them against
 // GitHub; these methods only record them, with the same compare-and-set
 // as deliveries, so that a request racing a delivery is decided once).
+// Hosts act on jobs through control.Controller, which calls them; they
+// are exported for it.
 
 // StatusError is returned when a job's status does not allow what was
 // asked: cancelling a finished job, re-running a running one, approving a
-// job that waits for nothing. It matches ErrTransition.
+// job that waits for nothing. Its kind is ErrTransition. Hosts take it
+// apart with errors.As to show the job's status and what it allows.
 type StatusError struct {
 	JobID  string
 	Status Status
@@ -23,12 +26,15 @@ type StatusError struct {
 	Reason string
 }
 
+// Error says the job's status and what it allows instead.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("job %s is %s: %s", e.JobID, e.Status, e.Reason)
 }
 
-// Unwrap makes errors.Is(err, ErrTransition) true.
-func (e *StatusError) Unwrap() error { return ErrTransition }
+// Is matches ErrTransition and its class (failure.ErrFailed).
+func (e *StatusError) Is(target error) bool {
+	return target == ErrTransition || errors.Is(ErrTransition, target)
+}
 
 // change runs decide on the job with compare-and-set retries. decide
 // returns the update, or nil and an error to refuse; nil and nil leave
@@ -57,6 +63,7 @@ func (t *Tracker) change(ctx context.Context, id string, decide func(j Job) (*Up
 // dispatch step stores its state only for a pending job), or one whose
 // GitHub object ghbridge has just ended (a deployment marked inactive, a
 // pull request closed). by is recorded as the transition's actor.
+// control.Controller.Cancel calls it; hosts rarely need it.
 func (t *Tracker) Cancel(ctx context.Context, id, by, message string) (Job, error) {
 	return t.change(ctx, id, func(j Job) (*Update, error) {
 		switch {
@@ -71,7 +78,8 @@ func (t *Tracker) Cancel(ctx context.Context, id, by, message string) (Job, erro
 
 // CancelPending finishes a job as cancelled if it is still pending with
 // nothing on GitHub; ok is false (and nothing changed) otherwise, for the
-// caller to cancel what the job started.
+// caller to cancel what the job started. control.Controller.Cancel calls
+// it.
 func (t *Tracker) CancelPending(ctx context.Context, id, by, message string) (j Job, ok bool, err error) {
 	j, err = t.change(ctx, id, func(j Job) (*Update, error) {
 		if j.Status != Pending || j.RunID != 0 || j.DeploymentID != 0 || j.PullRequestNumber != 0 {
@@ -87,7 +95,8 @@ func (t *Tracker) CancelPending(ctx context.Context, id, by, message string) (j 
 // (or finished otherwise: a run that completes first keeps its outcome).
 // When the run is known, the cancel is recorded as being sent (the caller
 // sends it; CancelSent with a zero time undoes that if it fails), so that
-// a concurrent sweep does not send it too.
+// a concurrent sweep does not send it too. control.Controller.Cancel
+// calls it.
 func (t *Tracker) RequestCancel(ctx context.Context, id, by string) (Job, error) {
 	return t.change(ctx, id, func(j Job) (*Update, error) {
 		if j.Status.Final() {
@@ -108,7 +117,7 @@ func (t *Tracker) RequestCancel(ctx context.Context, id, by string) (Job, error)
 
 // CancelSent records that GitHub was asked to cancel (force false) or
 // force-cancel (force true) the job's run at a time; a zero time records
-// that it was not.
+// that it was not. control.Controller calls it.
 func (t *Tracker) CancelSent(ctx context.Context, id string, force bool, at time.Time) (Job, error) {
 	return t.change(ctx, id, func(j Job) (*Update, error) {
 		if j.Status.Final() || !j.Control.Cancelling() {
@@ -127,6 +136,7 @@ func (t *Tracker) CancelSent(ctx context.Context, id string, force bool, at time
 // RequestRerun records that by asked to re-run a finished job's run: the
 // next run attempt is then followed as the job's (see ApplyRun), whatever
 // the RerunPolicy. It returns the job with Control.RerunAttempt set.
+// control.Controller.Rerun calls it, then RerunStarted or RerunRefused.
 func (t *Tracker) RequestRerun(ctx context.Context, id, by string) (Job, error) {
 	return t.change(ctx, id, func(j Job) (*Update, error) {
 		if !j.Status.Final() {
@@ -170,7 +180,8 @@ func (t *Tracker) RerunRefused(ctx context.Context, id string) (Job, error) {
 
 // NeverReachedGitHub reports whether a finished job ended before anything
 // of it existed on GitHub (its dispatch failed), so that running it again
-// means dispatching it again.
+// means dispatching it again (see control.WithRedispatch). Hosts use it
+// to offer the right action.
 func (j Job) NeverReachedGitHub() bool {
 	return j.Status.Final() && j.RunID == 0 && j.DeploymentID == 0 && j.PullRequestNumber == 0
 }
@@ -178,6 +189,7 @@ func (j Job) NeverReachedGitHub() bool {
 // Redispatch puts a finished job that never reached GitHub back to
 // pending, for its dispatch to run again. Of concurrent calls one
 // succeeds; the others find the job pending and get a *StatusError.
+// control.Controller.Rerun calls it.
 func (t *Tracker) Redispatch(ctx context.Context, id, by string) (Job, error) {
 	return t.change(ctx, id, func(j Job) (*Update, error) {
 		if !j.NeverReachedGitHub() {
@@ -194,7 +206,7 @@ func (t *Tracker) Redispatch(ctx context.Context, id, by string) (Job, error) {
 
 // AwaitApproval records that the job's run waits for a decision: the job
 // becomes action_required with the approval listed (one per kind and
-// environment).
+// environment). control.Controller's routes call it.
 func (t *Tracker) AwaitApproval(ctx context.Context, id string, a Approval) (Job, error) {
 	if a.RequestedAt.IsZero() {
 		a.RequestedAt = t.now()
@@ -232,14 +244,11 @@ func approvalMessage(as []Approval) string {
 	return "waiting for approval of " + strings.Join(parts, ", ")
 }
 
-// ErrNothingToApprove is the reason a job that waits for no decision
-// cannot be approved or rejected.
-var ErrNothingToApprove = errors.New("nothing waits for approval")
-
 // Decided records a decision on the approvals decided (all of the job's
 // when nil): approved ones let the run go on (in_progress once none is
 // left), a rejection leaves the job until GitHub ends the run. by and
-// comment go into the history.
+// comment go into the history. control.Controller.Approve and Reject
+// call it.
 func (t *Tracker) Decided(ctx context.Context, id string, decided []Approval, approved bool, by, comment string) (Job, error) {
 	return t.change(ctx, id, func(j Job) (*Update, error) {
 		if j.Status.Final() {

@@ -1,4 +1,4 @@
-package status_test
+package status
 
 import (
 	"encoding/json"
@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ghbridge/ghbridge/status"
 	"github.com/ghbridge/ghbridge/webhook"
 	"github.com/ghbridge/ghbridge/webhook/webhooktest"
 )
@@ -26,7 +25,7 @@ func TestCorpusThroughStatusHandlers(t *testing.T) {
 	var c struct{ Events map[string][]json.RawMessage }
 	require.NoError(t, json.Unmarshal(raw, &c))
 
-	tr := status.NewTracker(status.NewMemoryJobStore())
+	tr := NewTracker(NewMemoryJobStore())
 	h, err := webhook.New([]string{"corpus"})
 	require.NoError(t, err)
 	tr.Register(h)
@@ -41,12 +40,12 @@ func TestCorpusThroughStatusHandlers(t *testing.T) {
 			case "workflow_run":
 				var e webhook.WorkflowRunEvent
 				require.NoError(t, json.Unmarshal(p, &e))
-				_, known := status.FromRun(e.WorkflowRun.Status, e.WorkflowRun.Conclusion)
+				_, known := fromRun(e.WorkflowRun.Status, e.WorkflowRun.Conclusion)
 				assert.True(t, known, "run %s/%s", e.WorkflowRun.Status, e.WorkflowRun.Conclusion)
 			case "deployment_status":
 				var e webhook.DeploymentStatusEvent
 				require.NoError(t, json.Unmarshal(p, &e))
-				_, known := status.FromDeploymentState(e.DeploymentStatus.State)
+				_, known := fromDeploymentState(e.DeploymentStatus.State)
 				assert.True(t, known, "deployment state %s", e.DeploymentStatus.State)
 			}
 		}

@@ -6,7 +6,9 @@ import (
 	"time"
 )
 
-// DeploymentUpdate is what a deployment_status delivery says.
+// DeploymentUpdate is what a deployment_status delivery says. Register
+// and the Poller fill it; hosts that route deliveries themselves fill it
+// for ApplyDeploymentStatus.
 type DeploymentUpdate struct {
 	DeploymentID int64
 	State        string
@@ -35,9 +37,9 @@ var deploymentStates = map[string]Status{
 	"inactive": Cancelled,
 }
 
-// FromDeploymentState maps a deployment status's state to a job status;
+// fromDeploymentState maps a deployment status's state to a job status;
 // known is false for a state GitHub did not document.
-func FromDeploymentState(state string) (s Status, known bool) {
+func fromDeploymentState(state string) (s Status, known bool) {
 	s, known = deploymentStates[state]
 	return s, known
 }
@@ -47,12 +49,13 @@ func FromDeploymentState(state string) (s Status, known bool) {
 // as deliveries too and change nothing: those posted by the App named
 // with WithAppID, and any whose state is the one ghbridge reports for the
 // job's status (DeploymentState), such as the in_progress it posts for an
-// action_required job.
+// action_required job. Register calls it for deployment_status
+// deliveries; hosts that route deliveries themselves call it.
 func (t *Tracker) ApplyDeploymentStatus(ctx context.Context, d DeploymentUpdate) (Result, error) {
 	if d.JobID == "" {
 		return Result{Effect: NoJob, Reason: "deployment has no job_id in its payload"}, nil
 	}
-	to, known := FromDeploymentState(d.State)
+	to, known := fromDeploymentState(d.State)
 	if !known {
 		t.log.WarnContext(ctx, "unknown deployment state ignored", "state", d.State, "deployment_id", d.DeploymentID)
 		return Result{Effect: Unchanged, Reason: "unknown deployment state " + d.State}, nil
@@ -73,7 +76,7 @@ func (t *Tracker) ApplyDeploymentStatus(ctx context.Context, d DeploymentUpdate)
 		if d.State == DeploymentState(j.Status) {
 			return nil, Result{Effect: Unchanged, Reason: "the state ghbridge reports for " + string(j.Status)}
 		}
-		if to == j.Status || !CanTransition(j.Status, to) {
+		if to == j.Status || !canTransition(j.Status, to) {
 			return nil, Result{Effect: Unchanged}
 		}
 		msg := "deployment " + d.State

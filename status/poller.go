@@ -26,13 +26,15 @@ type StaleLister interface {
 
 // RunFinder finds the run of a job whose run id is unknown, by its job id
 // among the runs created around since; nil without error when there is
-// none. The root package ghbridge makes one of a dispatch.Dispatcher.
+// none. Hosts make one of a dispatch.Dispatcher with ghbridge.NewRunFinder
+// and pass it to WithRunFinder.
 type RunFinder func(ctx context.Context, j Job, since time.Time) (*gh.WorkflowRun, error)
 
 // Poller asks GitHub about jobs that have been quiet too long: GitHub
 // does not retry failed deliveries, so a lost one would otherwise leave a
 // job in progress forever. It reads the job's run (or finds it by job id),
 // deployment or pull request and applies what it finds like a delivery.
+// Hosts make one (NewPoller) and call Poll every few minutes.
 type Poller struct {
 	tracker *Tracker
 	lister  StaleLister
@@ -43,17 +45,18 @@ type Poller struct {
 	log     *slog.Logger
 }
 
-// PollerOption configures a Poller.
+// PollerOption configures a Poller (NewPoller).
 type PollerOption func(*Poller)
 
 // WithRunFinder lets the poller find runs of jobs whose run id is
-// unknown.
+// unknown (default, and nil: such jobs are left as they are). Hosts that
+// dispatch workflows set it: a dispatch does not always learn its run.
 func WithRunFinder(f RunFinder) PollerOption {
 	return func(p *Poller) { p.finder = f }
 }
 
 // WithQuietAfter sets how long a job must have been quiet to be polled
-// (default 15 minutes).
+// (default, and 0: 15 minutes).
 func WithQuietAfter(d time.Duration) PollerOption {
 	return func(p *Poller) {
 		if d > 0 {
@@ -62,7 +65,7 @@ func WithQuietAfter(d time.Duration) PollerOption {
 	}
 }
 
-// WithPollLimit sets how many jobs one Poll looks at (default 100).
+// WithPollLimit sets how many jobs one Poll looks at (default, and 0: 100).
 func WithPollLimit(n int) PollerOption {
 	return func(p *Poller) {
 		if n > 0 {
@@ -81,13 +84,13 @@ func NewPoller(t *Tracker, lister StaleLister, clients ClientSource, opts ...Pol
 	return p
 }
 
-// PollReport counts what one Poll did.
+// PollReport counts what one Poll did, for the host's logs and metrics.
 type PollReport struct {
 	Checked, Updated, Failed int
 }
 
-// Poll looks at the quiet jobs once. Failures for one job are logged and
-// counted; the others are still polled. The jobs are marked polled before
+// Poll looks at the quiet jobs once; hosts call it periodically. Failures
+// for one job are logged and counted; the others are still polled. The jobs are marked polled before
 // they are looked at, so that one that fails or hangs every time goes to
 // the back of the line like the others.
 func (p *Poller) Poll(ctx context.Context) (PollReport, error) {

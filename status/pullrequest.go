@@ -7,7 +7,9 @@ import (
 	"strings"
 )
 
-// PullRequestUpdate is what a pull_request delivery says.
+// PullRequestUpdate is what a pull_request delivery says. Register and
+// the Poller fill it; hosts that route deliveries themselves fill it for
+// ApplyPullRequest.
 type PullRequestUpdate struct {
 	Action         string
 	Number         int
@@ -36,6 +38,8 @@ func pullJobID(p PullRequestUpdate) string {
 
 // ApplyPullRequest finishes a pull-request job when its pull request is
 // closed: merged is successful, closed without merging is cancelled.
+// Register calls it for pull_request deliveries; hosts that route
+// deliveries themselves call it.
 func (t *Tracker) ApplyPullRequest(ctx context.Context, p PullRequestUpdate) (Result, error) {
 	if p.Action != "closed" {
 		return Result{Effect: Unchanged, Reason: "only closing a pull request finishes its job"}, nil

@@ -14,7 +14,7 @@ import (
 
 // ClientSource gives the GitHub client for a job's target and the
 // credential it authenticates with; *github.ClientSource is the
-// implementation.
+// implementation. Hosts pass one to NewGitHubReporter and NewPoller.
 type ClientSource interface {
 	For(ctx context.Context, t credentials.Target) (*gh.Client, credentials.Credential, error)
 }
@@ -27,6 +27,7 @@ func target(j Job) credentials.Target {
 // GitHubReporter mirrors job statuses to GitHub: as deployment statuses
 // of a deployment job's deployment, and as a check run on a commit. It
 // authenticates as the job's installation; check runs need a GitHub App.
+// Hosts pass it to WithReporter.
 type GitHubReporter struct {
 	clients ClientSource
 }
@@ -36,7 +37,9 @@ func NewGitHubReporter(clients ClientSource) *GitHubReporter {
 	return &GitHubReporter{clients: clients}
 }
 
-// DeploymentState maps a job status to a deployment status state.
+// DeploymentState maps a job status to the deployment status state
+// GitHubReporter posts. ApplyDeploymentStatus ignores deliveries of that
+// state, so a host's own Reporter that posts deployment statuses uses it.
 func DeploymentState(s Status) string {
 	switch s {
 	case Pending:
@@ -53,7 +56,8 @@ func DeploymentState(s Status) string {
 	return "error"
 }
 
-// CheckRunState maps a job status to a check run status and conclusion.
+// CheckRunState maps a job status to the check run status and conclusion
+// GitHubReporter sets. A host's own Reporter uses it to report alike.
 func CheckRunState(s Status) (status, conclusion string) {
 	switch s {
 	case Pending:

@@ -11,6 +11,7 @@ import (
 // workflow_job, pull_request (closed) and deployment_status. Deliveries
 // that concern no job, another tenant's job, or a finished job are
 // acknowledged; only failures to read or store a job fail the delivery.
+// Hosts call it once on their webhook handler.
 func (t *Tracker) Register(h *webhook.Handler) {
 	webhook.Handle(h, "workflow_run", func(ctx context.Context, d *webhook.Delivery, e *webhook.WorkflowRunEvent) error {
 		r := e.WorkflowRun

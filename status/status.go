@@ -42,15 +42,14 @@
 // it (Transition.Actor), when someone did.
 package status
 
-import (
-	"maps"
-	"slices"
-)
+import "slices"
 
-// Status is a job's status.
+// Status is a job's status. Hosts store it with the job and show it.
 type Status string
 
-// Job statuses.
+// Job statuses, in the order of a job's life. The invalid_* statuses and
+// external_run_not_found come from a failed dispatch (see
+// StatusForDispatchError).
 const (
 	Pending             Status = "pending"
 	InProgress          Status = "in_progress"
@@ -67,10 +66,12 @@ const (
 var statuses = []Status{Pending, InProgress, ActionRequired, Successful, Failure, Cancelled, Skipped,
 	InvalidJobAgent, InvalidIntegration, ExternalRunNotFound}
 
-// Statuses returns every status, in the order of a job's life.
+// Statuses returns every status, in the order of a job's life. Hosts use
+// it to list the valid values (an API's error message, a query filter).
 func Statuses() []Status { return slices.Clone(statuses) }
 
-// Valid reports whether s is a known status.
+// Valid reports whether s is a known status. Hosts check a status read
+// from outside (a request, a database row) with it.
 func (s Status) Valid() bool {
 	for _, v := range statuses {
 		if s == v {
@@ -80,8 +81,9 @@ func (s Status) Valid() bool {
 	return false
 }
 
-// Final reports whether a job in status s is finished for good.
-// external_run_not_found is not final: the run may still report.
+// Final reports whether a job in status s is finished for good, so that
+// hosts stop waiting on it. external_run_not_found is not final: the run
+// may still report.
 func (s Status) Final() bool {
 	switch s {
 	case Successful, Failure, Cancelled, Skipped, InvalidJobAgent, InvalidIntegration:
@@ -104,9 +106,9 @@ func (s Status) rank() int {
 	return 2
 }
 
-// CanTransition reports whether a job may go from one status to another:
+// canTransition reports whether a job may go from one status to another:
 // never out of a final status, never back to pending.
-func CanTransition(from, to Status) bool {
+func canTransition(from, to Status) bool {
 	switch {
 	case !to.Valid():
 		return false
@@ -147,16 +149,10 @@ var runConclusions = map[string]Status{
 	"stale":           Skipped,
 }
 
-// RunTable returns the mapping FromRun applies, as a copy: a run's
-// status before completion, and its conclusion after, to a job status.
-func RunTable() (statuses, conclusions map[string]Status) {
-	return maps.Clone(runStatuses), maps.Clone(runConclusions)
-}
-
-// FromRun maps a workflow run's status and conclusion to a job status.
+// fromRun maps a workflow run's status and conclusion to a job status.
 // known is false for a value missing from the tables; the status returned
 // then is the safe one (in_progress before completion, failure after).
-func FromRun(status, conclusion string) (s Status, known bool) {
+func fromRun(status, conclusion string) (s Status, known bool) {
 	if status != "completed" {
 		if s, ok := runStatuses[status]; ok {
 			return s, true

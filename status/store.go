@@ -7,21 +7,34 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/ghbridge/ghbridge/failure"
 )
 
+// Errors of stores and of the Tracker. Each matches a class of package
+// failure: ErrConflict is failure.ErrTransient (read the job again and
+// retry), the others failure.ErrFailed.
 var (
-	// ErrJobNotFound is returned by a JobStore that has no such job.
-	ErrJobNotFound = errors.New("job not found")
+	// ErrJobNotFound is returned for a job the store does not hold. Store
+	// implementations wrap it; hosts test for it with errors.Is (an
+	// unknown job id in an API request, say).
+	ErrJobNotFound = failure.New(failure.ErrFailed, "job not found")
 	// ErrJobExists is returned by CreateJob for an id already taken.
-	ErrJobExists = errors.New("job already exists")
+	// Store implementations wrap it; hosts test for it to answer a
+	// repeated job creation.
+	ErrJobExists = failure.New(failure.ErrFailed, "job already exists")
 	// ErrConflict is returned by UpdateJob when the job changed since it
-	// was read (its version moved on); read it again and retry.
-	ErrConflict = errors.New("job was changed concurrently")
-	// ErrTransition is returned for a status change the rules forbid.
-	ErrTransition = errors.New("status transition not allowed")
+	// was read (its version moved on): read it again and retry. Store
+	// implementations wrap it; the Tracker retries on it.
+	ErrConflict = failure.New(failure.ErrTransient, "job was changed concurrently")
+	// ErrTransition is matched by errors for a status change the rules
+	// forbid (Tracker.Set, and *StatusError); hosts test for it to answer
+	// "conflict" rather than "failed".
+	ErrTransition = failure.New(failure.ErrFailed, "status transition not allowed")
 )
 
-// Job is what ghbridge tracks of a host's job.
+// Job is what ghbridge tracks of a host's job: the record a JobStore
+// keeps. Hosts create it (NewJob) and read it; the Tracker changes it.
 type Job struct {
 	// ID identifies the job in the store and on GitHub (the job_id the
 	// run carries): it is unique across tenants. A multi-tenant host
@@ -30,7 +43,8 @@ type Job struct {
 	ID string
 	// Tenant owns the job. Reports and polls of the job resolve
 	// credentials for this tenant only; empty for single-tenant hosts.
-	Tenant  string
+	Tenant string
+	// Status and Message say where the job is; Message is for people.
 	Status  Status
 	Message string
 	// Kind is how the job was started: workflow_dispatch,
@@ -56,7 +70,8 @@ type Job struct {
 	Progress Progress
 	// Control holds what people asked of the job (a cancel, a re-run)
 	// and what it waits for (approvals) while GitHub acts on it.
-	Control   Control
+	Control Control
+	// CreatedAt is set by CreateJob when zero; UpdatedAt by every update.
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// Version increases with every update; UpdateJob compares it.
@@ -65,10 +80,13 @@ type Job struct {
 	History []Transition
 }
 
-// Repository returns "owner/repo".
+// Repository returns "owner/repo", for logs and for comparing with the
+// repository a delivery names.
 func (j Job) Repository() string { return j.Owner + "/" + j.Repo }
 
-// Report configures the mirroring of a job's status to GitHub.
+// Report configures the mirroring of a job's status to GitHub (see
+// GitHubReporter). NewJob fills it from the job's agent config; stores
+// keep it.
 type Report struct {
 	// DeploymentStatus mirrors the status onto the job's deployment.
 	DeploymentStatus bool
@@ -82,12 +100,13 @@ type Report struct {
 	Reported Status
 }
 
-// Wanted reports whether anything is to be mirrored.
-func (r Report) Wanted() bool {
+// wanted reports whether anything is to be mirrored.
+func (r Report) wanted() bool {
 	return r.DeploymentStatus || (r.CheckRunName != "" && r.HeadSHA != "")
 }
 
-// Progress is the workflow job and step a run is at.
+// Progress is the workflow job and step a run is at, from workflow_job
+// deliveries. Stores keep it; hosts show it.
 type Progress struct {
 	// WorkflowJob is the workflow job last reported, Status its status
 	// and Step the step it runs ("" between steps).
@@ -98,7 +117,9 @@ type Progress struct {
 	At time.Time
 }
 
-// Control is what was asked of a job that GitHub has yet to act on.
+// Control is what was asked of a job that GitHub has yet to act on. The
+// Tracker and package control keep it up to date; stores keep it, and
+// hosts may show it (a cancel under way, the approvals awaited).
 type Control struct {
 	// CancelRequestedAt and CancelRequestedBy record a cancel asked for
 	// a running job; CancelSentAt is when GitHub was asked to cancel its
@@ -116,7 +137,7 @@ type Control struct {
 	Approvals []Approval
 }
 
-// Approval kinds.
+// Approval kinds (Approval.Kind).
 const (
 	// ApprovalProtectionRule: a custom deployment protection rule (a
 	// GitHub App, this one) must answer the run's deployment callback.
@@ -126,7 +147,8 @@ const (
 	ApprovalReviewers = "reviewers"
 )
 
-// Approval is one decision a run waits for.
+// Approval is one decision a run waits for. Hosts show it to the people
+// who decide (control.Controller.Approve and Reject).
 type Approval struct {
 	// Kind is ApprovalProtectionRule or ApprovalReviewers.
 	Kind string
@@ -140,7 +162,8 @@ type Approval struct {
 	RequestedAt time.Time
 }
 
-// Transition is one status change of a job.
+// Transition is one status change of a job, kept in its History. Hosts
+// show it as the job's trail; WithTransitionHook passes each new one.
 type Transition struct {
 	From, To Status
 	Message  string
@@ -158,9 +181,12 @@ type Transition struct {
 	Attempt int
 }
 
-// Update is a change to a job. Zero fields leave the job's value as it is.
+// Update is a change to a job, as JobStore.UpdateJob receives it. Zero
+// fields leave the job's value as it is. Store implementations apply it
+// with Apply; hosts rarely build one.
 type Update struct {
-	Status  Status
+	Status Status
+	// Message, when not nil, replaces the job's message.
 	Message *string
 	// Run fields are set together.
 	RunID        int64
@@ -171,21 +197,25 @@ type Update struct {
 	DeploymentID      int64
 	PullRequestNumber int
 	InstallationID    int64
-	CheckRunID        int64
-	Reported          Status
+	// CheckRunID and Reported set the job's Report fields of those names.
+	CheckRunID int64
+	Reported   Status
 
 	// Progress and Control, when set, replace the job's.
 	Progress *Progress
 	Control  *Control
 
+	// Source, Actor and At are recorded with the transition (see
+	// Transition); At is also the job's UpdatedAt, the current time when
+	// zero.
 	Source string
-	// Actor is recorded with the transition (see Transition.Actor).
-	Actor string
-	At    time.Time
+	Actor  string
+	At     time.Time
 }
 
-// JobStore persists jobs. Implementations must be safe for concurrent use
-// and make UpdateJob atomic: compare the version, apply, bump the version,
+// JobStore persists jobs. Hosts implement it over their database (or use
+// MemoryJobStore); implementations must be safe for concurrent use and
+// make UpdateJob atomic: compare the version, apply, bump the version,
 // append a Transition to the history when the status changes.
 // statustest.TestJobStore checks an implementation.
 type JobStore interface {
@@ -201,7 +231,8 @@ type JobStore interface {
 }
 
 // Apply returns j with u applied, as UpdateJob implementations must do it
-// (the version and the history included). Stores may use it.
+// (the version and the history included). Store implementations call it
+// after comparing the version, so that every store applies updates alike.
 func Apply(j Job, u Update) Job {
 	if u.At.IsZero() {
 		u.At = time.Now()
@@ -260,7 +291,8 @@ func Apply(j Job, u Update) Job {
 	return j
 }
 
-// CheckNew validates a job before CreateJob stores it.
+// CheckNew validates a new job. Store implementations call it first in
+// CreateJob.
 func CheckNew(j Job) error {
 	switch {
 	case j.ID == "":
@@ -273,8 +305,8 @@ func CheckNew(j Job) error {
 	return nil
 }
 
-// MemoryJobStore is a JobStore in memory, for tests and single-process
-// hosts.
+// MemoryJobStore is a JobStore, StaleLister and CancelLister in memory,
+// for tests and single-process hosts (nothing survives a restart).
 type MemoryJobStore struct {
 	mu     sync.RWMutex
 	jobs   map[string]Job
@@ -301,6 +333,7 @@ func (c Control) clone() Control {
 }
 
 // Cancelling reports whether a cancel was asked and not yet concluded.
+// Stores use it to find the jobs ListCancelling returns; hosts show it.
 func (c Control) Cancelling() bool { return !c.CancelRequestedAt.IsZero() }
 
 // CancelLister lists the unfinished jobs whose cancel was asked, oldest
@@ -409,16 +442,4 @@ func (s *MemoryJobStore) ListCancelling(ctx context.Context, limit int) ([]Job, 
 		out = out[:limit]
 	}
 	return out, nil
-}
-
-// Jobs returns every job, for tests and small hosts.
-func (s *MemoryJobStore) Jobs() []Job {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]Job, 0, len(s.jobs))
-	for _, j := range s.jobs {
-		out = append(out, cloneJob(j))
-	}
-	slices.SortFunc(out, func(a, b Job) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	return out
 }

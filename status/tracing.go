@@ -16,7 +16,7 @@ type tracing struct {
 
 // WithTracerProvider traces each status update of a job with a
 // span (job id, run id, installation id, the status before and after);
-// default the global provider.
+// default, and nil: the global provider. Hosts that trace set it.
 func WithTracerProvider(tp trace.TracerProvider) TrackerOption {
 	return func(t *Tracker) { t.tracing.tracer = otelx.Tracer(tp) }
 }
@@ -26,6 +26,7 @@ func WithTracerProvider(tp trace.TracerProvider) TrackerOption {
 // of a job's dispatch (the context the dispatch package's Step passes to its
 // SaveFunc holds it) and returns it here, so that a trace viewer goes
 // from the webhook that finished a job to the dispatch that started it.
+// nil: no links.
 func WithSpanLink(fn func(ctx context.Context, jobID string) trace.SpanContext) TrackerOption {
 	return func(t *Tracker) { t.tracing.link = fn }
 }

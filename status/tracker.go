@@ -15,7 +15,8 @@ import (
 	"github.com/ghbridge/ghbridge/template"
 )
 
-// Effect says what an update did to a job.
+// Effect says what an update did to a job (Result.Effect). Hosts log or
+// count it; only Applied changed the job.
 type Effect string
 
 // Effects.
@@ -35,7 +36,9 @@ const (
 	Finished Effect = "finished"
 )
 
-// Result is the outcome of applying an update.
+// Result is the outcome of applying an update: what the Tracker's Apply
+// methods, Set and Dispatched return. Hosts that route deliveries
+// themselves log it.
 type Result struct {
 	Effect Effect
 	Job    Job
@@ -44,19 +47,22 @@ type Result struct {
 }
 
 // RerunPolicy decides whether a finished job follows a re-run of its
-// workflow run (attempt is the new run_attempt). See the package
-// documentation.
+// workflow run (attempt is the new run_attempt). Hosts that treat some
+// re-runs on GitHub as retries of the job pass one to WithRerunPolicy;
+// see the package documentation.
 type RerunPolicy func(j Job, attempt int) bool
 
 // Reporter mirrors a job's status to GitHub. It returns an Update to
-// persist (a new check run id, say) or nil.
+// persist (a new check run id, say) or nil. GitHubReporter is ghbridge's;
+// hosts implement it only to mirror statuses their own way.
 type Reporter interface {
 	Report(ctx context.Context, j Job) (*Update, error)
 }
 
-// Tracker applies what GitHub reports to jobs. It is safe for concurrent
-// use; concurrent updates of one job are serialised by the store's
-// compare-and-set.
+// Tracker applies what GitHub reports to jobs. Every host that follows
+// its jobs makes one (NewTracker) and routes deliveries to it (Register).
+// It is safe for concurrent use; concurrent updates of one job are
+// serialised by the store's compare-and-set.
 type Tracker struct {
 	store    JobStore
 	reporter Reporter
@@ -68,13 +74,16 @@ type Tracker struct {
 	tracing  tracing // tracing.go
 }
 
-// TrackerOption configures a Tracker.
+// TrackerOption configures a Tracker (NewTracker).
 type TrackerOption func(*Tracker)
 
-// WithReporter mirrors job statuses to GitHub (see GitHubReporter).
+// WithReporter mirrors job statuses to GitHub with r (see
+// GitHubReporter); default, and nil: no mirroring. Hosts set it when jobs
+// ask for deployment statuses or check runs.
 func WithReporter(r Reporter) TrackerOption { return func(t *Tracker) { t.reporter = r } }
 
-// WithLogger sets the logger.
+// WithLogger sets the logger of the Tracker and its Pollers (default,
+// and nil: none).
 func WithLogger(l *slog.Logger) TrackerOption {
 	return func(t *Tracker) {
 		if l != nil {
@@ -84,21 +93,29 @@ func WithLogger(l *slog.Logger) TrackerOption {
 }
 
 // WithRerunPolicy decides which finished jobs follow a re-run of their
-// run (default: none).
-func WithRerunPolicy(p RerunPolicy) TrackerOption { return func(t *Tracker) { t.rerun = p } }
+// run (default, and nil: none). Hosts that treat a re-run on GitHub as a
+// retry of the job set it.
+func WithRerunPolicy(p RerunPolicy) TrackerOption {
+	return func(t *Tracker) {
+		if p != nil {
+			t.rerun = p
+		}
+	}
+}
 
-// WithTransitionHook calls fn after every status change is stored, for
-// metrics and notifications.
+// WithTransitionHook calls fn after every status change is stored (nil:
+// none). Hosts set it for metrics and notifications.
 func WithTransitionHook(fn func(j Job, t Transition)) TrackerOption {
 	return func(t *Tracker) { t.observe = fn }
 }
 
 // WithAppID names ghbridge's own GitHub App, so that deployment statuses
 // it posted (the Reporter's) are recognised when they come back as
-// deliveries and never move a job.
+// deliveries and never move a job. Hosts that run as a GitHub App set it.
 func WithAppID(id int64) TrackerOption { return func(t *Tracker) { t.appID = id } }
 
-// WithClock sets the clock, for tests.
+// WithClock sets the clock of the Tracker and its Pollers (default, and
+// nil: time.Now). Tests set it.
 func WithClock(now func() time.Time) TrackerOption {
 	return func(t *Tracker) {
 		if now != nil {
@@ -117,7 +134,8 @@ func NewTracker(store JobStore, opts ...TrackerOption) *Tracker {
 	return t
 }
 
-// Store returns the tracker's job store.
+// Store returns the tracker's job store. Package control reads jobs
+// through it; hosts rarely need it.
 func (t *Tracker) Store() JobStore { return t.store }
 
 // maxConflicts bounds compare-and-set retries of one update.
@@ -167,7 +185,7 @@ func (t *Tracker) apply(ctx context.Context, load func() (Job, error), decide fu
 // redelivered (or reconciled); the job's own status is already stored.
 func (t *Tracker) reportPending(ctx context.Context, res Result) (Result, error) {
 	j := res.Job
-	if t.reporter == nil || !j.Report.Wanted() || j.Report.Reported == j.Status {
+	if t.reporter == nil || !j.Report.wanted() || j.Report.Reported == j.Status {
 		return res, nil
 	}
 	u, err := t.reporter.Report(ctx, j)
@@ -197,6 +215,8 @@ func (t *Tracker) reportPending(ctx context.Context, res Result) (Result, error)
 }
 
 // RunUpdate is what a workflow_run delivery (or a poll of the run) says.
+// Register and the Poller fill it; hosts that route deliveries themselves
+// fill it for ApplyRun (RunUpdateOf does for a run read from the API).
 type RunUpdate struct {
 	RunID        int64
 	RunAttempt   int
@@ -217,7 +237,9 @@ type RunUpdate struct {
 
 // ApplyRun applies a workflow run's state to its job. The job is found by
 // run id, else by the job id in the run's display title, then its name
-// (the job id as a whole word, see the dispatch package).
+// (the job id as a whole word, see the dispatch package). Register calls
+// it for workflow_run deliveries; hosts that route deliveries themselves
+// call it.
 func (t *Tracker) ApplyRun(ctx context.Context, u RunUpdate) (Result, error) {
 	if u.RunID == 0 {
 		return Result{Effect: NoJob, Reason: "no run id"}, nil
@@ -228,7 +250,7 @@ func (t *Tracker) ApplyRun(ctx context.Context, u RunUpdate) (Result, error) {
 	if u.Source == "" {
 		u.Source = "workflow_run"
 	}
-	to, known := FromRun(u.Status, u.Conclusion)
+	to, known := fromRun(u.Status, u.Conclusion)
 	if !known {
 		t.log.WarnContext(ctx, "unknown workflow run status or conclusion", "run_id", u.RunID, "status", u.Status, "conclusion", u.Conclusion, "mapped_to", to)
 	}
@@ -269,7 +291,7 @@ func (t *Tracker) ApplyRun(ctx context.Context, u RunUpdate) (Result, error) {
 			RunID: u.RunID, RunURL: u.HTMLURL, RunAttempt: u.RunAttempt, RunUpdatedAt: u.UpdatedAt,
 			Message: &msg, Source: u.Source, Actor: actor,
 		}
-		if to != j.Status && (reopen || CanTransition(j.Status, to)) {
+		if to != j.Status && (reopen || canTransition(j.Status, to)) {
 			up.Status = to
 		}
 		switch c := j.Control; {
@@ -350,6 +372,8 @@ func (t *Tracker) sameTenant(j Job, repo string, installationID int64) (Result, 
 }
 
 // JobProgress is what a workflow_job delivery says about a run's jobs.
+// Register fills it; hosts that route deliveries themselves fill it for
+// ApplyJobProgress.
 type JobProgress struct {
 	RunID          int64
 	RunAttempt     int
@@ -363,6 +387,8 @@ type JobProgress struct {
 
 // ApplyJobProgress records a workflow job's progress as the job's message.
 // It never changes a status other than pending, which becomes in_progress.
+// Register calls it for workflow_job deliveries; hosts that route
+// deliveries themselves call it.
 func (t *Tracker) ApplyJobProgress(ctx context.Context, p JobProgress) (Result, error) {
 	load := func() (Job, error) { return t.store.FindJobByRunID(ctx, p.RunID) }
 	return t.update(ctx, load, func(j Job) (*Update, Result) {
@@ -413,7 +439,7 @@ func (t *Tracker) Set(ctx context.Context, jobID string, to Status, message, sou
 		if j.Status == to && j.Message == message {
 			return nil, Result{Effect: Unchanged}
 		}
-		if !CanTransition(j.Status, to) {
+		if !canTransition(j.Status, to) {
 			refused = fmt.Errorf("%w: job %s is %s and cannot become %s", ErrTransition, j.ID, j.Status, to)
 			return nil, Result{Effect: Finished, Reason: refused.Error()}
 		}
@@ -429,7 +455,9 @@ func (t *Tracker) Set(ctx context.Context, jobID string, to Status, message, sou
 }
 
 // NewJob returns the record of a job about to be dispatched: pending,
-// with the repository and reporting its rendered config asks for.
+// with the repository and reporting its rendered config asks for. Hosts
+// store it (JobStore.CreateJob) before the dispatch; ghbridge.JobRecord
+// renders the config and calls it.
 func NewJob(id string, cfg template.AgentConfig) Job {
 	j := Job{ID: id, Status: Pending, Kind: string(cfg.Type), Owner: cfg.Owner, Repo: cfg.Repo, InstallationID: cfg.InstallationID}
 	j.Report.DeploymentStatus = cfg.Report.DeploymentStatus
@@ -440,7 +468,7 @@ func NewJob(id string, cfg template.AgentConfig) Job {
 }
 
 // Dispatch is what a dispatch started on GitHub for a job, as Dispatched
-// records it. The root package ghbridge makes one of a dispatch.Receipt.
+// records it. Hosts make one of a dispatch.Receipt with ghbridge.Dispatched.
 type Dispatch struct {
 	// RunID and RunURL (web) identify the run, when known.
 	RunID  int64
@@ -457,7 +485,8 @@ type Dispatch struct {
 // deployment, or pull request) it started, or the status its failure
 // means (see StatusForDispatchError). A job that its run's deliveries
 // already moved on (they can arrive before the dispatch call returns)
-// keeps its status and message; only missing ids are filled in.
+// keeps its status and message; only missing ids are filled in. A host's
+// dispatch queue calls it after each dispatch step.
 func (t *Tracker) Dispatched(ctx context.Context, jobID string, res Dispatch, derr error) (Result, error) {
 	return t.update(ctx, func() (Job, error) { return t.store.GetJob(ctx, jobID) }, func(j Job) (*Update, Result) {
 		u := &Update{Source: "dispatch", DeploymentID: res.DeploymentID, PullRequestNumber: res.PullRequestNumber, InstallationID: res.InstallationID}
@@ -489,6 +518,8 @@ func (t *Tracker) Dispatched(ctx context.Context, jobID string, res Dispatch, de
 // StatusForDispatchError maps a dispatch failure to the job status it
 // leaves the job in, by its class (package failure): a transient failure
 // leaves the job pending, to be tried again; permanent ones end it.
+// Dispatched applies it; a host's queue uses it to decide whether to try
+// again.
 func StatusForDispatchError(err error) Status {
 	switch failure.Class(err) {
 	case nil:
@@ -508,14 +539,15 @@ func StatusForDispatchError(err error) Status {
 // FindRunJob returns the job a run belongs to, found as ApplyRun finds
 // it: by run id, else by the job id in the run's display title or name.
 // It does not check the run's repository; callers compare it with the
-// job's (Job.Repository).
+// job's (Job.Repository). Package control calls it; hosts rarely need it.
 func (t *Tracker) FindRunJob(ctx context.Context, u RunUpdate) (Job, error) {
 	return t.findRunJob(ctx, u)
 }
 
 // RunUpdateOf maps a workflow run read from GitHub's API to a RunUpdate
 // for ApplyRun; repo and installationID are the job's, used when the run
-// does not say.
+// does not say, and source is the history's (default "reconcile").
+// Package control and hosts that read runs themselves use it.
 func RunUpdateOf(run *gh.WorkflowRun, repo string, installationID int64, source string) RunUpdate {
 	u := runUpdate(run, repo, installationID)
 	if source != "" {

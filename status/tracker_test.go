@@ -13,67 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/status"
 	"github.com/ghbridge/ghbridge/template"
 )
-
-func TestMappingTable(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		status, conclusion string
-		want               status.Status
-		known              bool
-	}{
-		{"requested", "", status.InProgress, true},
-		{"queued", "", status.InProgress, true},
-		{"pending", "", status.InProgress, true},
-		{"waiting", "", status.ActionRequired, true},
-		{"action_required", "", status.ActionRequired, true},
-		{"in_progress", "", status.InProgress, true},
-		{"completed", "success", status.Successful, true},
-		{"completed", "failure", status.Failure, true},
-		{"completed", "timed_out", status.Failure, true},
-		{"completed", "startup_failure", status.Failure, true},
-		{"completed", "cancelled", status.Cancelled, true},
-		{"completed", "action_required", status.ActionRequired, true},
-		{"completed", "skipped", status.Skipped, true},
-		{"completed", "neutral", status.Skipped, true},
-		{"completed", "stale", status.Skipped, true},
-		{"completed", "", status.Failure, false},
-		{"completed", "exploded", status.Failure, false},
-		{"teleporting", "", status.InProgress, false},
-		{"", "", status.InProgress, false},
-	} {
-		got, known := status.FromRun(tc.status, tc.conclusion)
-		assert.Equal(t, tc.want, got, "%s/%s", tc.status, tc.conclusion)
-		assert.Equal(t, tc.known, known, "%s/%s", tc.status, tc.conclusion)
-	}
-	// The tables cover every documented value, and are copies.
-	statuses, conclusions := status.RunTable()
-	assert.Len(t, statuses, 6)
-	assert.Len(t, conclusions, 9)
-	conclusions["success"] = status.Failure
-	got, _ := status.FromRun("completed", "success")
-	assert.Equal(t, status.Successful, got, "a caller cannot change the mapping")
-}
-
-func TestTransitions(t *testing.T) {
-	t.Parallel()
-	final := []status.Status{status.Successful, status.Failure, status.Cancelled, status.Skipped, status.InvalidJobAgent, status.InvalidIntegration}
-	for _, from := range status.Statuses() {
-		for _, to := range status.Statuses() {
-			want := from == to || (!from.Final() && to != status.Pending)
-			assert.Equal(t, want, status.CanTransition(from, to), "%s -> %s", from, to)
-		}
-		assert.False(t, status.CanTransition(from, "bogus"))
-	}
-	for _, s := range final {
-		assert.True(t, s.Final(), s)
-	}
-	for _, s := range []status.Status{status.Pending, status.InProgress, status.ActionRequired, status.ExternalRunNotFound} {
-		assert.False(t, s.Final(), s)
-	}
-}
 
 type fixture struct {
 	store   *status.MemoryJobStore
@@ -147,8 +90,13 @@ func TestApplyRunLifecycle(t *testing.T) {
 
 func TestApplyRunEveryConclusion(t *testing.T) {
 	t.Parallel()
-	_, conclusions := status.RunTable()
-	for conclusion, want := range conclusions {
+	// The conclusions of the package documentation's mapping.
+	for conclusion, want := range map[string]status.Status{
+		"success": status.Successful, "failure": status.Failure, "timed_out": status.Failure, "startup_failure": status.Failure,
+		"cancelled": status.Cancelled, "action_required": status.ActionRequired,
+		"skipped": status.Skipped, "neutral": status.Skipped, "stale": status.Skipped,
+		"exploded": status.Failure, // unknown: never successful by accident
+	} {
 		f := newFixture(t)
 		f.job(t, "job-1")
 		res, err := f.tracker.ApplyRun(context.Background(), run("completed", conclusion, 10))
@@ -290,16 +238,21 @@ func TestRerun(t *testing.T) {
 		u.RunAttempt = n
 		return u
 	}
-	t.Run("finished job ignores a re-run by default", func(t *testing.T) {
-		f := newFixture(t)
-		f.job(t, "job-1")
-		_, err := f.tracker.ApplyRun(ctx, attempt(1, "completed", "failure", 10))
-		require.NoError(t, err)
-		res, err := f.tracker.ApplyRun(ctx, attempt(2, "queued", "", 20))
-		require.NoError(t, err)
-		assert.Equal(t, status.Finished, res.Effect)
-		assert.Equal(t, status.Failure, f.get(t, "job-1").Status)
-	})
+	for name, opts := range map[string][]status.TrackerOption{
+		"by default":        nil,
+		"with a nil policy": {status.WithRerunPolicy(nil)},
+	} {
+		t.Run("finished job ignores a re-run "+name, func(t *testing.T) {
+			f := newFixture(t, opts...)
+			f.job(t, "job-1")
+			_, err := f.tracker.ApplyRun(ctx, attempt(1, "completed", "failure", 10))
+			require.NoError(t, err)
+			res, err := f.tracker.ApplyRun(ctx, attempt(2, "queued", "", 20))
+			require.NoError(t, err)
+			assert.Equal(t, status.Finished, res.Effect)
+			assert.Equal(t, status.Failure, f.get(t, "job-1").Status)
+		})
+	}
 	t.Run("policy lets a failed job follow its re-run", func(t *testing.T) {
 		f := newFixture(t, status.WithRerunPolicy(func(j status.Job, n int) bool { return j.Status == status.Failure }))
 		f.job(t, "job-1")
@@ -410,6 +363,27 @@ func TestSet(t *testing.T) {
 	j := f.get(t, "job-1")
 	assert.Equal(t, status.Successful, j.Status)
 	assert.Equal(t, "manual", j.History[0].Source)
+}
+
+func TestErrorClasses(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err   error
+		class error
+	}{
+		{status.ErrJobNotFound, failure.ErrFailed},
+		{status.ErrJobExists, failure.ErrFailed},
+		{status.ErrConflict, failure.ErrTransient},
+		{status.ErrTransition, failure.ErrFailed},
+		{&status.StatusError{JobID: "j", Status: status.Successful, Reason: "r"}, failure.ErrFailed},
+	} {
+		assert.ErrorIs(t, tc.err, tc.class, "declared in its class, not only classed by default")
+		assert.Equal(t, tc.class, failure.Class(tc.err), tc.err.Error())
+	}
+	se := &status.StatusError{JobID: "j", Status: status.Successful, Reason: "only an unfinished job can be cancelled"}
+	assert.ErrorIs(t, se, status.ErrTransition, "its kind")
+	assert.NoError(t, errors.Unwrap(se), "it has no cause")
+	assert.Equal(t, "job j is successful: only an unfinished job can be cancelled", se.Error())
 }
 
 func TestDispatched(t *testing.T) {
@@ -575,14 +549,17 @@ func TestNewJob(t *testing.T) {
 
 func TestWaitingIsActionRequired(t *testing.T) {
 	t.Parallel()
-	s, known := status.FromRun("waiting", "")
-	assert.True(t, known)
-	assert.Equal(t, status.ActionRequired, s, "a run waiting for an environment's approval needs a person")
-
 	ctx := context.Background()
 	f := newFixture(t)
+	f.job(t, "job-1")
+	res, err := f.tracker.ApplyRun(ctx, run("waiting", "", 5))
+	require.NoError(t, err)
+	assert.Equal(t, status.Applied, res.Effect, res.Reason)
+	assert.Equal(t, status.ActionRequired, f.get(t, "job-1").Status, "a run waiting for an environment's approval needs a person")
+
+	f = newFixture(t)
 	f.job(t, "job-1", func(j *status.Job) { j.Kind, j.DeploymentID, j.Status = "deployment", 42, status.InProgress })
-	res, err := f.tracker.ApplyDeploymentStatus(ctx, status.DeploymentUpdate{DeploymentID: 42, State: "waiting", JobID: "job-1",
+	res, err = f.tracker.ApplyDeploymentStatus(ctx, status.DeploymentUpdate{DeploymentID: 42, State: "waiting", JobID: "job-1",
 		Repository: "acme/deployer", InstallationID: 777})
 	require.NoError(t, err)
 	assert.Equal(t, status.Applied, res.Effect, res.Reason)

@@ -21,8 +21,10 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-// TestJobStore runs the JobStore conformance suite. newStore must return
-// an empty store for each call.
+// TestJobStore runs the JobStore conformance suite; a host's store calls
+// it from its tests. newStore must return an empty store for each call.
+// The StaleLister and CancelLister parts run when the store implements
+// them.
 func TestJobStore(t *testing.T, newStore func(t *testing.T) status.JobStore) {
 	ctx := context.Background()
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
