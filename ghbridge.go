@@ -177,7 +177,7 @@ func (b *Bridge) Accept(ctx context.Context, job dispatch.Request) (status.Job, 
 		return j, err
 	}
 	if rerr != nil {
-		if _, err := b.Tracker.Dispatched(ctx, job.ID, status.Dispatch{}, rerr); err != nil {
+		if _, err := b.Tracker.Dispatched(ctx, job.ID, status.Receipt{}, rerr); err != nil {
 			return j, errors.Join(rerr, err)
 		}
 		return j, rerr
@@ -245,8 +245,8 @@ func (b *Bridge) Poller(lister status.StaleLister, quietAfter time.Duration, sou
 }
 
 // Dispatched is what the tracker records of a dispatch's result.
-func Dispatched(res dispatch.Receipt) status.Dispatch {
-	return status.Dispatch{RunID: res.RunID, RunURL: res.HTMLURL, DeploymentID: res.DeploymentID,
+func Dispatched(res dispatch.Receipt) status.Receipt {
+	return status.Receipt{RunID: res.RunID, RunURL: res.HTMLURL, DeploymentID: res.DeploymentID,
 		PullRequestNumber: res.PullRequestNumber, InstallationID: res.InstallationID}
 }
 

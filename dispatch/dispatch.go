@@ -81,7 +81,7 @@ type Request struct {
 
 // Receipt is what a dispatch started on GitHub (run, deployment or pull
 // request) and with which credential; hosts record it with the job
-// (ghbridge.Dispatched turns it into a status.Dispatch).
+// (ghbridge.Dispatched turns it into a status.Receipt).
 type Receipt struct {
 	Kind        template.Kind
 	Owner, Repo string

@@ -117,13 +117,13 @@ func (d *run) webhookConfig(ctx context.Context) Finding {
 		fixes = append(fixes, "turn SSL verification on in the App's webhook settings")
 	}
 	if len(problems) == 0 {
-		return Finding{Verdict: Pass, Detail: fmt.Sprintf("URL %s, content type json, secret set", hc.GetURL())}
+		return Finding{Grade: Pass, Detail: fmt.Sprintf("URL %s, content type json, secret set", hc.GetURL())}
 	}
 	st := Fail
 	if len(problems) == 1 && strings.HasPrefix(problems[0], "content type") {
 		st = Warn
 	}
-	return Finding{Verdict: st, Detail: "the App's webhook has " + strings.Join(problems, ", "), Fix: strings.Join(fixes, "; ")}
+	return Finding{Grade: st, Detail: "the App's webhook has " + strings.Join(problems, ", "), Fix: strings.Join(fixes, "; ")}
 }
 
 // recent lists the App's deliveries of the last 24 hours, newest first.
@@ -156,7 +156,7 @@ func (d *run) recent(ctx context.Context) ([]*gh.HookDelivery, error) {
 // /app/hook/deliveries/{id} returns them) with the configured secrets.
 func (d *run) webhookSecret(ctx context.Context) Finding {
 	if len(d.cfg.WebhookSecrets) == 0 {
-		return Finding{Verdict: Fail, Detail: d.secretName() + " is not set: deliveries cannot be verified, so the webhook route answers 503",
+		return Finding{Grade: Fail, Detail: d.secretName() + " is not set: deliveries cannot be verified, so the webhook route answers 503",
 			Fix: "set it to the App's webhook secret (a comma-separated list during a rotation)"}
 	}
 	ds, err := d.recent(ctx)
@@ -164,7 +164,7 @@ func (d *run) webhookSecret(ctx context.Context) Finding {
 		return d.failed(err, "the App's JWT", "listing the App's deliveries (GET /app/hook/deliveries)", "")
 	}
 	if len(ds) == 0 {
-		return Finding{Verdict: Warn, Detail: "cannot tell whether " + d.secretName() + " matches the App's: GitHub never returns the secret, and there was no delivery in the last 24 h whose signature could be checked",
+		return Finding{Grade: Warn, Detail: "cannot tell whether " + d.secretName() + " matches the App's: GitHub never returns the secret, and there was no delivery in the last 24 h whose signature could be checked",
 			Fix: "run a job (or redeliver a delivery from App settings > Advanced) and run the doctor again"}
 	}
 	// Newest first; a few are enough.
@@ -178,7 +178,7 @@ func (d *run) webhookSecret(ctx context.Context) Finding {
 			continue
 		}
 		if sig == "" {
-			return Finding{Verdict: Fail, Detail: fmt.Sprintf("delivery %d (%s) was sent unsigned: the App's webhook has no secret", x.GetID(), x.GetEvent()),
+			return Finding{Grade: Fail, Detail: fmt.Sprintf("delivery %d (%s) was sent unsigned: the App's webhook has no secret", x.GetID(), x.GetEvent()),
 				Fix: "App settings > General > Webhook secret: set the value of " + d.secretName()}
 		}
 		if i, ok := verifies(sig, payload, d.cfg.WebhookSecrets); ok {
@@ -186,7 +186,7 @@ func (d *run) webhookSecret(ctx context.Context) Finding {
 			if len(d.cfg.WebhookSecrets) > 1 {
 				which = fmt.Sprintf("secret %d of %d", i+1, len(d.cfg.WebhookSecrets))
 			}
-			return Finding{Verdict: Pass, Detail: fmt.Sprintf("delivery %d (%s, %s) verifies with %s of %s", x.GetID(), x.GetEvent(), x.GetDeliveredAt().Format(time.RFC3339), which, d.secretName())}
+			return Finding{Grade: Pass, Detail: fmt.Sprintf("delivery %d (%s, %s) verifies with %s of %s", x.GetID(), x.GetEvent(), x.GetDeliveredAt().Format(time.RFC3339), which, d.secretName())}
 		}
 		detail := fmt.Sprintf("the signature of delivery %d (%s, %s) verifies with none of the configured secrets", x.GetID(), x.GetEvent(), x.GetDeliveredAt().Format(time.RFC3339))
 		switch code := x.GetStatusCode(); {
@@ -195,13 +195,13 @@ func (d *run) webhookSecret(ctx context.Context) Finding {
 		case code >= 200 && code < 300:
 			// The receiver accepted it, so GitHub's copy of the payload
 			// may differ in bytes from what was sent: not conclusive.
-			return Finding{Verdict: Warn, Detail: detail + ", but the receiver accepted it (GitHub's stored copy may differ in bytes); inconclusive",
+			return Finding{Grade: Warn, Detail: detail + ", but the receiver accepted it (GitHub's stored copy may differ in bytes); inconclusive",
 				Fix: "if deliveries fail with 401, set " + d.secretName() + " to the App's webhook secret"}
 		}
-		return Finding{Verdict: Fail, Detail: detail + ": the App's webhook secret differs from " + d.secretName(),
+		return Finding{Grade: Fail, Detail: detail + ": the App's webhook secret differs from " + d.secretName(),
 			Fix: "set the same value in App settings > General > Webhook secret and in " + d.secretName() + " (during a rotation list both, new first)"}
 	}
-	return Finding{Verdict: Warn, Detail: "GitHub's delivery log holds no request to verify the secret with", Fix: "check the secret by hand"}
+	return Finding{Grade: Warn, Detail: "GitHub's delivery log holds no request to verify the secret with", Fix: "check the secret by hand"}
 }
 
 func signatureOf(d *gh.HookDelivery) (sig string, payload []byte) {
@@ -266,7 +266,7 @@ func (d *run) deliveries(ctx context.Context) Finding {
 		n++
 	}
 	if n == 0 {
-		return Finding{Verdict: Pass, Detail: fmt.Sprintf("deliveries in the last 24 h: %d, none failed", len(ds))}
+		return Finding{Grade: Pass, Detail: fmt.Sprintf("deliveries in the last 24 h: %d, none failed", len(ds))}
 	}
 	var parts, fixes []string
 	for _, code := range slices.Sorted(maps.Keys(failed)) {
@@ -276,7 +276,7 @@ func (d *run) deliveries(ctx context.Context) Finding {
 			fixes = append(fixes, fix)
 		}
 	}
-	return Finding{Verdict: Fail, Detail: fmt.Sprintf("%d of %d deliveries in the last 24 h failed: %s", n, len(seen)+len(ok), strings.Join(parts, ", ")),
+	return Finding{Grade: Fail, Detail: fmt.Sprintf("%d of %d deliveries in the last 24 h failed: %s", n, len(seen)+len(ok), strings.Join(parts, ", ")),
 		Fix: strings.Join(fixes, "; ") + "; the server redelivers failed deliveries in its reconcile loop once fixed"}
 }
 
@@ -311,14 +311,14 @@ func (d *run) events(ctx context.Context) Finding {
 	}
 	switch {
 	case len(missing) > 0:
-		return Finding{Verdict: Fail, Detail: fmt.Sprintf("the App does not subscribe to %s (it subscribes to %s); jobs never leave pending/in_progress by webhook",
+		return Finding{Grade: Fail, Detail: fmt.Sprintf("the App does not subscribe to %s (it subscribes to %s); jobs never leave pending/in_progress by webhook",
 			strings.Join(missing, ", "), listOr(d.meta.Events, "nothing")),
 			Fix: "App settings > Permissions & events > Subscribe to events: tick " + strings.Join(eventNames(missing), ", ")}
 	case len(missingOpt) > 0:
-		return Finding{Verdict: Warn, Detail: fmt.Sprintf("subscribed to %s; not to %s (optional: the step running is not shown)", strings.Join(need, ", "), strings.Join(missingOpt, ", ")),
+		return Finding{Grade: Warn, Detail: fmt.Sprintf("subscribed to %s; not to %s (optional: the step running is not shown)", strings.Join(need, ", "), strings.Join(missingOpt, ", ")),
 			Fix: "App settings > Permissions & events: tick " + strings.Join(eventNames(missingOpt), ", ")}
 	}
-	return Finding{Verdict: Pass, Detail: "subscribed to " + strings.Join(append(need, optional...), ", ")}
+	return Finding{Grade: Pass, Detail: "subscribed to " + strings.Join(append(need, optional...), ", ")}
 }
 
 // eventNames are the check box labels of the App settings page.
@@ -351,7 +351,7 @@ func (d *run) permissions(ctx context.Context) Finding {
 		return d.failed(err, "the App's JWT", "listing installations (GET /app/installations)", "")
 	}
 	if len(insts) == 0 {
-		return Finding{Verdict: Fail, Detail: "the App has no installation", Fix: fmt.Sprintf("install it on the account that owns the repositories (https://github.com/apps/%s/installations/new)", d.meta.GetSlug())}
+		return Finding{Grade: Fail, Detail: "the App has no installation", Fix: fmt.Sprintf("install it on the account that owns the repositories (https://github.com/apps/%s/installations/new)", d.meta.GetSlug())}
 	}
 	var bad []string
 	for _, in := range insts {
@@ -367,10 +367,10 @@ func (d *run) permissions(ctx context.Context) Finding {
 		}
 	}
 	if len(bad) > 0 {
-		return Finding{Verdict: Fail, Detail: strings.Join(bad, "; "),
+		return Finding{Grade: Fail, Detail: strings.Join(bad, "; "),
 			Fix: "App settings > Permissions & events > Repository permissions: grant them; then an owner of each account accepts the new permissions (Settings > GitHub Apps > Configure)"}
 	}
-	return Finding{Verdict: Pass, Detail: fmt.Sprintf("%d installation(s) grant %s", len(insts), permList(need))}
+	return Finding{Grade: Pass, Detail: fmt.Sprintf("%d installation(s) grant %s", len(insts), permList(need))}
 }
 
 func permList(p map[string]string) string {

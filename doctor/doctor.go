@@ -36,24 +36,24 @@ import (
 // show it when they say how long a check may take.
 const DefaultTimeout = 5 * time.Second
 
-// Verdict is a check's outcome. Hosts that show a Diagnosis their own
+// Grade is a check's outcome. Hosts that show a Diagnosis their own
 // way (a health endpoint, a page) switch on it.
-type Verdict string
+type Grade string
 
-// Verdicts of a check. Only Fail makes a Diagnosis fail.
+// Grades of a check. Only Fail makes a Diagnosis fail.
 const (
-	Pass Verdict = "ok"
-	Warn Verdict = "warn"
-	Fail Verdict = "FAIL"
-	Skip Verdict = "skip"
+	Pass Grade = "ok"
+	Warn Grade = "warn"
+	Fail Grade = "FAIL"
+	Skip Grade = "skip"
 )
 
 // Finding is one check's outcome, as Run reports it to its progress
 // function and in the Diagnosis.
 type Finding struct {
 	// Check names the check ("app", "webhook config", ...).
-	Check   string
-	Verdict Verdict
+	Check string
+	Grade Grade
 	// Detail says what was found; Fix what to do about it (empty on Pass).
 	Detail, Fix string
 	// Err is the error behind a failure, when there is one; *Explained
@@ -70,14 +70,14 @@ type Diagnosis struct {
 // OK reports whether no check failed: what a host's health endpoint
 // answers.
 func (r Diagnosis) OK() bool {
-	return !slices.ContainsFunc(r.Findings, func(x Finding) bool { return x.Verdict == Fail })
+	return !slices.ContainsFunc(r.Findings, func(x Finding) bool { return x.Grade == Fail })
 }
 
 // Count returns how many checks had verdict v, for a host's own summary.
-func (r Diagnosis) Count(v Verdict) int {
+func (r Diagnosis) Count(v Grade) int {
 	n := 0
 	for _, x := range r.Findings {
-		if x.Verdict == v {
+		if x.Grade == v {
 			n++
 		}
 	}
@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config, progress func(Finding)) Diagnosis {
 
 // printFinding writes a finding as the doctor command does.
 func printFinding(w io.Writer, r Finding) {
-	fmt.Fprintf(w, "  %-4s  %s: %s", r.Verdict, r.Check, r.Detail)
+	fmt.Fprintf(w, "  %-4s  %s: %s", r.Grade, r.Check, r.Detail)
 	if r.Duration >= time.Second {
 		fmt.Fprintf(w, " [%s]", r.Duration.Round(100*time.Millisecond))
 	}
@@ -202,7 +202,7 @@ func (d *run) check(ctx context.Context, name string, fn func(ctx context.Contex
 	start := time.Now()
 	r := fn(ctx)
 	r.Check, r.Duration = name, time.Since(start)
-	if r.Verdict == Fail {
+	if r.Grade == Fail {
 		if ex, ok := r.Err.(*Explained); ok && (ex.Cause == CauseTimeout || ctx.Err() != nil) {
 			ex.Cause, ex.Text = CauseTimeout, fmt.Sprintf("no answer from %s within %s", d.host, d.cfg.Timeout)
 			ex.Meaning = "a firewall or proxy drops the traffic, or the host is down"
@@ -213,7 +213,7 @@ func (d *run) check(ctx context.Context, name string, fn func(ctx context.Contex
 	return r
 }
 
-func (d *run) skip(name, why string) { d.add(Finding{Check: name, Verdict: Skip, Detail: why}) }
+func (d *run) skip(name, why string) { d.add(Finding{Check: name, Grade: Skip, Detail: why}) }
 
 // failed turns a GitHub call's error into a failed result.
 func (d *run) failed(err error, authAs, what, fix string) Finding {
@@ -225,18 +225,18 @@ func (d *run) failed(err error, authAs, what, fix string) Finding {
 	if what != "" {
 		detail = what + ": " + detail
 	}
-	return Finding{Verdict: Fail, Detail: detail, Fix: fix, Err: ex}
+	return Finding{Grade: Fail, Detail: detail, Fix: fix, Err: ex}
 }
 
 func (d *run) all(ctx context.Context) {
-	if r := d.check(ctx, "app config", d.appConfig); r.Verdict == Fail {
+	if r := d.check(ctx, "app config", d.appConfig); r.Grade == Fail {
 		for _, n := range []string{"app", "webhook config", "webhook secret", "deliveries", "events", "permissions"} {
 			d.skip(n, "needs a valid App configuration")
 		}
 		d.skipTargets("needs a valid App configuration")
 		return
 	}
-	if r := d.check(ctx, "app", d.appJWT); r.Verdict == Fail {
+	if r := d.check(ctx, "app", d.appJWT); r.Grade == Fail {
 		why := "needs GitHub to accept the App's JWT"
 		if ex, ok := r.Err.(*Explained); ok && ex.Network() {
 			why = "needs " + d.host + " to be reachable"
@@ -269,7 +269,7 @@ func (d *run) appConfig(context.Context) Finding {
 		err = d.cfg.App.Validate()
 	}
 	if err != nil {
-		return Finding{Verdict: Fail, Detail: err.Error(), Err: err,
+		return Finding{Grade: Fail, Detail: err.Error(), Err: err,
 			Fix: "set GITHUB_APP_ID to the numeric App ID and GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE) to the .pem from the App's settings page"}
 	}
 	d.clients = d.cfg.Clients
@@ -278,11 +278,11 @@ func (d *run) appConfig(context.Context) Finding {
 		d.clients, err = github.NewClientFactory(github.WithBaseURL(d.cfg.App.BaseURL), github.WithUserAgent("ghbridge-doctor"),
 			github.WithRetryPolicy(github.RetryPolicy{MaxRetries: -1, AttemptTimeout: d.cfg.Timeout}))
 		if err != nil {
-			return Finding{Verdict: Fail, Detail: err.Error(), Err: err, Fix: "set GITHUB_API_URL to https://api.github.com or https://HOST/api/v3"}
+			return Finding{Grade: Fail, Detail: err.Error(), Err: err, Fix: "set GITHUB_API_URL to https://api.github.com or https://HOST/api/v3"}
 		}
 	}
 	d.host = hostOf(d.clients.BaseURL())
-	return Finding{Verdict: Pass, Detail: fmt.Sprintf("App id %d, private key parses, API %s", d.cfg.App.AppID, d.clients.BaseURL())}
+	return Finding{Grade: Pass, Detail: fmt.Sprintf("App id %d, private key parses, API %s", d.cfg.App.AppID, d.clients.BaseURL())}
 }
 
 func hostOf(u *url.URL) string { return u.Host }
@@ -290,7 +290,7 @@ func hostOf(u *url.URL) string { return u.Host }
 func (d *run) appJWT(ctx context.Context) Finding {
 	app, err := d.clients.AppClient(d.cfg.App)
 	if err != nil {
-		return Finding{Verdict: Fail, Detail: err.Error(), Err: err, Fix: "check the App configuration"}
+		return Finding{Grade: Fail, Detail: err.Error(), Err: err, Fix: "check the App configuration"}
 	}
 	meta, _, err := app.Apps.Get(ctx, "")
 	if err != nil {
@@ -307,16 +307,16 @@ func (d *run) appJWT(ctx context.Context) Finding {
 				ex.Meaning = "this machine's clock is off by more than a minute"
 				fix = "synchronise the clock (NTP)"
 			}
-			return Finding{Verdict: Fail, Detail: ex.Error(), Fix: fix, Err: ex}
+			return Finding{Grade: Fail, Detail: ex.Error(), Fix: fix, Err: ex}
 		}
 		return d.failed(err, "the App's JWT", "", fix)
 	}
 	if meta.GetID() != 0 && meta.GetID() != d.cfg.App.AppID {
-		return Finding{Verdict: Fail, Detail: fmt.Sprintf("the key belongs to App %d (%s), but GITHUB_APP_ID is %d", meta.GetID(), meta.GetSlug(), d.cfg.App.AppID),
+		return Finding{Grade: Fail, Detail: fmt.Sprintf("the key belongs to App %d (%s), but GITHUB_APP_ID is %d", meta.GetID(), meta.GetSlug(), d.cfg.App.AppID),
 			Fix: fmt.Sprintf("set GITHUB_APP_ID=%d, or use the key of App %d", meta.GetID(), d.cfg.App.AppID)}
 	}
 	d.app, d.meta = app, meta
-	return Finding{Verdict: Pass, Detail: fmt.Sprintf("GitHub accepts the App's JWT: App %q (id %d)", meta.GetSlug(), meta.GetID())}
+	return Finding{Grade: Pass, Detail: fmt.Sprintf("GitHub accepts the App's JWT: App %q (id %d)", meta.GetSlug(), meta.GetID())}
 }
 
 // secretName names the webhook secret's setting in findings.

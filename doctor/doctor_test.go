@@ -93,7 +93,7 @@ func TestHealthySetupPasses(t *testing.T) {
 	assert.Zero(t, rep.Count(doctor.Fail))
 	assert.Contains(t, out, "all checks passed")
 	for _, check := range []string{"app config", "app", "webhook config", "webhook secret", "deliveries", "events", "permissions", "acme/deployer installation", "acme/deployer workflow"} {
-		assert.Equal(t, doctor.Pass, result(t, rep, check).Verdict, check)
+		assert.Equal(t, doctor.Pass, result(t, rep, check).Grade, check)
 	}
 	assert.Contains(t, result(t, rep, "webhook secret").Detail, "verifies with the secret")
 }
@@ -167,7 +167,7 @@ func TestBrokenSetups(t *testing.T) {
 			rep, out := run(t, s.cfg)
 			assert.False(t, rep.OK())
 			r := result(t, rep, tc.check)
-			assert.Equal(t, doctor.Fail, r.Verdict, out)
+			assert.Equal(t, doctor.Fail, r.Grade, out)
 			for _, w := range tc.want {
 				assert.Contains(t, r.Detail+" fix: "+r.Fix, w)
 			}
@@ -191,13 +191,13 @@ func TestUnreachableHost(t *testing.T) {
 	cfg.App.BaseURL = "http://" + refused + "/api/v3/"
 	rep, out := run(t, cfg)
 	r := result(t, rep, "app")
-	assert.Equal(t, doctor.Fail, r.Verdict)
+	assert.Equal(t, doctor.Fail, r.Grade)
 	var ex *doctor.Explained
 	require.True(t, errors.As(r.Err, &ex))
 	assert.Equal(t, doctor.CauseRefused, ex.Cause)
 	assert.Contains(t, r.Detail, "connection to "+refused+" refused")
 	assert.NotContains(t, out, "JWT:")
-	assert.Equal(t, doctor.Skip, result(t, rep, "events").Verdict)
+	assert.Equal(t, doctor.Skip, result(t, rep, "events").Grade)
 	assert.Contains(t, result(t, rep, "events").Detail, "needs "+refused+" to be reachable")
 
 	// A listener that accepts and never answers.
@@ -233,7 +233,7 @@ func TestSecretCheckWithoutDeliveries(t *testing.T) {
 	fake.SetWebhook("https://ghbridge.example.com/api/github/webhook", secret)
 	rep, _ := run(t, doctor.Config{App: fake.AppConfig(), WebhookSecrets: []string{"other", secret}})
 	r := result(t, rep, "webhook secret")
-	assert.Equal(t, doctor.Warn, r.Verdict)
+	assert.Equal(t, doctor.Warn, r.Grade)
 	assert.Contains(t, r.Detail, "GitHub never returns the secret")
 	assert.True(t, rep.OK(), "a warning is not a failure")
 }

@@ -35,8 +35,8 @@ func ExampleRun() {
 		Targets:           []doctor.Target{{Owner: "acme", Repo: "deployer", Workflow: "deploy.yml"}},
 	}, nil)
 	for _, f := range diag.Findings {
-		if f.Verdict != doctor.Pass {
-			fmt.Printf("%s %s: %s\n", f.Verdict, f.Check, f.Fix)
+		if f.Grade != doctor.Pass {
+			fmt.Printf("%s %s: %s\n", f.Grade, f.Check, f.Fix)
 		}
 	}
 	fmt.Println(diag.Summary())

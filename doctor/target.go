@@ -32,30 +32,30 @@ func (d *run) target(ctx context.Context, t Target) {
 				fmt.Sprintf("install the App on %s and grant it %s (https://github.com/apps/%s/installations/new)", t.Owner, full, d.meta.GetSlug()))
 		}
 		if inst.SuspendedAt != nil {
-			return Finding{Verdict: Fail, Detail: fmt.Sprintf("installation %d (%s) is suspended", inst.GetID(), inst.GetAccount().GetLogin()),
+			return Finding{Grade: Fail, Detail: fmt.Sprintf("installation %d (%s) is suspended", inst.GetID(), inst.GetAccount().GetLogin()),
 				Fix: "an owner of the account unsuspends it under Settings > GitHub Apps > Configure"}
 		}
 		tokens, err := d.clients.TokenCache(d.cfg.App)
 		if err != nil {
-			return Finding{Verdict: Fail, Detail: err.Error(), Err: err}
+			return Finding{Grade: Fail, Detail: err.Error(), Err: err}
 		}
 		if _, err := tokens.Token(ctx, inst.GetID()); err != nil {
 			return d.failed(err, "the App's JWT", fmt.Sprintf("installation %d: no token", inst.GetID()), "see the message; reinstalling the App usually helps")
 		}
 		client, err = d.clients.Client(credentials.ForInstallation(tokens, inst.GetID(), "doctor"))
 		if err != nil {
-			return Finding{Verdict: Fail, Detail: err.Error(), Err: err}
+			return Finding{Grade: Fail, Detail: err.Error(), Err: err}
 		}
 		if _, _, err := client.Repositories.Get(ctx, t.Owner, t.Repo); err != nil {
 			return d.failed(err, "the installation token", fmt.Sprintf("installation %d cannot see %s", inst.GetID(), full),
 				"add the repository to the installation (Settings > GitHub Apps > Configure > Repository access)")
 		}
-		return Finding{Verdict: Pass, Detail: fmt.Sprintf("installation %d (%s) grants %s, token issued", inst.GetID(), inst.GetAccount().GetLogin(), full)}
+		return Finding{Grade: Pass, Detail: fmt.Sprintf("installation %d (%s) grants %s, token issued", inst.GetID(), inst.GetAccount().GetLogin(), full)}
 	})
 	if t.Workflow == "" {
 		return
 	}
-	if r.Verdict == Fail {
+	if r.Grade == Fail {
 		d.skip(full+" workflow", "needs the installation")
 		return
 	}
@@ -75,7 +75,7 @@ func (d *run) workflow(ctx context.Context, client *gh.Client, t Target) Finding
 			"use the workflow's file name under .github/workflows (deploy.yml) or its numeric id, from the default branch")
 	}
 	if wf.GetState() != "active" {
-		return Finding{Verdict: Fail, Detail: fmt.Sprintf("workflow %s is %s", wf.GetPath(), wf.GetState()), Fix: "enable it in the repository's Actions tab"}
+		return Finding{Grade: Fail, Detail: fmt.Sprintf("workflow %s is %s", wf.GetPath(), wf.GetState()), Fix: "enable it in the repository's Actions tab"}
 	}
 	if _, _, err := client.Git.GetRef(ctx, t.Owner, t.Repo, "heads/"+strings.TrimPrefix(t.Ref, "refs/heads/")); err != nil {
 		return d.failed(err, "the installation token", fmt.Sprintf("ref %q", t.Ref), "push the branch, or set ref in the job agent config to an existing branch")
@@ -87,15 +87,15 @@ func (d *run) workflow(ctx context.Context, client *gh.Client, t Target) Finding
 	}
 	text, err := file.GetContent()
 	if err != nil {
-		return Finding{Verdict: Warn, Detail: "could not decode " + wf.GetPath() + ": " + err.Error(), Fix: "check the workflow by hand"}
+		return Finding{Grade: Warn, Detail: "could not decode " + wf.GetPath() + ": " + err.Error(), Fix: "check the workflow by hand"}
 	}
 	wc, err := parseWorkflow([]byte(text))
 	if err != nil {
-		return Finding{Verdict: Fail, Detail: wf.GetPath() + " is not valid YAML: " + err.Error(), Fix: "fix the workflow file"}
+		return Finding{Grade: Fail, Detail: wf.GetPath() + " is not valid YAML: " + err.Error(), Fix: "fix the workflow file"}
 	}
 	var problems, fixes []string
 	if !wc.Dispatchable {
-		return Finding{Verdict: Fail, Detail: wf.GetPath() + " at " + t.Ref + " has no workflow_dispatch trigger",
+		return Finding{Grade: Fail, Detail: wf.GetPath() + " at " + t.Ref + " has no workflow_dispatch trigger",
 			Fix: "add \"on: workflow_dispatch\" with a job_id input (on the ref that is run)"}
 	}
 	if !wc.Inputs["job_id"] {
@@ -107,9 +107,9 @@ func (d *run) workflow(ctx context.Context, client *gh.Client, t Target) Finding
 		fixes = append(fixes, "add: run-name: Deploy ${{ inputs.job_id }}")
 	}
 	if len(problems) > 0 {
-		return Finding{Verdict: Fail, Detail: wf.GetPath() + " " + strings.Join(problems, "; "), Fix: strings.Join(fixes, "; ")}
+		return Finding{Grade: Fail, Detail: wf.GetPath() + " " + strings.Join(problems, "; "), Fix: strings.Join(fixes, "; ")}
 	}
-	return Finding{Verdict: Pass, Detail: fmt.Sprintf("%s at %s: workflow_dispatch, job_id input, job_id in run-name", wf.GetPath(), t.Ref)}
+	return Finding{Grade: Pass, Detail: fmt.Sprintf("%s at %s: workflow_dispatch, job_id input, job_id in run-name", wf.GetPath(), t.Ref)}
 }
 
 // workflowFile is what the doctor reads of a workflow file: its run-name,

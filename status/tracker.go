@@ -467,9 +467,9 @@ func NewJob(id string, cfg template.AgentConfig) Job {
 	return j
 }
 
-// Dispatch is what a dispatch started on GitHub for a job, as Dispatched
+// Receipt is what a dispatch started on GitHub for a job, as Dispatched
 // records it. Hosts make one of a dispatch.Receipt with ghbridge.Dispatched.
-type Dispatch struct {
+type Receipt struct {
 	// RunID and RunURL (web) identify the run, when known.
 	RunID  int64
 	RunURL string
@@ -487,7 +487,7 @@ type Dispatch struct {
 // already moved on (they can arrive before the dispatch call returns)
 // keeps its status and message; only missing ids are filled in. A host's
 // dispatch queue calls it after each dispatch step.
-func (t *Tracker) Dispatched(ctx context.Context, jobID string, res Dispatch, derr error) (Result, error) {
+func (t *Tracker) Dispatched(ctx context.Context, jobID string, res Receipt, derr error) (Result, error) {
 	return t.update(ctx, func() (Job, error) { return t.store.GetJob(ctx, jobID) }, func(j Job) (*Update, Result) {
 		u := &Update{Source: "dispatch", DeploymentID: res.DeploymentID, PullRequestNumber: res.PullRequestNumber, InstallationID: res.InstallationID}
 		if j.RunID == 0 && res.RunID != 0 {

@@ -391,7 +391,7 @@ func TestDispatched(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	f.job(t, "job-1", func(j *status.Job) { j.InstallationID = 0 })
-	_, err := f.tracker.Dispatched(ctx, "job-1", status.Dispatch{RunID: 42, RunURL: "https://x/runs/42", InstallationID: 777}, nil)
+	_, err := f.tracker.Dispatched(ctx, "job-1", status.Receipt{RunID: 42, RunURL: "https://x/runs/42", InstallationID: 777}, nil)
 	require.NoError(t, err)
 	j := f.get(t, "job-1")
 	assert.Equal(t, status.InProgress, j.Status)
@@ -406,7 +406,7 @@ func TestDispatched(t *testing.T) {
 	u.RunID, u.DisplayTitle = 43, "Deploy job-2"
 	_, err = f.tracker.ApplyRun(ctx, u)
 	require.NoError(t, err)
-	_, err = f.tracker.Dispatched(ctx, "job-2", status.Dispatch{RunID: 43}, nil)
+	_, err = f.tracker.Dispatched(ctx, "job-2", status.Receipt{RunID: 43}, nil)
 	require.NoError(t, err)
 	j = f.get(t, "job-2")
 	assert.Equal(t, status.Successful, j.Status)
@@ -441,7 +441,7 @@ func TestStatusForDispatchError(t *testing.T) {
 	}
 	f := newFixture(t)
 	f.job(t, "job-1")
-	_, err := f.tracker.Dispatched(context.Background(), "job-1", status.Dispatch{}, wrap(dispatch.ErrWorkflowNotFound))
+	_, err := f.tracker.Dispatched(context.Background(), "job-1", status.Receipt{}, wrap(dispatch.ErrWorkflowNotFound))
 	require.NoError(t, err)
 	j := f.get(t, "job-1")
 	assert.Equal(t, status.InvalidJobAgent, j.Status)

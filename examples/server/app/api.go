@@ -232,7 +232,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, tenant string
 	// Accepted: a worker dispatches it. The job is committed, so a caller
 	// that hangs up now still gets it dispatched.
 	if rerr != nil {
-		if _, err := s.tracker.Dispatched(ctx, key, status.Dispatch{}, rerr); err != nil {
+		if _, err := s.tracker.Dispatched(ctx, key, status.Receipt{}, rerr); err != nil {
 			log.ErrorContext(ctx, "recording the config error failed", "error", err)
 		}
 		s.metrics.dispatches.WithLabelValues("", string(status.InvalidJobAgent)).Inc()
