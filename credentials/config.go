@@ -120,8 +120,9 @@ func MapLookup(m map[string]string) LookupFunc {
 //	GITHUB_APP_NAME / GITHUB_BOT_NAME                 App slug (optional)
 //	GITHUB_API_URL                                    API base URL (optional)
 //
-// The key is repaired (see RepairPEM) and parsed, so a bad key fails here
-// rather than at the first token exchange. When neither an id nor a key is
+// The key is repaired (see ParsePrivateKey), kept in canonical PEM form
+// and parsed, so that a bad key fails here rather than at the first token
+// exchange. When neither an id nor a key is
 // set the error matches ErrNotConfigured and the returned config still holds
 // BaseURL, for a static-token setup. Every other error is an *EnvError
 // naming the variable.
@@ -179,7 +180,7 @@ func LoadAppConfig(lookup LookupFunc) (AppConfig, error) {
 		return cfg, &EnvError{Var: EnvPrivateKey, Err: fmt.Errorf("%w: neither it nor %s is set, but %s is", ErrNotConfigured, EnvPrivateKeyFile, idVar)}
 	}
 	cfg.AppID = id
-	fixed, err := RepairPEM(keyText)
+	fixed, err := repairPEM(keyText)
 	if err == nil {
 		_, err = ParsePrivateKey(fixed)
 	}

@@ -19,8 +19,6 @@ const (
 	// TypeStaticToken is a token given by the host: a personal access
 	// token or another App's token.
 	TypeStaticToken Type = "static_token"
-	// TypeApp is the App's own JWT, for the /app endpoints.
-	TypeApp Type = "app"
 )
 
 // TokenSource issues installation tokens. github.TokenCache is the

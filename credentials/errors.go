@@ -202,7 +202,7 @@ func (e *TokenError) hint() string {
 		return "the installation may be suspended, or the App lacks a permission it asked for"
 	case e.StatusCode == statusNotFound:
 		return "this App has no such installation: it was uninstalled or the installation id is wrong"
-	case e.Transient():
+	case e.transient():
 		return "GitHub could not be reached, failed or rate-limited the request; it is retried"
 	}
 	return ""
@@ -217,15 +217,15 @@ func (e *TokenError) Is(target error) bool {
 	case ErrInstallationToken:
 		return true
 	case failure.ErrTransient:
-		return e.Transient()
+		return e.transient()
 	case failure.ErrInvalidIntegration:
-		return !e.Transient()
+		return !e.transient()
 	}
 	return false
 }
 
-// Transient reports whether the exchange may work when tried again.
-func (e *TokenError) Transient() bool {
+// transient reports whether the exchange may work when tried again.
+func (e *TokenError) transient() bool {
 	switch c := e.StatusCode; {
 	case c == 0:
 		// Not answered (network, timeout) or answered without a token; a

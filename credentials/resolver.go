@@ -120,10 +120,10 @@ func (r *Resolver) Resolve(ctx context.Context, t Target) (Credential, error) {
 
 func (r *Resolver) resolve(ctx context.Context, t Target) (Credential, error) {
 	if t.Owner == "" || t.Repo == "" {
-		return Credential{}, fmt.Errorf("cannot resolve a credential without owner and repo (got %q/%q)", t.Owner, t.Repo)
+		return Credential{}, jobConfigError(fmt.Errorf("cannot resolve a credential without owner and repo (got %q/%q)", t.Owner, t.Repo))
 	}
 	if t.InstallationID < 0 {
-		return Credential{}, fmt.Errorf("installationId must be positive, got %d", t.InstallationID)
+		return Credential{}, jobConfigError(fmt.Errorf("installationId must be positive, got %d", t.InstallationID))
 	}
 	hasToken := !t.StaticToken.IsZero()
 	switch {
@@ -186,6 +186,10 @@ func (r *Resolver) linkedInstallation(ctx context.Context, t Target) (Credential
 	return Credential{}, fmt.Errorf("%w for %s: the App has no installation linked to %s (install the App on it, or set installationId or a token in the job config)", ErrNotConfigured, repo, repo)
 }
 
+// jobConfigError puts err, a fault of the job config's credential
+// settings, in class failure.ErrInvalidJobAgent.
+func jobConfigError(err error) error { return failure.Mark(failure.ErrInvalidJobAgent, err) }
+
 func usable(in Installation) error {
 	if in.Status == StatusActive {
 		return nil
@@ -195,29 +199,29 @@ func usable(in Installation) error {
 
 var secretRef = regexp.MustCompile(`^\{\{\s*secrets\.([^\s{}]*)\s*\}\}$`)
 
-// ParseSecretRef reports whether s is a "{{ secrets.NAME }}" reference and
+// parseSecretRef reports whether s is a "{{ secrets.NAME }}" reference and
 // returns NAME. A string that looks like a reference but names no valid
 // secret is an error rather than a literal token.
-func ParseSecretRef(s string) (name string, ok bool, err error) {
+func parseSecretRef(s string) (name string, ok bool, err error) {
 	s = strings.TrimSpace(s)
 	if !strings.HasPrefix(s, "{{") {
 		return "", false, nil
 	}
 	m := secretRef.FindStringSubmatch(s)
-	if m == nil || !ValidSecretName(m[1]) {
-		return "", false, fmt.Errorf("malformed secret reference: write {{ secrets.NAME }} with NAME made of letters, digits and underscores")
+	if m == nil || !validSecretName(m[1]) {
+		return "", false, jobConfigError(errors.New("malformed secret reference: write {{ secrets.NAME }} with NAME made of letters, digits and underscores"))
 	}
 	return m[1], true, nil
 }
 
 func (r *Resolver) static(ctx context.Context, tenant string, tok Secret) (Credential, error) {
-	name, isRef, err := ParseSecretRef(tok.Reveal())
+	name, isRef, err := parseSecretRef(tok.Reveal())
 	if err != nil {
 		return Credential{}, err
 	}
 	if !isRef {
 		if strings.ContainsAny(tok.Reveal(), " \t\r\n") {
-			return Credential{}, errors.New("the static token contains white space; paste the token alone")
+			return Credential{}, jobConfigError(errors.New("the static token contains white space; paste the token alone"))
 		}
 		return StaticToken(tok, "static token in job config"), nil
 	}

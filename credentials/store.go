@@ -104,9 +104,9 @@ var (
 	envTenant  = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 )
 
-// ValidSecretName reports whether name may be used in a secret reference:
+// validSecretName reports whether name may be used in a secret reference:
 // letters, digits and underscores, not starting with a digit.
-func ValidSecretName(name string) bool { return secretName.MatchString(name) }
+func validSecretName(name string) bool { return secretName.MatchString(name) }
 
 // EnvTenantName reports whether a tenant name maps to an environment
 // namespace of EnvSecretStore: lower-case letters and digits in words
@@ -136,7 +136,7 @@ func (s EnvSecretStore) Secret(ctx context.Context, tenant, name string) (Secret
 	if err := ctx.Err(); err != nil {
 		return Secret{}, err
 	}
-	if !ValidSecretName(name) {
+	if !validSecretName(name) {
 		return Secret{}, fmt.Errorf("invalid secret name %q: use letters, digits and underscores", name)
 	}
 	vars := make([]string, 0, 2)
