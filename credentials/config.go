@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/internal/apiurl"
 )
 
@@ -68,7 +69,7 @@ func (c AppConfig) key() (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("%w: the App private key is missing", ErrNotConfigured)
 	}
 	if _, err := apiurl.ParseBaseURL(c.BaseURL); err != nil {
-		return nil, err
+		return nil, failure.Mark(failure.ErrInvalidIntegration, err)
 	}
 	return ParsePrivateKey(c.PrivateKey.Reveal())
 }

@@ -104,13 +104,21 @@ func (e *PermissionError) Is(target error) bool {
 	return target == ErrNotPermitted || target == failure.ErrInvalidIntegration
 }
 
-// EnvError reports an environment variable whose value cannot be used.
+// EnvError reports an environment variable whose value cannot be used;
+// LoadAppConfig returns it. Its class is failure.ErrInvalidIntegration.
+// Hosts that point at the variable to fix (a setup page) get it with
+// errors.As.
 type EnvError struct {
 	Var string // the variable, e.g. GITHUB_APP_ID
 	Err error
 }
 
+// Error names the variable and what is wrong with its value.
 func (e *EnvError) Error() string { return e.Var + ": " + e.Err.Error() }
+
+// Is matches the class failure.ErrInvalidIntegration: the App's setup is
+// wrong, whatever the cause.
+func (e *EnvError) Is(target error) bool { return target == failure.ErrInvalidIntegration }
 
 // Unwrap returns the underlying error.
 func (e *EnvError) Unwrap() error { return e.Err }
