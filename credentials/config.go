@@ -14,7 +14,8 @@ import (
 )
 
 // Environment variables read by LoadAppConfig. Where two names are listed
-// for one setting, the first wins.
+// for one setting, the first wins. Hosts name them in their own setup
+// messages (the reference server's 503 answers do).
 const (
 	EnvAppID          = "GITHUB_APP_ID"
 	EnvBotAppID       = "GITHUB_BOT_APP_ID"
@@ -30,7 +31,9 @@ const (
 	EnvAPIURL         = "GITHUB_API_URL"
 )
 
-// AppConfig identifies a GitHub App and where its API lives.
+// AppConfig identifies a GitHub App and where its API lives. Hosts load it
+// with LoadAppConfig, or fill it from a configuration of their own, and
+// pass it to ghbridge.New (Config.App) or github.ClientFactory.TokenCache.
 type AppConfig struct {
 	// AppID is the numeric App id from the App's settings page.
 	AppID int64
@@ -50,10 +53,13 @@ type AppConfig struct {
 	BaseURL string
 }
 
-// IsZero reports whether no App is configured at all.
+// IsZero reports whether no App is configured at all: a host then runs
+// with static tokens only.
 func (c AppConfig) IsZero() bool { return c.AppID == 0 && c.PrivateKey.IsZero() }
 
-// Validate checks that the App id is set and the key parses.
+// Validate checks that the App id and key are set, the key parses and
+// BaseURL is an API URL. LoadAppConfig has done so; hosts that fill an
+// AppConfig themselves call it at startup.
 func (c AppConfig) Validate() error {
 	_, err := c.key()
 	return err
@@ -90,7 +96,7 @@ func (c AppConfig) String() string {
 // Format implements fmt.Formatter so that no verb prints the key.
 func (c AppConfig) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
-// LogValue implements slog.LogValuer.
+// LogValue implements slog.LogValuer without the key and client secret.
 func (c AppConfig) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int64("app_id", c.AppID),
@@ -101,7 +107,8 @@ func (c AppConfig) LogValue() slog.Value {
 	)
 }
 
-// LookupFunc reads an environment variable; os.LookupEnv is one.
+// LookupFunc reads an environment variable; os.LookupEnv is one. Hosts
+// pass one to LoadAppConfig and EnvSecretStore.
 type LookupFunc func(key string) (string, bool)
 
 // MapLookup is a LookupFunc reading m instead of the environment, for

@@ -13,7 +13,9 @@ import (
 )
 
 // Target is what a credential is resolved for: a job's tenant, its
-// repository and what its agent config says about authentication.
+// repository and what its agent config says about authentication. The
+// dispatcher builds it from a job; hosts build one to resolve a
+// credential outside a job.
 type Target struct {
 	// Tenant is the owner of the job in the host's terms (a team, an
 	// organisation, a customer). Only installations claimed by this tenant
@@ -51,7 +53,8 @@ type Target struct {
 // someone else.
 //
 // Single-tenant hosts leave Target.Tenant empty; unclaimed installations
-// are then theirs, and the rules hold trivially.
+// are then theirs, and the rules hold trivially. ghbridge.New builds the
+// Resolver; hosts that wire the packages themselves call NewResolver.
 type Resolver struct {
 	tokens   TokenSource
 	installs InstallationLookup
@@ -61,13 +64,14 @@ type Resolver struct {
 }
 
 // InstallationLookup is the part of an InstallationStore a Resolver
-// reads.
+// reads. Hosts pass their store, or wrap it to change what the Resolver
+// sees (UnclaimedBelongTo does).
 type InstallationLookup interface {
 	GetInstallation(ctx context.Context, id int64) (Installation, error)
 	FindInstallationByRepo(ctx context.Context, owner, repo string) (Installation, error)
 }
 
-// ResolverOption configures a Resolver.
+// ResolverOption configures a Resolver in NewResolver.
 type ResolverOption func(*Resolver)
 
 // WithTokenSource sets where installation tokens come from, normally a
@@ -85,17 +89,20 @@ func WithInstallationStore(s InstallationLookup) ResolverOption {
 }
 
 // WithSecretStore sets the store for "{{ secrets.NAME }}" references,
-// looked up in the target's tenant namespace.
+// looked up in the target's tenant namespace. Without one, a reference is
+// ErrNotConfigured.
 func WithSecretStore(s SecretStore) ResolverOption {
 	return func(r *Resolver) { r.secrets = s }
 }
 
-// WithAudit sends an EventResolve event for every resolution.
+// WithAudit sends an EventResolve event for every resolution to sink;
+// nil sends none.
 func WithAudit(sink AuditSink) ResolverOption {
 	return func(r *Resolver) { r.audit = sink }
 }
 
-// NewResolver returns a Resolver.
+// NewResolver returns a Resolver; without options it resolves literal
+// static tokens only.
 func NewResolver(opts ...ResolverOption) *Resolver {
 	r := &Resolver{now: time.Now}
 	for _, o := range opts {
@@ -105,6 +112,7 @@ func NewResolver(opts ...ResolverOption) *Resolver {
 }
 
 // Resolve returns the credential for t, or an error saying what to fix.
+// The dispatcher calls it through github.ClientSource for every job.
 func (r *Resolver) Resolve(ctx context.Context, t Target) (Credential, error) {
 	cred, err := r.resolve(ctx, t)
 	ev := AuditEvent{
