@@ -71,7 +71,8 @@ type InstallationLookup interface {
 	FindInstallationByRepo(ctx context.Context, owner, repo string) (Installation, error)
 }
 
-// ResolverOption configures a Resolver in NewResolver.
+// ResolverOption configures a Resolver. Hosts pass them to NewResolver,
+// or to ghbridge.New with ghbridge.WithResolverOptions.
 type ResolverOption func(*Resolver)
 
 // WithTokenSource sets where installation tokens come from, normally a
