@@ -18,7 +18,7 @@ import (
 )
 
 // Config is what New wires the pipeline from: the GitHub App and the
-// host's stores.
+// host's stores. Hosts fill it once at startup.
 type Config struct {
 	// App is the GitHub App (see credentials.LoadAppConfig). Without one
 	// (the zero value) jobs authenticate with static tokens only.
@@ -40,7 +40,8 @@ type Config struct {
 	Deliveries webhook.DeliveryStore
 }
 
-// Option configures New.
+// Option configures New: the logger, the audit sink, and options passed
+// on to the parts.
 type Option func(*options)
 
 type options struct {
@@ -53,15 +54,18 @@ type options struct {
 	webhook  []webhook.Option
 }
 
-// WithLogger sets the logger of every part (default: discard).
+// WithLogger sets the logger of every part; nil (the default) discards
+// their logs.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithAudit sends the audit events of token exchanges, credential
-// resolutions and dispatches to sink.
+// resolutions and dispatches to sink, for hosts that keep an audit trail;
+// nil (the default) sends none.
 func WithAudit(sink credentials.AuditSink) Option { return func(o *options) { o.audit = sink } }
 
 // WithClientOptions adds options of the GitHub client factory (base URL
-// is the App's; retry policy, user agent, API version, transport).
+// is the App's; retry policy, user agent, API version, transport), for
+// hosts that tune what the defaults do not fit.
 func WithClientOptions(opts ...github.Option) Option {
 	return func(o *options) { o.clients = append(o.clients, opts...) }
 }
@@ -74,17 +78,20 @@ func WithResolverOptions(opts ...credentials.ResolverOption) Option {
 	return func(o *options) { o.resolver = append(o.resolver, opts...) }
 }
 
-// WithDispatchOptions adds options of the dispatcher.
+// WithDispatchOptions adds options of the dispatcher (run lookup,
+// attempts, clock...), for hosts that tune it.
 func WithDispatchOptions(opts ...dispatch.Option) Option {
 	return func(o *options) { o.dispatch = append(o.dispatch, opts...) }
 }
 
-// WithTrackerOptions adds options of the status tracker.
+// WithTrackerOptions adds options of the status tracker (re-run policy,
+// clock...), for hosts that tune it.
 func WithTrackerOptions(opts ...status.TrackerOption) Option {
 	return func(o *options) { o.tracker = append(o.tracker, opts...) }
 }
 
-// WithWebhookOptions adds options of the webhook handler.
+// WithWebhookOptions adds options of the webhook handler (body size,
+// handler timeout, tracing...), for hosts that tune it.
 func WithWebhookOptions(opts ...webhook.Option) Option {
 	return func(o *options) { o.webhook = append(o.webhook, opts...) }
 }
@@ -115,10 +122,14 @@ type Bridge struct {
 // cache and a tenant-aware credential resolver, a dispatcher, a status
 // tracker that reports back to GitHub, and, with webhook secrets, the
 // webhook handler with the tracker's and the installations' routes.
+// Hosts call it once at startup, then use the Bridge or its parts.
 func New(cfg Config, opts ...Option) (*Bridge, error) {
-	o := options{log: slog.New(slog.DiscardHandler)}
+	var o options
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
 	}
 	b := &Bridge{Jobs: cfg.Jobs, Installations: cfg.Installations}
 	if b.Jobs == nil {
@@ -170,7 +181,8 @@ func New(cfg Config, opts ...Option) (*Bridge, error) {
 // Accept stores a new job, pending, with its tenant and the repository
 // and reporting its rendered config asks for (deliveries from elsewhere
 // never move it). A config that does not render is stored as
-// invalid_job_agent, and the error says why.
+// invalid_job_agent, and the error says why. Hosts call it when the
+// control plane hands over a job, then Dispatch or Step it.
 func (b *Bridge) Accept(ctx context.Context, job dispatch.Request) (status.Job, error) {
 	j, rerr := JobRecord(ctx, b.Renderer, job)
 	if err := b.Jobs.CreateJob(ctx, j); err != nil {
@@ -189,7 +201,8 @@ func (b *Bridge) Accept(ctx context.Context, job dispatch.Request) (status.Job, 
 // store for it: pending, with its tenant and the repository and reporting
 // the config asks for. A config that does not render still gives the
 // record, with an error matching dispatch.ErrInvalidAgentConfig for
-// status.Tracker.Dispatched to record.
+// status.Tracker.Dispatched to record. Accept calls it; hosts that store
+// jobs themselves (the reference server's POST /api/jobs) call it too.
 func JobRecord(ctx context.Context, r *template.Renderer, job dispatch.Request) (status.Job, error) {
 	if job.Context.JobID == "" {
 		job.Context.JobID = job.ID
@@ -235,7 +248,8 @@ func (b *Bridge) record(ctx context.Context, jobID string, res dispatch.Receipt,
 // Poller returns a poller of jobs quiet for longer than quietAfter, over
 // a job store that lists them; source rebuilds a job's dispatch.Request
 // (agent config and context), so that runs whose id is unknown are found
-// by job id.
+// by job id. Hosts call its Poll periodically, to catch the runs whose
+// deliveries were lost.
 func (b *Bridge) Poller(lister status.StaleLister, quietAfter time.Duration, source func(context.Context, status.Job) (dispatch.Request, error), opts ...status.PollerOption) *status.Poller {
 	opts = append([]status.PollerOption{status.WithQuietAfter(quietAfter)}, opts...)
 	if source != nil {
@@ -244,14 +258,17 @@ func (b *Bridge) Poller(lister status.StaleLister, quietAfter time.Duration, sou
 	return status.NewPoller(b.Tracker, lister, b.Source, opts...)
 }
 
-// Dispatched is what the tracker records of a dispatch's result.
+// Dispatched is what the tracker records of a dispatch's result. Dispatch
+// and Step use it; hosts that call dispatch.Dispatcher and
+// status.Tracker.Dispatched themselves (a queue of their own) use it too.
 func Dispatched(res dispatch.Receipt) status.Receipt {
 	return status.Receipt{RunID: res.RunID, RunURL: res.HTMLURL, DeploymentID: res.DeploymentID,
 		PullRequestNumber: res.PullRequestNumber, InstallationID: res.InstallationID}
 }
 
 // NewRunFinder finds the runs of a poller's jobs with d; source rebuilds a
-// job's dispatch.Request.
+// job's dispatch.Request. Poller uses it; hosts that build their
+// status.Poller themselves pass it with status.WithRunFinder.
 func NewRunFinder(d *dispatch.Dispatcher, source func(context.Context, status.Job) (dispatch.Request, error)) status.RunFinder {
 	return func(ctx context.Context, j status.Job, since time.Time) (*gh.WorkflowRun, error) {
 		dj, err := source(ctx, j)

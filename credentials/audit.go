@@ -8,23 +8,29 @@ import (
 	"time"
 )
 
-// AuditOutcome is the result recorded in an AuditEvent.
+// AuditOutcome is the result recorded in an AuditEvent. Hosts that store
+// events keep it as text.
 type AuditOutcome string
 
-// Outcomes.
+// The outcomes of an AuditEvent. A host's sink alerts on OutcomeFailure.
 const (
 	OutcomeSuccess AuditOutcome = "success"
 	OutcomeFailure AuditOutcome = "failure"
 )
 
-// Audit event names emitted by this package. Other packages add their own
+// Names of audit events, in AuditEvent.Name. Hosts tell events apart by
+// them (a metric of token exchanges, say). Other packages add their own
 // (dispatch uses "dispatch.<kind>").
 const (
+	// EventTokenExchange is an installation token exchange, emitted by
+	// package github's TokenCache.
 	EventTokenExchange = "token.exchange"
-	EventResolve       = "credential.resolve"
+	// EventResolve is a credential resolution by a Resolver.
+	EventResolve = "credential.resolve"
 )
 
 // AuditEvent records one use of a credential. It never holds a token.
+// Hosts receive it in their AuditSink, to store or count.
 type AuditEvent struct {
 	Time           time.Time
 	Name           string
@@ -43,7 +49,8 @@ type AuditEvent struct {
 	Error string
 }
 
-// LogValue implements slog.LogValuer.
+// LogValue implements slog.LogValuer: a logged event shows its non-empty
+// fields.
 func (e AuditEvent) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("event", e.Name),
@@ -73,21 +80,25 @@ func (e AuditEvent) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// AuditSink receives audit events. Audit must be safe for concurrent use
-// and should not block for long: it runs on the caller's path. A sink that
-// can fail handles its own errors; auditing never fails the operation.
+// AuditSink receives audit events. Hosts that keep an audit trail
+// implement it and pass it with WithAudit (of this package, github,
+// dispatch or ghbridge). Audit must be safe for concurrent use and should
+// not block for long: it runs on the caller's path. A sink that can fail
+// handles its own errors; auditing never fails the operation.
 type AuditSink interface {
 	Audit(ctx context.Context, e AuditEvent)
 }
 
-// AuditFunc adapts a function to AuditSink.
+// AuditFunc adapts a function to AuditSink, for a host's sink that needs
+// no type of its own (a metric counter).
 type AuditFunc func(ctx context.Context, e AuditEvent)
 
 // Audit implements AuditSink.
 func (f AuditFunc) Audit(ctx context.Context, e AuditEvent) { f(ctx, e) }
 
 // SlogAuditSink writes each event to a logger at info level (failures at
-// warn) under the message "audit".
+// warn) under the message "audit". Hosts without an audit store of their
+// own keep the trail in their logs with it.
 func SlogAuditSink(l *slog.Logger) AuditSink {
 	return AuditFunc(func(ctx context.Context, e AuditEvent) {
 		lvl := slog.LevelInfo
@@ -98,7 +109,9 @@ func SlogAuditSink(l *slog.Logger) AuditSink {
 	})
 }
 
-// MultiAuditSink sends every event to each sink in turn.
+// MultiAuditSink sends every event to each sink in turn, skipping nil
+// ones. Hosts that both store and count (or log) events combine their
+// sinks with it.
 func MultiAuditSink(sinks ...AuditSink) AuditSink {
 	sinks = slices.DeleteFunc(slices.Clone(sinks), func(s AuditSink) bool { return s == nil })
 	return AuditFunc(func(ctx context.Context, e AuditEvent) {
@@ -131,7 +144,8 @@ func (l *MemoryAuditLog) Audit(_ context.Context, e AuditEvent) {
 	l.events = append(l.events, e)
 }
 
-// Events returns a copy of the kept events, oldest first.
+// Events returns a copy of the kept events, oldest first. Tests assert on
+// the trail with it.
 func (l *MemoryAuditLog) Events() []AuditEvent {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -9,11 +9,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/internal/apiurl"
 )
 
 // Environment variables read by LoadAppConfig. Where two names are listed
-// for one setting, the first wins.
+// for one setting, the first wins. Hosts name them in their own setup
+// messages (the reference server's 503 answers do).
 const (
 	EnvAppID          = "GITHUB_APP_ID"
 	EnvBotAppID       = "GITHUB_BOT_APP_ID"
@@ -29,7 +31,9 @@ const (
 	EnvAPIURL         = "GITHUB_API_URL"
 )
 
-// AppConfig identifies a GitHub App and where its API lives.
+// AppConfig identifies a GitHub App and where its API lives. Hosts load it
+// with LoadAppConfig, or fill it from a configuration of their own, and
+// pass it to ghbridge.New (Config.App) or github.ClientFactory.TokenCache.
 type AppConfig struct {
 	// AppID is the numeric App id from the App's settings page.
 	AppID int64
@@ -49,10 +53,13 @@ type AppConfig struct {
 	BaseURL string
 }
 
-// IsZero reports whether no App is configured at all.
+// IsZero reports whether no App is configured at all: a host then runs
+// with static tokens only.
 func (c AppConfig) IsZero() bool { return c.AppID == 0 && c.PrivateKey.IsZero() }
 
-// Validate checks that the App id is set and the key parses.
+// Validate checks that the App id and key are set, the key parses and
+// BaseURL is an API URL. LoadAppConfig has done so; hosts that fill an
+// AppConfig themselves call it at startup.
 func (c AppConfig) Validate() error {
 	_, err := c.key()
 	return err
@@ -68,7 +75,7 @@ func (c AppConfig) key() (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("%w: the App private key is missing", ErrNotConfigured)
 	}
 	if _, err := apiurl.ParseBaseURL(c.BaseURL); err != nil {
-		return nil, err
+		return nil, failure.Mark(failure.ErrInvalidIntegration, err)
 	}
 	return ParsePrivateKey(c.PrivateKey.Reveal())
 }
@@ -89,7 +96,7 @@ func (c AppConfig) String() string {
 // Format implements fmt.Formatter so that no verb prints the key.
 func (c AppConfig) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
-// LogValue implements slog.LogValuer.
+// LogValue implements slog.LogValuer without the key and client secret.
 func (c AppConfig) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int64("app_id", c.AppID),
@@ -100,7 +107,8 @@ func (c AppConfig) LogValue() slog.Value {
 	)
 }
 
-// LookupFunc reads an environment variable; os.LookupEnv is one.
+// LookupFunc reads an environment variable; os.LookupEnv is one. Hosts
+// pass one to LoadAppConfig and EnvSecretStore.
 type LookupFunc func(key string) (string, bool)
 
 // MapLookup is a LookupFunc reading m instead of the environment, for
@@ -120,8 +128,9 @@ func MapLookup(m map[string]string) LookupFunc {
 //	GITHUB_APP_NAME / GITHUB_BOT_NAME                 App slug (optional)
 //	GITHUB_API_URL                                    API base URL (optional)
 //
-// The key is repaired (see RepairPEM) and parsed, so a bad key fails here
-// rather than at the first token exchange. When neither an id nor a key is
+// The key is repaired (see ParsePrivateKey), kept in canonical PEM form
+// and parsed, so that a bad key fails here rather than at the first token
+// exchange. When neither an id nor a key is
 // set the error matches ErrNotConfigured and the returned config still holds
 // BaseURL, for a static-token setup. Every other error is an *EnvError
 // naming the variable.
@@ -179,7 +188,7 @@ func LoadAppConfig(lookup LookupFunc) (AppConfig, error) {
 		return cfg, &EnvError{Var: EnvPrivateKey, Err: fmt.Errorf("%w: neither it nor %s is set, but %s is", ErrNotConfigured, EnvPrivateKeyFile, idVar)}
 	}
 	cfg.AppID = id
-	fixed, err := RepairPEM(keyText)
+	fixed, err := repairPEM(keyText)
 	if err == nil {
 		_, err = ParsePrivateKey(fixed)
 	}

@@ -12,14 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/failure"
 )
-
-func envOf(m map[string]string) credentials.LookupFunc {
-	return func(k string) (string, bool) {
-		v, ok := m[k]
-		return v, ok
-	}
-}
 
 func TestLoadAppConfig(t *testing.T) {
 	good := pkcs1PEM()
@@ -79,7 +73,7 @@ func TestLoadAppConfig(t *testing.T) {
 			check: func(t *testing.T, c credentials.AppConfig) { assert.Equal(t, "https://api.github.com/", c.BaseURL) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := credentials.LoadAppConfig(envOf(tc.env))
+			cfg, err := credentials.LoadAppConfig(credentials.MapLookup(tc.env))
 			if tc.check != nil {
 				defer tc.check(t, cfg)
 			}
@@ -90,6 +84,7 @@ func TestLoadAppConfig(t *testing.T) {
 				return
 			}
 			require.Error(t, err)
+			assert.Equal(t, failure.ErrInvalidIntegration, failure.Class(err), "every error of the App config is the integration's: %v", err)
 			if tc.wantVar != "" {
 				var ee *credentials.EnvError
 				require.True(t, errors.As(err, &ee), "want *EnvError, got %T: %v", err, err)
@@ -107,7 +102,7 @@ func TestLoadAppConfig(t *testing.T) {
 }
 
 func TestNotConfiguredMessage(t *testing.T) {
-	_, err := credentials.LoadAppConfig(envOf(nil))
+	_, err := credentials.LoadAppConfig(credentials.MapLookup(nil))
 	require.ErrorIs(t, err, credentials.ErrNotConfigured)
 	assert.Equal(t, "GitHub bot not configured: set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE)", err.Error())
 }
@@ -117,6 +112,8 @@ func TestAppConfigValidate(t *testing.T) {
 	assert.ErrorIs(t, credentials.AppConfig{PrivateKey: credentials.NewSecret(pkcs1PEM())}.Validate(), credentials.ErrNotConfigured)
 	assert.ErrorIs(t, credentials.AppConfig{AppID: 1}.Validate(), credentials.ErrNotConfigured)
 	assert.ErrorIs(t, credentials.AppConfig{AppID: 1, PrivateKey: credentials.NewSecret("nope")}.Validate(), credentials.ErrInvalidKey)
-	assert.Error(t, credentials.AppConfig{AppID: 1, PrivateKey: credentials.NewSecret(pkcs1PEM()), BaseURL: "::"}.Validate())
+	err := credentials.AppConfig{AppID: 1, PrivateKey: credentials.NewSecret(pkcs1PEM()), BaseURL: "::"}.Validate()
+	assert.ErrorContains(t, err, "API base URL")
+	assert.Equal(t, failure.ErrInvalidIntegration, failure.Class(err))
 	assert.NoError(t, credentials.AppConfig{AppID: 1, PrivateKey: credentials.NewSecret(pkcs8PEM(t))}.Validate())
 }

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Type says what kind of credential authenticates a request.
+// Type says what kind of credential authenticates a request. Hosts see it
+// in AuditEvent.CredentialType and dispatch.Receipt.
 type Type string
 
 // Credential types.
@@ -19,19 +20,18 @@ const (
 	// TypeStaticToken is a token given by the host: a personal access
 	// token or another App's token.
 	TypeStaticToken Type = "static_token"
-	// TypeApp is the App's own JWT, for the /app endpoints.
-	TypeApp Type = "app"
 )
 
 // TokenSource issues installation tokens. github.TokenCache is the
-// implementation hosts use; tests may substitute their own. A failure
-// should be a *TokenError, so that callers classify it.
+// implementation hosts use; a host with a token service of its own, or a
+// test, implements it instead (see TokenSourceFunc). A failure should be a
+// *TokenError, so that callers classify it.
 type TokenSource interface {
 	Token(ctx context.Context, installationID int64) (InstallationToken, error)
 }
 
 // InstallationToken is an installation access token and what GitHub said
-// about it. Its value is a Secret.
+// about it: what a TokenSource returns. Its value is a Secret.
 type InstallationToken struct {
 	Value     Secret
 	ExpiresAt time.Time
@@ -41,8 +41,10 @@ type InstallationToken struct {
 }
 
 // Credential is the outcome of credential resolution: how to authenticate
-// GitHub requests for one target. Its token never appears in its String,
-// Format, MarshalJSON or LogValue output.
+// GitHub requests for one target. Hosts get one from Resolver.Resolve, or
+// build one (StaticToken, ForInstallation) for GitHub requests of their
+// own, and hand it to package github for a client. Its token never
+// appears in its String, Format, MarshalJSON or LogValue output.
 type Credential struct {
 	Type Type
 	// InstallationID is set for TypeInstallation.
@@ -55,22 +57,28 @@ type Credential struct {
 	tokens TokenSource
 }
 
-// StaticToken returns a credential that always sends token.
+// StaticToken returns a credential that always sends token. Hosts use it
+// for GitHub requests of their own with a token they hold
+// (github.ClientFactory.Client).
 func StaticToken(token Secret, source string) Credential {
 	return Credential{Type: TypeStaticToken, Source: source, static: token}
 }
 
 // ForInstallation returns a credential that authenticates as an
-// installation, with tokens from src.
+// installation, with tokens from src. Hosts use it for requests of their
+// own as an installation, outside a job's resolution (after an install
+// callback, say).
 func ForInstallation(src TokenSource, installationID int64, source string) Credential {
 	return Credential{Type: TypeInstallation, InstallationID: installationID, Source: source, tokens: src}
 }
 
-// IsZero reports whether c is the zero Credential.
+// IsZero reports whether c is the zero Credential, which a failed
+// resolution returns.
 func (c Credential) IsZero() bool { return c.Type == "" }
 
 // Token returns the token to send now: the static token, or a current
-// installation token from the credential's TokenSource.
+// installation token from the credential's TokenSource. Package github
+// calls it for every request; hosts rarely need it.
 func (c Credential) Token(ctx context.Context) (Secret, error) {
 	switch c.Type {
 	case TypeStaticToken:

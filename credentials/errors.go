@@ -8,10 +8,13 @@ import (
 	"github.com/ghbridge/ghbridge/failure"
 )
 
-// Errors of this package, matched with errors.Is. Each is also in a class
-// of package failure (all ErrInvalidIntegration, but ErrCredentialConflict:
-// ErrInvalidJobAgent); a *TokenError is ErrTransient when GitHub could
-// not answer and ErrInvalidIntegration when it refused.
+// Errors of this package, matched with errors.Is: hosts tell users what
+// to fix by them, and store implementations return ErrInstallationNotFound,
+// ErrInstallationClaimed and ErrSecretNotFound. Each is also in a class of
+// package failure (all ErrInvalidIntegration, but ErrCredentialConflict:
+// ErrInvalidJobAgent, and ErrInstallationToken, which has none of its
+// own: a *TokenError is ErrTransient when GitHub could not answer and
+// ErrInvalidIntegration when it refused).
 var (
 	// ErrNotConfigured means no credential can be built: no GitHub App
 	// (id and key) and no static token. The wrapping error names what is
@@ -19,8 +22,8 @@ var (
 	ErrNotConfigured = failure.New(failure.ErrInvalidIntegration, "GitHub bot not configured")
 
 	// ErrInstallationToken means GitHub refused or failed to issue an
-	// installation token. It is wrapped by a *TokenError holding GitHub's
-	// status and message, whose class says whether to retry.
+	// installation token. A *TokenError matches it, holding GitHub's
+	// status and message; its class says whether to retry.
 	ErrInstallationToken = errors.New("failed to get installation token")
 
 	// ErrInstallationNotFound is returned by an InstallationStore that
@@ -59,6 +62,7 @@ var (
 )
 
 // Rules a Resolver refuses a credential by, in PermissionError.Rule.
+// Hosts that word refusals their own way switch on them.
 const (
 	// RuleInstallationNotClaimed: the installationId of the job config is
 	// not recorded in the InstallationStore as claimed by the job's
@@ -72,8 +76,9 @@ const (
 )
 
 // PermissionError is a credential refused by the tenant rules. It
-// matches ErrNotPermitted with errors.Is. It deliberately holds nothing
-// about the installation's owner.
+// matches ErrNotPermitted and failure.ErrInvalidIntegration with
+// errors.Is; hosts that need the rule get it with errors.As. It
+// deliberately holds nothing about the installation's owner.
 type PermissionError struct {
 	Tenant string
 	// Rule is one of the Rule constants.
@@ -85,6 +90,7 @@ type PermissionError struct {
 	Repo           string
 }
 
+// Error names the rule and what the tenant can do, never the owner.
 func (e *PermissionError) Error() string {
 	who := "this tenant"
 	if e.Tenant != "" {
@@ -104,26 +110,36 @@ func (e *PermissionError) Is(target error) bool {
 	return target == ErrNotPermitted || target == failure.ErrInvalidIntegration
 }
 
-// EnvError reports an environment variable whose value cannot be used.
+// EnvError reports an environment variable whose value cannot be used;
+// LoadAppConfig returns it. Its class is failure.ErrInvalidIntegration.
+// Hosts that point at the variable to fix (a setup page) get it with
+// errors.As.
 type EnvError struct {
 	Var string // the variable, e.g. GITHUB_APP_ID
 	Err error
 }
 
+// Error names the variable and what is wrong with its value.
 func (e *EnvError) Error() string { return e.Var + ": " + e.Err.Error() }
+
+// Is matches the class failure.ErrInvalidIntegration: the App's setup is
+// wrong, whatever the cause.
+func (e *EnvError) Is(target error) bool { return target == failure.ErrInvalidIntegration }
 
 // Unwrap returns the underlying error.
 func (e *EnvError) Unwrap() error { return e.Err }
 
 // InstallationError reports an installation that cannot be used because
 // of its status. It matches ErrInstallationSuspended or
-// ErrInstallationDeleted with errors.Is.
+// ErrInstallationDeleted with errors.Is; hosts that tell the account's
+// owner get the account with errors.As.
 type InstallationError struct {
 	InstallationID int64
 	Account        string
 	Status         InstallationStatus
 }
 
+// Error names the installation and what its owner has to do.
 func (e *InstallationError) Error() string {
 	who := fmt.Sprintf("installation %d", e.InstallationID)
 	if e.Account != "" {
@@ -174,6 +190,7 @@ type TokenError struct {
 	RateLimited bool
 }
 
+// Error gives GitHub's answer and a hint at the fix.
 func (e *TokenError) Error() string {
 	s := fmt.Sprintf("%s for installation %d", ErrInstallationToken, e.InstallationID)
 	if e.StatusCode != 0 {
@@ -202,7 +219,7 @@ func (e *TokenError) hint() string {
 		return "the installation may be suspended, or the App lacks a permission it asked for"
 	case e.StatusCode == statusNotFound:
 		return "this App has no such installation: it was uninstalled or the installation id is wrong"
-	case e.Transient():
+	case e.transient():
 		return "GitHub could not be reached, failed or rate-limited the request; it is retried"
 	}
 	return ""
@@ -217,15 +234,15 @@ func (e *TokenError) Is(target error) bool {
 	case ErrInstallationToken:
 		return true
 	case failure.ErrTransient:
-		return e.Transient()
+		return e.transient()
 	case failure.ErrInvalidIntegration:
-		return !e.Transient()
+		return !e.transient()
 	}
 	return false
 }
 
-// Transient reports whether the exchange may work when tried again.
-func (e *TokenError) Transient() bool {
+// transient reports whether the exchange may work when tried again.
+func (e *TokenError) transient() bool {
 	switch c := e.StatusCode; {
 	case c == 0:
 		// Not answered (network, timeout) or answered without a token; a

@@ -37,7 +37,7 @@ func TestTokenError(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Contains(t, tc.err.Error(), tc.text)
 			assert.ErrorIs(t, tc.err, credentials.ErrInstallationToken)
-			assert.Equal(t, tc.transient, tc.err.Transient())
+			assert.Equal(t, tc.transient, failure.IsTransient(tc.err))
 			want := failure.ErrInvalidIntegration
 			if tc.transient {
 				want = failure.ErrTransient

@@ -18,12 +18,12 @@ var (
 	literalNewline = strings.NewReplacer(`\r\n`, "\n", `\n`, "\n", `\r`, "\n")
 )
 
-// RepairPEM returns a canonical PEM for an App private key that may have
+// repairPEM returns a canonical PEM for an App private key that may have
 // been mangled on its way into an environment variable or a YAML file:
 // surrounding quotes, literal "\n" sequences, CRLF line ends, indentation,
 // or a body folded onto one line. A key that was base64-encoded as a whole
 // is decoded. It does not parse the key; ParsePrivateKey does.
-func RepairPEM(raw string) (string, error) {
+func repairPEM(raw string) (string, error) {
 	s := strings.TrimSpace(raw)
 	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
 		s = strings.TrimSpace(s[1 : len(s)-1])
@@ -72,11 +72,16 @@ func RepairPEM(raw string) (string, error) {
 	return out.String(), nil
 }
 
-// ParsePrivateKey repairs (see RepairPEM) and parses a GitHub App private
-// key in PKCS#1 ("RSA PRIVATE KEY") or PKCS#8 ("PRIVATE KEY") form. Keys
-// that are not RSA are rejected: GitHub Apps sign their JWTs with RS256.
+// ParsePrivateKey parses a GitHub App private key in PKCS#1 ("RSA PRIVATE
+// KEY") or PKCS#8 ("PRIVATE KEY") form, repaired first if it was mangled
+// on its way into an environment variable or a YAML file (quotes, literal
+// "\n", CRLF, indentation, a body folded onto one line, base64 of the
+// whole file). Keys that are not RSA are rejected: GitHub Apps sign their
+// JWTs with RS256. Hosts rarely need it: AppConfig.Validate and package
+// github call it; a host may check a key with it before storing one (an
+// upload form).
 func ParsePrivateKey(raw string) (*rsa.PrivateKey, error) {
-	fixed, err := RepairPEM(raw)
+	fixed, err := repairPEM(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -75,8 +75,10 @@ func TestParsePrivateKeyForms(t *testing.T) {
 			k, err := credentials.ParsePrivateKey(raw)
 			require.NoError(t, err)
 			assert.True(t, k.Equal(testKey()), "parsed a different key")
-			fixed, err := credentials.RepairPEM(raw)
+			// LoadAppConfig keeps the repaired, canonical PEM.
+			cfg, err := credentials.LoadAppConfig(credentials.MapLookup(map[string]string{credentials.EnvAppID: "1", credentials.EnvPrivateKey: raw}))
 			require.NoError(t, err)
+			fixed := cfg.PrivateKey.Reveal()
 			assert.True(t, strings.HasPrefix(fixed, "-----BEGIN "))
 			for _, line := range strings.Split(strings.TrimSpace(fixed), "\n") {
 				assert.LessOrEqual(t, len(line), 64+len("-----BEGIN RSA PRIVATE KEY-----"))

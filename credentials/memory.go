@@ -11,23 +11,17 @@ import (
 )
 
 // MemoryInstallationStore is an InstallationStore held in memory, for tests
-// and single-process hosts. The zero value is ready to use.
+// and single-process hosts; ghbridge.New uses one when the host gives no
+// store. The zero value is ready to use.
 type MemoryInstallationStore struct {
 	mu   sync.RWMutex
 	byID map[int64]Installation
-	now  func() time.Time
 }
 
-// NewMemoryInstallationStore returns an empty store.
+// NewMemoryInstallationStore returns an empty store, the same as the zero
+// value.
 func NewMemoryInstallationStore() *MemoryInstallationStore {
 	return &MemoryInstallationStore{}
-}
-
-func (s *MemoryInstallationStore) clock() time.Time {
-	if s.now != nil {
-		return s.now()
-	}
-	return time.Now()
 }
 
 func cloneInstallation(in Installation) Installation {
@@ -112,7 +106,7 @@ func (s *MemoryInstallationStore) UpsertInstallation(ctx context.Context, in Ins
 	in = cloneInstallation(in)
 	in.Repositories = normalizeRepos(in.Repositories)
 	if in.UpdatedAt.IsZero() {
-		in.UpdatedAt = s.clock()
+		in.UpdatedAt = time.Now()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,7 +137,7 @@ func (s *MemoryInstallationStore) ClaimInstallation(ctx context.Context, id int6
 	case in.Tenant != "" && in.Tenant != tenant:
 		return fmt.Errorf("%w: installation %d", ErrInstallationClaimed, id)
 	}
-	in.Tenant, in.UpdatedAt = tenant, s.clock()
+	in.Tenant, in.UpdatedAt = tenant, time.Now()
 	s.byID[id] = in
 	return nil
 }
@@ -162,7 +156,7 @@ func (s *MemoryInstallationStore) SetInstallationStatus(ctx context.Context, id 
 	if !ok {
 		return notFound(id)
 	}
-	in.Status, in.UpdatedAt = status, s.clock()
+	in.Status, in.UpdatedAt = status, time.Now()
 	s.byID[id] = in
 	return nil
 }
@@ -185,13 +179,14 @@ func (s *MemoryInstallationStore) UpdateRepositories(ctx context.Context, id int
 	if selection != "" {
 		in.RepositorySelection = selection
 	}
-	in.UpdatedAt = s.clock()
+	in.UpdatedAt = time.Now()
 	s.byID[id] = in
 	return nil
 }
 
-// CheckInstallation validates an installation before it is stored; store
-// implementations call it from UpsertInstallation.
+// CheckInstallation validates an installation before it is stored: store
+// implementations call it from UpsertInstallation, so that they refuse
+// what the conformance suite expects refused.
 func CheckInstallation(in Installation) error {
 	if in.ID <= 0 {
 		return fmt.Errorf("installation id must be positive, got %d", in.ID)
@@ -261,7 +256,8 @@ func NewMemorySecretStore(byTenant map[string]map[string]string) *MemorySecretSt
 	return s
 }
 
-// Set adds or replaces a tenant's secret.
+// Set adds or replaces a tenant's secret, for hosts whose secrets change
+// at run time.
 func (s *MemorySecretStore) Set(tenant, name, value string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -13,7 +13,9 @@ import (
 )
 
 // Target is what a credential is resolved for: a job's tenant, its
-// repository and what its agent config says about authentication.
+// repository and what its agent config says about authentication. The
+// dispatcher builds it from a job; hosts build one to resolve a
+// credential outside a job.
 type Target struct {
 	// Tenant is the owner of the job in the host's terms (a team, an
 	// organisation, a customer). Only installations claimed by this tenant
@@ -51,7 +53,8 @@ type Target struct {
 // someone else.
 //
 // Single-tenant hosts leave Target.Tenant empty; unclaimed installations
-// are then theirs, and the rules hold trivially.
+// are then theirs, and the rules hold trivially. ghbridge.New builds the
+// Resolver; hosts that wire the packages themselves call NewResolver.
 type Resolver struct {
 	tokens   TokenSource
 	installs InstallationLookup
@@ -61,13 +64,15 @@ type Resolver struct {
 }
 
 // InstallationLookup is the part of an InstallationStore a Resolver
-// reads.
+// reads. Hosts pass their store, or wrap it to change what the Resolver
+// sees (UnclaimedBelongTo does).
 type InstallationLookup interface {
 	GetInstallation(ctx context.Context, id int64) (Installation, error)
 	FindInstallationByRepo(ctx context.Context, owner, repo string) (Installation, error)
 }
 
-// ResolverOption configures a Resolver.
+// ResolverOption configures a Resolver. Hosts pass them to NewResolver,
+// or to ghbridge.New with ghbridge.WithResolverOptions.
 type ResolverOption func(*Resolver)
 
 // WithTokenSource sets where installation tokens come from, normally a
@@ -85,17 +90,20 @@ func WithInstallationStore(s InstallationLookup) ResolverOption {
 }
 
 // WithSecretStore sets the store for "{{ secrets.NAME }}" references,
-// looked up in the target's tenant namespace.
+// looked up in the target's tenant namespace. Without one, a reference is
+// ErrNotConfigured.
 func WithSecretStore(s SecretStore) ResolverOption {
 	return func(r *Resolver) { r.secrets = s }
 }
 
-// WithAudit sends an EventResolve event for every resolution.
+// WithAudit sends an EventResolve event for every resolution to sink;
+// nil sends none.
 func WithAudit(sink AuditSink) ResolverOption {
 	return func(r *Resolver) { r.audit = sink }
 }
 
-// NewResolver returns a Resolver.
+// NewResolver returns a Resolver; without options it resolves literal
+// static tokens only.
 func NewResolver(opts ...ResolverOption) *Resolver {
 	r := &Resolver{now: time.Now}
 	for _, o := range opts {
@@ -105,6 +113,7 @@ func NewResolver(opts ...ResolverOption) *Resolver {
 }
 
 // Resolve returns the credential for t, or an error saying what to fix.
+// The dispatcher calls it through github.ClientSource for every job.
 func (r *Resolver) Resolve(ctx context.Context, t Target) (Credential, error) {
 	cred, err := r.resolve(ctx, t)
 	ev := AuditEvent{
@@ -120,10 +129,10 @@ func (r *Resolver) Resolve(ctx context.Context, t Target) (Credential, error) {
 
 func (r *Resolver) resolve(ctx context.Context, t Target) (Credential, error) {
 	if t.Owner == "" || t.Repo == "" {
-		return Credential{}, fmt.Errorf("cannot resolve a credential without owner and repo (got %q/%q)", t.Owner, t.Repo)
+		return Credential{}, jobConfigError(fmt.Errorf("cannot resolve a credential without owner and repo (got %q/%q)", t.Owner, t.Repo))
 	}
 	if t.InstallationID < 0 {
-		return Credential{}, fmt.Errorf("installationId must be positive, got %d", t.InstallationID)
+		return Credential{}, jobConfigError(fmt.Errorf("installationId must be positive, got %d", t.InstallationID))
 	}
 	hasToken := !t.StaticToken.IsZero()
 	switch {
@@ -186,6 +195,10 @@ func (r *Resolver) linkedInstallation(ctx context.Context, t Target) (Credential
 	return Credential{}, fmt.Errorf("%w for %s: the App has no installation linked to %s (install the App on it, or set installationId or a token in the job config)", ErrNotConfigured, repo, repo)
 }
 
+// jobConfigError puts err, a fault of the job config's credential
+// settings, in class failure.ErrInvalidJobAgent.
+func jobConfigError(err error) error { return failure.Mark(failure.ErrInvalidJobAgent, err) }
+
 func usable(in Installation) error {
 	if in.Status == StatusActive {
 		return nil
@@ -195,29 +208,29 @@ func usable(in Installation) error {
 
 var secretRef = regexp.MustCompile(`^\{\{\s*secrets\.([^\s{}]*)\s*\}\}$`)
 
-// ParseSecretRef reports whether s is a "{{ secrets.NAME }}" reference and
+// parseSecretRef reports whether s is a "{{ secrets.NAME }}" reference and
 // returns NAME. A string that looks like a reference but names no valid
 // secret is an error rather than a literal token.
-func ParseSecretRef(s string) (name string, ok bool, err error) {
+func parseSecretRef(s string) (name string, ok bool, err error) {
 	s = strings.TrimSpace(s)
 	if !strings.HasPrefix(s, "{{") {
 		return "", false, nil
 	}
 	m := secretRef.FindStringSubmatch(s)
-	if m == nil || !ValidSecretName(m[1]) {
-		return "", false, fmt.Errorf("malformed secret reference: write {{ secrets.NAME }} with NAME made of letters, digits and underscores")
+	if m == nil || !validSecretName(m[1]) {
+		return "", false, jobConfigError(errors.New("malformed secret reference: write {{ secrets.NAME }} with NAME made of letters, digits and underscores"))
 	}
 	return m[1], true, nil
 }
 
 func (r *Resolver) static(ctx context.Context, tenant string, tok Secret) (Credential, error) {
-	name, isRef, err := ParseSecretRef(tok.Reveal())
+	name, isRef, err := parseSecretRef(tok.Reveal())
 	if err != nil {
 		return Credential{}, err
 	}
 	if !isRef {
 		if strings.ContainsAny(tok.Reveal(), " \t\r\n") {
-			return Credential{}, errors.New("the static token contains white space; paste the token alone")
+			return Credential{}, jobConfigError(errors.New("the static token contains white space; paste the token alone"))
 		}
 		return StaticToken(tok, "static token in job config"), nil
 	}

@@ -108,22 +108,22 @@ func TestResolver(t *testing.T) {
 			target: credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("{{ secrets.EMPTY }}")},
 			wantIs: credentials.ErrSecretNotFound, wantText: "empty"},
 		{name: "malformed secret reference", r: full,
-			target:   credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("{{ secret.DEPLOY_TOKEN }}")},
-			wantText: "malformed secret reference"},
+			target: credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("{{ secret.DEPLOY_TOKEN }}")},
+			wantIs: failure.ErrInvalidJobAgent, wantText: "malformed secret reference"},
 		{name: "secret reference without a secret store", r: noSecrets,
 			target: credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("{{ secrets.X }}")},
 			wantIs: credentials.ErrNotConfigured, wantText: "secret X"},
 		{name: "token with white space", r: full,
-			target:   credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("ghp_abc def")},
-			wantText: "white space"},
+			target: credentials.Target{Owner: "acme", Repo: "other", StaticToken: tok("ghp_abc def")},
+			wantIs: failure.ErrInvalidJobAgent, wantText: "white space"},
 		{name: "nothing configured", r: noSecrets,
 			target: credentials.Target{Owner: "acme", Repo: "api"},
 			wantIs: credentials.ErrNotConfigured, wantText: "for acme/api: the job config has no installationId and no token, and no GitHub App is configured"},
 		{name: "App without installation and no token", r: full,
 			target: credentials.Target{Owner: "acme", Repo: "other"},
 			wantIs: credentials.ErrNotConfigured, wantText: "no installation linked to acme/other"},
-		{name: "missing repo", r: full, target: credentials.Target{Owner: "acme"}, wantText: "without owner and repo"},
-		{name: "negative installation id", r: full, target: credentials.Target{Owner: "a", Repo: "b", InstallationID: -1}, wantText: "must be positive"},
+		{name: "missing repo", r: full, target: credentials.Target{Owner: "acme"}, wantIs: failure.ErrInvalidJobAgent, wantText: "without owner and repo"},
+		{name: "negative installation id", r: full, target: credentials.Target{Owner: "a", Repo: "b", InstallationID: -1}, wantIs: failure.ErrInvalidJobAgent, wantText: "must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cred, err := tc.r.Resolve(ctx, tc.target)
@@ -190,24 +190,31 @@ func TestResolverAudit(t *testing.T) {
 	assert.Contains(t, evs[1].Error, "not configured")
 }
 
-func TestParseSecretRef(t *testing.T) {
-	for in, want := range map[string]struct {
-		name   string
-		ok     bool
-		hasErr bool
-	}{
-		"ghp_plain":             {},
-		"{{ secrets.A_1 }}":     {name: "A_1", ok: true},
-		"  {{secrets.x}}  ":     {name: "x", ok: true},
-		"{{ secrets.1A }}":      {hasErr: true},
-		"{{ secrets. }}":        {hasErr: true},
-		"{{ env.HOME }}":        {hasErr: true},
-		"{{ secrets.A }} extra": {hasErr: true},
+// A token of the job config is a secret reference only in the exact form
+// "{{ secrets.NAME }}"; anything else that starts like one is the job
+// config's error, never sent as a literal token.
+func TestResolverSecretReferences(t *testing.T) {
+	ctx := context.Background()
+	r := credentials.NewResolver(credentials.WithSecretStore(credentials.NewMemorySecretStore(map[string]map[string]string{
+		"": {"A_1": "tok-a1", "x": "tok-x", "A": "tok-a"},
+	})))
+	for in, want := range map[string]string{
+		"ghp_plain":         "ghp_plain",
+		"{{ secrets.A_1 }}": "tok-a1",
+		"  {{secrets.x}}  ": "tok-x",
 	} {
-		name, ok, err := credentials.ParseSecretRef(in)
-		assert.Equal(t, want.hasErr, err != nil, in)
-		assert.Equal(t, want.ok, ok, in)
-		assert.Equal(t, want.name, name, in)
+		cred, err := r.Resolve(ctx, credentials.Target{Owner: "a", Repo: "b", StaticToken: credentials.NewSecret(in)})
+		require.NoError(t, err, in)
+		got, err := cred.Token(ctx)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got.Reveal(), in)
+	}
+	for _, in := range []string{"{{ secrets.1A }}", "{{ secrets. }}", "{{ env.HOME }}", "{{ secrets.A }} extra", "{{ secrets.A-B }}"} {
+		cred, err := r.Resolve(ctx, credentials.Target{Owner: "a", Repo: "b", StaticToken: credentials.NewSecret(in)})
+		require.Error(t, err, in)
+		assert.Contains(t, err.Error(), "malformed secret reference", in)
+		assert.Equal(t, failure.ErrInvalidJobAgent, failure.Class(err), in)
+		assert.True(t, cred.IsZero(), in)
 	}
 }
 

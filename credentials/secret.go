@@ -11,10 +11,11 @@ const redacted = "[redacted]"
 // Secret holds a token or key so that it cannot be printed, marshalled or
 // logged by accident: every fmt verb, encoding/json, encoding.TextMarshaler
 // and slog show "[redacted]". Reveal returns the value for the one place
-// that needs it, an Authorization header.
+// that needs it, an Authorization header. Hosts wrap the tokens and keys
+// they hand to ghbridge in one.
 type Secret struct{ v string }
 
-// NewSecret wraps s.
+// NewSecret wraps s, as soon as a host has read it.
 func NewSecret(s string) Secret { return Secret{v: s} }
 
 // Reveal returns the secret value. Never log it.
@@ -23,7 +24,8 @@ func (s Secret) Reveal() string { return s.v }
 // IsZero reports whether the secret is empty.
 func (s Secret) IsZero() bool { return s.v == "" }
 
-// String implements fmt.Stringer.
+// String implements fmt.Stringer: "[redacted]", or "" for an empty
+// secret.
 func (s Secret) String() string {
 	if s.v == "" {
 		return ""

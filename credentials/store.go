@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// InstallationStatus is the lifecycle state of an App installation.
+// InstallationStatus is the lifecycle state of an App installation. Store
+// implementations keep it as text.
 type InstallationStatus string
 
 // Installation statuses.
@@ -19,18 +20,22 @@ const (
 	StatusDeleted   InstallationStatus = "deleted"
 )
 
-// Valid reports whether s is one of the known statuses.
+// Valid reports whether s is one of the known statuses. Store
+// implementations check a status with it before storing it.
 func (s InstallationStatus) Valid() bool {
 	return s == StatusActive || s == StatusSuspended || s == StatusDeleted
 }
 
-// Repository selections of an installation, as GitHub names them.
+// Repository selections of an installation (Installation.RepositorySelection),
+// as GitHub names them.
 const (
 	SelectionAll      = "all"
 	SelectionSelected = "selected"
 )
 
 // Installation is what ghbridge remembers of a GitHub App installation.
+// Store implementations keep every field; hosts read it to list a
+// tenant's installations.
 type Installation struct {
 	ID int64
 	// Account is the login of the user or organization the App is
@@ -51,7 +56,8 @@ type Installation struct {
 }
 
 // Grants reports whether the installation covers owner/repo. Names compare
-// case-insensitively, as on GitHub.
+// case-insensitively, as on GitHub. Store implementations that match
+// FindInstallationByRepo in memory use it.
 func (in Installation) Grants(owner, repo string) bool {
 	if in.RepositorySelection == SelectionAll {
 		return strings.EqualFold(in.Account, owner)
@@ -61,9 +67,11 @@ func (in Installation) Grants(owner, repo string) bool {
 }
 
 // InstallationStore remembers App installations and the repositories they
-// grant. Implementations must be safe for concurrent use; lookups of an
-// unknown installation return an error matching ErrInstallationNotFound.
-// credentialstest.TestInstallationStore checks an implementation.
+// grant. Hosts implement it over their database (or use
+// MemoryInstallationStore). Implementations must be safe for concurrent
+// use; lookups of an unknown installation return an error matching
+// ErrInstallationNotFound. credentialstest.TestInstallationStore checks
+// an implementation.
 type InstallationStore interface {
 	// GetInstallation returns the installation with the id.
 	GetInstallation(ctx context.Context, id int64) (Installation, error)
@@ -90,7 +98,9 @@ type InstallationStore interface {
 }
 
 // SecretStore resolves the secret names used in "{{ secrets.NAME }}"
-// references, each tenant in a namespace of its own: a name that only
+// references. Hosts implement it over their secret manager (or use
+// EnvSecretStore or MemorySecretStore), each tenant in a namespace of its
+// own: a name that only
 // another tenant has is not found. A missing name returns an error
 // matching ErrSecretNotFound that does not say whether another tenant has
 // it. Single-tenant hosts pass the empty tenant.
@@ -104,16 +114,18 @@ var (
 	envTenant  = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 )
 
-// ValidSecretName reports whether name may be used in a secret reference:
+// validSecretName reports whether name may be used in a secret reference:
 // letters, digits and underscores, not starting with a digit.
-func ValidSecretName(name string) bool { return secretName.MatchString(name) }
+func validSecretName(name string) bool { return secretName.MatchString(name) }
 
 // EnvTenantName reports whether a tenant name maps to an environment
 // namespace of EnvSecretStore: lower-case letters and digits in words
-// joined by single hyphens, so that no two tenants share one.
+// joined by single hyphens, so that no two tenants share one. Hosts that
+// use EnvSecretStore check their tenant names with it at startup.
 func EnvTenantName(tenant string) bool { return envTenant.MatchString(tenant) }
 
-// EnvSecretStore resolves secrets from environment variables. Tenant T's
+// EnvSecretStore resolves secrets from environment variables, for hosts
+// configured by their environment. Tenant T's
 // secret NAME is read from Prefix + ENV(T) + "__" + NAME, where ENV(T) is
 // T upper-cased with '-' turned into '_' (tenant "team-a", secret TOKEN:
 // GHBRIDGE_SECRET_TEAM_A__TOKEN). The empty tenant reads Prefix + NAME.
@@ -136,7 +148,7 @@ func (s EnvSecretStore) Secret(ctx context.Context, tenant, name string) (Secret
 	if err := ctx.Err(); err != nil {
 		return Secret{}, err
 	}
-	if !ValidSecretName(name) {
+	if !validSecretName(name) {
 		return Secret{}, fmt.Errorf("invalid secret name %q: use letters, digits and underscores", name)
 	}
 	vars := make([]string, 0, 2)

@@ -3,8 +3,9 @@
 // that says whose fix it is (ErrInvalidIntegration, ErrInvalidJobAgent,
 // ErrRunNotFound, ErrFailed).
 //
-// Every error that packages credentials and dispatch return matches
-// exactly one class with errors.Is:
+// Every error that packages credentials and dispatch return is in exactly
+// one class, matched with errors.Is (Class says ErrFailed of an error that
+// names none):
 //
 //	switch {
 //	case errors.Is(err, failure.ErrTransient):
@@ -23,7 +24,8 @@ import (
 	"time"
 )
 
-// The classes.
+// The classes. Hosts match an error against them with errors.Is (or
+// switch on Class) to choose between a retry and a final job status.
 var (
 	// ErrTransient: network errors, timeouts, 5xx answers, 429 and rate
 	// limits, a token exchange that got no answer. Nothing is wrong with
@@ -51,7 +53,8 @@ var (
 var classes = []error{ErrInvalidJobAgent, ErrInvalidIntegration, ErrRunNotFound, ErrTransient, ErrFailed}
 
 // Class returns the class of err: one of the Err values of this package,
-// ErrFailed for an error that names no class, nil for nil.
+// ErrFailed for an error that names no class, nil for nil. Hosts that map
+// errors to job statuses switch on it.
 func Class(err error) error {
 	if err == nil {
 		return nil
@@ -65,32 +68,36 @@ func Class(err error) error {
 }
 
 // IsTransient reports whether err is worth retrying: its class is
-// ErrTransient.
+// ErrTransient. A host's queue calls it to decide between a retry and a
+// final status.
 func IsTransient(err error) bool { return Class(err) == ErrTransient }
 
-// Sentinel is an error value of a class: errors.Is matches it by identity
-// and its class too. Packages declare their sentinels with New.
-type Sentinel struct {
+// New returns a sentinel error with the text msg in class: errors.Is
+// matches it by identity, and its class too. The packages of ghbridge
+// declare their sentinels with it; a host may too, for the errors of its
+// own stores or token source.
+func New(class error, msg string) error { return &sentinel{msg: msg, class: class} }
+
+type sentinel struct {
 	msg   string
 	class error
 }
 
-// New returns a sentinel error with the text msg in the given class.
-func New(class error, msg string) *Sentinel { return &Sentinel{msg: msg, class: class} }
-
-func (s *Sentinel) Error() string { return s.msg }
+func (s *sentinel) Error() string { return s.msg }
 
 // Is matches the sentinel's class.
-func (s *Sentinel) Is(target error) bool { return target == s.class }
+func (s *sentinel) Is(target error) bool { return target == s.class }
 
 // Retryer is implemented by errors that know when to try again (a rate
-// limit's reset, a Retry-After header).
+// limit's reset, a Retry-After header); dispatch.Error is one. Hosts
+// rarely implement it: it names the method RetryAfter looks for.
 type Retryer interface {
 	RetryAfter() time.Time
 }
 
 // RetryAfter returns when err says to try again, the zero time when it
-// does not say.
+// does not say. A host's queue schedules a transient failure's retry at
+// it, or with its own backoff for the zero time.
 func RetryAfter(err error) time.Time {
 	var r Retryer
 	if errors.As(err, &r) {
@@ -100,9 +107,10 @@ func RetryAfter(err error) time.Time {
 }
 
 // Mark returns err in class: it matches class with errors.Is and unwraps
-// to err. An error already in a class other than ErrFailed keeps it. A
-// host's store that fails (a database outage) is marked ErrTransient by
-// the packages that call it.
+// to err. An error already in a class other than ErrFailed keeps it.
+// Hosts rarely need it: the packages of ghbridge mark the failures of
+// what they call with it (a host's store that fails, in a database
+// outage say, is marked ErrTransient).
 func Mark(class, err error) error {
 	if err == nil {
 		return nil

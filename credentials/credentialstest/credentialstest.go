@@ -22,8 +22,9 @@ import (
 	"github.com/ghbridge/ghbridge/credentials"
 )
 
-// TestInstallationStore runs the InstallationStore conformance suite.
-// newStore must return an empty store for each call.
+// TestInstallationStore runs the InstallationStore conformance suite. A
+// host's store implementation calls it from its tests; newStore must
+// return an empty store for each call.
 func TestInstallationStore(t *testing.T, newStore func(t *testing.T) credentials.InstallationStore) {
 	ctx := context.Background()
 	base := credentials.Installation{
@@ -295,9 +296,10 @@ func TestInstallationStore(t *testing.T, newStore func(t *testing.T) credentials
 	})
 }
 
-// TestSecretStore runs the SecretStore conformance suite. newStore must
-// return a store holding exactly the given secrets, by tenant then name
-// (tenant "" is a single-tenant host's namespace).
+// TestSecretStore runs the SecretStore conformance suite. A host's secret
+// store implementation calls it from its tests; newStore must return a
+// store holding exactly the given secrets, by tenant then name (tenant ""
+// is a single-tenant host's namespace).
 func TestSecretStore(t *testing.T, newStore func(t *testing.T, byTenant map[string]map[string]string) credentials.SecretStore) {
 	ctx := context.Background()
 	s := newStore(t, map[string]map[string]string{
@@ -347,7 +349,8 @@ func TestSecretStore(t *testing.T, newStore func(t *testing.T, byTenant map[stri
 // of an InstallationStore implementation: a credentials.Resolver over the
 // store must use only installations claimed by the job's tenant, refuse
 // unknown installation ids, and never let one tenant's job use another
-// tenant's installation. newStore must return an empty store per call.
+// tenant's installation. A host's store implementation calls it next to
+// TestInstallationStore; newStore must return an empty store per call.
 func TestTenantRules(t *testing.T, newStore func(t *testing.T) credentials.InstallationStore) {
 	ctx := context.Background()
 	s := newStore(t)
