@@ -28,6 +28,7 @@ func openSQLite(t *testing.T) *DB {
 // alone and answered with its own error; one whose caller gave up is not
 // run.
 func TestBatchIsolatesFailures(t *testing.T) {
+	t.Parallel()
 	db := openSQLite(t)
 	ctx := context.Background()
 	jobs := db.Jobs()
@@ -72,6 +73,7 @@ func TestBatchIsolatesFailures(t *testing.T) {
 }
 
 func TestWriteAfterClose(t *testing.T) {
+	t.Parallel()
 	db := openSQLite(t)
 	require.NoError(t, db.Close())
 	require.NoError(t, db.Close(), "Close twice")
@@ -91,6 +93,7 @@ func TestWriteAfterClose(t *testing.T) {
 // A database created before the history moved into the job row keeps
 // every transition.
 func TestMigrationMovesHistory(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "old.db")
 	ctx := context.Background()
 	old, err := sql.Open("sqlite", path)

@@ -47,7 +47,9 @@ type DB struct {
 	closeOnce       sync.Once
 	closeErr        error
 	now             func() time.Time
+	wal             walLimits    // SQLite: the WAL sizes the checkpointer keeps to
 	walResets       atomic.Int64 // SQLite: RESTART and TRUNCATE checkpoints done
+	pruneBatch      int          // the rows one DELETE of Prune removes
 
 	mu    sync.Mutex
 	stmts map[stmtKey]*sql.Stmt
@@ -147,39 +149,15 @@ func (db *DB) connect(ctx context.Context) error {
 // Open opens and migrates the database named by url: "sqlite:PATH" (the
 // file is created) or "postgres://..." / "postgresql://...".
 func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
-	var db *DB
+	db := &DB{now: time.Now, wal: walLimits{walRestartBytes, walSizeLimit}, pruneBatch: pruneBatch}
+	for _, o := range opts {
+		o(db)
+	}
 	switch {
 	case strings.HasPrefix(url, "sqlite:"):
-		path := strings.TrimPrefix(url, "sqlite:")
-		if path == "" {
-			return nil, errors.New("sqlite: no file name; use sqlite:PATH")
-		}
-		pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
-		// The writer never checkpoints (wal_autocheckpoint 0): the
-		// checkpointer connection does, off the write path, so the fsync
-		// a checkpoint needs never stalls a delivery.
-		w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate"+
-			fmt.Sprintf("&_pragma=journal_size_limit(%d)", walSizeLimit))
-		if err != nil {
+		if err := db.openSQLite(strings.TrimPrefix(url, "sqlite:")); err != nil {
 			return nil, err
 		}
-		// SQLite has one writer at a time; one connection makes writers
-		// queue in Go instead of failing with "database is locked".
-		w.SetMaxOpenConns(1)
-		r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(true)")
-		if err != nil {
-			w.Close()
-			return nil, err
-		}
-		r.SetMaxOpenConns(8)
-		cp, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
-		if err != nil {
-			w.Close()
-			r.Close()
-			return nil, err
-		}
-		cp.SetMaxOpenConns(1)
-		db = &DB{dialect: SQLite, w: w, r: r, cp: cp, path: path}
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		p, err := sql.Open("pgx", url)
 		if err != nil {
@@ -187,39 +165,77 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		}
 		p.SetMaxOpenConns(32)
 		p.SetMaxIdleConns(32)
-		db = &DB{dialect: Postgres, w: p, r: p}
+		db.dialect, db.w, db.r = Postgres, p, p
 	default:
 		return nil, fmt.Errorf("unsupported database URL %q: use sqlite:PATH or postgres://HOST/DB", redactURL(url))
-	}
-	db.now = time.Now
-	for _, o := range opts {
-		o(db)
 	}
 	db.jobs, _ = lru.New[string, status.Job](jobCacheSize) // errors only for a size <= 0
 	if err := db.connect(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connecting to %s: %w", redactURL(url), err)
 	}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.start(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	return db, nil
+}
+
+// openSQLite opens the three connection pools on the file at path: the
+// single writer, the readers and the checkpointer.
+func (db *DB) openSQLite(path string) error {
+	if path == "" {
+		return errors.New("sqlite: no file name; use sqlite:PATH")
+	}
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+	// The writer never checkpoints (wal_autocheckpoint 0): the
+	// checkpointer connection does, off the write path, so the fsync
+	// a checkpoint needs never stalls a delivery.
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate"+
+		fmt.Sprintf("&_pragma=journal_size_limit(%d)", db.wal.sizeLimit))
+	if err != nil {
+		return err
+	}
+	// SQLite has one writer at a time; one connection makes writers
+	// queue in Go instead of failing with "database is locked".
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(true)")
+	if err != nil {
+		w.Close()
+		return err
+	}
+	r.SetMaxOpenConns(8)
+	cp, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return err
+	}
+	cp.SetMaxOpenConns(1)
+	db.dialect, db.w, db.r, db.cp, db.path = SQLite, w, r, cp, path
+	return nil
+}
+
+// start migrates the connected database, prepares the hot statements and,
+// on SQLite, starts the checkpointer and the group commit.
+func (db *DB) start(ctx context.Context) error {
+	if err := db.migrate(ctx); err != nil {
+		return err
 	}
 	if db.dialect == SQLite {
 		// The reader pool opens after the migration created the file.
 		if err := db.r.PingContext(ctx); err != nil {
-			db.Close()
-			return nil, err
+			return err
 		}
 	}
 	if err := db.prepare(ctx); err != nil {
-		db.Close()
-		return nil, err
+		return err
 	}
 	if db.dialect == SQLite {
 		db.startCheckpoints(checkpointEvery)
 		db.startBatcher()
 	}
-	return db, nil
+	return nil
 }
 
 // The WAL is kept small by a checkpointer of its own, which runs every
@@ -253,6 +269,13 @@ const (
 	idleTicks = 2
 )
 
+// walLimits are the WAL sizes the checkpointer keeps to: walRestartBytes
+// and walSizeLimit, which tests scale down to fill the WAL with fewer
+// writes.
+type walLimits struct {
+	restart, sizeLimit int64
+}
+
 // startCheckpoints runs the checkpointer until the database closes.
 func (db *DB) startCheckpoints(every time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -274,7 +297,7 @@ func (db *DB) startCheckpoints(every time.Duration) {
 			case now := <-t.C:
 				// Between rounds the WAL's size is watched, so that a
 				// burst of writes is met at once.
-				if now.Sub(last) < every && db.walSize() < walRestartBytes {
+				if now.Sub(last) < every && db.walSize() < db.wal.restart {
 					continue
 				}
 				last = now
@@ -324,7 +347,7 @@ func (c *checkpointer) round(ctx context.Context) {
 		// Writes paused: empty the file. Nobody waits for it.
 		err = c.db.cp.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &copied)
 		c.lastFrames, c.quiet = -1, 0
-	case frames*c.frameBytes >= walRestartBytes:
+	case int64(frames*c.frameBytes) >= c.db.wal.restart:
 		if frames == c.restarted {
 			return // already restarted; no commit since
 		}

@@ -64,7 +64,8 @@ func (db *DB) Prune(ctx context.Context, r Retention) (PruneReport, error) {
 	return rep, errors.Join(errs...)
 }
 
-// pruneBatch bounds the rows one DELETE removes.
+// pruneBatch bounds the rows one DELETE removes (DB.pruneBatch, which
+// tests set smaller).
 const pruneBatch = 1000
 
 // deleteBatches runs query, a DELETE of at most $2 rows matching $1,
@@ -72,7 +73,7 @@ const pruneBatch = 1000
 func (db *DB) deleteBatches(ctx context.Context, query string, arg any) (int64, error) {
 	var total int64
 	for {
-		res, err := db.w.ExecContext(ctx, db.q(query), arg, pruneBatch)
+		res, err := db.w.ExecContext(ctx, db.q(query), arg, db.pruneBatch)
 		if err != nil {
 			return total, err
 		}
@@ -81,7 +82,7 @@ func (db *DB) deleteBatches(ctx context.Context, query string, arg any) (int64, 
 			return total, err
 		}
 		total += n
-		if n < pruneBatch {
+		if n < int64(db.pruneBatch) {
 			return total, nil
 		}
 	}

@@ -17,11 +17,14 @@ import (
 )
 
 func TestRetention(t *testing.T) {
+	t.Parallel()
 	const day = 24 * time.Hour
+	const batch, events = 20, 2*20 + 2
 	for name, fresh := range backends {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			clock := webhooktest.NewClock(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC))
-			db := open(t, fresh(t), sqlstore.WithClock(clock.Now))
+			db := open(t, fresh(t), sqlstore.WithClock(clock.Now), sqlstore.WithPruneBatch(batch))
 			ctx := context.Background()
 			d, jobs, audit := db.Deliveries(), db.Jobs(), db.Audit(func(err error) { t.Error(err) })
 			dead, alive := webhook.Holder{Name: "web-1", Incarnation: 1}, webhook.Holder{Name: "web-2", Incarnation: 1}
@@ -32,11 +35,11 @@ func TestRetention(t *testing.T) {
 				return ok
 			}
 
-			// Ten days ago: more audit events than one batch deletes.
+			// Ten days ago: more audit events than two batches delete.
 			require.True(t, claim("old-done", alive))
 			require.NoError(t, d.Complete(ctx, "old-done"))
 			require.True(t, claim("old-claim", dead)) // its process died
-			for i := range 2100 {
+			for i := range events {
 				audit.Audit(ctx, credentials.AuditEvent{Name: "old", JobID: fmt.Sprint(i), Time: clock.Now()})
 			}
 			for _, j := range []status.Job{{ID: "old-finished", Status: status.Pending}, {ID: "old-pending", Status: status.Pending}} {
@@ -61,7 +64,7 @@ func TestRetention(t *testing.T) {
 
 			rep, err = db.Prune(ctx, sqlstore.Retention{Deliveries: 7 * day, AuditEvents: 7 * day, Jobs: 7 * day})
 			require.NoError(t, err)
-			assert.Equal(t, sqlstore.PruneReport{Deliveries: 1, AuditEvents: 2100, Jobs: 1}, rep)
+			assert.Equal(t, sqlstore.PruneReport{Deliveries: 1, AuditEvents: events, Jobs: 1}, rep)
 
 			assert.False(t, claim("new-done", dead), "kept")
 			assert.False(t, claim("live-claim", dead), "a live claim is kept")

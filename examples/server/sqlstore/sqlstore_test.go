@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,7 +52,7 @@ func freshPostgres(t testing.TB) string {
 		}
 		t.Skipf("PostgreSQL not reachable at %s (%v); set GHBRIDGE_TEST_POSTGRES_URL", base, err)
 	}
-	schema := fmt.Sprintf("t_%d_%d", time.Now().UnixNano(), os.Getpid())
+	schema := fmt.Sprintf("t_%d_%d_%d", time.Now().UnixNano(), os.Getpid(), schemas.Add(1))
 	_, err = admin.ExecContext(ctx, "CREATE SCHEMA "+schema)
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -65,7 +66,45 @@ func freshPostgres(t testing.TB) string {
 	return base + sep + "search_path=" + schema
 }
 
+// schemas numbers the schemas freshPostgres makes, for tests in parallel.
+var schemas atomic.Int64
+
+// migratedSQLite is an empty database file with the schema migrated,
+// made once: under the race detector migrating a new file takes most of
+// a short test's time.
+var migratedSQLite = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "sqlstore-test-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "ghbridge.db")
+	db, err := sqlstore.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Close(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path + "-wal"); err == nil {
+		return nil, fmt.Errorf("%s-wal outlived Close: the file alone is not the database", path)
+	}
+	return os.ReadFile(path)
+})
+
+// freshSQLite returns the URL of a database file of the test's own, with
+// the schema migrated.
 func freshSQLite(t testing.TB) string {
+	t.Helper()
+	b, err := migratedSQLite()
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "ghbridge.db")
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	return "sqlite:" + path
+}
+
+// emptySQLite returns the URL of a database file not created yet.
+func emptySQLite(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "ghbridge.db")
 }
 
@@ -80,17 +119,22 @@ func open(t testing.TB, url string, opts ...sqlstore.Option) *sqlstore.DB {
 var backends = map[string]func(testing.TB) string{"sqlite": freshSQLite, "postgres": freshPostgres}
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	for name, fresh := range backends {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			t.Run("InstallationStore", func(t *testing.T) {
+				t.Parallel()
 				newStore := func(t *testing.T) credentials.InstallationStore { return open(t, fresh(t)).Installations() }
 				credentialstest.TestInstallationStore(t, newStore)
 				credentialstest.TestTenantRules(t, newStore)
 			})
 			t.Run("JobStore", func(t *testing.T) {
+				t.Parallel()
 				statustest.TestJobStore(t, func(t *testing.T) status.JobStore { return open(t, fresh(t)).Jobs() })
 			})
 			t.Run("DeliveryStore", func(t *testing.T) {
+				t.Parallel()
 				webhooktest.TestDeliveryStore(t, func(t *testing.T, now func() time.Time) webhook.DeliveryStore {
 					return open(t, fresh(t), sqlstore.WithClock(now)).Deliveries()
 				})
@@ -100,8 +144,10 @@ func TestConformance(t *testing.T) {
 }
 
 func TestInstallStates(t *testing.T) {
+	t.Parallel()
 	for name, fresh := range backends {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			db := open(t, fresh(t))
 			ctx := context.Background()
 			exp := time.Now().Add(time.Hour)
@@ -134,8 +180,10 @@ func TestInstallStates(t *testing.T) {
 }
 
 func TestMigrationsAreIdempotent(t *testing.T) {
-	for name, fresh := range backends {
+	t.Parallel()
+	for name, fresh := range map[string]func(testing.TB) string{"sqlite": emptySQLite, "postgres": freshPostgres} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			url := fresh(t)
 			var wg sync.WaitGroup
 			errs := make(chan error, 4)
@@ -166,8 +214,10 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 }
 
 func TestRecords(t *testing.T) {
+	t.Parallel()
 	for name, fresh := range backends {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			db := open(t, fresh(t))
 			ctx := context.Background()
 			rec := sqlstore.Record{Job: status.Job{ID: "j1", Tenant: "t1", Status: status.Pending, Owner: "acme", Repo: "api"},
@@ -183,8 +233,10 @@ func TestRecords(t *testing.T) {
 }
 
 func TestLeasesAndKV(t *testing.T) {
+	t.Parallel()
 	for name, fresh := range backends {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			db := open(t, fresh(t))
 			ctx := context.Background()
 			ok, err := db.TryLease(ctx, "reconcile", "a", time.Minute)
@@ -216,8 +268,10 @@ func TestLeasesAndKV(t *testing.T) {
 }
 
 func TestAuditAndPrune(t *testing.T) {
+	t.Parallel()
 	for name, fresh := range backends {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			db := open(t, fresh(t))
 			ctx := context.Background()
 			a := db.Audit(func(err error) { t.Error(err) })
@@ -242,6 +296,7 @@ func TestAuditAndPrune(t *testing.T) {
 // Two processes (here: two connection pools) on one PostgreSQL database:
 // a delivery is claimed once, and concurrent job updates do not both win.
 func TestReplicasSharePostgres(t *testing.T) {
+	t.Parallel()
 	url := freshPostgres(t)
 	a, b := open(t, url), open(t, url)
 	ctx := context.Background()
@@ -291,6 +346,7 @@ func TestReplicasSharePostgres(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
+	t.Parallel()
 	_, err := sqlstore.Open(context.Background(), "mysql://x")
 	assert.ErrorContains(t, err, "unsupported database URL")
 	_, err = sqlstore.Open(context.Background(), "sqlite:")
@@ -305,6 +361,7 @@ func TestOpenErrors(t *testing.T) {
 // A replica's remembered copy of a job never hides another replica's
 // update: the version decides.
 func TestReplicaCacheNeverStale(t *testing.T) {
+	t.Parallel()
 	url := freshPostgres(t)
 	a, b := open(t, url), open(t, url)
 	ctx := context.Background()
@@ -330,8 +387,10 @@ func TestReplicaCacheNeverStale(t *testing.T) {
 }
 
 func TestSaveDispatchIsACompareAndSet(t *testing.T) {
+	t.Parallel()
 	for name, fresh := range backends {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			db := open(t, fresh(t))
 			ctx := context.Background()
 			require.NoError(t, db.Jobs().CreateJob(ctx, status.Job{ID: "t.j1", Tenant: "t", Status: status.Pending}))
