@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ghbridge/ghbridge/github/githubtest"
@@ -75,9 +76,26 @@ type replica struct {
 	log       *os.File
 	mu        sync.Mutex
 	cmd       *exec.Cmd
+	up        chan struct{} // closed once the process last started answers /healthz
 }
 
 func (r *replica) url() string { return "http://" + r.addr }
+
+// boot starts the process and waits until it answers /healthz.
+func (r *replica) boot(ctx context.Context) error {
+	if err := r.start(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := r.healthy(ctx); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	close(r.up)
+	return nil
+}
 
 func (r *replica) start() error {
 	r.mu.Lock()
@@ -92,10 +110,25 @@ func (r *replica) start() error {
 	return nil
 }
 
-// kill sends SIGKILL and reaps the process.
+// ready returns a channel closed while the replica is up: after boot,
+// until the next kill.
+func (r *replica) ready() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.up
+}
+
+// kill sends SIGKILL and reaps the process. The replica is down from
+// before the signal, so that a client that saw it die waits for the next
+// boot.
 func (r *replica) kill() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	select {
+	case <-r.up:
+		r.up = make(chan struct{})
+	default:
+	}
 	if r.cmd != nil {
 		_ = r.cmd.Process.Kill()
 		_ = r.cmd.Wait()
@@ -105,6 +138,8 @@ func (r *replica) kill() {
 
 // healthy waits until the replica answers /healthz.
 func (r *replica) healthy(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
 	for {
 		resp, err := http.Get(r.url() + "/healthz")
 		if err == nil {
@@ -116,7 +151,7 @@ func (r *replica) healthy(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("server at %s did not come up: %w", r.addr, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+		case <-t.C:
 		}
 	}
 }
@@ -130,82 +165,131 @@ func freePort() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// Run builds the server, runs the campaign and prints its report to out.
+// buildServer builds this tree's server into dir and returns its path.
+// The binary is built without the race detector, whatever the caller's
+// build: the campaign tests how the server process behaves when killed.
+func buildServer(ctx context.Context, dir string, out io.Writer) (string, error) {
+	bin := filepath.Join(dir, "ghbridge-server")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/ghbridge/ghbridge/examples/server")
+	build.Stdout, build.Stderr = out, out
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("building the server: %w", err)
+	}
+	return bin, nil
+}
+
+// Run builds the server (unless Bin is set), runs the campaign and
+// prints its report to out.
 func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
-	var rep Report
-	rng := rand.New(rand.NewPCG(uint64(c.Seed), 0))
 	bin := c.Bin
 	if bin == "" {
-		bin = filepath.Join(c.Dir, "ghbridge-server")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/ghbridge/ghbridge/examples/server")
-		build.Stdout, build.Stderr = out, out
-		if err := build.Run(); err != nil {
-			return rep, fmt.Errorf("building the server: %w", err)
+		var err error
+		if bin, err = buildServer(ctx, c.Dir, out); err != nil {
+			return Report{}, err
 		}
 	}
+	s := &session{c: c, fake: newGitHub()}
+	defer s.fake.Close()
+	defer s.stop()
+	if err := s.startReplicas(ctx, bin); err != nil {
+		return Report{}, err
+	}
+	defer completeRuns(s.fake)()
+	var rep Report
+	jobs, lastUp, err := s.load(ctx, &rep)
+	if err != nil {
+		return rep, err
+	}
+	final := s.settle(ctx, jobs, lastUp.Add(c.Settle))
+	rep.SettledIn = time.Since(lastUp)
+	s.check(&rep, jobs, final)
+	rep.print(out)
+	return rep, nil
+}
 
+// session is one run of a campaign: the fake GitHub and the servers.
+type session struct {
+	c             Campaign
+	fake          *githubtest.Server
+	reps          []*replica
+	front, victim *replica
+}
+
+// newGitHub returns the fake GitHub: one repository with the deploy
+// workflow, installed.
+func newGitHub() *githubtest.Server {
 	fake := githubtest.NewServer()
-	defer fake.Close()
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id"}},
 	}})
 	fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	return fake
+}
 
-	var reps []*replica
-	for i := range max(c.Replicas, 1) {
+// startReplicas starts the servers, one after the other, points the
+// fake's webhook at the first and has it recover the installation. The
+// last is the victim.
+func (s *session) startReplicas(ctx context.Context, bin string) error {
+	for i := range max(s.c.Replicas, 1) {
 		addr, err := freePort()
 		if err != nil {
-			return rep, err
+			return err
 		}
-		lf, err := os.Create(filepath.Join(c.Dir, fmt.Sprintf("server-%d.log", i)))
+		lf, err := os.Create(filepath.Join(s.c.Dir, fmt.Sprintf("server-%d.log", i)))
 		if err != nil {
-			return rep, err
+			return err
 		}
-		defer lf.Close()
-		reps = append(reps, &replica{bin: bin, addr: addr, log: lf, env: append(os.Environ(),
-			"GITHUB_APP_ID="+strconv.FormatInt(fake.AppID, 10),
-			"GITHUB_APP_PRIVATE_KEY="+fake.PrivateKeyPEM(),
-			"GITHUB_API_URL="+fake.URL,
-			"GITHUB_WEBHOOK_SECRET="+webhookSecret,
-			"GHBRIDGE_API_KEYS="+tenant+":"+apiKey,
-			"GHBRIDGE_DATABASE_URL="+c.DB,
-			"GHBRIDGE_ADDR="+addr,
-			"GHBRIDGE_RECONCILE_INTERVAL=1s",
-			"GHBRIDGE_QUIET_AFTER=24h", // no polling: a job finishes only through its delivery
-			"GHBRIDGE_LOG_LEVEL=warn",
-			// The fake lists a run as soon as it exists; GitHub may take
-			// longer, hence the 2 min default.
-			"GHBRIDGE_DISPATCH_SETTLE=15s",
-		)})
-	}
-	defer func() {
-		for _, r := range reps {
-			r.kill()
-		}
-	}()
-	upCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for _, r := range reps {
-		if err := r.start(); err != nil {
-			return rep, err
-		}
-		if err := r.healthy(upCtx); err != nil {
-			return rep, err
+		r := &replica{bin: bin, addr: addr, log: lf, env: s.serverEnv(addr), up: make(chan struct{})}
+		s.reps = append(s.reps, r)
+		if err := r.boot(ctx); err != nil {
+			return err
 		}
 	}
-	front, victim := reps[0], reps[len(reps)-1]
-	fake.SetWebhook(front.url()+"/api/github/webhook", webhookSecret)
-	if code, err := call(front.url(), "POST", "/api/github/installations/recover", nil, nil); err != nil || code != 200 {
-		return rep, fmt.Errorf("recovering installations: %d %v", code, err)
+	s.front, s.victim = s.reps[0], s.reps[len(s.reps)-1]
+	s.fake.SetWebhook(s.front.url()+"/api/github/webhook", webhookSecret)
+	if code, err := call(s.front.url(), "POST", "/api/github/installations/recover", nil, nil); err != nil || code != 200 {
+		return fmt.Errorf("recovering installations: %d %v", code, err)
 	}
+	return nil
+}
 
-	// The runs complete on GitHub as soon as they exist; each completion
-	// is a delivery, failed while the server is down.
-	stopMover := make(chan struct{})
-	var moverDone sync.WaitGroup
-	moverDone.Add(1)
+// serverEnv is the environment of a server listening on addr.
+func (s *session) serverEnv(addr string) []string {
+	return append(os.Environ(),
+		"GITHUB_APP_ID="+strconv.FormatInt(s.fake.AppID, 10),
+		"GITHUB_APP_PRIVATE_KEY="+s.fake.PrivateKeyPEM(),
+		"GITHUB_API_URL="+s.fake.URL,
+		"GITHUB_WEBHOOK_SECRET="+webhookSecret,
+		"GHBRIDGE_API_KEYS="+tenant+":"+apiKey,
+		"GHBRIDGE_DATABASE_URL="+s.c.DB,
+		"GHBRIDGE_ADDR="+addr,
+		"GHBRIDGE_RECONCILE_INTERVAL=1s",
+		"GHBRIDGE_QUIET_AFTER=24h", // no polling: a job finishes only through its delivery
+		"GHBRIDGE_LOG_LEVEL=warn",
+		// The fake lists a run as soon as it exists; GitHub may take
+		// longer, hence the 2 min default. A kill between a dispatch and
+		// its record leaves it ambiguous: sent again after this.
+		"GHBRIDGE_DISPATCH_SETTLE=2s",
+	)
+}
+
+// stop kills the servers and closes their logs.
+func (s *session) stop() {
+	for _, r := range s.reps {
+		r.kill()
+		r.log.Close()
+	}
+}
+
+// completeRuns completes the runs on GitHub as soon as they exist, until
+// the returned stop is called; each completion is a delivery, failed
+// while the server is down.
+func completeRuns(fake *githubtest.Server) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer moverDone.Done()
+		defer close(done)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
 		for {
 			for _, run := range fake.Runs() {
 				if run.Status != "completed" {
@@ -213,109 +297,190 @@ func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 				}
 			}
 			select {
-			case <-stopMover:
+			case <-quit:
 				return
-			case <-time.After(20 * time.Millisecond):
+			case <-t.C:
 			}
 		}
 	}()
-	defer func() { close(stopMover); moverDone.Wait() }()
+	return func() { close(quit); <-done }
+}
 
-	// Jobs are created by several clients, retried through the crashes
-	// until the server answers; 201 and 409 (created by an earlier try
-	// whose answer was lost) are acknowledged.
+// load creates the jobs from several clients while the victim is killed
+// at random points of the load, and returns the jobs acknowledged and
+// when the victim was last up again.
+func (s *session) load(ctx context.Context, rep *Report) (jobs []string, lastUp time.Time, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	acked := make(chan string, s.c.Jobs)
+	progress := make(chan struct{}, 1) // a job was acknowledged
+	var n atomic.Int64
 	ids := make(chan string)
-	acked := make(chan string, c.Jobs)
 	var clients sync.WaitGroup
-	for range max(c.Concurrency, 1) {
+	for range max(s.c.Concurrency, 1) {
 		clients.Add(1)
 		go func() {
 			defer clients.Done()
 			for id := range ids {
-				for try := 0; ; try++ {
-					r := reps[rand.IntN(len(reps))]
-					code, err := call(r.url(), "POST", "/api/jobs", map[string]any{"id": id, "agent": map[string]any{
-						"owner": "acme", "repo": "deployer", "workflowId": "deploy.yml"}}, nil)
-					if err == nil && (code == 201 || code == 409) {
-						acked <- id
-						break
+				if s.create(ctx, id) {
+					acked <- id
+					n.Add(1)
+					select {
+					case progress <- struct{}{}:
+					default:
 					}
-					time.Sleep(20 * time.Millisecond)
 				}
 			}
 		}()
 	}
-	// The load is paced over a window in which the kills fall at random
-	// moments, so that they hit creations, dispatches and deliveries.
-	window := max(time.Duration(c.Kills)*700*time.Millisecond, 2*time.Second)
-	begin := time.Now()
 	go func() {
-		for i := range c.Jobs {
-			ids <- fmt.Sprintf("job-%d", i)
-			time.Sleep(window / time.Duration(max(c.Jobs, 1)))
+		defer close(ids)
+		for i := range s.c.Jobs {
+			select {
+			case ids <- fmt.Sprintf("job-%d", i):
+			case <-ctx.Done():
+				return
+			}
 		}
-		close(ids)
 	}()
-	if c.Outage > 0 {
-		fake.InjectFault(githubtest.Fault{Route: "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", Status: 503, Times: -1})
-		time.AfterFunc(c.Outage, fake.ClearFaults)
+	s.startOutage()
+	err = s.kills(ctx, rep, func() int { return int(n.Load()) }, progress)
+	lastUp = time.Now()
+	if err != nil {
+		cancel() // the clients give up
 	}
-	var at []time.Duration
-	for range c.Kills {
-		at = append(at, time.Duration(rng.Int64N(int64(window))))
-	}
-	slices.Sort(at)
-	for _, d := range at {
-		time.Sleep(time.Until(begin.Add(d)))
-		victim.kill()
-		rep.Kills++
-		if err := victim.start(); err != nil {
-			return rep, err
-		}
-	}
-	if err := victim.healthy(upCtx); err != nil {
-		return rep, err
-	}
-	lastRestart := time.Now()
 	clients.Wait()
 	close(acked)
-	var jobs []string
 	for id := range acked {
 		jobs = append(jobs, id)
 	}
 	rep.Acked = len(jobs)
+	return jobs, lastUp, err
+}
 
-	// Every acknowledged job must become successful, exactly once.
-	deadline := lastRestart.Add(c.Settle)
-	var final map[string]string
+// create posts the job to random servers until one acknowledges it:
+// 201, or 409 when an earlier try whose answer was lost created it. A
+// server that did not answer is tried again once it is up; one that
+// answered an error, a moment later.
+func (s *session) create(ctx context.Context, id string) bool {
+	agent := map[string]any{"owner": "acme", "repo": "deployer", "workflowId": "deploy.yml"}
 	for {
-		final = map[string]string{}
+		r := s.reps[rand.IntN(len(s.reps))]
+		code, err := call(r.url(), "POST", "/api/jobs", map[string]any{"id": id, "agent": agent}, nil)
+		if err == nil && (code == 201 || code == 409) {
+			return true
+		}
+		if !s.retry(ctx, r, err == nil) {
+			return false
+		}
+	}
+}
+
+// retry waits before a job is posted again to r: until it is up when it
+// did not answer, a moment when it answered an error. It reports false
+// when ctx ends first.
+func (s *session) retry(ctx context.Context, r *replica, answered bool) bool {
+	if answered {
+		t := time.NewTimer(20 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	select {
+	case <-r.ready():
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// startOutage makes GitHub refuse dispatches for the campaign's Outage.
+func (s *session) startOutage() {
+	if s.c.Outage > 0 {
+		s.fake.InjectFault(githubtest.Fault{Route: "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", Status: 503, Times: -1})
+		time.AfterFunc(s.c.Outage, s.fake.ClearFaults)
+	}
+}
+
+// kills SIGKILLs the victim at random points of the load: once the jobs
+// acknowledged reach a number drawn at random (0 to all of them), and the
+// victim is up again from the kill before.
+func (s *session) kills(ctx context.Context, rep *Report, acked func() int, progress <-chan struct{}) error {
+	rng := rand.New(rand.NewPCG(uint64(s.c.Seed), 0))
+	var at []int
+	for range s.c.Kills {
+		at = append(at, rng.IntN(max(s.c.Jobs, 0)+1))
+	}
+	slices.Sort(at)
+	for _, n := range at {
+		for acked() < n {
+			select {
+			case <-progress:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		s.victim.kill()
+		rep.Kills++
+		if err := s.victim.boot(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle asks for the jobs until each is successful, or until deadline,
+// and returns the status each was last seen in.
+func (s *session) settle(ctx context.Context, jobs []string, deadline time.Time) map[string]string {
+	final := map[string]string{}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
 		done := 0
 		for _, id := range jobs {
-			var job struct {
-				Status string `json:"status"`
-			}
-			code, err := call(front.url(), "GET", "/api/jobs/"+id, nil, &job)
-			switch {
-			case err != nil:
-				final[id] = "unreachable"
-			case code == 404:
-				final[id] = "lost"
-			default:
-				final[id] = job.Status
+			if final[id] != "successful" { // a final status stays
+				final[id] = s.statusOf(id)
 			}
 			if final[id] == "successful" {
 				done++
 			}
 		}
 		if done == len(jobs) || time.Now().After(deadline) {
-			break
+			return final
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return final
+		}
 	}
-	rep.SettledIn = time.Since(lastRestart)
+}
+
+// statusOf returns the job's status on the front server, "lost" when it
+// does not know the job, "unreachable" when it does not answer.
+func (s *session) statusOf(id string) string {
+	var job struct {
+		Status string `json:"status"`
+	}
+	code, err := call(s.front.url(), "GET", "/api/jobs/"+id, nil, &job)
+	switch {
+	case err != nil:
+		return "unreachable"
+	case code == 404:
+		return "lost"
+	}
+	return job.Status
+}
+
+// check counts what every acknowledged job should be and is not:
+// successful, from exactly one run.
+func (s *session) check(rep *Report, jobs []string, final map[string]string) {
 	runsOf := map[string]int{}
-	for _, run := range fake.Runs() {
+	for _, run := range s.fake.Runs() {
 		runsOf[run.Inputs["job_id"]]++
 		rep.Runs++
 	}
@@ -333,7 +498,7 @@ func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 			rep.Problems = append(rep.Problems, id+": "+final[id])
 		}
 		key := tenant + "." + id
-		if c.Unqualified {
+		if s.c.Unqualified {
 			key = id
 		}
 		if n := runsOf[key]; n > 1 {
@@ -341,7 +506,7 @@ func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("%s: %d runs", id, n))
 		}
 	}
-	for _, d := range fake.Deliveries() {
+	for _, d := range s.fake.Deliveries() {
 		rep.Deliveries++
 		if d.StatusCode < 200 || d.StatusCode > 299 {
 			rep.FailedDeliveries++
@@ -350,15 +515,18 @@ func (c Campaign) Run(ctx context.Context, out io.Writer) (Report, error) {
 			rep.Redeliveries++
 		}
 	}
-	fmt.Fprintln(out, rep)
-	for i, p := range rep.Problems {
+}
+
+// print writes the report and its first problems.
+func (r Report) print(out io.Writer) {
+	fmt.Fprintln(out, r)
+	for i, p := range r.Problems {
 		if i == 20 {
-			fmt.Fprintf(out, "  ... and %d more\n", len(rep.Problems)-20)
+			fmt.Fprintf(out, "  ... and %d more\n", len(r.Problems)-20)
 			break
 		}
 		fmt.Fprintln(out, "  "+p)
 	}
-	return rep, nil
 }
 
 // call sends a JSON request with the campaign's key and decodes the

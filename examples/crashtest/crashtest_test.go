@@ -12,11 +12,17 @@ import (
 )
 
 // TestCrashCampaign is the short campaign CI runs: a few kills on SQLite,
-// on PostgreSQL, and on two PostgreSQL replicas with one of them killed.
-// The full campaign is `go run ./examples/crashtest` (see the README).
+// on PostgreSQL, and on two PostgreSQL replicas with one of them killed,
+// the three at once on one server build. The full campaign is
+// `go run ./examples/crashtest` (see the README).
 func TestCrashCampaign(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills server processes")
+	}
+	var build bytes.Buffer
+	bin, err := buildServer(context.Background(), t.TempDir(), &build)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, build.String())
 	}
 	for _, tc := range []struct {
 		name     string
@@ -28,6 +34,7 @@ func TestCrashCampaign(t *testing.T) {
 		{"postgres-2-replicas", "postgres", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			if tc.db == "postgres" {
 				requirePostgres(t)
@@ -37,7 +44,8 @@ func TestCrashCampaign(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer drop()
-			c := Campaign{DB: url, Dir: dir, Jobs: 80, Kills: 3, Replicas: tc.replicas, Concurrency: 8, Seed: time.Now().UnixNano(), Settle: 150 * time.Second}
+			c := Campaign{DB: url, Dir: dir, Bin: bin, Jobs: 40, Kills: 3, Replicas: tc.replicas, Concurrency: 8,
+				Seed: time.Now().UnixNano(), Settle: 150 * time.Second}
 			var out bytes.Buffer
 			rep, err := c.Run(context.Background(), &out)
 			if err != nil {
