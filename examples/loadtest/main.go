@@ -41,6 +41,7 @@ import (
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	"github.com/ghbridge/ghbridge/examples/server/app"
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/status"
 	"github.com/ghbridge/ghbridge/webhook"
 )
@@ -89,34 +90,79 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, idle 
 		wal = watchWAL(path + "-wal")
 		defer wal.stop()
 	}
-	if fixture == "" {
-		if fixture, err = findFixture(); err != nil {
-			return err
-		}
-	}
-	base, err := os.ReadFile(fixture)
+	base, err := readFixture(fixture)
 	if err != nil {
 		return err
 	}
-
-	env := map[string]string{"GHBRIDGE_DATABASE_URL": dbURL, "GITHUB_WEBHOOK_SECRET": secret, "GHBRIDGE_LOG_LEVEL": "error"}
-	cfg, err := app.LoadConfig(credentials.MapLookup(env))
-	if err != nil {
-		return err
-	}
-	srv, err := app.New(ctx, cfg, app.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		return err
-	}
-	serverURL, stop, err := srv.ServeLoopback(ctx)
+	srv, url, stop, err := startServer(ctx, dbURL)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	url := serverURL + "/api/github/webhook"
+	if err := createRunningJobs(ctx, srv.DB().Jobs(), jobs); err != nil {
+		return err
+	}
+	perJob, size, err := prepareDeliveries(base, jobs)
+	if err != nil {
+		return err
+	}
+	stopProfile, err := startProfile(cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	res := loadResult{dialect: srv.DB().Dialect(), jobs: jobs, size: size, concurrency: concurrency, idle: idle, wal: wal != nil}
+	if wal != nil {
+		res.setupPeak = wal.reset() // the peak while the jobs were created
+	}
+	res.latencies, res.failed, res.elapsed = postAll(url, perJob, concurrency)
+	pprof.StopCPUProfile()
+	if wal != nil {
+		res.walPeak = wal.peak()
+		time.Sleep(idle) // the writes pause: the WAL may shrink back
+		res.walIdle = wal.size()
+	}
+	if res.finished, res.recorded, err = countDone(ctx, srv, jobs); err != nil {
+		return err
+	}
+	res.print(out)
+	return res.check()
+}
 
-	// Jobs, as a dispatch would have left them.
-	store := srv.DB().Jobs()
+// readFixture reads the workflow_run payload: fixture, or the repository's
+// webhook/testdata one.
+func readFixture(fixture string) ([]byte, error) {
+	if fixture == "" {
+		var err error
+		if fixture, err = findFixture(); err != nil {
+			return nil, err
+		}
+	}
+	return os.ReadFile(fixture)
+}
+
+// startServer starts the server on dbURL on loopback and returns its
+// webhook URL.
+func startServer(ctx context.Context, dbURL string) (srv *app.Server, url string, stop func() error, err error) {
+	env := map[string]string{"GHBRIDGE_DATABASE_URL": dbURL, "GITHUB_WEBHOOK_SECRET": secret, "GHBRIDGE_LOG_LEVEL": "error"}
+	cfg, err := app.LoadConfig(credentials.MapLookup(env))
+	if err != nil {
+		return nil, "", nil, err
+	}
+	srv, err = app.New(ctx, cfg, app.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return nil, "", nil, err
+	}
+	serverURL, stop, err := srv.ServeLoopback(ctx)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return srv, serverURL + "/api/github/webhook", stop, nil
+}
+
+// createRunningJobs creates the jobs as a dispatch would have left them:
+// in progress, job-i with run 40,000,000+i.
+func createRunningJobs(ctx context.Context, store status.JobStore, jobs int) error {
 	for i := range jobs {
 		j := status.Job{ID: fmt.Sprintf("job-%d", i), Status: status.InProgress, Kind: "workflow_dispatch",
 			Owner: "acme", Repo: "deployer", InstallationID: 777, RunID: int64(40_000_000 + i), RunAttempt: 1}
@@ -124,14 +170,19 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, idle 
 			return err
 		}
 	}
-	// Payloads, prepared before the clock starts.
+	return nil
+}
+
+// prepareDeliveries signs each job's three deliveries (requested,
+// in_progress, completed) before the clock starts, from the base payload,
+// and returns them with the size of one.
+func prepareDeliveries(base []byte, jobs int) (perJob [][]delivery, size int, err error) {
 	var tmpl map[string]any
 	if err := json.Unmarshal(base, &tmpl); err != nil {
-		return err
+		return nil, 0, err
 	}
 	steps := []struct{ action, status, conclusion string }{{"requested", "queued", ""}, {"in_progress", "in_progress", ""}, {"completed", "completed", "success"}}
-	perJob := make([][]delivery, jobs)
-	size := 0
+	perJob = make([][]delivery, jobs)
 	for i := range jobs {
 		for s, st := range steps {
 			run := tmpl["workflow_run"].(map[string]any)
@@ -144,33 +195,42 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, idle 
 			tmpl["action"] = st.action
 			body, err := json.Marshal(tmpl)
 			if err != nil {
-				return err
+				return nil, 0, err
 			}
 			size = len(body)
 			perJob[i] = append(perJob[i], delivery{id: fmt.Sprintf("%d-%d", i, s), sig: webhook.Sign(secret, body), body: body})
 		}
 	}
+	return perJob, size, nil
+}
 
+// startProfile starts a CPU profile into the file cpuprofile, when set;
+// stop closes the file.
+func startProfile(cpuprofile string) (stop func(), err error) {
+	if cpuprofile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(cpuprofile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// postAll posts each job's deliveries in order, jobs concurrency at a
+// time, and returns each delivery's latency, the answers other than 200,
+// and the time it all took.
+func postAll(url string, perJob [][]delivery, concurrency int) (latencies []time.Duration, failed int64, elapsed time.Duration) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency, MaxConnsPerHost: concurrency}}
-	latencies := make([]time.Duration, 0, jobs*len(steps))
+	latencies = make([]time.Duration, 0, len(perJob)*3)
 	var mu sync.Mutex
-	var failed atomic.Int64
+	var fails atomic.Int64
 	next := make(chan int)
 	var wg sync.WaitGroup
-	if cpuprofile != "" {
-		f, err := os.Create(cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-	}
-	var setupPeak int64
-	if wal != nil {
-		setupPeak = wal.reset() // the peak while the jobs were created
-	}
 	start := time.Now()
 	for range concurrency {
 		wg.Add(1)
@@ -181,7 +241,7 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, idle 
 				for _, d := range perJob[i] {
 					t := time.Now()
 					if !post(client, url, d) {
-						failed.Add(1)
+						fails.Add(1)
 					}
 					local = append(local, time.Since(t))
 				}
@@ -191,50 +251,61 @@ func run(dbFlag string, jobs, concurrency int, fixture, cpuprofile string, idle 
 			mu.Unlock()
 		}()
 	}
-	for i := range jobs {
+	for i := range perJob {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	elapsed := time.Since(start)
-	pprof.StopCPUProfile()
-	var walPeak, walIdle int64
-	if wal != nil {
-		walPeak = wal.peak()
-		time.Sleep(idle) // the writes pause: the WAL may shrink back
-		walIdle = wal.size()
-	}
+	return latencies, fails.Load(), time.Since(start)
+}
 
-	// None lost: every delivery recorded, every job finished.
-	var finished, recorded int
+// countDone counts the jobs finished and the deliveries recorded.
+func countDone(ctx context.Context, srv *app.Server, jobs int) (finished, recorded int, err error) {
 	for i := range jobs {
-		j, err := store.GetJob(ctx, fmt.Sprintf("job-%d", i))
+		j, err := srv.DB().Jobs().GetJob(ctx, fmt.Sprintf("job-%d", i))
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		if j.Status == status.Successful {
 			finished++
 		}
 	}
 	recorded, err = countDeliveries(srv)
-	if err != nil {
-		return err
-	}
-	slices.Sort(latencies)
-	pct := func(p float64) time.Duration { return latencies[int(float64(len(latencies)-1)*p)] }
-	n := len(latencies)
-	fmt.Fprintf(out, "database      %s\n", srv.DB().Dialect())
-	fmt.Fprintf(out, "deliveries    %d (%d jobs x 3, %d bytes each, %d in flight)\n", n, jobs, size, concurrency)
-	fmt.Fprintf(out, "elapsed       %s\n", elapsed.Round(time.Millisecond))
-	fmt.Fprintf(out, "throughput    %.0f deliveries/s\n", float64(n)/elapsed.Seconds())
-	fmt.Fprintf(out, "latency       p50 %s  p90 %s  p99 %s  max %s\n", pct(.5).Round(time.Microsecond), pct(.9).Round(time.Microsecond), pct(.99).Round(time.Microsecond), latencies[n-1].Round(time.Microsecond))
-	if wal != nil {
+	return finished, recorded, err
+}
+
+// loadResult is what a run of the delivery load measured.
+type loadResult struct {
+	dialect                     sqlstore.Dialect
+	jobs, size, concurrency     int
+	elapsed, idle               time.Duration
+	latencies                   []time.Duration
+	failed                      int64
+	wal                         bool
+	walPeak, setupPeak, walIdle int64
+	finished, recorded          int
+}
+
+func (r loadResult) print(out io.Writer) {
+	slices.Sort(r.latencies)
+	pct := func(p float64) time.Duration { return r.latencies[int(float64(len(r.latencies)-1)*p)] }
+	n := len(r.latencies)
+	fmt.Fprintf(out, "database      %s\n", r.dialect)
+	fmt.Fprintf(out, "deliveries    %d (%d jobs x 3, %d bytes each, %d in flight)\n", n, r.jobs, r.size, r.concurrency)
+	fmt.Fprintf(out, "elapsed       %s\n", r.elapsed.Round(time.Millisecond))
+	fmt.Fprintf(out, "throughput    %.0f deliveries/s\n", float64(n)/r.elapsed.Seconds())
+	fmt.Fprintf(out, "latency       p50 %s  p90 %s  p99 %s  max %s\n", pct(.5).Round(time.Microsecond), pct(.9).Round(time.Microsecond), pct(.99).Round(time.Microsecond), r.latencies[n-1].Round(time.Microsecond))
+	if r.wal {
 		fmt.Fprintf(out, "wal           peak %.1f MB during the load (%.1f MB while creating the jobs), %.1f MB after %s without writes\n",
-			mb(walPeak), mb(setupPeak), mb(walIdle), idle)
+			mb(r.walPeak), mb(r.setupPeak), mb(r.walIdle), r.idle)
 	}
-	fmt.Fprintf(out, "errors        %d non-200 answers\n", failed.Load())
-	fmt.Fprintf(out, "lost          %d deliveries unrecorded, %d jobs not finished\n", n-recorded, jobs-finished)
-	if failed.Load() > 0 || recorded != n || finished != jobs {
+	fmt.Fprintf(out, "errors        %d non-200 answers\n", r.failed)
+	fmt.Fprintf(out, "lost          %d deliveries unrecorded, %d jobs not finished\n", n-r.recorded, r.jobs-r.finished)
+}
+
+// check fails when a delivery was refused or lost, or a job not finished.
+func (r loadResult) check() error {
+	if r.failed > 0 || r.recorded != len(r.latencies) || r.finished != r.jobs {
 		return fmt.Errorf("deliveries were lost or refused")
 	}
 	return nil
