@@ -3,12 +3,12 @@
 package testdb
 
 import (
+	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
 )
@@ -35,7 +35,9 @@ func Fresh(kind, dir, prefix string) (url string, drop func(), err error) {
 		if err != nil {
 			return "", nil, err
 		}
-		schema := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+		// Random, for databases made at once (the crash campaigns run in
+		// parallel).
+		schema := prefix + "_" + strings.ToLower(rand.Text())
 		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
 			admin.Close()
 			return "", nil, fmt.Errorf("PostgreSQL at %s: %w", base, err)

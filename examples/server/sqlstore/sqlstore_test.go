@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,7 +52,7 @@ func freshPostgres(t testing.TB) string {
 		}
 		t.Skipf("PostgreSQL not reachable at %s (%v); set GHBRIDGE_TEST_POSTGRES_URL", base, err)
 	}
-	schema := fmt.Sprintf("t_%d_%d_%d", time.Now().UnixNano(), os.Getpid(), schemas.Add(1))
+	schema := "t_" + strings.ToLower(rand.Text()) // tests run in parallel
 	_, err = admin.ExecContext(ctx, "CREATE SCHEMA "+schema)
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -65,9 +65,6 @@ func freshPostgres(t testing.TB) string {
 	}
 	return base + sep + "search_path=" + schema
 }
-
-// schemas numbers the schemas freshPostgres makes, for tests in parallel.
-var schemas atomic.Int64
 
 // migratedSQLite is an empty database file with the schema migrated,
 // made once: under the race detector migrating a new file takes most of
