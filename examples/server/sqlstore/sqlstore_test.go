@@ -2,18 +2,14 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -25,46 +21,6 @@ import (
 	"github.com/ghbridge/ghbridge/webhook"
 	"github.com/ghbridge/ghbridge/webhook/webhooktest"
 )
-
-// PostgresURL returns the test database URL: $GHBRIDGE_TEST_POSTGRES_URL,
-// or the local server this machine kind runs.
-func postgresURL() string {
-	if u := os.Getenv("GHBRIDGE_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// freshPostgres returns the URL of an empty schema of its own, dropped
-// when the test ends. Without a reachable server the test is skipped,
-// unless GHBRIDGE_TEST_POSTGRES=required (as .ci/run sets it).
-func freshPostgres(t testing.TB) string {
-	t.Helper()
-	base := postgresURL()
-	admin, err := sql.Open("pgx", base)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		admin.Close()
-		if os.Getenv("GHBRIDGE_TEST_POSTGRES") == "required" {
-			t.Fatalf("PostgreSQL at %s is required but unreachable: %v", base, err)
-		}
-		t.Skipf("PostgreSQL not reachable at %s (%v); set GHBRIDGE_TEST_POSTGRES_URL", base, err)
-	}
-	schema := "t_" + strings.ToLower(rand.Text()) // tests run in parallel
-	_, err = admin.ExecContext(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
 
 // migratedSQLite is an empty database file with the schema migrated,
 // made once: under the race detector migrating a new file takes most of
@@ -178,7 +134,7 @@ func TestInstallStates(t *testing.T) {
 
 func TestMigrationsAreIdempotent(t *testing.T) {
 	t.Parallel()
-	for name, fresh := range map[string]func(testing.TB) string{"sqlite": emptySQLite, "postgres": freshPostgres} {
+	for name, fresh := range map[string]func(testing.TB) string{"sqlite": emptySQLite, "postgres": emptyPostgres} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			url := fresh(t)
