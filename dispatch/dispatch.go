@@ -233,7 +233,13 @@ func WithAutoMerge(merge bool) Option {
 	return func(d *Dispatcher) { d.autoMerge = merge }
 }
 
-// WithClock sets the clock, for tests.
+// WithClock sets the clock that dates dispatches and measures settle
+// windows (default time.Now; nil keeps it). Hosts that drive Step with a
+// clock of their own (tests, a simulated queue) set it. Step never waits:
+// it returns State.RetryAt for the host's queue to schedule. Only the
+// blocking Dispatch waits between run lookups, RunLookup.Interval of real
+// time, a number of times fixed by RunLookup.Timeout and Settle, so a
+// clock held still cannot make it wait forever.
 func WithClock(now func() time.Time) Option {
 	return func(d *Dispatcher) {
 		if now != nil {
