@@ -268,7 +268,8 @@ func (h *Handler) parse(x *exchange, hdr http.Header, body []byte, form bool) (*
 	if routes != nil && routes.decode != nil {
 		key, typed, hd, err = routes.decode(payload)
 	} else {
-		err = gojson.UnmarshalOf(payload, &hd)
+		err = gojson.UnmarshalOf(payload, &hd, gojson.DecodeNoCopyString())
+		hd.detach()
 	}
 	if err != nil {
 		x.obs.Err = err
