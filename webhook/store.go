@@ -110,7 +110,8 @@ type MemoryDeliveryStore struct {
 	// holders interns claim holders, so entries hold small numbers.
 	holders    []Holder
 	holderIDs  map[Holder]int32
-	holderTrim int // len(holders) at which unused holders are dropped
+	holderTrim int   // len(holders) at which unused holders are dropped
+	lastHolder int32 // the holder interned last, if still in holders
 	// last is the id claimed last, whose completion usually comes next.
 	last struct {
 		id  string
@@ -321,7 +322,11 @@ func (s *MemoryDeliveryStore) dropFront() {
 // intern returns holder's number, dropping the holders no entry names
 // when they become many; s.mu held.
 func (s *MemoryDeliveryStore) intern(holder Holder) int32 {
+	if id := s.lastHolder; int(id) < len(s.holders) && s.holders[id] == holder {
+		return id // usually the same holder every time: no hashing
+	}
 	if id, ok := s.holderIDs[holder]; ok {
+		s.lastHolder = id
 		return id
 	}
 	if len(s.holders) >= s.holderTrim {
@@ -330,6 +335,7 @@ func (s *MemoryDeliveryStore) intern(holder Holder) int32 {
 	id := int32(len(s.holders))
 	s.holders = append(s.holders, holder)
 	s.holderIDs[holder] = id
+	s.lastHolder = id
 	return id
 }
 
