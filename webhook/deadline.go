@@ -76,7 +76,9 @@ func (c *lazyDeadline) live() context.Context {
 	if a := c.armed.Load(); a != nil {
 		return a.ctx
 	}
-	if c.canceled.Load() || !time.Now().Before(c.deadline) {
+	// time.Until reads the monotonic clock only, when the deadline has a
+	// monotonic reading (one made from time.Now).
+	if c.canceled.Load() || time.Until(c.deadline) <= 0 {
 		return c.arm()
 	}
 	return nil
