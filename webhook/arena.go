@@ -28,47 +28,49 @@ func decodeJSON(payload []byte, v any) error {
 // checks it); types with maps are not detachers.
 type detacher interface{ detach() }
 
-// stringArena moves strings into one allocation (one per len(strs)
-// strings): its user visits them with str, then calls move.
+// stringArena moves strings into one allocation, in two passes over
+// them: the first adds up their lengths, the second copies them, pointing
+// each at its copy. Its user visits the strings with str while next is
+// true:
 //
 //	var a stringArena
-//	a.str(&v.Name)
-//	a.str(&v.Title)
-//	a.move()
+//	for a.next() {
+//		a.str(&v.Name)
+//		a.str(&v.Title)
+//	}
+//
+// str keeps no pointer it is given, so that a value on the stack stays
+// there.
 type stringArena struct {
-	n    int // strs[:n] are the non-empty strings visited
-	size int // their total length
-	strs [32]*string
+	pass int // 1 measures, 2 copies
+	size int
+	// buf is grown to size before the copies: it never moves, and a
+	// strings.Builder never modifies the bytes written to it, so that a
+	// string of its bytes is a string of its own.
+	buf strings.Builder
+}
+
+// next starts the next pass, or reports that the strings are moved.
+func (a *stringArena) next() bool {
+	a.pass++
+	if a.pass == 2 {
+		a.buf.Grow(a.size)
+	}
+	return a.pass <= 2
 }
 
 // str visits a string.
 func (a *stringArena) str(s *string) {
-	if len(*s) == 0 {
+	switch {
+	case len(*s) == 0:
 		*s = "" // not an empty string at an address in the payload
-		return
+	case a.pass == 1:
+		a.size += len(*s)
+	default:
+		off := a.buf.Len()
+		a.buf.WriteString(*s)
+		*s = a.buf.String()[off:]
 	}
-	if a.n == len(a.strs) {
-		a.move()
-	}
-	a.strs[a.n] = s
-	a.n++
-	a.size += len(*s)
-}
-
-// move copies the strings visited into one allocation, points them at
-// their copies, and starts again.
-func (a *stringArena) move() {
-	// A strings.Builder never modifies the bytes written to it, and,
-	// grown once to the total, never moves them: a string of its bytes
-	// is a string of its own.
-	var b strings.Builder
-	b.Grow(a.size)
-	for _, s := range a.strs[:a.n] {
-		off := b.Len()
-		b.WriteString(*s)
-		*s = b.String()[off:]
-	}
-	a.n, a.size = 0, 0
 }
 
 func (r *Repository) strings(a *stringArena) {
@@ -92,107 +94,114 @@ func (d *Deployment) strings(a *stringArena) {
 
 func (hd *head) detach() {
 	var a stringArena
-	a.str(&hd.Action)
-	hd.Repository.strings(&a)
-	a.move()
+	for a.next() {
+		a.str(&hd.Action)
+		hd.Repository.strings(&a)
+	}
 }
 
 func (e *WorkflowRunEvent) detach() {
 	var a stringArena
-	a.str(&e.Action)
-	r := &e.WorkflowRun
-	a.str(&r.Name)
-	a.str(&r.DisplayTitle)
-	a.str(&r.Event)
-	a.str(&r.Status)
-	a.str(&r.Conclusion)
-	a.str(&r.HeadBranch)
-	a.str(&r.HeadSHA)
-	a.str(&r.Path)
-	a.str(&r.URL)
-	a.str(&r.HTMLURL)
-	r.TriggeringActor.strings(&a)
-	e.Repository.strings(&a)
-	a.move()
+	for a.next() {
+		a.str(&e.Action)
+		r := &e.WorkflowRun
+		a.str(&r.Name)
+		a.str(&r.DisplayTitle)
+		a.str(&r.Event)
+		a.str(&r.Status)
+		a.str(&r.Conclusion)
+		a.str(&r.HeadBranch)
+		a.str(&r.HeadSHA)
+		a.str(&r.Path)
+		a.str(&r.URL)
+		a.str(&r.HTMLURL)
+		r.TriggeringActor.strings(&a)
+		e.Repository.strings(&a)
+	}
 }
 
 func (e *WorkflowJobEvent) detach() {
 	var a stringArena
-	a.str(&e.Action)
-	j := &e.WorkflowJob
-	a.str(&j.Name)
-	a.str(&j.WorkflowName)
-	a.str(&j.Status)
-	a.str(&j.Conclusion)
-	a.str(&j.HTMLURL)
-	for i := range j.Steps {
-		s := &j.Steps[i]
-		a.str(&s.Name)
-		a.str(&s.Status)
-		a.str(&s.Conclusion)
+	for a.next() {
+		a.str(&e.Action)
+		j := &e.WorkflowJob
+		a.str(&j.Name)
+		a.str(&j.WorkflowName)
+		a.str(&j.Status)
+		a.str(&j.Conclusion)
+		a.str(&j.HTMLURL)
+		for i := range j.Steps {
+			s := &j.Steps[i]
+			a.str(&s.Name)
+			a.str(&s.Status)
+			a.str(&s.Conclusion)
+		}
+		e.Repository.strings(&a)
 	}
-	e.Repository.strings(&a)
-	a.move()
 }
 
 func (e *DeploymentStatusEvent) detach() {
 	var a stringArena
-	a.str(&e.Action)
-	s := &e.DeploymentStatus
-	a.str(&s.State)
-	a.str(&s.Description)
-	a.str(&s.Environment)
-	a.str(&s.LogURL)
-	a.str(&s.TargetURL)
-	a.str(&s.Creator.Login)
-	a.str(&s.Creator.Type)
-	a.str(&s.PerformedViaGitHubApp.Slug)
-	e.Deployment.strings(&a)
-	e.Repository.strings(&a)
-	a.move()
+	for a.next() {
+		a.str(&e.Action)
+		s := &e.DeploymentStatus
+		a.str(&s.State)
+		a.str(&s.Description)
+		a.str(&s.Environment)
+		a.str(&s.LogURL)
+		a.str(&s.TargetURL)
+		a.str(&s.Creator.Login)
+		a.str(&s.Creator.Type)
+		a.str(&s.PerformedViaGitHubApp.Slug)
+		e.Deployment.strings(&a)
+		e.Repository.strings(&a)
+	}
 }
 
 func (e *CheckRunEvent) detach() {
 	var a stringArena
-	a.str(&e.Action)
-	c := &e.CheckRun
-	a.str(&c.Name)
-	a.str(&c.HeadSHA)
-	a.str(&c.ExternalID)
-	a.str(&c.Status)
-	a.str(&c.Conclusion)
-	a.str(&c.HTMLURL)
-	e.Repository.strings(&a)
-	a.str(&e.RequestedAction.Identifier)
-	e.Sender.strings(&a)
-	a.move()
+	for a.next() {
+		a.str(&e.Action)
+		c := &e.CheckRun
+		a.str(&c.Name)
+		a.str(&c.HeadSHA)
+		a.str(&c.ExternalID)
+		a.str(&c.Status)
+		a.str(&c.Conclusion)
+		a.str(&c.HTMLURL)
+		e.Repository.strings(&a)
+		a.str(&e.RequestedAction.Identifier)
+		e.Sender.strings(&a)
+	}
 }
 
 func (e *DeploymentProtectionRuleEvent) detach() {
 	var a stringArena
-	a.str(&e.Action)
-	a.str(&e.Environment)
-	a.str(&e.Event)
-	a.str(&e.SHA)
-	a.str(&e.Ref)
-	a.str(&e.DeploymentCallbackURL)
-	e.Deployment.strings(&a)
-	e.Repository.strings(&a)
-	e.Sender.strings(&a)
-	a.move()
+	for a.next() {
+		a.str(&e.Action)
+		a.str(&e.Environment)
+		a.str(&e.Event)
+		a.str(&e.SHA)
+		a.str(&e.Ref)
+		a.str(&e.DeploymentCallbackURL)
+		e.Deployment.strings(&a)
+		e.Repository.strings(&a)
+		e.Sender.strings(&a)
+	}
 }
 
 func (e *PullRequestEvent) detach() {
 	var a stringArena
-	a.str(&e.Action)
-	p := &e.PullRequest
-	a.str(&p.State)
-	a.str(&p.Title)
-	a.str(&p.Body)
-	a.str(&p.HTMLURL)
-	a.str(&p.Head.Ref)
-	a.str(&p.Head.SHA)
-	a.str(&p.Base.Ref)
-	e.Repository.strings(&a)
-	a.move()
+	for a.next() {
+		a.str(&e.Action)
+		p := &e.PullRequest
+		a.str(&p.State)
+		a.str(&p.Title)
+		a.str(&p.Body)
+		a.str(&p.HTMLURL)
+		a.str(&p.Head.Ref)
+		a.str(&p.Head.SHA)
+		a.str(&p.Base.Ref)
+		e.Repository.strings(&a)
+	}
 }
