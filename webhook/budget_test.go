@@ -50,9 +50,10 @@ func BenchmarkEdgeChecks(b *testing.B) {
 	hdr := http.Header{"Content-Type": {"application/json"}, "X-Github-Event": {"workflow_run"},
 		"X-Github-Delivery": {"72d3162e-cc78-11e3-81ab-4c9367dc0958"}, "X-Github-Hook-Id": {"123456789"}}
 	budget := &byteBudget{limit: DefaultUnverifiedBudget}
+	var values [len(checkedHeaders)]string
 	b.ReportAllocs()
 	for b.Loop() {
-		if checkHeaders(hdr) != "" || EventLabel(hdr["X-Github-Event"][0]) != "workflow_run" || !budget.tryAcquire(18000) {
+		if checkHeaders(hdr, &values) != "" || EventLabel(values[0]) != "workflow_run" || !budget.tryAcquire(18000) {
 			b.Fatal("refused")
 		}
 		budget.release(18000)

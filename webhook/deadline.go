@@ -32,10 +32,19 @@ type armedDeadline struct {
 // parent is done, or when stop is called, whichever comes first. Call
 // stop when the work is done, as with a context.CancelFunc.
 func withLazyDeadline(parent context.Context, deadline time.Time) *lazyDeadline {
+	c := new(lazyDeadline)
+	c.start(parent, deadline)
+	return c
+}
+
+// start makes c, a zero lazyDeadline that nothing uses yet, what
+// withLazyDeadline returns: so that it can be a field of a larger
+// allocation.
+func (c *lazyDeadline) start(parent context.Context, deadline time.Time) {
 	if d, ok := parent.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	return &lazyDeadline{parent: parent, deadline: deadline}
+	c.parent, c.deadline = parent, deadline
 }
 
 // Deadline implements context.Context.
@@ -67,7 +76,9 @@ func (c *lazyDeadline) live() context.Context {
 	if a := c.armed.Load(); a != nil {
 		return a.ctx
 	}
-	if c.canceled.Load() || !time.Now().Before(c.deadline) {
+	// time.Until reads the monotonic clock only, when the deadline has a
+	// monotonic reading (one made from time.Now).
+	if c.canceled.Load() || time.Until(c.deadline) <= 0 {
 		return c.arm()
 	}
 	return nil

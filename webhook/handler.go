@@ -41,7 +41,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	gojson "github.com/goccy/go-json"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ghbridge/ghbridge/internal/otelx"
@@ -402,7 +401,7 @@ type head struct {
 // Decode decodes the payload into v (any struct with json tags), for
 // handlers registered with On; Handle decodes it for its handlers.
 func (d *Delivery) Decode(v any) error {
-	if err := gojson.Unmarshal(d.Payload, v); err != nil {
+	if err := decodeJSON(d.Payload, v); err != nil {
 		return fmt.Errorf("decoding the %s payload: %w", d.Event, err)
 	}
 	return nil
@@ -472,7 +471,7 @@ func Handle[E any](h *Handler, pattern string, fn func(ctx context.Context, d *D
 			if r.decode == nil {
 				r.decode = func(payload []byte) (any, any, head, error) {
 					e := new(E)
-					err := gojson.Unmarshal(payload, e)
+					err := decodeJSON(payload, e)
 					return typedKey[E]{}, e, any(e).(headed).head(), err
 				}
 			}

@@ -26,12 +26,16 @@ import (
 
 // exchange is one delivery in flight: what the steps of ServeHTTP share.
 type exchange struct {
-	w     http.ResponseWriter
-	ctx   context.Context // the request's, under the delivery's span
-	span  trace.Span
-	start time.Time
-	event string // X-GitHub-Event as sent
-	obs   Observation
+	w      http.ResponseWriter
+	ctx    context.Context // the request's, under the delivery's span
+	span   trace.Span
+	start  time.Time
+	event  string // X-GitHub-Event as sent
+	hookID string // X-GitHub-Hook-ID as sent
+	// badHeader is why the GitHub headers are unusable, or "".
+	badHeader string
+	routes    *eventRoutes // what is registered for the event, or nil
+	obs       Observation
 }
 
 // reply is a step's verdict. The zero reply lets the delivery go on to
@@ -79,11 +83,11 @@ func (h *Handler) serve(x *exchange, r *http.Request) reply {
 	if rep.final() {
 		return rep
 	}
-	d, rep := h.parse(x, r.Header, body, form)
+	in, rep := h.parse(x, body, form)
 	if rep.final() {
 		return rep
 	}
-	return h.dispatch(x, d)
+	return h.dispatch(x, in)
 }
 
 // spanStart holds, by event label (EventLabel), the options a delivery's
@@ -97,12 +101,26 @@ var spanStart = sync.OnceValue(func() map[string][]trace.SpanStartOption {
 	return m
 })
 
-// begin starts the exchange of a request: its clock and its span.
+// eventSpan returns EventLabel(event) and the options of its span, in one
+// lookup for a known event.
+func eventSpan(event string) (string, []trace.SpanStartOption) {
+	m := spanStart()
+	if opts, ok := m[event]; ok {
+		return event, opts
+	}
+	return OtherEvent, m[OtherEvent]
+}
+
+// begin starts the exchange of a request: its clock, its GitHub headers
+// (checked by checkRequest) and its span.
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request) exchange {
-	event := header(r.Header, "X-Github-Event")
-	x := exchange{w: w, start: time.Now(), event: event,
-		obs: Observation{DeliveryID: header(r.Header, "X-Github-Delivery"), Event: EventLabel(event)}}
-	x.ctx, x.span = h.tracer.Start(r.Context(), "ghbridge.webhook", spanStart()[x.obs.Event]...)
+	x := exchange{w: w, start: time.Now()}
+	var hdr [len(checkedHeaders)]string
+	x.badHeader = checkHeaders(r.Header, &hdr)
+	x.event, x.obs.DeliveryID, x.hookID = hdr[0], hdr[1], hdr[2]
+	label, opts := eventSpan(x.event)
+	x.obs.Event = label
+	x.ctx, x.span = h.tracer.Start(r.Context(), "ghbridge.webhook", opts...)
 	return x
 }
 
@@ -181,9 +199,9 @@ func appendJSONString(b []byte, s string) []byte {
 // body is read: unusable GitHub headers, another method, another content
 // type, a body announced too large. It reports whether the body is a form.
 func (h *Handler) checkRequest(x *exchange, r *http.Request) (form bool, rep reply) {
-	if msg := checkHeaders(r.Header); msg != "" {
+	if x.badHeader != "" {
 		x.obs.DeliveryID = "" // it may be the bad header
-		return false, reply{code: http.StatusBadRequest, outcome: OutcomeMalformed, msg: msg}
+		return false, reply{code: http.StatusBadRequest, outcome: OutcomeMalformed, msg: x.badHeader}
 	}
 	if r.Method != http.MethodPost {
 		x.w.Header()["Allow"] = allowPost
@@ -247,7 +265,7 @@ func (h *Handler) readVerified(x *exchange, r *http.Request) ([]byte, reply) {
 // parse turns a verified body into a Delivery: the payload (from the
 // form, for form bodies) decoded once, into the routing head and, for
 // events registered with Handle, into the typed event.
-func (h *Handler) parse(x *exchange, hdr http.Header, body []byte, form bool) (*Delivery, reply) {
+func (h *Handler) parse(x *exchange, body []byte, form bool) (*inflight, reply) {
 	if x.event == "" || x.obs.DeliveryID == "" {
 		return nil, reply{code: http.StatusBadRequest, outcome: OutcomeMalformed, msg: "missing X-GitHub-Event or X-GitHub-Delivery header"}
 	}
@@ -259,16 +277,17 @@ func (h *Handler) parse(x *exchange, hdr http.Header, body []byte, form bool) (*
 		}
 		payload = []byte(vals.Get("payload"))
 	}
-	routes := h.route(x.event)
+	x.routes = h.route(x.event)
 	var (
 		hd         head
 		key, typed any
 		err        error
 	)
-	if routes != nil && routes.decode != nil {
-		key, typed, hd, err = routes.decode(payload)
+	if x.routes != nil && x.routes.decode != nil {
+		key, typed, hd, err = x.routes.decode(payload)
 	} else {
-		err = gojson.UnmarshalOf(payload, &hd)
+		err = gojson.UnmarshalOf(payload, &hd, gojson.DecodeNoCopyString())
+		hd.detach()
 	}
 	if err != nil {
 		x.obs.Err = err
@@ -278,30 +297,38 @@ func (h *Handler) parse(x *exchange, hdr http.Header, body []byte, form bool) (*
 	if x.span.IsRecording() {
 		x.span.SetAttributes(otelx.InstallationID.Int64(hd.Installation.ID), otelx.Repository.String(hd.Repository.FullName))
 	}
-	d := &Delivery{
-		ID: x.obs.DeliveryID, Event: x.event, Action: hd.Action, HookID: header(hdr, "X-Github-Hook-Id"),
+	in := &inflight{d: Delivery{
+		ID: x.obs.DeliveryID, Event: x.event, Action: hd.Action, HookID: x.hookID,
 		InstallationID: hd.Installation.ID, Repository: hd.Repository, Payload: payload, ReceivedAt: x.start,
-	}
+	}}
 	if typed != nil {
-		d.cache(key, typed)
+		in.d.cache(key, typed)
 	}
-	return d, reply{}
+	return in, reply{}
+}
+
+// inflight is a delivery being dispatched: the Delivery its handlers see
+// and the context they run under, in one allocation.
+type inflight struct {
+	d   Delivery
+	ctx lazyDeadline
 }
 
 // dispatch answers a ping or a delivery nothing is registered for at
 // once; it runs the handlers of any other delivery it can claim, and
 // records it as processed, or releases it when a handler fails.
-func (h *Handler) dispatch(x *exchange, d *Delivery) reply {
+func (h *Handler) dispatch(x *exchange, in *inflight) reply {
+	d := &in.d
 	if d.Event == "ping" {
 		return reply{code: http.StatusOK, outcome: OutcomePing, msg: "pong"}
 	}
-	fns := h.route(d.Event).handlers(d.Action)
+	fns := x.routes.handlers(d.Action)
 	if len(fns) == 0 {
 		return reply{code: http.StatusAccepted, outcome: OutcomeIgnored, msg: "ignored: no handler for " + d.Event + actionSuffix(d.Action)}
 	}
-	lazy := withLazyDeadline(x.ctx, time.Now().Add(h.timeout))
-	defer lazy.stop()
-	var ctx context.Context = lazy
+	in.ctx.start(x.ctx, time.Now().Add(h.timeout))
+	defer in.ctx.stop()
+	var ctx context.Context = &in.ctx
 	log := func() *slog.Logger { return h.log.With("delivery_id", d.ID, "event", d.Event, "action", d.Action) }
 	claimed, err := h.store.Claim(ctx, d.ID, h.holder, h.lease)
 	if err != nil {
@@ -417,7 +444,8 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 func (h *Handler) UnverifiedBytes() int64 { return h.budget.used.Load() }
 
 // checkedHeaders are the headers the handler reads or passes on: their
-// values end up in logs, stores and observers.
+// values end up in logs, stores and observers. begin takes the event, the
+// delivery and the hook id from the first three.
 var checkedHeaders = [...]struct{ key, name string }{
 	{"X-Github-Event", "X-GitHub-Event"},
 	{"X-Github-Delivery", "X-GitHub-Delivery"},
@@ -427,17 +455,24 @@ var checkedHeaders = [...]struct{ key, name string }{
 }
 
 // checkHeaders returns why the GitHub headers of a request are unusable,
-// or "" when they are fine.
-func checkHeaders(hdr http.Header) string {
-	for _, h := range checkedHeaders {
-		for _, v := range hdr[h.key] {
-			if !utf8.ValidString(v) {
-				return "malformed " + h.name + " header: not valid UTF-8"
+// or "" when they are fine, and puts the first value of each of
+// checkedHeaders in values, usable or not.
+func checkHeaders(hdr http.Header, values *[len(checkedHeaders)]string) (bad string) {
+	for i, h := range checkedHeaders {
+		vs := hdr[h.key]
+		if len(vs) > 0 {
+			values[i] = vs[0]
+		}
+		for _, v := range vs {
+			if bad != "" {
+				break
 			}
-			if len(v) > maxHeaderValue {
-				return "malformed " + h.name + " header: longer than " + strconv.Itoa(maxHeaderValue) + " bytes"
+			if !utf8.ValidString(v) {
+				bad = "malformed " + h.name + " header: not valid UTF-8"
+			} else if len(v) > maxHeaderValue {
+				bad = "malformed " + h.name + " header: longer than " + strconv.Itoa(maxHeaderValue) + " bytes"
 			}
 		}
 	}
-	return ""
+	return bad
 }

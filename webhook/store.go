@@ -85,6 +85,11 @@ func randomHex(n int) string {
 // keeps by default, for hosts that size theirs relative to it.
 const DefaultMemoryDeliveries = 100_000
 
+// maxMemoryDeliveries bounds the ids a MemoryDeliveryStore keeps, so
+// that its entries span fewer than 1<<32 sequence numbers (see seqOf):
+// 2^30 ids, 32 GiB of entries.
+const maxMemoryDeliveries = 1 << 30
+
 // MemoryDeliveryStore is a DeliveryStore in memory, bounded: beyond its
 // size the oldest ids are forgotten. It suits a single process; replicas
 // need a shared store. The zero value keeps DefaultMemoryDeliveries ids
@@ -98,19 +103,20 @@ const DefaultMemoryDeliveries = 100_000
 type MemoryDeliveryStore struct {
 	mu    sync.Mutex
 	max   int
-	now   func() time.Time
-	epoch time.Time // leases are kept as offsets from it
+	now   func() time.Time // nil: time.Now
+	epoch time.Time        // leases are kept as offsets from it
 	seeds [2]maphash.Seed
 
-	index map[idKey]uint64 // id -> sequence number of its entry
-	queue []memDelivery    // entries by sequence number, oldest first
-	first uint64           // sequence number of queue[0]
-	head  int              // queue[:head] are dropped
-	live  int              // entries of queue in use
+	index idIndex       // id -> sequence number of its entry
+	queue []memDelivery // entries by sequence number, oldest first
+	first uint64        // sequence number of queue[0]
+	head  int           // queue[:head] are dropped
+	live  int           // entries of queue in use
 	// holders interns claim holders, so entries hold small numbers.
 	holders    []Holder
 	holderIDs  map[Holder]int32
-	holderTrim int // len(holders) at which unused holders are dropped
+	holderTrim int   // len(holders) at which unused holders are dropped
+	lastHolder int32 // the holder interned last, if still in holders
 	// last is the id claimed last, whose completion usually comes next.
 	last struct {
 		id  string
@@ -147,7 +153,7 @@ func WithStoreClock(now func() time.Time) MemoryStoreOption {
 }
 
 // NewMemoryDeliveryStore returns a store keeping up to max ids (0 means
-// DefaultMemoryDeliveries).
+// DefaultMemoryDeliveries; at most 2^30).
 func NewMemoryDeliveryStore(max int, opts ...MemoryStoreOption) *MemoryDeliveryStore {
 	s := &MemoryDeliveryStore{max: max}
 	for _, o := range opts {
@@ -158,18 +164,20 @@ func NewMemoryDeliveryStore(max int, opts ...MemoryStoreOption) *MemoryDeliveryS
 
 // init sets up a store on first use; s.mu held.
 func (s *MemoryDeliveryStore) init() {
-	if s.index != nil {
+	if s.index.slots != nil {
 		return
 	}
 	if s.max <= 0 {
 		s.max = DefaultMemoryDeliveries
 	}
+	s.max = min(s.max, maxMemoryDeliveries)
 	if s.now == nil {
-		s.now = time.Now
+		s.epoch = time.Now()
+	} else {
+		s.epoch = s.now()
 	}
-	s.epoch = s.now()
 	s.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
-	s.index = map[idKey]uint64{}
+	s.index.resize(minIndexBits)
 	s.holderIDs = map[Holder]int32{}
 	s.holderTrim = 64
 }
@@ -188,8 +196,32 @@ func (s *MemoryDeliveryStore) locate(id string) (k idKey, seq uint64, ok bool) {
 	} else {
 		k = idKey{maphash.String(s.seeds[0], id), maphash.String(s.seeds[1], id)}
 	}
-	seq, ok = s.index[k]
-	return k, seq, ok
+	if i, ok := s.find(k); ok {
+		return k, s.seqOf(uint32(s.index.slots[i])), true
+	}
+	return k, 0, false
+}
+
+// find returns the index of k's slot when the store holds k, else of the
+// empty slot where k goes; s.mu held.
+func (s *MemoryDeliveryStore) find(k idKey) (i int, found bool) {
+	x := &s.index
+	tag, mask := tagOf(k), len(x.slots)-1
+	for i = x.home(tag); x.slots[i] != 0; i = (i + 1) & mask {
+		if v := x.slots[i]; uint32(v>>32) == tag {
+			if d := s.entry(s.seqOf(uint32(v))); d != nil && d.key == k {
+				return i, true
+			}
+		}
+	}
+	return i, false
+}
+
+// seqOf returns the sequence number of the entry whose low 32 bits are
+// low: the queue's entries span fewer than 1<<32 sequence numbers from
+// s.first (at most 2*max+1, see compact). s.mu held.
+func (s *MemoryDeliveryStore) seqOf(low uint32) uint64 {
+	return s.first + uint64(low-uint32(s.first))
 }
 
 // entry returns the entry in use of sequence number seq, or nil; s.mu
@@ -202,7 +234,12 @@ func (s *MemoryDeliveryStore) entry(seq uint64) *memDelivery {
 }
 
 // clock returns the time now as an offset from the epoch; s.mu held.
-func (s *MemoryDeliveryStore) clock() time.Duration { return s.now().Sub(s.epoch) }
+func (s *MemoryDeliveryStore) clock() time.Duration {
+	if s.now == nil {
+		return time.Since(s.epoch) // reads the monotonic clock only
+	}
+	return s.now().Sub(s.epoch)
+}
 
 // Claim implements DeliveryStore.
 func (s *MemoryDeliveryStore) Claim(ctx context.Context, id string, holder Holder, lease time.Duration) (bool, error) {
@@ -282,9 +319,13 @@ func (s *MemoryDeliveryStore) add(d memDelivery) uint64 {
 	for s.live >= s.max {
 		s.dropFront()
 	}
+	if len(s.queue)-s.live > s.max {
+		s.compact()
+	}
 	d.used = true
 	seq := s.first + uint64(len(s.queue))
-	s.index[d.key] = seq
+	i, _ := s.find(d.key) // not there: the caller looked it up
+	s.index.set(i, tagOf(d.key), seq)
 	s.queue = append(s.queue, d)
 	s.live++
 	return seq
@@ -293,7 +334,9 @@ func (s *MemoryDeliveryStore) add(d memDelivery) uint64 {
 // remove forgets an entry; its slot stays in the queue until it reaches
 // the front. s.mu held.
 func (s *MemoryDeliveryStore) remove(d *memDelivery) {
-	delete(s.index, d.key)
+	if i, ok := s.find(d.key); ok {
+		s.index.free(i)
+	}
 	*d = memDelivery{}
 	s.live--
 }
@@ -318,10 +361,41 @@ func (s *MemoryDeliveryStore) dropFront() {
 	}
 }
 
+// compact drops the released entries and the dropped front from the
+// queue, renumbering the entries in use, and rebuilds the index. A
+// released entry reaches the front of the queue only once the entries
+// before it are forgotten: without compact, a store that seldom fills up
+// would keep a slot for every claim released after a failed handler. add
+// calls it when they are more than max, so that the queue holds at most
+// 2*max+1 entries, and each entry is moved once on average. s.mu held.
+func (s *MemoryDeliveryStore) compact() {
+	n := 0
+	for _, d := range s.queue {
+		if d.used {
+			s.queue[n] = d
+			n++
+		}
+	}
+	clear(s.queue[n:])
+	s.queue, s.head = s.queue[:n], 0
+	s.last.id = "" // its sequence number is another entry's now
+	clear(s.index.slots)
+	s.index.n = 0
+	for p := range s.queue {
+		k := s.queue[p].key
+		i, _ := s.find(k)
+		s.index.set(i, tagOf(k), s.first+uint64(p))
+	}
+}
+
 // intern returns holder's number, dropping the holders no entry names
 // when they become many; s.mu held.
 func (s *MemoryDeliveryStore) intern(holder Holder) int32 {
+	if id := s.lastHolder; int(id) < len(s.holders) && s.holders[id] == holder {
+		return id // usually the same holder every time: no hashing
+	}
 	if id, ok := s.holderIDs[holder]; ok {
+		s.lastHolder = id
 		return id
 	}
 	if len(s.holders) >= s.holderTrim {
@@ -330,6 +404,7 @@ func (s *MemoryDeliveryStore) intern(holder Holder) int32 {
 	id := int32(len(s.holders))
 	s.holders = append(s.holders, holder)
 	s.holderIDs[holder] = id
+	s.lastHolder = id
 	return id
 }
 
