@@ -85,11 +85,6 @@ func randomHex(n int) string {
 // keeps by default, for hosts that size theirs relative to it.
 const DefaultMemoryDeliveries = 100_000
 
-// maxMemoryDeliveries bounds the ids a MemoryDeliveryStore keeps, so
-// that its entries span fewer than 1<<32 sequence numbers (see seqOf):
-// 2^30 ids, 32 GiB of entries.
-const maxMemoryDeliveries = 1 << 30
-
 // MemoryDeliveryStore is a DeliveryStore in memory, bounded: beyond its
 // size the oldest ids are forgotten. It suits a single process; replicas
 // need a shared store. The zero value keeps DefaultMemoryDeliveries ids
@@ -107,11 +102,11 @@ type MemoryDeliveryStore struct {
 	epoch time.Time        // leases are kept as offsets from it
 	seeds [2]maphash.Seed
 
-	index idIndex       // id -> sequence number of its entry
-	queue []memDelivery // entries by sequence number, oldest first
-	first uint64        // sequence number of queue[0]
-	head  int           // queue[:head] are dropped
-	live  int           // entries of queue in use
+	index map[idKey]uint64 // id -> sequence number of its entry
+	queue []memDelivery    // entries by sequence number, oldest first
+	first uint64           // sequence number of queue[0]
+	head  int              // queue[:head] are dropped
+	live  int              // entries of queue in use
 	// holders interns claim holders, so entries hold small numbers.
 	holders    []Holder
 	holderIDs  map[Holder]int32
@@ -153,7 +148,7 @@ func WithStoreClock(now func() time.Time) MemoryStoreOption {
 }
 
 // NewMemoryDeliveryStore returns a store keeping up to max ids (0 means
-// DefaultMemoryDeliveries; at most 2^30).
+// DefaultMemoryDeliveries).
 func NewMemoryDeliveryStore(max int, opts ...MemoryStoreOption) *MemoryDeliveryStore {
 	s := &MemoryDeliveryStore{max: max}
 	for _, o := range opts {
@@ -164,20 +159,19 @@ func NewMemoryDeliveryStore(max int, opts ...MemoryStoreOption) *MemoryDeliveryS
 
 // init sets up a store on first use; s.mu held.
 func (s *MemoryDeliveryStore) init() {
-	if s.index.slots != nil {
+	if s.index != nil {
 		return
 	}
 	if s.max <= 0 {
 		s.max = DefaultMemoryDeliveries
 	}
-	s.max = min(s.max, maxMemoryDeliveries)
 	if s.now == nil {
 		s.epoch = time.Now()
 	} else {
 		s.epoch = s.now()
 	}
 	s.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
-	s.index.resize(minIndexBits)
+	s.index = map[idKey]uint64{}
 	s.holderIDs = map[Holder]int32{}
 	s.holderTrim = 64
 }
@@ -196,32 +190,8 @@ func (s *MemoryDeliveryStore) locate(id string) (k idKey, seq uint64, ok bool) {
 	} else {
 		k = idKey{maphash.String(s.seeds[0], id), maphash.String(s.seeds[1], id)}
 	}
-	if i, ok := s.find(k); ok {
-		return k, s.seqOf(uint32(s.index.slots[i])), true
-	}
-	return k, 0, false
-}
-
-// find returns the index of k's slot when the store holds k, else of the
-// empty slot where k goes; s.mu held.
-func (s *MemoryDeliveryStore) find(k idKey) (i int, found bool) {
-	x := &s.index
-	tag, mask := tagOf(k), len(x.slots)-1
-	for i = x.home(tag); x.slots[i] != 0; i = (i + 1) & mask {
-		if v := x.slots[i]; uint32(v>>32) == tag {
-			if d := s.entry(s.seqOf(uint32(v))); d != nil && d.key == k {
-				return i, true
-			}
-		}
-	}
-	return i, false
-}
-
-// seqOf returns the sequence number of the entry whose low 32 bits are
-// low: the queue's entries span fewer than 1<<32 sequence numbers from
-// s.first (at most 2*max+1, see compact). s.mu held.
-func (s *MemoryDeliveryStore) seqOf(low uint32) uint64 {
-	return s.first + uint64(low-uint32(s.first))
+	seq, ok = s.index[k]
+	return k, seq, ok
 }
 
 // entry returns the entry in use of sequence number seq, or nil; s.mu
@@ -324,8 +294,7 @@ func (s *MemoryDeliveryStore) add(d memDelivery) uint64 {
 	}
 	d.used = true
 	seq := s.first + uint64(len(s.queue))
-	i, _ := s.find(d.key) // not there: the caller looked it up
-	s.index.set(i, tagOf(d.key), seq)
+	s.index[d.key] = seq
 	s.queue = append(s.queue, d)
 	s.live++
 	return seq
@@ -334,9 +303,7 @@ func (s *MemoryDeliveryStore) add(d memDelivery) uint64 {
 // remove forgets an entry; its slot stays in the queue until it reaches
 // the front. s.mu held.
 func (s *MemoryDeliveryStore) remove(d *memDelivery) {
-	if i, ok := s.find(d.key); ok {
-		s.index.free(i)
-	}
+	delete(s.index, d.key)
 	*d = memDelivery{}
 	s.live--
 }
@@ -362,7 +329,7 @@ func (s *MemoryDeliveryStore) dropFront() {
 }
 
 // compact drops the released entries and the dropped front from the
-// queue, renumbering the entries in use, and rebuilds the index. A
+// queue, renumbering the entries in use in the index. A
 // released entry reaches the front of the queue only once the entries
 // before it are forgotten: without compact, a store that seldom fills up
 // would keep a slot for every claim released after a failed handler. add
@@ -379,12 +346,8 @@ func (s *MemoryDeliveryStore) compact() {
 	clear(s.queue[n:])
 	s.queue, s.head = s.queue[:n], 0
 	s.last.id = "" // its sequence number is another entry's now
-	clear(s.index.slots)
-	s.index.n = 0
 	for p := range s.queue {
-		k := s.queue[p].key
-		i, _ := s.find(k)
-		s.index.set(i, tagOf(k), s.first+uint64(p))
+		s.index[s.queue[p].key] = s.first + uint64(p)
 	}
 }
 
