@@ -79,147 +79,197 @@ func (c *Clock) Advance(d time.Duration) {
 // implement webhook.DeliveryStore run it on their implementation. newStore
 // must return an empty store each call that measures leases with now.
 func TestDeliveryStore(t *testing.T, newStore func(t *testing.T, now func() time.Time) webhook.DeliveryStore) {
+	for _, c := range []struct {
+		name string
+		run  func(t *testing.T, s webhook.DeliveryStore, clock *Clock)
+	}{
+		{"ClaimOnce", claimOnce},
+		{"CompletedIsNeverClaimedAgain", completedIsNeverClaimedAgain},
+		{"ReleasedIsClaimedAgain", releasedIsClaimedAgain},
+		{"ReleaseByAnotherHolderKeepsTheClaim", releaseByAnotherHolderKeepsTheClaim},
+		{"ClaimHeldUntilTheLeaseEnds", claimHeldUntilTheLeaseEnds},
+		{"ClaimOfAnEarlierIncarnationIsStale", claimOfAnEarlierIncarnationIsStale},
+		{"AnonymousClaimsWaitForTheLease", anonymousClaimsWaitForTheLease},
+		{"ReleaseStaleFreesEarlierIncarnationsOnly", releaseStaleFreesEarlierIncarnationsOnly},
+		{"CompleteAndReleaseUnknown", completeAndReleaseUnknown},
+		{"ConcurrentClaims", concurrentClaims},
+		{"CanceledContext", canceledContext},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := NewClock(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC))
+			c.run(t, newStore(t, clock.Now), clock)
+		})
+	}
+}
+
+// lease is the lease of every claim the cases make.
+const lease = time.Minute
+
+// holders returns the holders the cases claim for: a process, the same
+// process restarted, and another process.
+func holders() (a, aRestarted, b webhook.Holder) {
+	return webhook.Holder{Name: "host-a", Incarnation: 1}, webhook.Holder{Name: "host-a", Incarnation: 2}, webhook.Holder{Name: "host-b", Incarnation: 1}
+}
+
+// claim claims id for h with the lease, and says whether h has it.
+func claim(t *testing.T, s webhook.DeliveryStore, id string, h webhook.Holder) bool {
+	t.Helper()
+	ok, err := s.Claim(context.Background(), id, h, lease)
+	require.NoError(t, err)
+	return ok
+}
+
+// claimOnce checks that a delivery in progress is claimed once, and that
+// deliveries are independent.
+func claimOnce(t *testing.T, s webhook.DeliveryStore, _ *Clock) {
+	a, _, b := holders()
+	assert.True(t, claim(t, s, "d1", a))
+	assert.False(t, claim(t, s, "d1", a), "a delivery in progress is not claimed twice")
+	assert.False(t, claim(t, s, "d1", b), "nor by another holder")
+	assert.True(t, claim(t, s, "d2", b), "other deliveries are independent")
+}
+
+// completedIsNeverClaimedAgain checks that nothing reopens a completed
+// delivery: time, a restart, Release or ReleaseStale.
+func completedIsNeverClaimedAgain(t *testing.T, s webhook.DeliveryStore, clock *Clock) {
 	ctx := context.Background()
-	const lease = time.Minute
-	a := webhook.Holder{Name: "host-a", Incarnation: 1}
-	aRestarted := webhook.Holder{Name: "host-a", Incarnation: 2}
-	b := webhook.Holder{Name: "host-b", Incarnation: 1}
-	fresh := func(t *testing.T) (webhook.DeliveryStore, *Clock) {
-		clock := NewClock(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC))
-		return newStore(t, clock.Now), clock
+	a, aRestarted, b := holders()
+	require.True(t, claim(t, s, "d1", a))
+	require.NoError(t, s.Complete(ctx, "d1"))
+	clock.Advance(10 * lease)
+	assert.False(t, claim(t, s, "d1", b), "not after the lease")
+	assert.False(t, claim(t, s, "d1", aRestarted), "not by a new incarnation")
+	require.NoError(t, s.Release(ctx, "d1", a))
+	assert.False(t, claim(t, s, "d1", b), "releasing a completed delivery does not reopen it")
+	n, err := s.ReleaseStale(ctx, aRestarted)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.False(t, claim(t, s, "d1", b), "nor does releasing stale claims")
+}
+
+// releasedIsClaimedAgain checks that a released delivery is claimed again,
+// as a redelivery after a failure.
+func releasedIsClaimedAgain(t *testing.T, s webhook.DeliveryStore, _ *Clock) {
+	ctx := context.Background()
+	a, _, b := holders()
+	require.True(t, claim(t, s, "d1", a))
+	require.NoError(t, s.Release(ctx, "d1", a))
+	assert.True(t, claim(t, s, "d1", b), "a redelivery after a failure is processed")
+}
+
+// releaseByAnotherHolderKeepsTheClaim checks that a late holder's Release
+// does not drop the claim another holder took over.
+func releaseByAnotherHolderKeepsTheClaim(t *testing.T, s webhook.DeliveryStore, clock *Clock) {
+	ctx := context.Background()
+	a, _, b := holders()
+	require.True(t, claim(t, s, "d1", a))
+	clock.Advance(lease + time.Second)
+	require.True(t, claim(t, s, "d1", b), "a's lease ran out")
+	require.NoError(t, s.Release(ctx, "d1", a), "a, late, fails and releases")
+	assert.False(t, claim(t, s, "d1", a), "b's claim stands")
+}
+
+// claimHeldUntilTheLeaseEnds checks that a claim holds for the lease and
+// then expires.
+func claimHeldUntilTheLeaseEnds(t *testing.T, s webhook.DeliveryStore, clock *Clock) {
+	a, _, b := holders()
+	require.True(t, claim(t, s, "d1", a))
+	clock.Advance(lease - time.Second)
+	assert.False(t, claim(t, s, "d1", b), "within the lease")
+	clock.Advance(2 * time.Second)
+	assert.True(t, claim(t, s, "d1", b), "the claim of a crashed worker expires")
+	assert.False(t, claim(t, s, "d1", a), "and the new claim has a lease of its own")
+}
+
+// claimOfAnEarlierIncarnationIsStale checks that a restarted holder takes
+// over its earlier incarnation's claims at once, and only it.
+func claimOfAnEarlierIncarnationIsStale(t *testing.T, s webhook.DeliveryStore, _ *Clock) {
+	a, aRestarted, b := holders()
+	require.True(t, claim(t, s, "d1", a))
+	assert.False(t, claim(t, s, "d1", b), "another process does not know a is gone")
+	assert.True(t, claim(t, s, "d1", aRestarted), "a redelivery to the restarted process is processed at once")
+	assert.False(t, claim(t, s, "d1", a), "the new incarnation's claim is not stale to an older one")
+	assert.False(t, claim(t, s, "d1", b))
+}
+
+// anonymousClaimsWaitForTheLease checks that claims of holders without a
+// name wait for the lease.
+func anonymousClaimsWaitForTheLease(t *testing.T, s webhook.DeliveryStore, clock *Clock) {
+	ctx := context.Background()
+	require.True(t, claim(t, s, "d1", webhook.Holder{Incarnation: 1}))
+	assert.False(t, claim(t, s, "d1", webhook.Holder{Incarnation: 2}), "no name, no way to tell it is gone")
+	n, err := s.ReleaseStale(ctx, webhook.Holder{Incarnation: 2})
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	clock.Advance(lease + time.Second)
+	assert.True(t, claim(t, s, "d1", webhook.Holder{Incarnation: 2}))
+}
+
+// releaseStaleFreesEarlierIncarnationsOnly checks that ReleaseStale frees
+// the earlier incarnations' unfinished claims and nothing else.
+func releaseStaleFreesEarlierIncarnationsOnly(t *testing.T, s webhook.DeliveryStore, _ *Clock) {
+	ctx := context.Background()
+	a, aRestarted, b := holders()
+	require.True(t, claim(t, s, "a1", a))
+	require.True(t, claim(t, s, "a2", a))
+	require.True(t, claim(t, s, "done", a))
+	require.NoError(t, s.Complete(ctx, "done"))
+	require.True(t, claim(t, s, "b1", b))
+	require.True(t, claim(t, s, "new", aRestarted))
+	n, err := s.ReleaseStale(ctx, aRestarted)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "a1 and a2")
+	assert.True(t, claim(t, s, "a1", b), "redelivered to another replica: processed at once")
+	assert.True(t, claim(t, s, "a2", b))
+	assert.False(t, claim(t, s, "b1", a), "b is alive")
+	assert.False(t, claim(t, s, "new", b), "the current incarnation's claims stay")
+	assert.False(t, claim(t, s, "done", b), "completed stays completed")
+	n, err = s.ReleaseStale(ctx, aRestarted)
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing left")
+}
+
+// completeAndReleaseUnknown checks Complete and Release of deliveries never
+// claimed.
+func completeAndReleaseUnknown(t *testing.T, s webhook.DeliveryStore, _ *Clock) {
+	ctx := context.Background()
+	a, _, _ := holders()
+	require.NoError(t, s.Release(ctx, "never-seen", a))
+	require.NoError(t, s.Complete(ctx, "never-claimed"))
+	assert.False(t, claim(t, s, "never-claimed", a))
+}
+
+// concurrentClaims checks that of concurrent claims of one delivery exactly
+// one wins.
+func concurrentClaims(t *testing.T, s webhook.DeliveryStore, _ *Clock) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := webhook.Holder{Name: fmt.Sprint("host-", i), Incarnation: 1}
+			ok, err := s.Claim(ctx, "contended", h, lease)
+			assert.NoError(t, err)
+			if ok {
+				mu.Lock()
+				won++
+				mu.Unlock()
+			}
+		}()
 	}
-	claim := func(t *testing.T, s webhook.DeliveryStore, id string, h webhook.Holder) bool {
-		t.Helper()
-		ok, err := s.Claim(ctx, id, h, lease)
-		require.NoError(t, err)
-		return ok
-	}
+	wg.Wait()
+	assert.Equal(t, 1, won, "exactly one worker wins a delivery")
+}
 
-	t.Run("ClaimOnce", func(t *testing.T) {
-		s, _ := fresh(t)
-		assert.True(t, claim(t, s, "d1", a))
-		assert.False(t, claim(t, s, "d1", a), "a delivery in progress is not claimed twice")
-		assert.False(t, claim(t, s, "d1", b), "nor by another holder")
-		assert.True(t, claim(t, s, "d2", b), "other deliveries are independent")
-	})
-
-	t.Run("CompletedIsNeverClaimedAgain", func(t *testing.T) {
-		s, clock := fresh(t)
-		require.True(t, claim(t, s, "d1", a))
-		require.NoError(t, s.Complete(ctx, "d1"))
-		clock.Advance(10 * lease)
-		assert.False(t, claim(t, s, "d1", b), "not after the lease")
-		assert.False(t, claim(t, s, "d1", aRestarted), "not by a new incarnation")
-		require.NoError(t, s.Release(ctx, "d1", a))
-		assert.False(t, claim(t, s, "d1", b), "releasing a completed delivery does not reopen it")
-		n, err := s.ReleaseStale(ctx, aRestarted)
-		require.NoError(t, err)
-		assert.Zero(t, n)
-		assert.False(t, claim(t, s, "d1", b), "nor does releasing stale claims")
-	})
-
-	t.Run("ReleasedIsClaimedAgain", func(t *testing.T) {
-		s, _ := fresh(t)
-		require.True(t, claim(t, s, "d1", a))
-		require.NoError(t, s.Release(ctx, "d1", a))
-		assert.True(t, claim(t, s, "d1", b), "a redelivery after a failure is processed")
-	})
-
-	t.Run("ReleaseByAnotherHolderKeepsTheClaim", func(t *testing.T) {
-		s, clock := fresh(t)
-		require.True(t, claim(t, s, "d1", a))
-		clock.Advance(lease + time.Second)
-		require.True(t, claim(t, s, "d1", b), "a's lease ran out")
-		require.NoError(t, s.Release(ctx, "d1", a), "a, late, fails and releases")
-		assert.False(t, claim(t, s, "d1", a), "b's claim stands")
-	})
-
-	t.Run("ClaimHeldUntilTheLeaseEnds", func(t *testing.T) {
-		s, clock := fresh(t)
-		require.True(t, claim(t, s, "d1", a))
-		clock.Advance(lease - time.Second)
-		assert.False(t, claim(t, s, "d1", b), "within the lease")
-		clock.Advance(2 * time.Second)
-		assert.True(t, claim(t, s, "d1", b), "the claim of a crashed worker expires")
-		assert.False(t, claim(t, s, "d1", a), "and the new claim has a lease of its own")
-	})
-
-	t.Run("ClaimOfAnEarlierIncarnationIsStale", func(t *testing.T) {
-		s, _ := fresh(t)
-		require.True(t, claim(t, s, "d1", a))
-		assert.False(t, claim(t, s, "d1", b), "another process does not know a is gone")
-		assert.True(t, claim(t, s, "d1", aRestarted), "a redelivery to the restarted process is processed at once")
-		assert.False(t, claim(t, s, "d1", a), "the new incarnation's claim is not stale to an older one")
-		assert.False(t, claim(t, s, "d1", b))
-	})
-
-	t.Run("AnonymousClaimsWaitForTheLease", func(t *testing.T) {
-		s, clock := fresh(t)
-		require.True(t, claim(t, s, "d1", webhook.Holder{Incarnation: 1}))
-		assert.False(t, claim(t, s, "d1", webhook.Holder{Incarnation: 2}), "no name, no way to tell it is gone")
-		n, err := s.ReleaseStale(ctx, webhook.Holder{Incarnation: 2})
-		require.NoError(t, err)
-		assert.Zero(t, n)
-		clock.Advance(lease + time.Second)
-		assert.True(t, claim(t, s, "d1", webhook.Holder{Incarnation: 2}))
-	})
-
-	t.Run("ReleaseStaleFreesEarlierIncarnationsOnly", func(t *testing.T) {
-		s, _ := fresh(t)
-		require.True(t, claim(t, s, "a1", a))
-		require.True(t, claim(t, s, "a2", a))
-		require.True(t, claim(t, s, "done", a))
-		require.NoError(t, s.Complete(ctx, "done"))
-		require.True(t, claim(t, s, "b1", b))
-		require.True(t, claim(t, s, "new", aRestarted))
-		n, err := s.ReleaseStale(ctx, aRestarted)
-		require.NoError(t, err)
-		assert.Equal(t, 2, n, "a1 and a2")
-		assert.True(t, claim(t, s, "a1", b), "redelivered to another replica: processed at once")
-		assert.True(t, claim(t, s, "a2", b))
-		assert.False(t, claim(t, s, "b1", a), "b is alive")
-		assert.False(t, claim(t, s, "new", b), "the current incarnation's claims stay")
-		assert.False(t, claim(t, s, "done", b), "completed stays completed")
-		n, err = s.ReleaseStale(ctx, aRestarted)
-		require.NoError(t, err)
-		assert.Zero(t, n, "nothing left")
-	})
-
-	t.Run("CompleteAndReleaseUnknown", func(t *testing.T) {
-		s, _ := fresh(t)
-		require.NoError(t, s.Release(ctx, "never-seen", a))
-		require.NoError(t, s.Complete(ctx, "never-claimed"))
-		assert.False(t, claim(t, s, "never-claimed", a))
-	})
-
-	t.Run("ConcurrentClaims", func(t *testing.T) {
-		s, _ := fresh(t)
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		won := 0
-		for i := range 32 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				h := webhook.Holder{Name: fmt.Sprint("host-", i), Incarnation: 1}
-				ok, err := s.Claim(ctx, "contended", h, lease)
-				assert.NoError(t, err)
-				if ok {
-					mu.Lock()
-					won++
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		assert.Equal(t, 1, won, "exactly one worker wins a delivery")
-	})
-
-	t.Run("CanceledContext", func(t *testing.T) {
-		s, _ := fresh(t)
-		cctx, cancel := context.WithCancel(ctx)
-		cancel()
-		_, err := s.Claim(cctx, "d1", a, lease)
-		assert.Error(t, err)
-	})
+// canceledContext checks that a cancelled context fails Claim.
+func canceledContext(t *testing.T, s webhook.DeliveryStore, _ *Clock) {
+	ctx := context.Background()
+	a, _, _ := holders()
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := s.Claim(cctx, "d1", a, lease)
+	assert.Error(t, err)
 }
