@@ -26,274 +26,345 @@ import (
 // host's store implementation calls it from its tests; newStore must
 // return an empty store for each call.
 func TestInstallationStore(t *testing.T, newStore func(t *testing.T) credentials.InstallationStore) {
-	ctx := context.Background()
-	base := credentials.Installation{
+	for _, c := range []struct {
+		name string
+		run  func(t *testing.T, s credentials.InstallationStore)
+	}{
+		{"GetMissing", getMissing},
+		{"UpsertRoundTrip", upsertRoundTrip},
+		{"UpsertSetsUpdatedAtWhenZero", upsertSetsUpdatedAtWhenZero},
+		{"UpsertReplaces", upsertReplaces},
+		{"UpsertRejectsInvalid", upsertRejectsInvalid},
+		{"ReturnedValuesAreCopies", returnedValuesAreCopies},
+		{"FindByRepoSelected", findByRepoSelected},
+		{"FindByRepoAllSelection", findByRepoAllSelection},
+		{"FindByRepoPrefersActive", func(t *testing.T, s credentials.InstallationStore) { findByRepoPrefersActive(t, s, newStore) }},
+		{"SetStatus", setStatus},
+		{"UpdateRepositories", updateRepositories},
+		{"Claim", claim},
+		{"ConcurrentClaims", concurrentClaims},
+		{"ListOrdered", listOrdered},
+		{"CanceledContext", canceledContext},
+		{"Concurrent", concurrent},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.run(t, newStore(t)) })
+	}
+}
+
+// baseInstallation returns the installation the cases store, or start
+// from: active, with two selected repositories, claimed by tenant-a.
+func baseInstallation() credentials.Installation {
+	return credentials.Installation{
 		ID: 101, Account: "Acme", AccountType: "Organization", Status: credentials.StatusActive,
 		RepositorySelection: credentials.SelectionSelected,
 		Repositories:        []string{"acme/api", "acme/web"},
 		Tenant:              "tenant-a",
 		UpdatedAt:           time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 	}
+}
 
-	t.Run("GetMissing", func(t *testing.T) {
-		s := newStore(t)
-		_, err := s.GetInstallation(ctx, 999)
-		require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
-		_, err = s.FindInstallationByRepo(ctx, "acme", "api")
-		require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
-		list, err := s.ListInstallations(ctx)
-		require.NoError(t, err)
-		assert.Empty(t, list)
-	})
+// getMissing checks ErrInstallationNotFound from the lookups of an empty
+// store, and an empty list.
+func getMissing(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	_, err := s.GetInstallation(ctx, 999)
+	require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
+	_, err = s.FindInstallationByRepo(ctx, "acme", "api")
+	require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
+	list, err := s.ListInstallations(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, list)
+}
 
-	t.Run("UpsertRoundTrip", func(t *testing.T) {
-		s := newStore(t)
-		require.NoError(t, s.UpsertInstallation(ctx, base))
+// upsertRoundTrip checks that an upserted installation reads back field by
+// field.
+func upsertRoundTrip(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	require.NoError(t, s.UpsertInstallation(ctx, base))
+	got, err := s.GetInstallation(ctx, base.ID)
+	require.NoError(t, err)
+	assert.Equal(t, base.ID, got.ID)
+	assert.Equal(t, base.Account, got.Account)
+	assert.Equal(t, base.AccountType, got.AccountType)
+	assert.Equal(t, base.Status, got.Status)
+	assert.Equal(t, base.RepositorySelection, got.RepositorySelection)
+	assert.ElementsMatch(t, base.Repositories, got.Repositories)
+	assert.Equal(t, base.Tenant, got.Tenant)
+	assert.True(t, base.UpdatedAt.Equal(got.UpdatedAt), "UpdatedAt %v, want %v", got.UpdatedAt, base.UpdatedAt)
+}
+
+// upsertSetsUpdatedAtWhenZero checks that an upsert without UpdatedAt gets
+// one.
+func upsertSetsUpdatedAtWhenZero(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	in := base
+	in.UpdatedAt = time.Time{}
+	require.NoError(t, s.UpsertInstallation(ctx, in))
+	got, err := s.GetInstallation(ctx, in.ID)
+	require.NoError(t, err)
+	assert.False(t, got.UpdatedAt.IsZero())
+}
+
+// upsertReplaces checks that an upsert replaces an installation but keeps
+// its tenant.
+func upsertReplaces(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	require.NoError(t, s.UpsertInstallation(ctx, base))
+	next := base
+	next.Repositories = []string{"acme/other"}
+	next.Status = credentials.StatusSuspended
+	next.Tenant = "tenant-b"
+	require.NoError(t, s.UpsertInstallation(ctx, next))
+	got, err := s.GetInstallation(ctx, base.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"acme/other"}, got.Repositories)
+	assert.Equal(t, credentials.StatusSuspended, got.Status)
+	assert.Equal(t, "tenant-a", got.Tenant, "an upsert keeps the tenant of an existing installation")
+	list, err := s.ListInstallations(ctx)
+	require.NoError(t, err)
+	assert.Len(t, list, 1)
+}
+
+// upsertRejectsInvalid checks that invalid installations are refused and
+// not stored.
+func upsertRejectsInvalid(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	for name, in := range map[string]credentials.Installation{
+		"zero id":        {Status: credentials.StatusActive, RepositorySelection: credentials.SelectionAll},
+		"bad status":     {ID: 1, Status: "gone", RepositorySelection: credentials.SelectionAll},
+		"bad selection":  {ID: 1, Status: credentials.StatusActive, RepositorySelection: "some"},
+		"bad repository": {ID: 1, Status: credentials.StatusActive, RepositorySelection: credentials.SelectionSelected, Repositories: []string{"noslash"}},
+	} {
+		assert.Error(t, s.UpsertInstallation(ctx, in), name)
+	}
+	list, err := s.ListInstallations(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, list, "an invalid installation must not be stored")
+}
+
+// returnedValuesAreCopies checks that neither the caller's slices nor the
+// returned ones alias the stored installation.
+func returnedValuesAreCopies(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	in := base
+	in.Repositories = []string{"acme/api"}
+	require.NoError(t, s.UpsertInstallation(ctx, in))
+	in.Repositories[0] = "evil/repo"
+	got, err := s.GetInstallation(ctx, base.ID)
+	require.NoError(t, err)
+	got.Repositories[0] = "evil/repo"
+	again, err := s.GetInstallation(ctx, base.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"acme/api"}, again.Repositories)
+}
+
+// findByRepoSelected checks FindInstallationByRepo on an installation with
+// selected repositories, names compared case-insensitively.
+func findByRepoSelected(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	require.NoError(t, s.UpsertInstallation(ctx, base))
+	got, err := s.FindInstallationByRepo(ctx, "ACME", "Web")
+	require.NoError(t, err, "repository names compare case-insensitively")
+	assert.Equal(t, base.ID, got.ID)
+	_, err = s.FindInstallationByRepo(ctx, "acme", "secret")
+	require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
+	_, err = s.FindInstallationByRepo(ctx, "other", "api")
+	require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
+}
+
+// findByRepoAllSelection checks FindInstallationByRepo on an installation
+// with all of an account's repositories.
+func findByRepoAllSelection(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	all := base
+	all.ID, all.RepositorySelection, all.Repositories = 202, credentials.SelectionAll, nil
+	require.NoError(t, s.UpsertInstallation(ctx, all))
+	got, err := s.FindInstallationByRepo(ctx, "acme", "anything")
+	require.NoError(t, err)
+	assert.Equal(t, int64(202), got.ID)
+	_, err = s.FindInstallationByRepo(ctx, "acme-other", "anything")
+	require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
+}
+
+// findByRepoPrefersActive checks that FindInstallationByRepo prefers an
+// active installation to a newer inactive one, and still finds an inactive
+// one alone; it makes a second store with newStore.
+func findByRepoPrefersActive(t *testing.T, s credentials.InstallationStore, newStore func(t *testing.T) credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	old := base
+	old.ID, old.Status = 1, credentials.StatusDeleted
+	old.UpdatedAt = base.UpdatedAt.Add(time.Hour) // newer, but deleted
+	require.NoError(t, s.UpsertInstallation(ctx, old))
+	require.NoError(t, s.UpsertInstallation(ctx, base))
+	got, err := s.FindInstallationByRepo(ctx, "acme", "api")
+	require.NoError(t, err)
+	assert.Equal(t, base.ID, got.ID)
+
+	s2 := newStore(t)
+	require.NoError(t, s2.UpsertInstallation(ctx, old))
+	got, err = s2.FindInstallationByRepo(ctx, "acme", "api")
+	require.NoError(t, err, "an inactive installation is still found, so that callers can report it")
+	assert.Equal(t, credentials.StatusDeleted, got.Status)
+}
+
+// setStatus checks SetInstallationStatus, which keeps the repositories.
+func setStatus(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	require.NoError(t, s.UpsertInstallation(ctx, base))
+	for _, st := range []credentials.InstallationStatus{credentials.StatusSuspended, credentials.StatusActive, credentials.StatusDeleted} {
+		require.NoError(t, s.SetInstallationStatus(ctx, base.ID, st))
 		got, err := s.GetInstallation(ctx, base.ID)
 		require.NoError(t, err)
-		assert.Equal(t, base.ID, got.ID)
-		assert.Equal(t, base.Account, got.Account)
-		assert.Equal(t, base.AccountType, got.AccountType)
-		assert.Equal(t, base.Status, got.Status)
-		assert.Equal(t, base.RepositorySelection, got.RepositorySelection)
-		assert.ElementsMatch(t, base.Repositories, got.Repositories)
-		assert.Equal(t, base.Tenant, got.Tenant)
-		assert.True(t, base.UpdatedAt.Equal(got.UpdatedAt), "UpdatedAt %v, want %v", got.UpdatedAt, base.UpdatedAt)
-	})
+		assert.Equal(t, st, got.Status)
+		assert.ElementsMatch(t, base.Repositories, got.Repositories, "status change keeps repositories")
+	}
+	require.ErrorIs(t, s.SetInstallationStatus(ctx, 999, credentials.StatusActive), credentials.ErrInstallationNotFound)
+	assert.Error(t, s.SetInstallationStatus(ctx, base.ID, "bogus"))
+}
 
-	t.Run("UpsertSetsUpdatedAtWhenZero", func(t *testing.T) {
-		s := newStore(t)
+// updateRepositories checks UpdateRepositories: additions without
+// duplicates, removals, and a change of selection.
+func updateRepositories(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	require.NoError(t, s.UpsertInstallation(ctx, base))
+	require.NoError(t, s.UpdateRepositories(ctx, base.ID, "", []string{"acme/new", "ACME/API"}, []string{"acme/web"}))
+	got, err := s.GetInstallation(ctx, base.ID)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"acme/api", "acme/new"}, got.Repositories, "no duplicates, removals applied")
+	assert.Equal(t, credentials.SelectionSelected, got.RepositorySelection)
+	_, err = s.FindInstallationByRepo(ctx, "acme", "web")
+	require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
+	_, err = s.FindInstallationByRepo(ctx, "acme", "new")
+	require.NoError(t, err)
+
+	require.NoError(t, s.UpdateRepositories(ctx, base.ID, credentials.SelectionAll, nil, nil))
+	got, err = s.GetInstallation(ctx, base.ID)
+	require.NoError(t, err)
+	assert.Equal(t, credentials.SelectionAll, got.RepositorySelection)
+
+	require.ErrorIs(t, s.UpdateRepositories(ctx, 999, "", []string{"a/b"}, nil), credentials.ErrInstallationNotFound)
+	assert.Error(t, s.UpdateRepositories(ctx, base.ID, "some", nil, nil))
+}
+
+// claim checks ClaimInstallation: once per installation, again by the same
+// tenant, and kept by later upserts.
+func claim(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	in := base
+	in.Tenant = ""
+	require.NoError(t, s.UpsertInstallation(ctx, in))
+	require.NoError(t, s.ClaimInstallation(ctx, in.ID, "tenant-a"))
+	require.NoError(t, s.ClaimInstallation(ctx, in.ID, "tenant-a"), "claiming again is a no-op")
+	require.ErrorIs(t, s.ClaimInstallation(ctx, in.ID, "tenant-b"), credentials.ErrInstallationClaimed)
+	got, err := s.GetInstallation(ctx, in.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "tenant-a", got.Tenant)
+	require.ErrorIs(t, s.ClaimInstallation(ctx, 999, "tenant-a"), credentials.ErrInstallationNotFound)
+	assert.Error(t, s.ClaimInstallation(ctx, in.ID, ""))
+
+	in.Repositories = []string{"acme/x"}
+	require.NoError(t, s.UpsertInstallation(ctx, in))
+	got, err = s.GetInstallation(ctx, in.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "tenant-a", got.Tenant, "a webhook upsert cannot drop a claim")
+}
+
+// concurrentClaims checks that of concurrent claims of one installation
+// exactly one wins.
+func concurrentClaims(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	in := base
+	in.Tenant = ""
+	require.NoError(t, s.UpsertInstallation(ctx, in))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s.ClaimInstallation(ctx, in.ID, fmt.Sprint("tenant-", i)) == nil {
+				mu.Lock()
+				won++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 1, won, "exactly one tenant wins an installation")
+}
+
+// listOrdered checks that ListInstallations orders by id.
+func listOrdered(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	for _, id := range []int64{30, 10, 20} {
 		in := base
-		in.UpdatedAt = time.Time{}
+		in.ID = id
 		require.NoError(t, s.UpsertInstallation(ctx, in))
-		got, err := s.GetInstallation(ctx, in.ID)
-		require.NoError(t, err)
-		assert.False(t, got.UpdatedAt.IsZero())
-	})
+	}
+	list, err := s.ListInstallations(ctx)
+	require.NoError(t, err)
+	var ids []int64
+	for _, in := range list {
+		ids = append(ids, in.ID)
+	}
+	assert.Equal(t, []int64{10, 20, 30}, ids)
+}
 
-	t.Run("UpsertReplaces", func(t *testing.T) {
-		s := newStore(t)
-		require.NoError(t, s.UpsertInstallation(ctx, base))
-		next := base
-		next.Repositories = []string{"acme/other"}
-		next.Status = credentials.StatusSuspended
-		next.Tenant = "tenant-b"
-		require.NoError(t, s.UpsertInstallation(ctx, next))
-		got, err := s.GetInstallation(ctx, base.ID)
-		require.NoError(t, err)
-		assert.Equal(t, []string{"acme/other"}, got.Repositories)
-		assert.Equal(t, credentials.StatusSuspended, got.Status)
-		assert.Equal(t, "tenant-a", got.Tenant, "an upsert keeps the tenant of an existing installation")
-		list, err := s.ListInstallations(ctx)
-		require.NoError(t, err)
-		assert.Len(t, list, 1)
-	})
+// canceledContext checks that a cancelled context fails the calls.
+func canceledContext(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := s.GetInstallation(cctx, 1)
+	assert.Error(t, err)
+	assert.Error(t, s.UpsertInstallation(cctx, base))
+}
 
-	t.Run("UpsertRejectsInvalid", func(t *testing.T) {
-		s := newStore(t)
-		for name, in := range map[string]credentials.Installation{
-			"zero id":        {Status: credentials.StatusActive, RepositorySelection: credentials.SelectionAll},
-			"bad status":     {ID: 1, Status: "gone", RepositorySelection: credentials.SelectionAll},
-			"bad selection":  {ID: 1, Status: credentials.StatusActive, RepositorySelection: "some"},
-			"bad repository": {ID: 1, Status: credentials.StatusActive, RepositorySelection: credentials.SelectionSelected, Repositories: []string{"noslash"}},
-		} {
-			assert.Error(t, s.UpsertInstallation(ctx, in), name)
-		}
-		list, err := s.ListInstallations(ctx)
-		require.NoError(t, err)
-		assert.Empty(t, list, "an invalid installation must not be stored")
-	})
-
-	t.Run("ReturnedValuesAreCopies", func(t *testing.T) {
-		s := newStore(t)
-		in := base
-		in.Repositories = []string{"acme/api"}
-		require.NoError(t, s.UpsertInstallation(ctx, in))
-		in.Repositories[0] = "evil/repo"
-		got, err := s.GetInstallation(ctx, base.ID)
-		require.NoError(t, err)
-		got.Repositories[0] = "evil/repo"
-		again, err := s.GetInstallation(ctx, base.ID)
-		require.NoError(t, err)
-		assert.Equal(t, []string{"acme/api"}, again.Repositories)
-	})
-
-	t.Run("FindByRepoSelected", func(t *testing.T) {
-		s := newStore(t)
-		require.NoError(t, s.UpsertInstallation(ctx, base))
-		got, err := s.FindInstallationByRepo(ctx, "ACME", "Web")
-		require.NoError(t, err, "repository names compare case-insensitively")
-		assert.Equal(t, base.ID, got.ID)
-		_, err = s.FindInstallationByRepo(ctx, "acme", "secret")
-		require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
-		_, err = s.FindInstallationByRepo(ctx, "other", "api")
-		require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
-	})
-
-	t.Run("FindByRepoAllSelection", func(t *testing.T) {
-		s := newStore(t)
-		all := base
-		all.ID, all.RepositorySelection, all.Repositories = 202, credentials.SelectionAll, nil
-		require.NoError(t, s.UpsertInstallation(ctx, all))
-		got, err := s.FindInstallationByRepo(ctx, "acme", "anything")
-		require.NoError(t, err)
-		assert.Equal(t, int64(202), got.ID)
-		_, err = s.FindInstallationByRepo(ctx, "acme-other", "anything")
-		require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
-	})
-
-	t.Run("FindByRepoPrefersActive", func(t *testing.T) {
-		s := newStore(t)
-		old := base
-		old.ID, old.Status = 1, credentials.StatusDeleted
-		old.UpdatedAt = base.UpdatedAt.Add(time.Hour) // newer, but deleted
-		require.NoError(t, s.UpsertInstallation(ctx, old))
-		require.NoError(t, s.UpsertInstallation(ctx, base))
-		got, err := s.FindInstallationByRepo(ctx, "acme", "api")
-		require.NoError(t, err)
-		assert.Equal(t, base.ID, got.ID)
-
-		s2 := newStore(t)
-		require.NoError(t, s2.UpsertInstallation(ctx, old))
-		got, err = s2.FindInstallationByRepo(ctx, "acme", "api")
-		require.NoError(t, err, "an inactive installation is still found, so that callers can report it")
-		assert.Equal(t, credentials.StatusDeleted, got.Status)
-	})
-
-	t.Run("SetStatus", func(t *testing.T) {
-		s := newStore(t)
-		require.NoError(t, s.UpsertInstallation(ctx, base))
-		for _, st := range []credentials.InstallationStatus{credentials.StatusSuspended, credentials.StatusActive, credentials.StatusDeleted} {
-			require.NoError(t, s.SetInstallationStatus(ctx, base.ID, st))
-			got, err := s.GetInstallation(ctx, base.ID)
-			require.NoError(t, err)
-			assert.Equal(t, st, got.Status)
-			assert.ElementsMatch(t, base.Repositories, got.Repositories, "status change keeps repositories")
-		}
-		require.ErrorIs(t, s.SetInstallationStatus(ctx, 999, credentials.StatusActive), credentials.ErrInstallationNotFound)
-		assert.Error(t, s.SetInstallationStatus(ctx, base.ID, "bogus"))
-	})
-
-	t.Run("UpdateRepositories", func(t *testing.T) {
-		s := newStore(t)
-		require.NoError(t, s.UpsertInstallation(ctx, base))
-		require.NoError(t, s.UpdateRepositories(ctx, base.ID, "", []string{"acme/new", "ACME/API"}, []string{"acme/web"}))
-		got, err := s.GetInstallation(ctx, base.ID)
-		require.NoError(t, err)
-		assert.ElementsMatch(t, []string{"acme/api", "acme/new"}, got.Repositories, "no duplicates, removals applied")
-		assert.Equal(t, credentials.SelectionSelected, got.RepositorySelection)
-		_, err = s.FindInstallationByRepo(ctx, "acme", "web")
-		require.ErrorIs(t, err, credentials.ErrInstallationNotFound)
-		_, err = s.FindInstallationByRepo(ctx, "acme", "new")
-		require.NoError(t, err)
-
-		require.NoError(t, s.UpdateRepositories(ctx, base.ID, credentials.SelectionAll, nil, nil))
-		got, err = s.GetInstallation(ctx, base.ID)
-		require.NoError(t, err)
-		assert.Equal(t, credentials.SelectionAll, got.RepositorySelection)
-
-		require.ErrorIs(t, s.UpdateRepositories(ctx, 999, "", []string{"a/b"}, nil), credentials.ErrInstallationNotFound)
-		assert.Error(t, s.UpdateRepositories(ctx, base.ID, "some", nil, nil))
-	})
-
-	t.Run("Claim", func(t *testing.T) {
-		s := newStore(t)
-		in := base
-		in.Tenant = ""
-		require.NoError(t, s.UpsertInstallation(ctx, in))
-		require.NoError(t, s.ClaimInstallation(ctx, in.ID, "tenant-a"))
-		require.NoError(t, s.ClaimInstallation(ctx, in.ID, "tenant-a"), "claiming again is a no-op")
-		require.ErrorIs(t, s.ClaimInstallation(ctx, in.ID, "tenant-b"), credentials.ErrInstallationClaimed)
-		got, err := s.GetInstallation(ctx, in.ID)
-		require.NoError(t, err)
-		assert.Equal(t, "tenant-a", got.Tenant)
-		require.ErrorIs(t, s.ClaimInstallation(ctx, 999, "tenant-a"), credentials.ErrInstallationNotFound)
-		assert.Error(t, s.ClaimInstallation(ctx, in.ID, ""))
-
-		in.Repositories = []string{"acme/x"}
-		require.NoError(t, s.UpsertInstallation(ctx, in))
-		got, err = s.GetInstallation(ctx, in.ID)
-		require.NoError(t, err)
-		assert.Equal(t, "tenant-a", got.Tenant, "a webhook upsert cannot drop a claim")
-	})
-
-	t.Run("ConcurrentClaims", func(t *testing.T) {
-		s := newStore(t)
-		in := base
-		in.Tenant = ""
-		require.NoError(t, s.UpsertInstallation(ctx, in))
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		won := 0
-		for i := range 20 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if s.ClaimInstallation(ctx, in.ID, fmt.Sprint("tenant-", i)) == nil {
-					mu.Lock()
-					won++
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		assert.Equal(t, 1, won, "exactly one tenant wins an installation")
-	})
-
-	t.Run("ListOrdered", func(t *testing.T) {
-		s := newStore(t)
-		for _, id := range []int64{30, 10, 20} {
+// concurrent checks that concurrent calls succeed and lose no repository
+// update.
+func concurrent(t *testing.T, s credentials.InstallationStore) {
+	ctx := context.Background()
+	base := baseInstallation()
+	require.NoError(t, s.UpsertInstallation(ctx, base))
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			repo := fmt.Sprintf("acme/r%d", i)
+			errs <- s.UpdateRepositories(ctx, base.ID, "", []string{repo}, nil)
+			_, err := s.FindInstallationByRepo(ctx, "acme", fmt.Sprintf("r%d", i))
+			errs <- err
 			in := base
-			in.ID = id
-			require.NoError(t, s.UpsertInstallation(ctx, in))
-		}
-		list, err := s.ListInstallations(ctx)
+			in.ID = int64(1000 + i)
+			errs <- s.UpsertInstallation(ctx, in)
+			_, err = s.ListInstallations(ctx)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
 		require.NoError(t, err)
-		var ids []int64
-		for _, in := range list {
-			ids = append(ids, in.ID)
-		}
-		assert.Equal(t, []int64{10, 20, 30}, ids)
-	})
-
-	t.Run("CanceledContext", func(t *testing.T) {
-		s := newStore(t)
-		cctx, cancel := context.WithCancel(ctx)
-		cancel()
-		_, err := s.GetInstallation(cctx, 1)
-		assert.Error(t, err)
-		assert.Error(t, s.UpsertInstallation(cctx, base))
-	})
-
-	t.Run("Concurrent", func(t *testing.T) {
-		s := newStore(t)
-		require.NoError(t, s.UpsertInstallation(ctx, base))
-		var wg sync.WaitGroup
-		errs := make(chan error, 200)
-		for i := range 50 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				repo := fmt.Sprintf("acme/r%d", i)
-				errs <- s.UpdateRepositories(ctx, base.ID, "", []string{repo}, nil)
-				_, err := s.FindInstallationByRepo(ctx, "acme", fmt.Sprintf("r%d", i))
-				errs <- err
-				in := base
-				in.ID = int64(1000 + i)
-				errs <- s.UpsertInstallation(ctx, in)
-				_, err = s.ListInstallations(ctx)
-				errs <- err
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			require.NoError(t, err)
-		}
-		got, err := s.GetInstallation(ctx, base.ID)
-		require.NoError(t, err)
-		assert.Len(t, got.Repositories, 52, "no concurrent repository update may be lost")
-	})
+	}
+	got, err := s.GetInstallation(ctx, base.ID)
+	require.NoError(t, err)
+	assert.Len(t, got.Repositories, 52, "no concurrent repository update may be lost")
 }
 
 // TestSecretStore runs the SecretStore conformance suite. A host's secret
@@ -352,8 +423,32 @@ func TestSecretStore(t *testing.T, newStore func(t *testing.T, byTenant map[stri
 // tenant's installation. A host's store implementation calls it next to
 // TestInstallationStore; newStore must return an empty store per call.
 func TestTenantRules(t *testing.T, newStore func(t *testing.T) credentials.InstallationStore) {
+	r := tenantResolver(t, newStore(t))
+	for _, tc := range []tenantCase{
+		{"own explicit installation", credentials.Target{Tenant: "tenant-a", Owner: "acme", Repo: "api", InstallationID: 1}, 1, "", nil},
+		{"own linked installation", credentials.Target{Tenant: "tenant-a", Owner: "acme", Repo: "api"}, 1, "", nil},
+		{"other tenant's installation by id", credentials.Target{Tenant: "tenant-b", Owner: "acme", Repo: "api", InstallationID: 1}, 0, credentials.RuleInstallationNotClaimed, nil},
+		{"other tenant's installation for own repo name", credentials.Target{Tenant: "tenant-b", Owner: "beta", Repo: "web", InstallationID: 1}, 0, credentials.RuleInstallationNotClaimed, nil},
+		{"other tenant's repository", credentials.Target{Tenant: "tenant-b", Owner: "acme", Repo: "api"}, 0, credentials.RuleRepoNotClaimed, nil},
+		{"unknown installation id", credentials.Target{Tenant: "tenant-a", Owner: "acme", Repo: "api", InstallationID: 999}, 0, credentials.RuleInstallationNotClaimed, nil},
+		{"unclaimed installation by id", credentials.Target{Tenant: "tenant-a", Owner: "gamma", Repo: "app", InstallationID: 3}, 0, credentials.RuleInstallationNotClaimed, nil},
+		{"unclaimed installation by repository", credentials.Target{Tenant: "tenant-a", Owner: "gamma", Repo: "app"}, 0, credentials.RuleRepoNotClaimed, nil},
+		{"single-tenant host uses unclaimed installation", credentials.Target{Owner: "gamma", Repo: "app"}, 3, "", nil},
+		{"single-tenant host cannot use a claimed one", credentials.Target{Owner: "acme", Repo: "api", InstallationID: 1}, 0, credentials.RuleInstallationNotClaimed, nil},
+		{"own suspended installation", credentials.Target{Tenant: "tenant-a", Owner: "delta", Repo: "svc"}, 0, "", credentials.ErrInstallationSuspended},
+		{"other tenant's suspended installation looks unclaimed", credentials.Target{Tenant: "tenant-b", Owner: "delta", Repo: "svc", InstallationID: 4}, 0, credentials.RuleInstallationNotClaimed, nil},
+		{"repository without installation", credentials.Target{Tenant: "tenant-a", Owner: "nobody", Repo: "x"}, 0, "", credentials.ErrNotConfigured},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkTenantCase(t, r, tc) })
+	}
+}
+
+// tenantResolver stores the installations of TestTenantRules in s, and
+// returns a Resolver over s: acme/api is tenant-a's, beta/web tenant-b's,
+// gamma/app unclaimed, delta/svc tenant-a's but suspended.
+func tenantResolver(t *testing.T, s credentials.InstallationStore) *credentials.Resolver {
+	t.Helper()
 	ctx := context.Background()
-	s := newStore(t)
 	put := func(id int64, account, tenant string, status credentials.InstallationStatus, repos ...string) {
 		t.Helper()
 		require.NoError(t, s.UpsertInstallation(ctx, credentials.Installation{
@@ -375,51 +470,41 @@ func TestTenantRules(t *testing.T, newStore func(t *testing.T) credentials.Insta
 	tokens := credentials.TokenSourceFunc(func(context.Context, int64) (credentials.InstallationToken, error) {
 		return credentials.InstallationToken{Value: credentials.NewSecret("ghs_test"), ExpiresAt: time.Now().Add(time.Hour)}, nil
 	})
-	r := credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(s))
+	return credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(s))
+}
 
-	for _, tc := range []struct {
-		name     string
-		target   credentials.Target
-		wantID   int64 // installation used; 0 when refused
-		wantRule string
-		wantErr  error
-	}{
-		{"own explicit installation", credentials.Target{Tenant: "tenant-a", Owner: "acme", Repo: "api", InstallationID: 1}, 1, "", nil},
-		{"own linked installation", credentials.Target{Tenant: "tenant-a", Owner: "acme", Repo: "api"}, 1, "", nil},
-		{"other tenant's installation by id", credentials.Target{Tenant: "tenant-b", Owner: "acme", Repo: "api", InstallationID: 1}, 0, credentials.RuleInstallationNotClaimed, nil},
-		{"other tenant's installation for own repo name", credentials.Target{Tenant: "tenant-b", Owner: "beta", Repo: "web", InstallationID: 1}, 0, credentials.RuleInstallationNotClaimed, nil},
-		{"other tenant's repository", credentials.Target{Tenant: "tenant-b", Owner: "acme", Repo: "api"}, 0, credentials.RuleRepoNotClaimed, nil},
-		{"unknown installation id", credentials.Target{Tenant: "tenant-a", Owner: "acme", Repo: "api", InstallationID: 999}, 0, credentials.RuleInstallationNotClaimed, nil},
-		{"unclaimed installation by id", credentials.Target{Tenant: "tenant-a", Owner: "gamma", Repo: "app", InstallationID: 3}, 0, credentials.RuleInstallationNotClaimed, nil},
-		{"unclaimed installation by repository", credentials.Target{Tenant: "tenant-a", Owner: "gamma", Repo: "app"}, 0, credentials.RuleRepoNotClaimed, nil},
-		{"single-tenant host uses unclaimed installation", credentials.Target{Owner: "gamma", Repo: "app"}, 3, "", nil},
-		{"single-tenant host cannot use a claimed one", credentials.Target{Owner: "acme", Repo: "api", InstallationID: 1}, 0, credentials.RuleInstallationNotClaimed, nil},
-		{"own suspended installation", credentials.Target{Tenant: "tenant-a", Owner: "delta", Repo: "svc"}, 0, "", credentials.ErrInstallationSuspended},
-		{"other tenant's suspended installation looks unclaimed", credentials.Target{Tenant: "tenant-b", Owner: "delta", Repo: "svc", InstallationID: 4}, 0, credentials.RuleInstallationNotClaimed, nil},
-		{"repository without installation", credentials.Target{Tenant: "tenant-a", Owner: "nobody", Repo: "x"}, 0, "", credentials.ErrNotConfigured},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cred, err := r.Resolve(ctx, tc.target)
-			switch {
-			case tc.wantRule != "":
-				require.ErrorIs(t, err, credentials.ErrNotPermitted)
-				var pe *credentials.PermissionError
-				require.ErrorAs(t, err, &pe)
-				assert.Equal(t, tc.wantRule, pe.Rule)
-				for _, owner := range []string{"tenant-a", "tenant-b"} {
-					if owner != tc.target.Tenant {
-						assert.NotContains(t, err.Error(), owner, "a refusal never names the installation's owner")
-					}
-				}
-				assert.True(t, cred.IsZero())
-			case tc.wantErr != nil:
-				require.ErrorIs(t, err, tc.wantErr)
-				assert.True(t, cred.IsZero())
-			default:
-				require.NoError(t, err)
-				assert.Equal(t, credentials.TypeInstallation, cred.Type)
-				assert.Equal(t, tc.wantID, cred.InstallationID)
+// tenantCase is one case of TestTenantRules: a target to resolve, and
+// the installation used or the refusal expected.
+type tenantCase struct {
+	name     string
+	target   credentials.Target
+	wantID   int64 // installation used; 0 when refused
+	wantRule string
+	wantErr  error
+}
+
+// checkTenantCase resolves tc's target with r and checks the outcome.
+func checkTenantCase(t *testing.T, r *credentials.Resolver, tc tenantCase) {
+	ctx := context.Background()
+	cred, err := r.Resolve(ctx, tc.target)
+	switch {
+	case tc.wantRule != "":
+		require.ErrorIs(t, err, credentials.ErrNotPermitted)
+		var pe *credentials.PermissionError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, tc.wantRule, pe.Rule)
+		for _, owner := range []string{"tenant-a", "tenant-b"} {
+			if owner != tc.target.Tenant {
+				assert.NotContains(t, err.Error(), owner, "a refusal never names the installation's owner")
 			}
-		})
+		}
+		assert.True(t, cred.IsZero())
+	case tc.wantErr != nil:
+		require.ErrorIs(t, err, tc.wantErr)
+		assert.True(t, cred.IsZero())
+	default:
+		require.NoError(t, err)
+		assert.Equal(t, credentials.TypeInstallation, cred.Type)
+		assert.Equal(t, tc.wantID, cred.InstallationID)
 	}
 }
