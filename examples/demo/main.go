@@ -60,22 +60,73 @@ const agentConfig = `{
 }`
 
 func run(ctx context.Context, out io.Writer) error {
-	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
-
-	fake := githubtest.NewServer()
-	defer fake.Close()
-	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{
-		Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}",
-		Inputs: []string{"job_id", "version", "environment", "target", "region"},
-	}}})
-	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
-	say("1. fake GitHub at %s: App %q (id %d) installed on acme/deployer as installation %d", fake.URL, fake.AppSlug, fake.AppID, inst.ID)
+	d := &demo{out: out, fake: githubtest.NewServer()}
+	defer d.fake.Close()
+	d.installApp()
 
 	dir, err := os.MkdirTemp("", "ghbridge-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	base, stop, err := startServer(ctx, d.fake, dir)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	d.fake.SetWebhook(base+"/api/github/webhook", webhookSecret)
+	d.say("2. ghbridge server at %s (SQLite in %s); the fake GitHub delivers webhooks to it", base, dir)
+	d.c = &client{base: base}
+
+	if err := d.installFlow(); err != nil {
+		return err
+	}
+	job := deployJob()
+	created, err := d.createJob(job)
+	if err != nil {
+		return err
+	}
+	if err := d.moveRun(created.RunID); err != nil {
+		return err
+	}
+	if err := d.report(created.ID); err != nil {
+		return err
+	}
+	if err := d.cancel(job); err != nil {
+		return err
+	}
+	if err := d.rerun(job); err != nil {
+		return err
+	}
+	return d.list()
+}
+
+// demo is what the steps share: the fake GitHub, the App's installation
+// on it, a client of the ghbridge server, and where the steps print.
+type demo struct {
+	fake *githubtest.Server
+	inst githubtest.AppInstallation
+	c    *client
+	out  io.Writer
+}
+
+// say prints one line of the demo's story.
+func (d *demo) say(format string, a ...any) { fmt.Fprintf(d.out, format+"\n", a...) }
+
+// installApp (step 1) adds the deployer repository and its workflow to
+// the fake GitHub, and installs the App on it.
+func (d *demo) installApp() {
+	d.fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{
+		Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}",
+		Inputs: []string{"job_id", "version", "environment", "target", "region"},
+	}}})
+	d.inst = d.fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
+	d.say("1. fake GitHub at %s: App %q (id %d) installed on acme/deployer as installation %d", d.fake.URL, d.fake.AppSlug, d.fake.AppID, d.inst.ID)
+}
+
+// startServer (step 2) starts the reference server on loopback, configured
+// for the fake GitHub with SQLite in dir; stop shuts it down.
+func startServer(ctx context.Context, fake *githubtest.Server, dir string) (base string, stop func() error, err error) {
 	env := map[string]string{
 		"GITHUB_APP_ID":          strconv.FormatInt(fake.AppID, 10),
 		"GITHUB_APP_PRIVATE_KEY": fake.PrivateKeyPEM(),
@@ -87,25 +138,22 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	cfg, err := app.LoadConfig(credentials.MapLookup(env))
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	srv, err := app.New(ctx, cfg, app.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	base, stop, err := srv.ServeLoopback(ctx)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	fake.SetWebhook(base+"/api/github/webhook", webhookSecret)
-	say("2. ghbridge server at %s (SQLite in %s); the fake GitHub delivers webhooks to it", base, dir)
+	return srv.ServeLoopback(ctx)
+}
 
-	c := &client{base: base}
+// installFlow (step 3) goes through the install flow as a browser would:
+// the install URL, then GitHub's redirect to the App's setup URL.
+func (d *demo) installFlow() error {
 	var installURL struct {
 		URL string `json:"url"`
 	}
-	if err := c.do("GET", "/api/github/install-url", nil, &installURL); err != nil {
+	if err := d.c.do("GET", "/api/github/install-url", nil, &installURL); err != nil {
 		return err
 	}
 	u, err := url.Parse(installURL.URL)
@@ -113,19 +161,24 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	// The browser comes back from GitHub to the App's setup URL.
-	callback := fmt.Sprintf("/api/github/install-callback?installation_id=%d&setup_action=install&state=%s", inst.ID, url.QueryEscape(u.Query().Get("state")))
+	callback := fmt.Sprintf("/api/github/install-callback?installation_id=%d&setup_action=install&state=%s", d.inst.ID, url.QueryEscape(u.Query().Get("state")))
 	var installed struct {
 		Installation struct {
 			Account      string   `json:"account"`
 			Repositories []string `json:"repositories"`
 		} `json:"installation"`
 	}
-	if err := c.do("GET", callback, nil, &installed); err != nil {
+	if err := d.c.do("GET", callback, nil, &installed); err != nil {
 		return err
 	}
-	say("3. install flow: %s, callback stored installation %d of %s with %v", u.Path, inst.ID, installed.Installation.Account, installed.Installation.Repositories)
+	d.say("3. install flow: %s, callback stored installation %d of %s with %v", u.Path, d.inst.ID, installed.Installation.Account, installed.Installation.Repositories)
+	return nil
+}
 
-	job := map[string]any{
+// deployJob returns the job the demo creates: the agent config and the
+// context its templates are filled from.
+func deployJob() map[string]any {
+	return map[string]any{
 		"id":    "deploy-api-1-4-0",
 		"agent": json.RawMessage(agentConfig),
 		"context": map[string]any{
@@ -135,131 +188,160 @@ func run(ctx context.Context, out io.Writer) error {
 			"deployment":  map[string]any{"name": "api", "variables": map[string]any{"REGION": "eu-west-1"}},
 		},
 	}
+}
+
+// createJob (step 4) creates job, waits until a worker has dispatched
+// it, and shows what GitHub received.
+func (d *demo) createJob(job map[string]any) (jobView, error) {
 	var created jobView
-	if err := c.do("POST", "/api/jobs", job, &created); err != nil {
-		return err
+	if err := d.c.do("POST", "/api/jobs", job, &created); err != nil {
+		return created, err
 	}
-	say("4. POST /api/jobs -> %s (accepted at once; a worker dispatches it)", created.Status)
+	d.say("4. POST /api/jobs -> %s (accepted at once; a worker dispatches it)", created.Status)
 	for deadline := time.Now().Add(10 * time.Second); created.Status == "pending"; {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("job %s still pending after 10 s: %s", created.ID, created.Message)
+			return created, fmt.Errorf("job %s still pending after 10 s: %s", created.ID, created.Message)
 		}
 		time.Sleep(10 * time.Millisecond)
-		if err := c.do("GET", "/api/jobs/"+created.ID, nil, &created); err != nil {
-			return err
+		if err := d.c.do("GET", "/api/jobs/"+created.ID, nil, &created); err != nil {
+			return created, err
 		}
 	}
-	say("   the dispatch queue -> %s, %s", created.Status, created.Message)
-	for _, d := range fake.Dispatches() {
-		say("   GitHub received workflow_dispatch of workflow %d on %s with inputs %v", d.WorkflowID, d.Ref, sorted(d.Inputs))
+	d.say("   the dispatch queue -> %s, %s", created.Status, created.Message)
+	for _, w := range d.fake.Dispatches() {
+		d.say("   GitHub received workflow_dispatch of workflow %d on %s with inputs %v", w.WorkflowID, w.Ref, sorted(w.Inputs))
 	}
-	run, _ := fake.GetRun(created.RunID)
-	say("   run %d %q", run.ID, run.DisplayTitle)
+	run, _ := d.fake.GetRun(created.RunID)
+	d.say("   run %d %q", run.ID, run.DisplayTitle)
+	return created, nil
+}
 
-	say("5. the run moves on GitHub; each change is a signed workflow_run delivery:")
+// moveRun (step 5) moves the run on GitHub to success; each change is a
+// signed workflow_run delivery to the server.
+func (d *demo) moveRun(runID int64) error {
+	d.say("5. the run moves on GitHub; each change is a signed workflow_run delivery:")
 	for _, st := range [][2]string{{"queued", ""}, {"in_progress", ""}, {"completed", "success"}} {
-		r, err := fake.SetRunStatus(created.RunID, st[0], st[1])
+		r, err := d.fake.SetRunStatus(runID, st[0], st[1])
 		if err != nil {
 			return err
 		}
-		ds := fake.Deliveries()
+		ds := d.fake.Deliveries()
 		last := ds[len(ds)-1]
-		say("   %-11s %-8s -> delivery %s answered %d", r.Status, r.Conclusion, last.GUID[:8], last.StatusCode)
+		d.say("   %-11s %-8s -> delivery %s answered %d", r.Status, r.Conclusion, last.GUID[:8], last.StatusCode)
 	}
+	return nil
+}
 
+// report (steps 6 and 7) shows the job's status history and the inputs
+// the workflow fetches, and fails unless the job succeeded.
+func (d *demo) report(id string) error {
 	var final jobView
-	if err := c.do("GET", "/api/jobs/"+created.ID, nil, &final); err != nil {
+	if err := d.c.do("GET", "/api/jobs/"+id, nil, &final); err != nil {
 		return err
 	}
-	say("6. GET /api/jobs/%s: %s (%s)", final.ID, final.Status, final.Message)
-	say("   status history:")
+	d.say("6. GET /api/jobs/%s: %s (%s)", final.ID, final.Status, final.Message)
+	d.say("   status history:")
 	for _, h := range final.History {
-		say("     %s  %-11s -> %-11s  %-15s %s", h.At.Format("15:04:05.000"), h.From, h.To, "("+h.Source+")", h.Message)
+		d.say("     %s  %-11s -> %-11s  %-15s %s", h.At.Format("15:04:05.000"), h.From, h.To, "("+h.Source+")", h.Message)
 	}
 	var inputs map[string]any
-	if err := c.do("GET", "/api/jobs/"+created.ID+"/inputs", nil, &inputs); err != nil {
+	if err := d.c.do("GET", "/api/jobs/"+id+"/inputs", nil, &inputs); err != nil {
 		return err
 	}
-	say("7. what the workflow fetches from GET /api/jobs/%s/inputs: version_tag=%v environment_name=%v resource_identifier=%v",
-		created.ID, inputs["version_tag"], inputs["environment_name"], inputs["resource_identifier"])
-	say("   token exchanges: %d (one per installation per token lifetime)", fake.TokenExchanges(inst.ID))
+	d.say("7. what the workflow fetches from GET /api/jobs/%s/inputs: version_tag=%v environment_name=%v resource_identifier=%v",
+		id, inputs["version_tag"], inputs["environment_name"], inputs["resource_identifier"])
+	d.say("   token exchanges: %d (one per installation per token lifetime)", d.fake.TokenExchanges(d.inst.ID))
 	if final.Status != "successful" {
 		return fmt.Errorf("the job ended %s, not successful", final.Status)
 	}
-	return operate(c, fake, job, say)
+	return nil
 }
 
-// operate shows what an operator can do to jobs: cancel one that runs,
-// re-run one that failed.
-func operate(c *client, fake *githubtest.Server, job map[string]any, say func(string, ...any)) error {
-	wait := func(id, want string) (jobView, error) {
-		var v jobView
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			if err := c.do("GET", "/api/jobs/"+id, nil, &v); err != nil || v.Status == want {
-				return v, err
-			}
-			if time.Now().After(deadline) {
-				return v, fmt.Errorf("job %s is %s, not %s: %s", id, v.Status, want, v.Message)
-			}
-		}
-	}
+// cancel (step 8) shows what an operator does to a job that runs: a
+// second job, cancelled while in progress.
+func (d *demo) cancel(job map[string]any) error {
 	job["id"] = "deploy-api-1-4-1"
 	var v jobView
-	if err := c.do("POST", "/api/jobs", job, &v); err != nil {
+	if err := d.c.do("POST", "/api/jobs", job, &v); err != nil {
 		return err
 	}
-	v, err := wait(v.ID, "in_progress")
+	v, err := d.wait(v.ID, "in_progress")
 	if err != nil {
 		return err
 	}
-	if err := c.do("POST", "/api/jobs/"+v.ID+"/cancel", nil, &v); err != nil {
+	if err := d.c.do("POST", "/api/jobs/"+v.ID+"/cancel", nil, &v); err != nil {
 		return err
 	}
-	say("8. POST /api/jobs/%s/cancel -> %s (%s); GitHub cancels the run asynchronously", v.ID, v.Status, v.Message)
-	if v, err = wait(v.ID, "cancelled"); err != nil {
+	d.say("8. POST /api/jobs/%s/cancel -> %s (%s); GitHub cancels the run asynchronously", v.ID, v.Status, v.Message)
+	if v, err = d.wait(v.ID, "cancelled"); err != nil {
 		return err
 	}
-	say("   then %s: %s", v.Status, v.Message)
+	d.say("   then %s: %s", v.Status, v.Message)
+	return nil
+}
 
+// rerun (step 9) shows what an operator does to a job that failed: a
+// third job, whose run fails, re-run and then successful.
+func (d *demo) rerun(job map[string]any) error {
 	job["id"] = "deploy-api-1-4-2"
-	if err := c.do("POST", "/api/jobs", job, &v); err != nil {
+	var v jobView
+	if err := d.c.do("POST", "/api/jobs", job, &v); err != nil {
 		return err
 	}
-	if v, err = wait(v.ID, "in_progress"); err != nil {
+	v, err := d.wait(v.ID, "in_progress")
+	if err != nil {
 		return err
 	}
-	if _, err := fake.SetRunStatus(v.RunID, "completed", "failure"); err != nil {
+	if _, err := d.fake.SetRunStatus(v.RunID, "completed", "failure"); err != nil {
 		return err
 	}
-	if v, err = wait(v.ID, "failure"); err != nil {
+	if v, err = d.wait(v.ID, "failure"); err != nil {
 		return err
 	}
-	say("9. job %s ended %s; POST /api/jobs/%s/rerun {\"failedOnly\": true}:", v.ID, v.Status, v.ID)
-	if err := c.do("POST", "/api/jobs/"+v.ID+"/rerun", map[string]any{"failedOnly": true}, &v); err != nil {
+	d.say("9. job %s ended %s; POST /api/jobs/%s/rerun {\"failedOnly\": true}:", v.ID, v.Status, v.ID)
+	if err := d.c.do("POST", "/api/jobs/"+v.ID+"/rerun", map[string]any{"failedOnly": true}, &v); err != nil {
 		return err
 	}
-	say("   -> %s, run %d attempt %d", v.Status, v.RunID, v.RunAttempt)
-	if _, err := fake.SetRunStatus(v.RunID, "completed", "success"); err != nil {
+	d.say("   -> %s, run %d attempt %d", v.Status, v.RunID, v.RunAttempt)
+	if _, err := d.fake.SetRunStatus(v.RunID, "completed", "success"); err != nil {
 		return err
 	}
-	if v, err = wait(v.ID, "successful"); err != nil {
+	if v, err = d.wait(v.ID, "successful"); err != nil {
 		return err
 	}
-	say("   status history:")
+	d.say("   status history:")
 	for _, h := range v.History {
-		say("     attempt %d  %-11s -> %-11s  %-15s %-14s %s", h.Attempt, h.From, h.To, "("+h.Source+")", h.Actor, h.Message)
+		d.say("     attempt %d  %-11s -> %-11s  %-15s %-14s %s", h.Attempt, h.From, h.To, "("+h.Source+")", h.Actor, h.Message)
 	}
+	return nil
+}
+
+// list (step 10) lists the jobs, newest first.
+func (d *demo) list() error {
 	var list struct {
 		Jobs []jobView `json:"jobs"`
 	}
-	if err := c.do("GET", "/api/jobs?limit=10", nil, &list); err != nil {
+	if err := d.c.do("GET", "/api/jobs?limit=10", nil, &list); err != nil {
 		return err
 	}
-	say("10. GET /api/jobs, newest first:")
+	d.say("10. GET /api/jobs, newest first:")
 	for _, j := range list.Jobs {
-		say("     %-18s %s", j.ID, j.Status)
+		d.say("     %-18s %s", j.ID, j.Status)
 	}
 	return nil
+}
+
+// wait polls job id until it has status want, for at most 10 s.
+func (d *demo) wait(id, want string) (jobView, error) {
+	var v jobView
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if err := d.c.do("GET", "/api/jobs/"+id, nil, &v); err != nil || v.Status == want {
+			return v, err
+		}
+		if time.Now().After(deadline) {
+			return v, fmt.Errorf("job %s is %s, not %s: %s", id, v.Status, want, v.Message)
+		}
+	}
 }
 
 type jobView struct {
