@@ -16,3 +16,12 @@ func TestMemoryJobStoreZeroValue(t *testing.T) {
 	t.Parallel()
 	statustest.TestJobStore(t, func(*testing.T) status.JobStore { return &status.MemoryJobStore{} })
 }
+
+// A store with nothing beyond JobStore (no StaleLister, no CancelLister)
+// passes too: the suite's optional parts are optional.
+func TestJobStoreAlone(t *testing.T) {
+	t.Parallel()
+	statustest.TestJobStore(t, func(*testing.T) status.JobStore {
+		return struct{ status.JobStore }{status.NewMemoryJobStore()}
+	})
+}

@@ -330,8 +330,8 @@ func controlProgressAndActors(t *testing.T, s status.JobStore) {
 	assert.Equal(t, "dave", j.History[0].Actor, "the history says who asked")
 	assert.Equal(t, 2, j.History[0].Attempt, "and which run attempt the job was at")
 
+	require.NoError(t, s.CreateJob(ctx, newJob("j2")))
 	if lister, ok := s.(status.CancelLister); ok {
-		require.NoError(t, s.CreateJob(ctx, newJob("j2")))
 		got, err := lister.ListCancelling(ctx, 10)
 		require.NoError(t, err)
 		require.Len(t, got, 1, "unfinished jobs with a cancel asked")
