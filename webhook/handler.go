@@ -32,7 +32,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -43,6 +42,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/internal/otelx"
 )
 
@@ -72,7 +72,7 @@ const (
 // ErrNoSecret is returned by New without a webhook secret: an empty secret
 // would mean accepting anything. Hosts meet it at startup, when the App's
 // webhook secret is not configured.
-var ErrNoSecret = errors.New("webhook: no secret configured; pass the App's webhook secret to New (an unsigned delivery is never accepted)")
+var ErrNoSecret = failure.New(failure.ErrInvalidIntegration, "webhook: no secret configured; pass the App's webhook secret to New (an unsigned delivery is never accepted)")
 
 // HandlerFunc handles one delivery; hosts register theirs with On.
 // Returning an error answers 500 and releases the delivery's claim, so

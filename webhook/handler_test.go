@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 	"github.com/ghbridge/ghbridge/webhook"
 	"github.com/ghbridge/ghbridge/webhook/webhooktest"
@@ -70,6 +71,7 @@ func TestNoSecretIsAConfigurationError(t *testing.T) {
 	for _, secrets := range [][]string{nil, {}, {""}, {"  ", ""}} {
 		_, err := webhook.New(secrets)
 		require.ErrorIs(t, err, webhook.ErrNoSecret)
+		assert.ErrorIs(t, err, failure.ErrInvalidIntegration, "its class")
 	}
 	assert.Equal(t, []string{"a", "b"}, webhook.ParseSecrets(" a, ,b ,"))
 }

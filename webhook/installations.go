@@ -15,6 +15,15 @@ type Revoker interface {
 	Revoke(installationID int64)
 }
 
+// InstallationWriter is what SyncInstallations records installations
+// with: the writing half of a credentials.InstallationStore, which hosts
+// pass.
+type InstallationWriter interface {
+	UpsertInstallation(ctx context.Context, in credentials.Installation) error
+	SetInstallationStatus(ctx context.Context, id int64, status credentials.InstallationStatus) error
+	UpdateRepositories(ctx context.Context, id int64, selection string, added, removed []string) error
+}
+
 // SyncInstallations registers handlers that keep an InstallationStore in
 // step with GitHub: installation created, deleted, suspend, unsuspend and
 // new_permissions_accepted, and installation_repositories added and
@@ -22,7 +31,7 @@ type Revoker interface {
 // whose permissions or repositories no longer hold. tokens may be nil.
 // Hosts with a GitHub App call it once, with the store their credential
 // resolver reads.
-func SyncInstallations(h *Handler, store credentials.InstallationStore, tokens Revoker) {
+func SyncInstallations(h *Handler, store InstallationWriter, tokens Revoker) {
 	log := h.log
 	revoke := func(id int64) {
 		if tokens != nil {
@@ -75,7 +84,7 @@ func SyncInstallations(h *Handler, store credentials.InstallationStore, tokens R
 
 // setStatus changes a known installation's status, or records it when
 // the created event was missed.
-func setStatus(ctx context.Context, store credentials.InstallationStore, in InstallationInfo, st credentials.InstallationStatus, repos []Repository) error {
+func setStatus(ctx context.Context, store InstallationWriter, in InstallationInfo, st credentials.InstallationStatus, repos []Repository) error {
 	err := store.SetInstallationStatus(ctx, in.ID, st)
 	if errors.Is(err, credentials.ErrInstallationNotFound) {
 		return store.UpsertInstallation(ctx, fromEvent(in, st, repos))

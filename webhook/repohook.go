@@ -8,6 +8,8 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
+
+	"github.com/ghbridge/ghbridge/failure"
 )
 
 // RepoHook is the repository webhook a token-only setup needs, for
@@ -49,7 +51,7 @@ const (
 // tokens call it at startup for each repository.
 func EnsureRepoHook(ctx context.Context, client *gh.Client, owner, repo string, h RepoHook) (int64, EnsureOutcome, error) {
 	if h.URL == "" || h.Secret == "" {
-		return 0, "", errors.New("webhook: a repository webhook needs a URL and a secret")
+		return 0, "", failure.Mark(failure.ErrInvalidIntegration, errors.New("webhook: a repository webhook needs a URL and a secret"))
 	}
 	events := slices.Clone(h.Events)
 	if len(events) == 0 {

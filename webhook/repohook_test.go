@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/failure"
 	"github.com/ghbridge/ghbridge/github"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 	"github.com/ghbridge/ghbridge/webhook"
@@ -37,6 +38,10 @@ func TestEnsureRepoHookIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	spec := webhook.RepoHook{URL: "https://ghbridge.example.com/api/github/webhook", Secret: "s3cret"}
 	ctx := context.Background()
+
+	_, _, err = webhook.EnsureRepoHook(ctx, c, "acme", "deployer", webhook.RepoHook{URL: spec.URL})
+	require.ErrorIs(t, err, failure.ErrInvalidIntegration, "a hook without a secret is refused")
+	require.Empty(t, fake.RepoHooks("acme", "deployer"))
 
 	id, out, err := webhook.EnsureRepoHook(ctx, c, "acme", "deployer", spec)
 	require.NoError(t, err)
