@@ -217,6 +217,7 @@ func jobRequest(id string) map[string]any {
 }
 
 func TestDemoFlow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	code, body := e.install(t, keyA, e.inst.ID)
 	require.Equal(t, 200, code, body)
@@ -273,6 +274,7 @@ func TestDemoFlow(t *testing.T) {
 }
 
 func TestInstallFlow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	code, body := e.install(t, keyA, e.inst.ID)
 	require.Equal(t, 200, code, body)
@@ -319,6 +321,7 @@ func TestInstallFlow(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, _ = e.install(t, keyA, e.inst.ID)
 	code, _ := e.create(t, keyA, jobRequest("job-1"))
@@ -374,6 +377,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestManualStatus(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, _ = e.install(t, keyA, e.inst.ID)
 	code, _ := e.create(t, keyA, jobRequest("job-1"))
@@ -387,6 +391,7 @@ func TestManualStatus(t *testing.T) {
 }
 
 func TestWithoutGitHubSettings(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	e := start(t, nil, map[string]string{
 		"GHBRIDGE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "db"),
@@ -420,6 +425,7 @@ func TestWithoutGitHubSettings(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	_, err := app.LoadConfig(lookup(map[string]string{"GHBRIDGE_API_KEYS": "short"}))
 	assert.ErrorContains(t, err, "shorter than 16")
 	_, err = app.LoadConfig(lookup(map[string]string{"GHBRIDGE_RECONCILE_INTERVAL": "soon"}))
@@ -434,6 +440,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestRestartKeepsJobs(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
 	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
 	e := start(t, fake, vars)
@@ -480,6 +487,7 @@ func postgresSchema(t *testing.T) string {
 // Two replicas behind a load balancer share one PostgreSQL database: a
 // delivery that reaches both is applied once.
 func TestTwoReplicasOnPostgres(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
 	vars := baseVars(fake, postgresSchema(t))
 	a := start(t, fake, vars)
@@ -532,6 +540,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 }
 
 func TestReconcileRecoversLostDeliveries(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, _ = e.install(t, keyA, e.inst.ID)
 	code, job := e.create(t, keyA, jobRequest("job-1"))
@@ -552,6 +561,7 @@ func TestReconcileRecoversLostDeliveries(t *testing.T) {
 }
 
 func TestReconcileRunsOnTheLeaseHolderOnly(t *testing.T) {
+	t.Parallel()
 	clock := &offsetClock{}
 	e := newEnv(t, app.WithClock(clock.Now))
 	_, _ = e.install(t, keyA, e.inst.ID)
@@ -570,6 +580,7 @@ func TestReconcileRunsOnTheLeaseHolderOnly(t *testing.T) {
 }
 
 func TestPollingQuietJobs(t *testing.T) {
+	t.Parallel()
 	clock := &offsetClock{}
 	e := newEnv(t, app.WithClock(clock.Now))
 	_, _ = e.install(t, keyA, e.inst.ID)
@@ -587,6 +598,7 @@ func TestPollingQuietJobs(t *testing.T) {
 }
 
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
 	cfg, err := app.LoadConfig(lookup(baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))))
 	require.NoError(t, err)
@@ -646,6 +658,7 @@ func (e *env) callWith(t *testing.T, c *http.Client, method, path, key string, b
 }
 
 func TestServeLoopback(t *testing.T) {
+	t.Parallel()
 	fake, _ := fakeGitHub(t)
 	cfg, err := app.LoadConfig(lookup(baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))))
 	require.NoError(t, err)

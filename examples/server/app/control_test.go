@@ -67,6 +67,7 @@ func lastTransition(t *testing.T, job map[string]any) map[string]any {
 }
 
 func TestCancelRunningJob(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, nil)
 	_, runID := e.running(t, "job-1")
 
@@ -87,6 +88,7 @@ func TestCancelRunningJob(t *testing.T) {
 }
 
 func TestForceCancelAfterGracePeriod(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, map[string]string{"GHBRIDGE_FORCE_CANCEL_AFTER": "50ms"}, githubtest.WithCancelDelay(-1))
 	_, runID := e.running(t, "stuck")
 	code, job := e.call(t, "POST", "/api/jobs/stuck/cancel", keyA, nil)
@@ -102,6 +104,7 @@ func TestForceCancelAfterGracePeriod(t *testing.T) {
 }
 
 func TestCancelRacesCompletion(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, map[string]string{"GHBRIDGE_FORCE_CANCEL_AFTER": "1h"}, githubtest.WithCancelDelay(-1))
 	_, runID := e.running(t, "race")
 	code, job := e.call(t, "POST", "/api/jobs/race/cancel", keyA, nil)
@@ -131,6 +134,7 @@ func TestCancelRacesCompletion(t *testing.T) {
 }
 
 func TestCancelBeforeDispatch(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, nil)
 	// GitHub is rate limited: the job waits in the queue, pending.
 	e.fake.InjectFault(githubtest.Fault{Route: dispatchRoute, PrimaryRateLimit: true, RetryAfter: 300 * time.Millisecond})
@@ -152,6 +156,7 @@ func TestCancelBeforeDispatch(t *testing.T) {
 }
 
 func TestCancelRacingDispatchStep(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, nil)
 	// The dispatch request is in flight (the step saved its state and
 	// sent) when the cancel comes.
@@ -176,6 +181,7 @@ func TestCancelRacingDispatchStep(t *testing.T) {
 }
 
 func TestRerunWithLateDeliveries(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, nil)
 	_, runID := e.running(t, "job-1")
 	code, body := e.call(t, "POST", "/api/jobs/job-1/rerun", keyA, map[string]any{"failedOnly": false})
@@ -224,6 +230,7 @@ func TestRerunWithLateDeliveries(t *testing.T) {
 }
 
 func TestRerunNeverDispatched(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
 	e := start(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db")))
 	e.inst = inst
@@ -251,6 +258,7 @@ func TestRerunNeverDispatched(t *testing.T) {
 }
 
 func TestProtectionRules(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, nil)
 	_, runID := e.running(t, "approve-me")
 	_, err := e.fake.RequestProtectionRule(runID, "production")
@@ -295,6 +303,7 @@ func TestProtectionRules(t *testing.T) {
 }
 
 func TestRequiredReviewers(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, map[string]string{"GHBRIDGE_SECRET_TENANT_A__GITHUB_REVIEWER_TOKEN": "ghp_alice"})
 	e.fake.AddReviewerToken("ghp_alice", "alice")
 
@@ -322,6 +331,7 @@ func TestRequiredReviewers(t *testing.T) {
 }
 
 func TestListJobs(t *testing.T) {
+	t.Parallel()
 	tt := twoTenants(t)
 	for i := range 3 {
 		code, job := tt.create(t, keyA, jobRequest(fmt.Sprint("a-", i)))

@@ -69,6 +69,7 @@ func agentFor(owner, repo string, extra string) json.RawMessage {
 }
 
 func TestSecurityCrossTenantCredentials(t *testing.T) {
+	t.Parallel()
 	tt := twoTenants(t)
 	probes := []struct {
 		name       string
@@ -114,6 +115,7 @@ func TestSecurityCrossTenantCredentials(t *testing.T) {
 }
 
 func TestSecurityCrossTenantJobRoutes(t *testing.T) {
+	t.Parallel()
 	tt := twoTenants(t)
 	code, jobA := tt.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code, jobA)
@@ -177,6 +179,7 @@ func TestSecurityCrossTenantJobRoutes(t *testing.T) {
 }
 
 func TestSecurityInstallClaims(t *testing.T) {
+	t.Parallel()
 	fake, instA := fakeGitHub(t)
 	other := fake.AddInstallation(githubtest.AppInstallation{Account: "globex", AllRepositories: true})
 	e := start(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db")))
@@ -244,6 +247,7 @@ func TestSecurityInstallClaims(t *testing.T) {
 }
 
 func TestSecurityClaimsWithoutOAuthClient(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
 	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
 	delete(vars, "GITHUB_APP_CLIENT_SECRET")
@@ -277,6 +281,7 @@ func TestSecurityClaimsWithoutOAuthClient(t *testing.T) {
 // and owner or repo names that would bend the request path, fail as
 // invalid_job_agent with nothing sent to GitHub.
 func TestSecurityTemplateBombsAndNames(t *testing.T) {
+	t.Parallel()
 	tt := twoTenants(t)
 	bigName := strings.Repeat("x", 900_000)
 	for _, p := range []struct {
