@@ -28,6 +28,7 @@ import (
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/examples/server/app"
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 	"github.com/ghbridge/ghbridge/webhook/webhooktest"
 )
@@ -92,9 +93,43 @@ func start(t *testing.T, fake *githubtest.Server, vars map[string]string, opts .
 
 func newEnv(t *testing.T, opts ...app.Option) *env {
 	fake, inst := fakeGitHub(t)
-	e := start(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db")), opts...)
+	e := start(t, fake, baseVars(fake, sqliteURL(t)), opts...)
 	e.inst = inst
 	return e
+}
+
+// migratedSQLite is an empty SQLite database file, migrated once per
+// process: migrating a new file takes longer under the race detector
+// than most tests do.
+var migratedSQLite = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "ghbridge-app-test")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "ghbridge.db")
+	db, err := sqlstore.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Close(); err != nil { // checkpoints the WAL into the file
+		return nil, err
+	}
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 {
+		return nil, fmt.Errorf("%s-wal holds %d bytes after Close", path, fi.Size())
+	}
+	return os.ReadFile(path)
+})
+
+// sqliteURL returns a database of t's own: a copy of migratedSQLite.
+// The tests that start a server on a new file name one themselves.
+func sqliteURL(t *testing.T) string {
+	t.Helper()
+	raw, err := migratedSQLite()
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "ghbridge.db")
+	require.NoError(t, os.WriteFile(path, raw, 0o600))
+	return "sqlite:" + path
 }
 
 // lostCompletion completes a run on GitHub while no webhook is set (the

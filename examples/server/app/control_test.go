@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +27,7 @@ func controlEnv(t *testing.T, extra map[string]string, opts ...githubtest.Option
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id", "version", "environment"}},
 	}})
 	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
-	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
+	vars := baseVars(fake, sqliteURL(t))
 	for k, v := range extra {
 		vars[k] = v
 	}
@@ -232,7 +231,7 @@ func TestRerunWithLateDeliveries(t *testing.T) {
 func TestRerunNeverDispatched(t *testing.T) {
 	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	e := start(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db")))
+	e := start(t, fake, baseVars(fake, sqliteURL(t)))
 	e.inst = inst
 	// Not installed yet: the dispatch fails without reaching GitHub.
 	code, job := e.create(t, keyA, jobRequest("early"))

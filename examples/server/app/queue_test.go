@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -47,7 +46,7 @@ func TestQueueRidesOutNetworkTrouble(t *testing.T) {
 func TestQueueGivesUpAtTheDeadline(t *testing.T) {
 	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
+	vars := baseVars(fake, sqliteURL(t))
 	vars["GHBRIDGE_DISPATCH_DEADLINE"] = "300ms"
 	e := start(t, fake, vars)
 	e.inst = inst
