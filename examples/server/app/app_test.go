@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -130,6 +131,54 @@ func sqliteURL(t *testing.T) string {
 	path := filepath.Join(t.TempDir(), "ghbridge.db")
 	require.NoError(t, os.WriteFile(path, raw, 0o600))
 	return "sqlite:" + path
+}
+
+// holdDispatches starts a proxy before fake that holds every dispatch
+// request (workflow or repository) until release: GitHub keeping a
+// dispatch in flight for as long as a test needs. It returns the proxy's
+// API URL, for GITHUB_API_URL, and a channel that receives a value as
+// each dispatch arrives. The test releases before its server stops
+// (which waits for the step that sent the dispatch): heldEnv does.
+func holdDispatches(t *testing.T, fake *githubtest.Server) (apiURL string, arrived <-chan struct{}, release func()) {
+	t.Helper()
+	u, err := url.Parse(fake.URL)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	held, in := make(chan struct{}), make(chan struct{}, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/dispatches") {
+			select {
+			case in <- struct{}{}:
+			default:
+			}
+			select {
+			case <-held:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	var once sync.Once
+	u.Host = srv.Listener.Addr().String()
+	return u.String(), in, func() { once.Do(func() { close(held) }) }
+}
+
+// heldEnv is newEnv with tenant A installed and every dispatch held (see
+// holdDispatches) until release, or until the test ends.
+func heldEnv(t *testing.T) (e *env, arrived <-chan struct{}, release func()) {
+	t.Helper()
+	fake, inst := fakeGitHub(t)
+	apiURL, arrived, release := holdDispatches(t, fake)
+	vars := baseVars(fake, sqliteURL(t))
+	vars["GITHUB_API_URL"] = apiURL
+	e = start(t, fake, vars)
+	t.Cleanup(release) // before the server stops
+	e.inst = inst
+	code, body := e.install(t, keyA, inst.ID)
+	require.Equal(t, 200, code, body)
+	return e, arrived, release
 }
 
 // lostCompletion completes a run on GitHub while no webhook is set (the
@@ -635,7 +684,11 @@ func TestPollingQuietJobs(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	cfg, err := app.LoadConfig(lookup(baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))))
+	apiURL, arrived, release := holdDispatches(t, fake)
+	defer release()
+	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))
+	vars["GITHUB_API_URL"] = apiURL
+	cfg, err := app.LoadConfig(lookup(vars))
 	require.NoError(t, err)
 	srv, err := app.New(context.Background(), cfg, app.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
@@ -655,18 +708,17 @@ func TestGracefulShutdown(t *testing.T) {
 	code, _ = e.callWith(t, client, "GET", fmt.Sprintf("/api/github/install-callback?installation_id=%d&code=%s&state=%s", inst.ID, fake.AuthorizeUser("admin"), url.QueryEscape(u.Query().Get("state"))), "", nil)
 	require.Equal(t, 200, code)
 
-	fake.InjectFault(githubtest.Fault{Route: "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", Delay: 500 * time.Millisecond})
 	result := make(chan int, 1)
 	go func() {
 		code, _ := e.callWith(t, client, "POST", "/api/jobs", keyA, jobRequest("slow"))
 		result <- code
 	}()
-	require.Eventually(t, func() bool {
-		return fake.RequestCount("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches") == 1
-	}, 5*time.Second, 5*time.Millisecond)
-	cancel() // SIGTERM
+	<-arrived // the job's dispatch is in flight, held by GitHub
+	cancel()  // SIGTERM
+	release()
 	assert.Equal(t, 201, <-result, "the in-flight request finished")
 	require.NoError(t, <-done)
+	assert.Len(t, fake.Dispatches(), 1, "the dispatch in flight was not abandoned")
 	_, err = client.Get("http://" + ln.Addr().String() + "/healthz")
 	assert.Error(t, err, "the listener is closed")
 }

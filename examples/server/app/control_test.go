@@ -156,23 +156,24 @@ func TestCancelBeforeDispatch(t *testing.T) {
 
 func TestCancelRacingDispatchStep(t *testing.T) {
 	t.Parallel()
-	e := controlEnv(t, nil)
 	// The dispatch request is in flight (the step saved its state and
 	// sent) when the cancel comes.
-	e.fake.InjectFault(githubtest.Fault{Route: dispatchRoute, Delay: time.Second})
+	e, arrived, release := heldEnv(t)
 	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("racer"))
 	require.Equal(t, 201, code, job)
-	require.Eventually(t, func() bool { return e.fake.RequestCount(dispatchRoute) == 1 }, 10*time.Second, time.Millisecond)
+	<-arrived
 	code, job = e.call(t, "POST", "/api/jobs/racer/cancel", keyA, nil)
 	require.Equal(t, 200, code, job)
 	require.Equal(t, "cancelled", job["status"], "not on GitHub yet: cancelled at once")
 
 	// The dispatch lands anyway; its run is cancelled, the job stays so.
+	release()
 	var runs []githubtest.Run
 	require.Eventually(t, func() bool {
 		runs = e.fake.Runs()
 		return len(runs) == 1 && runs[0].Conclusion == "cancelled"
 	}, 10*time.Second, 5*time.Millisecond, "the run started for a cancelled job is cancelled: %v", runs)
+	assert.Equal(t, 1, e.fake.RequestCount(dispatchRoute))
 	assert.Equal(t, 1, e.fake.RequestCount(cancelRoute))
 	_, got := e.call(t, "GET", "/api/jobs/racer", keyA, nil)
 	assert.Equal(t, "cancelled", got["status"])
