@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -380,32 +381,63 @@ func TestAttemptTimeout(t *testing.T) {
 	})
 }
 
+// waits records the retrying transport's waits instead of spending them
+// (retryConfig.sleep).
+type waits struct {
+	mu  sync.Mutex
+	got []time.Duration
+}
+
+func (w *waits) sleep(ctx context.Context, d time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.got = append(w.got, d)
+	return ctx.Err()
+}
+
+func (w *waits) all() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.got)
+}
+
 func TestRateLimitWaitIsHonoured(t *testing.T) {
+	t.Parallel()
 	t.Run("Retry-After seconds", func(t *testing.T) {
+		t.Parallel()
 		s, srv := serve(t, secondary("Retry-After", "1"))
-		start := time.Now()
-		resp, err := do(t, newRetryTransport(fastConfig()), context.Background(), "POST", srv.URL)
+		w := &waits{}
+		cfg := fastConfig()
+		cfg.sleep = w.sleep
+		resp, err := do(t, newRetryTransport(cfg), context.Background(), "POST", srv.URL)
 		require.NoError(t, err)
 		assert.Equal(t, 200, resp.StatusCode)
-		assert.GreaterOrEqual(t, time.Since(start), time.Second, "waited as GitHub said")
+		assert.Equal(t, []time.Duration{time.Second}, w.all(), "waited as GitHub said")
 		assert.Equal(t, 2, s.count())
 		checkAttempts(t, s, "POST")
 	})
 	t.Run("x-ratelimit-reset", func(t *testing.T) {
-		limited, now := primary(300 * time.Millisecond)
+		t.Parallel()
+		// The one real wait: the default sleep waits what it is asked.
+		limited, now := primary(100 * time.Millisecond)
 		s, srv := serve(t, limited)
+		w := &waits{}
 		cfg := fastConfig()
 		cfg.now = now
+		cfg.sleep = func(ctx context.Context, d time.Duration) error {
+			_ = w.sleep(ctx, d)
+			return sleep(ctx, d)
+		}
 		start := time.Now()
 		resp, err := do(t, newRetryTransport(cfg), context.Background(), "POST", srv.URL)
 		require.NoError(t, err)
 		assert.Equal(t, 200, resp.StatusCode)
-		elapsed := time.Since(start)
-		assert.GreaterOrEqual(t, elapsed, 300*time.Millisecond, "waited until the reset")
-		assert.Less(t, elapsed, 2*time.Second)
+		assert.Equal(t, []time.Duration{100 * time.Millisecond}, w.all(), "waited until the reset")
+		assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond, "waited until the reset")
 		assert.Equal(t, 2, s.count())
 	})
 	t.Run("base transport that leaves Response.Request unset", func(t *testing.T) {
+		t.Parallel()
 		// A fake transport built on httptest.ResponseRecorder does not set
 		// Response.Request; GitHub's wait must be honoured all the same.
 		_, now := clockFor(300 * time.Millisecond)
@@ -421,13 +453,13 @@ func TestRateLimitWaitIsHonoured(t *testing.T) {
 			_, _ = io.WriteString(rec, "{}")
 			return rec.Result(), nil
 		})
+		w := &waits{}
 		cfg := fastConfig()
-		cfg.base, cfg.now = base, now
-		start := time.Now()
+		cfg.base, cfg.now, cfg.sleep = base, now, w.sleep
 		resp, err := do(t, newRetryTransport(cfg), context.Background(), "GET", "http://fake.invalid/api/v3/x")
 		require.NoError(t, err)
 		assert.Equal(t, 200, resp.StatusCode)
-		assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "waited until the reset")
+		assert.Equal(t, []time.Duration{300 * time.Millisecond}, w.all(), "waited until the reset")
 		assert.EqualValues(t, 2, calls.Load())
 	})
 }
