@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,30 +165,74 @@ func TestTokenCacheShortLivedTokensAreNotRefreshedOnEveryCall(t *testing.T) {
 	assert.Equal(t, 1, srv.TokenExchanges(inst.ID), "a lifetime shorter than the margin must not cause an exchange per call")
 }
 
-func TestTokenCacheCallerDeadlineDoesNotFailTheSharedExchange(t *testing.T) {
-	e := newTokenEnv(t, nil)
-	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 300 * time.Millisecond})
+// heldExchanges is a base transport that holds every installation token
+// exchange until release: GitHub answering as late as a test needs.
+type heldExchanges struct {
+	sent    atomic.Int32  // exchanges sent
+	arrived chan struct{} // a value when an exchange is held
+	release chan struct{}
+}
 
+func (h *heldExchanges) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/access_tokens") {
+		h.sent.Add(1)
+		select {
+		case h.arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-h.release:
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+type patientKey struct{}
+
+func TestTokenCacheCallerDeadlineDoesNotFailTheSharedExchange(t *testing.T) {
+	hold := &heldExchanges{arrived: make(chan struct{}, 1), release: make(chan struct{})}
+	e := newTokenEnv(t, nil, github.WithHTTPTransport(hold))
+	joining := make(chan struct{})
+	e.cache.SetHookAfterMiss(func(ctx context.Context) {
+		if ctx.Value(patientKey{}) != nil {
+			close(joining)
+		}
+	})
+
+	// The hurried caller starts the exchange, which GitHub holds; a
+	// patient caller joins it; the hurried caller's deadline passes.
 	hurried, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	var wg sync.WaitGroup
-	var patientTok credentials.InstallationToken
-	var patientErr error
-	wg.Add(1)
+	hurriedErr := make(chan error, 1)
 	go func() {
-		defer wg.Done()
-		time.Sleep(5 * time.Millisecond)
-		patientTok, patientErr = e.cache.Token(context.Background(), e.inst.ID)
+		_, err := e.cache.Token(hurried, e.inst.ID)
+		hurriedErr <- err
 	}()
-	_, err := e.cache.Token(hurried, e.inst.ID)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	wg.Wait()
-	require.NoError(t, patientErr, "the exchange started by the hurried caller must complete for the others")
-	assert.False(t, patientTok.Value.IsZero())
+	<-hold.arrived
+	type result struct {
+		tok credentials.InstallationToken
+		err error
+	}
+	patient := make(chan result, 1)
+	go func() {
+		tok, err := e.cache.Token(context.WithValue(context.Background(), patientKey{}, true), e.inst.ID)
+		patient <- result{tok, err}
+	}()
+	<-joining
+	require.ErrorIs(t, <-hurriedErr, context.DeadlineExceeded)
+
+	// GitHub answers: the exchange completes for the patient caller.
+	close(hold.release)
+	got := <-patient
+	require.NoError(t, got.err, "the exchange started by the hurried caller must complete for the others")
+	assert.False(t, got.tok.Value.IsZero())
 
 	again, err := e.cache.Token(context.Background(), e.inst.ID)
 	require.NoError(t, err)
-	assert.Equal(t, patientTok.Value.Reveal(), again.Value.Reveal())
+	assert.Equal(t, got.tok.Value.Reveal(), again.Value.Reveal())
+	assert.EqualValues(t, 1, hold.sent.Load(), "one exchange sent")
 	assert.Equal(t, 1, e.srv.TokenExchanges(e.inst.ID))
 }
 
