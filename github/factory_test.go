@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -84,6 +85,28 @@ func newSetup(t *testing.T, opts ...github.Option) *setup {
 	tokens, err := f.TokenCache(srv.AppConfig())
 	require.NoError(t, err)
 	return &setup{srv: srv, f: f, tokens: tokens, inst: inst, headers: rec}
+}
+
+// recordedWaits records the retrying transport's waits instead of
+// spending them (see github.WithSleep).
+type recordedWaits struct {
+	mu  sync.Mutex
+	got []time.Duration
+}
+
+func (w *recordedWaits) option() github.Option {
+	return github.WithSleep(func(ctx context.Context, d time.Duration) error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.got = append(w.got, d)
+		return ctx.Err()
+	})
+}
+
+func (w *recordedWaits) all() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.got)
 }
 
 func (s *setup) installationClient(t *testing.T, id int64) *gh.Client {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -113,31 +112,23 @@ func TestGitObjectPOSTsRetriedAfter5xx(t *testing.T) {
 }
 
 func TestSecondaryRateLimitOnPOSTIsRetriedAfterTheWait(t *testing.T) {
-	var mu sync.Mutex
-	var waits []time.Duration
-	s := newSetup(t, github.WithSleep(func(ctx context.Context, d time.Duration) error {
-		mu.Lock()
-		defer mu.Unlock()
-		waits = append(waits, d)
-		return ctx.Err()
-	}))
+	w := &recordedWaits{}
+	s := newSetup(t, w.option())
 	c := s.installationClient(t, s.inst.ID)
 	_, _, err := c.Repositories.Get(context.Background(), "acme", "api") // exchange the token first
 	require.NoError(t, err)
 	s.srv.InjectFault(githubtest.Fault{Route: dispatchRoute, SecondaryRateLimit: true, RetryAfter: time.Second})
 	require.NoError(t, dispatch(context.Background(), c))
-	mu.Lock()
-	assert.Equal(t, []time.Duration{time.Second}, waits, "waited as GitHub asked")
-	mu.Unlock()
+	assert.Equal(t, []time.Duration{time.Second}, w.all(), "waited as GitHub asked")
 	assert.Equal(t, 2, s.srv.RequestCount(dispatchRoute))
 	assert.Len(t, s.srv.Dispatches(), 1, "GitHub did not act on the limited request: one run")
 }
 
 func TestRateLimitBeyondCapReachesTheCallerTyped(t *testing.T) {
 	t.Run("secondary", func(t *testing.T) {
-		s := newSetup(t)
+		w := &recordedWaits{}
+		s := newSetup(t, w.option())
 		s.srv.InjectFault(githubtest.Fault{Route: dispatchRoute, SecondaryRateLimit: true, RetryAfter: time.Hour})
-		start := time.Now()
 		err := dispatch(context.Background(), s.installationClient(t, s.inst.ID))
 		var arl *gh.AbuseRateLimitError
 		require.ErrorAs(t, err, &arl, "%T %v", err, err)
@@ -145,11 +136,12 @@ func TestRateLimitBeyondCapReachesTheCallerTyped(t *testing.T) {
 		assert.Equal(t, time.Hour, *arl.RetryAfter)
 		assert.Contains(t, arl.Message, "secondary rate limit")
 		assert.Equal(t, 1, s.srv.RequestCount(dispatchRoute), "a wait beyond the cap is not attempted")
-		assert.Less(t, time.Since(start), time.Second)
+		assert.Empty(t, w.all(), "nor waited")
 		assert.Empty(t, s.srv.Dispatches())
 	})
 	t.Run("primary", func(t *testing.T) {
-		s := newSetup(t)
+		w := &recordedWaits{}
+		s := newSetup(t, w.option())
 		s.srv.InjectFault(githubtest.Fault{Route: repoRoute, PrimaryRateLimit: true, RetryAfter: time.Hour})
 		_, _, err := s.installationClient(t, s.inst.ID).Repositories.Get(context.Background(), "acme", "api")
 		var rl *gh.RateLimitError
@@ -158,24 +150,25 @@ func TestRateLimitBeyondCapReachesTheCallerTyped(t *testing.T) {
 		assert.Equal(t, 5000, rl.Rate.Limit)
 		assert.WithinDuration(t, time.Now().Add(time.Hour), rl.Rate.Reset.Time, 5*time.Second)
 		assert.Equal(t, 1, s.srv.RequestCount(repoRoute))
+		assert.Empty(t, w.all(), "nor waited")
 	})
 }
 
 func TestRateLimitBeyondDeadlineReachesTheCallerTyped(t *testing.T) {
-	s := newSetup(t)
+	w := &recordedWaits{}
+	s := newSetup(t, w.option())
 	c := s.installationClient(t, s.inst.ID)
 	_, _, err := c.Repositories.Get(context.Background(), "acme", "api") // exchange the token first
 	require.NoError(t, err)
 	s.srv.InjectFault(githubtest.Fault{Route: dispatchRoute, SecondaryRateLimit: true, RetryAfter: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	start := time.Now()
 	err = dispatch(ctx, c)
 	var arl *gh.AbuseRateLimitError
 	require.ErrorAs(t, err, &arl, "GitHub's answer, not a deadline error: %T %v", err, err)
 	require.NotNil(t, arl.RetryAfter)
 	assert.Equal(t, 2*time.Second, *arl.RetryAfter)
-	assert.Less(t, time.Since(start), 500*time.Millisecond, "no wait past the deadline")
+	assert.Empty(t, w.all(), "no wait past the deadline")
 	assert.Equal(t, 1, s.srv.RequestCount(dispatchRoute))
 }
 

@@ -511,9 +511,9 @@ func TestRateLimitBeyondCapPassesThrough(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, srv := serve(t, tc.answer)
+			w := &waits{}
 			cfg := fastConfig()
-			cfg.now = tc.now
-			start := time.Now()
+			cfg.now, cfg.sleep = tc.now, w.sleep
 			for _, method := range []string{"GET", "POST"} {
 				resp, err := do(t, newRetryTransport(cfg), context.Background(), method, srv.URL)
 				require.NoError(t, err)
@@ -524,7 +524,7 @@ func TestRateLimitBeyondCapPassesThrough(t *testing.T) {
 				s.answers = []answer{tc.answer}
 				s.mu.Unlock()
 			}
-			assert.Less(t, time.Since(start), time.Second, "no wait was attempted")
+			assert.Empty(t, w.all(), "no wait was attempted")
 			assert.Equal(t, 2, s.count(), "one request per call")
 		})
 	}
@@ -533,17 +533,17 @@ func TestRateLimitBeyondCapPassesThrough(t *testing.T) {
 func TestRateLimitBeyondDeadlinePassesThrough(t *testing.T) {
 	t.Run("real clock, Retry-After", func(t *testing.T) {
 		s, srv := serve(t, secondary("Retry-After", "5"))
+		w := &waits{}
 		cfg := fastConfig()
-		cfg.MaxRateLimitWait = time.Minute
+		cfg.MaxRateLimitWait, cfg.sleep = time.Minute, w.sleep
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		start := time.Now()
 		resp, err := do(t, newRetryTransport(cfg), ctx, "POST", srv.URL)
 		require.NoError(t, err, "GitHub's answer, not a deadline error")
 		assert.Equal(t, 403, resp.StatusCode)
 		assert.Equal(t, "5", resp.Header.Get("Retry-After"))
 		assert.Equal(t, secondaryBody, readBody(t, resp))
-		assert.Less(t, time.Since(start), time.Second, "a wait past the deadline is not attempted")
+		assert.Empty(t, w.all(), "a wait past the deadline is not attempted")
 		assert.Equal(t, 1, s.count())
 	})
 	t.Run("fake clock, x-ratelimit-reset", func(t *testing.T) {
@@ -552,16 +552,16 @@ func TestRateLimitBeyondDeadlinePassesThrough(t *testing.T) {
 		limited, now := primary(5 * time.Second)
 		s, srv := serve(t, limited)
 		cfg := fastConfig()
-		cfg.MaxRateLimitWait, cfg.now = time.Minute, now
+		w := &waits{}
+		cfg.MaxRateLimitWait, cfg.now, cfg.sleep = time.Minute, now, w.sleep
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		start := time.Now()
 		resp, err := do(t, newRetryTransport(cfg), ctx, "GET", srv.URL)
 		require.NoError(t, err, "GitHub's answer, not a deadline error")
 		assert.Equal(t, 403, resp.StatusCode)
 		assert.Equal(t, "0", resp.Header.Get("X-RateLimit-Remaining"))
 		assert.Equal(t, errorBody(403), readBody(t, resp))
-		assert.Less(t, time.Since(start), time.Second, "a wait past the deadline is not attempted")
+		assert.Empty(t, w.all(), "a wait past the deadline is not attempted")
 		assert.Equal(t, 1, s.count())
 	})
 	t.Run("a wait within the deadline is taken", func(t *testing.T) {
@@ -619,13 +619,15 @@ func Test5xxRetryAfterIsBoundedByMaxWait(t *testing.T) {
 	for _, code := range []int{503, 502} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			s, srv := serve(t, status(code, "Retry-After", "3600"))
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			start := time.Now()
-			resp, err := do(t, newRetryTransport(fastConfig()), ctx, "GET", srv.URL)
+			w := &waits{}
+			cfg := fastConfig()
+			cfg.sleep = w.sleep
+			resp, err := do(t, newRetryTransport(cfg), context.Background(), "GET", srv.URL)
 			require.NoError(t, err)
 			assert.Equal(t, 200, resp.StatusCode)
-			assert.Less(t, time.Since(start), time.Second)
+			got := w.all()
+			require.Len(t, got, 1)
+			assert.LessOrEqual(t, got[0], cfg.MaxWait)
 			assert.Equal(t, 2, s.count())
 		})
 	}
