@@ -17,6 +17,7 @@ import (
 )
 
 func TestGETRetriedAfter5xx(t *testing.T) {
+	t.Parallel()
 	for _, code := range []int{500, 502, 503, 504} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			s := newSetup(t)
@@ -32,6 +33,7 @@ func TestGETRetriedAfter5xx(t *testing.T) {
 }
 
 func TestGETGivesUpWithGitHubsAnswer(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	s.srv.InjectFault(githubtest.Fault{Route: repoRoute, Status: 502, Times: -1})
 	_, _, err := s.installationClient(t, s.inst.ID).Repositories.Get(context.Background(), "acme", "api")
@@ -43,6 +45,7 @@ func TestGETGivesUpWithGitHubsAnswer(t *testing.T) {
 }
 
 func TestRetryPolicyMaxRetries(t *testing.T) {
+	t.Parallel()
 	p := fast
 	p.MaxRetries = -1
 	s := newSetup(t, github.WithRetryPolicy(p))
@@ -62,6 +65,7 @@ func TestRetryPolicyMaxRetries(t *testing.T) {
 }
 
 func TestDispatchNotRetriedAfter5xx(t *testing.T) {
+	t.Parallel()
 	for _, code := range []int{500, 502, 503} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			s := newSetup(t)
@@ -77,6 +81,7 @@ func TestDispatchNotRetriedAfter5xx(t *testing.T) {
 }
 
 func TestDispatchNotRetriedAfterItWasSent(t *testing.T) {
+	t.Parallel()
 	// The run was created, the answer lost: repeating would run twice.
 	s := newSetup(t)
 	s.srv.InjectFault(githubtest.Fault{Route: dispatchRoute, AfterHandling: true, ResetConnection: true})
@@ -87,6 +92,7 @@ func TestDispatchNotRetriedAfterItWasSent(t *testing.T) {
 }
 
 func TestGETRetriedAfterConnectionReset(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	s.srv.InjectFault(githubtest.Fault{Route: repoRoute, ResetConnection: true})
 	_, _, err := s.installationClient(t, s.inst.ID).Repositories.Get(context.Background(), "acme", "api")
@@ -97,6 +103,7 @@ func TestGETRetriedAfterConnectionReset(t *testing.T) {
 // Git trees and commits are content objects: creating one again is
 // harmless, so their POSTs are retried like GETs.
 func TestGitObjectPOSTsRetriedAfter5xx(t *testing.T) {
+	t.Parallel()
 	const treeRoute, commitRoute = "POST /repos/{owner}/{repo}/git/trees", "POST /repos/{owner}/{repo}/git/commits"
 	s := newSetup(t)
 	c := s.installationClient(t, s.inst.ID)
@@ -112,6 +119,7 @@ func TestGitObjectPOSTsRetriedAfter5xx(t *testing.T) {
 }
 
 func TestSecondaryRateLimitOnPOSTIsRetriedAfterTheWait(t *testing.T) {
+	t.Parallel()
 	w := &recordedWaits{}
 	s := newSetup(t, w.option())
 	c := s.installationClient(t, s.inst.ID)
@@ -125,6 +133,7 @@ func TestSecondaryRateLimitOnPOSTIsRetriedAfterTheWait(t *testing.T) {
 }
 
 func TestRateLimitBeyondCapReachesTheCallerTyped(t *testing.T) {
+	t.Parallel()
 	t.Run("secondary", func(t *testing.T) {
 		w := &recordedWaits{}
 		s := newSetup(t, w.option())
@@ -155,6 +164,7 @@ func TestRateLimitBeyondCapReachesTheCallerTyped(t *testing.T) {
 }
 
 func TestRateLimitBeyondDeadlineReachesTheCallerTyped(t *testing.T) {
+	t.Parallel()
 	w := &recordedWaits{}
 	s := newSetup(t, w.option())
 	c := s.installationClient(t, s.inst.ID)
@@ -173,6 +183,7 @@ func TestRateLimitBeyondDeadlineReachesTheCallerTyped(t *testing.T) {
 }
 
 func TestCancelDuringRateLimitWait(t *testing.T) {
+	// Not parallel: it bounds a real wait.
 	p := fast
 	p.MaxRateLimitWait = time.Minute
 	s := newSetup(t, github.WithRetryPolicy(p))
@@ -190,6 +201,7 @@ func TestCancelDuringRateLimitWait(t *testing.T) {
 }
 
 func TestTokenExchangeFailureReachesTheCaller(t *testing.T) {
+	t.Parallel()
 	t.Run("unknown installation", func(t *testing.T) {
 		s := newSetup(t)
 		_, _, err := s.installationClient(t, 987654).Repositories.Get(context.Background(), "acme", "api")
@@ -236,6 +248,7 @@ func TestTokenExchangeFailureReachesTheCaller(t *testing.T) {
 }
 
 func TestTokenExchangeIsRetriedThroughTheSharedTransport(t *testing.T) {
+	t.Parallel()
 	// Creating a token is safe to repeat: a 502 on it is retried by the
 	// factory's transport.
 	s := newSetup(t)

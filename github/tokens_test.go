@@ -80,6 +80,7 @@ func newTokenEnv(t *testing.T, app func(*credentials.AppConfig), opts ...github.
 }
 
 func TestTokenCacheConcurrentColdCallersShareOneExchange(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 50 * time.Millisecond})
 	var wg sync.WaitGroup
@@ -103,6 +104,7 @@ func TestTokenCacheConcurrentColdCallersShareOneExchange(t *testing.T) {
 }
 
 func TestTokenCacheWarmHitsDoNotExchange(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	ctx := context.Background()
 	first, err := e.cache.Token(ctx, e.inst.ID)
@@ -119,6 +121,7 @@ func TestTokenCacheWarmHitsDoNotExchange(t *testing.T) {
 }
 
 func TestTokenCacheRefreshesInBackgroundWithinMargin(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	ctx := context.Background()
 	first, err := e.cache.Token(ctx, e.inst.ID)
@@ -137,6 +140,7 @@ func TestTokenCacheRefreshesInBackgroundWithinMargin(t *testing.T) {
 }
 
 func TestTokenCacheBlocksWhenTokenIsNearlyExpired(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	ctx := context.Background()
 	first, err := e.cache.Token(ctx, e.inst.ID)
@@ -150,6 +154,7 @@ func TestTokenCacheBlocksWhenTokenIsNearlyExpired(t *testing.T) {
 }
 
 func TestTokenCacheShortLivedTokensAreNotRefreshedOnEveryCall(t *testing.T) {
+	t.Parallel()
 	clock := newClock()
 	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now), githubtest.WithTokenLifetime(4*time.Minute))
 	t.Cleanup(srv.Close)
@@ -192,6 +197,7 @@ func (h *heldExchanges) RoundTrip(r *http.Request) (*http.Response, error) {
 type patientKey struct{}
 
 func TestTokenCacheCallerDeadlineDoesNotFailTheSharedExchange(t *testing.T) {
+	t.Parallel()
 	hold := &heldExchanges{arrived: make(chan struct{}, 1), release: make(chan struct{})}
 	e := newTokenEnv(t, nil, github.WithHTTPTransport(hold))
 	joining := make(chan struct{})
@@ -237,6 +243,7 @@ func TestTokenCacheCallerDeadlineDoesNotFailTheSharedExchange(t *testing.T) {
 }
 
 func TestTokenCacheExchangeTimeout(t *testing.T) {
+	// Not parallel: it bounds a real wait.
 	e := newTokenEnv(t, nil, github.WithTokenExchangeTimeout(50*time.Millisecond))
 	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 500 * time.Millisecond})
 	start := time.Now()
@@ -247,6 +254,7 @@ func TestTokenCacheExchangeTimeout(t *testing.T) {
 }
 
 func TestTokenCacheRevoke(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	ctx := context.Background()
 	first, err := e.cache.Token(ctx, e.inst.ID)
@@ -259,6 +267,7 @@ func TestTokenCacheRevoke(t *testing.T) {
 }
 
 func TestTokenCacheRevokeDuringExchangeIsNotUndone(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	ctx := context.Background()
 	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 200 * time.Millisecond})
@@ -277,6 +286,7 @@ func TestTokenCacheRevokeDuringExchangeIsNotUndone(t *testing.T) {
 }
 
 func TestTokenCacheJWTClaims(t *testing.T) {
+	t.Parallel()
 	clock := newClock()
 	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now))
 	t.Cleanup(srv.Close)
@@ -338,6 +348,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestTokenCacheRetriesTransientExchangeFailures(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Status: http.StatusBadGateway})
 	tok, err := e.cache.Token(context.Background(), e.inst.ID)
@@ -348,6 +359,7 @@ func TestTokenCacheRetriesTransientExchangeFailures(t *testing.T) {
 }
 
 func TestTokenCacheErrors(t *testing.T) {
+	t.Parallel()
 	otherKey := otherKeyPEM()
 	for _, tc := range []struct {
 		name       string
@@ -410,6 +422,7 @@ func TestTokenCacheErrors(t *testing.T) {
 }
 
 func TestTokenCacheFailuresAreNotCached(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	e.srv.SetSuspended(e.inst.ID, true)
 	_, err := e.cache.Token(context.Background(), e.inst.ID)
@@ -420,6 +433,7 @@ func TestTokenCacheFailuresAreNotCached(t *testing.T) {
 }
 
 func TestTokenCacheRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	_, err := e.cache.Token(context.Background(), 0)
 	require.Error(t, err)
@@ -430,6 +444,7 @@ func TestTokenCacheRejectsBadInput(t *testing.T) {
 }
 
 func TestTokenCacheAuditsSuccess(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	_, err := e.cache.Token(context.Background(), e.inst.ID)
 	require.NoError(t, err)
@@ -442,6 +457,7 @@ func TestTokenCacheAuditsSuccess(t *testing.T) {
 }
 
 func TestTokenWorksAgainstGitHub(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	f, err := github.NewClientFactory(github.WithBaseURL(e.srv.URL))
 	require.NoError(t, err)
@@ -455,6 +471,7 @@ func TestTokenWorksAgainstGitHub(t *testing.T) {
 // Without a slow exchange, late joiners race the end of the flight; the
 // count must still be one exchange per round.
 func TestTokenCacheOneExchangePerRoundWithoutDelay(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	const rounds = 30
 	for range rounds {

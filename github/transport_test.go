@@ -179,6 +179,7 @@ func checkAttempts(t *testing.T, s *scripted, method string) {
 }
 
 func TestTransportPolicy(t *testing.T) {
+	t.Parallel()
 	zeroPrimary, zeroClock := primary(0)
 	// A Retry-After date is read against the transport's clock.
 	past := t0.Add(-time.Hour).UTC().Format(http.TimeFormat)
@@ -267,6 +268,7 @@ func TestTransportPolicy(t *testing.T) {
 }
 
 func TestMaxRetriesNegativeDisablesRetries(t *testing.T) {
+	t.Parallel()
 	s, srv := serve(t, status(502), status(429, "Retry-After", "0"))
 	cfg := fastConfig()
 	cfg.MaxRetries = -1
@@ -299,6 +301,7 @@ func (f *failDials) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestRequestNeverSentIsRetried(t *testing.T) {
+	t.Parallel()
 	for _, method := range []string{"POST", "PATCH", "GET", "PUT"} {
 		t.Run(method, func(t *testing.T) {
 			s, srv := serve(t)
@@ -316,6 +319,7 @@ func TestRequestNeverSentIsRetried(t *testing.T) {
 }
 
 func TestDialErrorsExhaustRetries(t *testing.T) {
+	t.Parallel()
 	cfg := fastConfig()
 	cfg.MaxRetries = 2
 	base := &failDials{n: 1 << 20}
@@ -340,6 +344,7 @@ func (c *countingBase) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestCertificateErrorNotRetried(t *testing.T) {
+	t.Parallel()
 	var handled atomic.Int32
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handled.Add(1) }))
 	defer srv.Close()
@@ -358,6 +363,7 @@ func TestCertificateErrorNotRetried(t *testing.T) {
 }
 
 func TestAttemptTimeout(t *testing.T) {
+	t.Parallel()
 	// The first request hangs until the client gives up on it.
 	hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 	cfg := fastConfig()
@@ -469,6 +475,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestRateLimitBeyondCapPassesThrough(t *testing.T) {
+	t.Parallel()
 	hourReset, hourClock := clockFor(time.Hour)
 	for _, tc := range []struct {
 		name   string
@@ -531,6 +538,7 @@ func TestRateLimitBeyondCapPassesThrough(t *testing.T) {
 }
 
 func TestRateLimitBeyondDeadlinePassesThrough(t *testing.T) {
+	t.Parallel()
 	t.Run("real clock, Retry-After", func(t *testing.T) {
 		s, srv := serve(t, secondary("Retry-After", "5"))
 		w := &waits{}
@@ -579,6 +587,7 @@ func TestRateLimitBeyondDeadlinePassesThrough(t *testing.T) {
 }
 
 func TestRetryCancelDuringRateLimitWait(t *testing.T) {
+	// Not parallel: it bounds a real wait.
 	s, srv := serve(t, secondary("Retry-After", "30"))
 	cfg := fastConfig()
 	cfg.MaxRateLimitWait = time.Minute
@@ -593,6 +602,7 @@ func TestRetryCancelDuringRateLimitWait(t *testing.T) {
 }
 
 func TestCancelDuringBackoff(t *testing.T) {
+	// Not parallel: it bounds a real wait.
 	s, srv := serve(t, status(502), status(502))
 	cfg := retryConfig{RetryPolicy: RetryPolicy{MinWait: 5 * time.Second, MaxWait: 5 * time.Second}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -605,6 +615,7 @@ func TestCancelDuringBackoff(t *testing.T) {
 }
 
 func TestAlreadyCanceled(t *testing.T) {
+	t.Parallel()
 	s, srv := serve(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -614,6 +625,7 @@ func TestAlreadyCanceled(t *testing.T) {
 }
 
 func Test5xxRetryAfterIsBoundedByMaxWait(t *testing.T) {
+	t.Parallel()
 	// A 503 carrying Retry-After is not a rate limit: MinWait and MaxWait
 	// bound its backoff, however long the server asks for.
 	for _, code := range []int{503, 502} {
@@ -634,6 +646,7 @@ func Test5xxRetryAfterIsBoundedByMaxWait(t *testing.T) {
 }
 
 func TestCanceledAfterAnswerReturnsNoResponse(t *testing.T) {
+	t.Parallel()
 	// The caller's context ends just as GitHub's answer arrives: the
 	// transport reports the cancellation and does not also hand back a
 	// response (net/http would log and drop it, leaking its body).
@@ -654,6 +667,7 @@ func TestCanceledAfterAnswerReturnsNoResponse(t *testing.T) {
 }
 
 func TestRedirectsAreNotFollowed(t *testing.T) {
+	t.Parallel()
 	s, srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/elsewhere", http.StatusMovedPermanently)
 	})
@@ -668,6 +682,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 }
 
 func TestRoundTripLeavesTheRequestAlone(t *testing.T) {
+	t.Parallel()
 	_, srv := serve(t, status(502))
 	req, err := http.NewRequest("PUT", srv.URL, strings.NewReader(`{"x":1}`))
 	require.NoError(t, err)
@@ -680,6 +695,7 @@ func TestRoundTripLeavesTheRequestAlone(t *testing.T) {
 }
 
 func TestConcurrentRequestsShareOneTransport(t *testing.T) {
+	t.Parallel()
 	// Each request fails once with 502 (keyed by its path), then succeeds.
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -756,6 +772,7 @@ func (h *records) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *records) WithGroup(string) slog.Handler      { return h }
 
 func TestRetryLogger(t *testing.T) {
+	t.Parallel()
 	_, srv := serve(t, status(502), secondary("Retry-After", "30"))
 	h := &records{}
 	cfg := fastConfig()
@@ -775,6 +792,7 @@ func TestRetryLogger(t *testing.T) {
 }
 
 func TestOnRetryCauses(t *testing.T) {
+	t.Parallel()
 	_, srv := serve(t, status(502), secondary("Retry-After", "0"), status(200))
 	var got []Retry
 	cfg := fastConfig()
@@ -800,6 +818,7 @@ func TestOnRetryCauses(t *testing.T) {
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
 
 func TestRoundTripClosesTheRequestBody(t *testing.T) {
+	t.Parallel()
 	_, srv := serve(t, status(502))
 	for _, tc := range []struct {
 		name string
