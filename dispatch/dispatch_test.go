@@ -38,6 +38,11 @@ type envOptions struct {
 	retry    github.RetryPolicy
 	dispatch []dispatch.Option
 	factory  []github.Option
+	// volume leaves out the contract checks (githubtest.WithContract),
+	// for a test about how many runs are paged through: a few thousand
+	// runs' checks take seconds under the race detector. The answers of
+	// the same routes are checked by the other tests.
+	volume bool
 }
 
 var fastRetry = github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond, MaxRateLimitWait: 2 * time.Second}
@@ -61,7 +66,11 @@ func deployerRepo() githubtest.Repo {
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	srv := githubtest.NewServer(append([]githubtest.Option{githubtest.WithContract(t)}, o.server...)...)
+	var opts []githubtest.Option
+	if !o.volume {
+		opts = append(opts, githubtest.WithContract(t))
+	}
+	srv := githubtest.NewServer(append(opts, o.server...)...)
 	t.Cleanup(srv.Close)
 	srv.AddRepo(deployerRepo())
 	srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "secret"})
@@ -97,6 +106,7 @@ const deployAgent = `{"owner": "acme", "repo": "deployer", "workflowId": "deploy
 	"inputs": {"version": "{{ .version.tag }}", "environment": "{{ .environment.name }}"}}`
 
 func TestWorkflowDispatch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	res, err := e.d.Dispatch(context.Background(), job("job-1", deployAgent))
 	require.NoError(t, err)
@@ -128,6 +138,7 @@ func TestWorkflowDispatch(t *testing.T) {
 }
 
 func TestWorkflowDispatchByIDAndRef(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	wfID := workflowID(e, "deploy")
 	res, err := e.d.Dispatch(context.Background(), job("job-2", fmt.Sprintf(`{"owner":"acme","repo":"deployer","workflowId":%d,"ref":"{{ .version.tag }}"}`, wfID)))
@@ -139,6 +150,7 @@ func TestWorkflowDispatchByIDAndRef(t *testing.T) {
 }
 
 func TestStaticTokenDispatch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.srv.AddStaticToken("ghp_static")
 	res, err := e.d.Dispatch(context.Background(), job("job-3", `{"owner":"acme","repo":"secret","workflowId":"x.yml","token":"ghp_static"}`))
@@ -150,6 +162,7 @@ func TestStaticTokenDispatch(t *testing.T) {
 // GitHub Enterprise Server 3.20 and older reject return_run_details; the
 // run is then found by its job id, and the server is remembered.
 func TestRunDetailsFallback(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{http.StatusBadRequest, http.StatusUnprocessableEntity} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			e := newEnv(t, envOptions{server: []githubtest.Option{githubtest.WithoutRunDetails(status), githubtest.WithRunDelay(40 * time.Millisecond)}})
@@ -183,6 +196,7 @@ func TestRunDetailsFallback(t *testing.T) {
 // Both API versions dispatch in one request and read the run from the
 // answer; 2026-03-10 never sends the removed return_run_details.
 func TestAPIVersions(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{github.APIVersion20221128, github.APIVersion20260310} {
 		t.Run(v, func(t *testing.T) {
 			e := newEnv(t, envOptions{factory: []github.Option{github.WithAPIVersion(v)}})
@@ -210,6 +224,7 @@ func workflowID(e *env, name string) int64 {
 }
 
 func TestRunNotFoundWithoutRunName(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{server: []githubtest.Option{githubtest.WithoutRunDetails(422)}})
 	res, err := e.d.Dispatch(context.Background(), job("job-1", `{"owner":"acme","repo":"deployer","workflowId":"plain.yml"}`))
 	require.ErrorIs(t, err, dispatch.ErrRunNotFound)
@@ -220,6 +235,7 @@ func TestRunNotFoundWithoutRunName(t *testing.T) {
 }
 
 func TestDispatchErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		agent  string
@@ -287,6 +303,7 @@ func TestDispatchErrors(t *testing.T) {
 }
 
 func TestRepoNotAccessible(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	_, err := e.d.Dispatch(context.Background(), job("job-1", fmt.Sprintf(`{"owner":"acme","repo":"secret","workflowId":"deploy.yml","installationId":%d}`, e.inst.ID)))
 	require.ErrorIs(t, err, dispatch.ErrRepoNotAccessible)
@@ -297,6 +314,7 @@ func TestRepoNotAccessible(t *testing.T) {
 }
 
 func TestRateLimitErrorCarriesRetryTime(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.srv.InjectFault(githubtest.Fault{Route: dispatchRoute, PrimaryRateLimit: true, RetryAfter: time.Hour})
 	_, err := e.d.Dispatch(context.Background(), job("job-1", deployAgent))
@@ -308,6 +326,7 @@ func TestRateLimitErrorCarriesRetryTime(t *testing.T) {
 // Every ambiguous fault must end with exactly one run: found when the
 // failed attempt started it, retried when it provably did not.
 func TestNeverDispatchTwice(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		fault    githubtest.Fault
@@ -353,6 +372,7 @@ func TestNeverDispatchTwice(t *testing.T) {
 }
 
 func TestAmbiguousFailureWithUnidentifiableRunIsNotRetried(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	// A run of the same workflow without the job id in its title: it
 	// could be ours, so a retry could start the job twice.
@@ -367,6 +387,7 @@ func TestAmbiguousFailureWithUnidentifiableRunIsNotRetried(t *testing.T) {
 }
 
 func TestGivesUpAfterMaxAttempts(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{dispatch: []dispatch.Option{dispatch.WithMaxAttempts(3)}})
 	e.srv.InjectFault(githubtest.Fault{Route: dispatchRoute, Status: 502, Times: -1})
 	res, err := e.d.Dispatch(context.Background(), job("job-1", deployAgent))
@@ -378,6 +399,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 }
 
 func TestCanceledContextIsUncertain(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.srv.InjectFault(githubtest.Fault{Route: dispatchRoute, Delay: time.Second, AfterHandling: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -388,12 +410,14 @@ func TestCanceledContextIsUncertain(t *testing.T) {
 }
 
 func TestInvalidJob(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	_, err := e.d.Dispatch(context.Background(), dispatch.Request{Agent: json.RawMessage(deployAgent)})
 	require.ErrorIs(t, err, dispatch.ErrInvalidJob)
 }
 
 func TestConcurrentDispatches(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	var wg sync.WaitGroup
 	ids := make([]int64, 20)
@@ -417,6 +441,7 @@ func TestConcurrentDispatches(t *testing.T) {
 }
 
 func TestTokensPerInstallation(t *testing.T) {
+	t.Parallel()
 	const installations, dispatches = 10, 500
 	e := newEnv(t, envOptions{})
 	var ids []int64
@@ -446,6 +471,7 @@ func TestTokensPerInstallation(t *testing.T) {
 }
 
 func TestAuditNeverHoldsTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.srv.InjectFault(githubtest.Fault{Route: dispatchRoute, Status: 502, AfterHandling: true})
 	_, err := e.d.Dispatch(context.Background(), job("job-1", deployAgent))
@@ -458,6 +484,7 @@ func TestAuditNeverHoldsTokens(t *testing.T) {
 }
 
 func TestFindRun(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	since := time.Now()
 	res, err := e.d.Dispatch(context.Background(), job("job-1", deployAgent))

@@ -17,6 +17,7 @@ import (
 )
 
 func TestRepositoryDispatch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	res, err := e.d.Dispatch(context.Background(), job("job-9", `{"type":"repository_dispatch","owner":"acme","repo":"deployer",
 		"eventType":"deploy","clientPayload":{"version":"{{ .version.tag }}"}}`))
@@ -32,6 +33,7 @@ func TestRepositoryDispatch(t *testing.T) {
 }
 
 func TestRepositoryDispatchPayloadOverGitHubsLimitIsNotSent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	big := strings.Repeat("x", 71<<10)
 	_, err := e.d.Dispatch(context.Background(), job("job-9", `{"type":"repository_dispatch","owner":"acme","repo":"deployer",
@@ -43,6 +45,7 @@ func TestRepositoryDispatchPayloadOverGitHubsLimitIsNotSent(t *testing.T) {
 }
 
 func TestRepositoryDispatchWithoutListeningWorkflow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	res, err := e.d.Dispatch(context.Background(), job("job-9", `{"type":"repository_dispatch","owner":"acme","repo":"deployer","eventType":"nobody-listens"}`))
 	require.ErrorIs(t, err, dispatch.ErrRunNotFound)
@@ -51,6 +54,7 @@ func TestRepositoryDispatchWithoutListeningWorkflow(t *testing.T) {
 }
 
 func TestRepositoryDispatchAmbiguous(t *testing.T) {
+	t.Parallel()
 	for _, fault := range []githubtest.Fault{{Status: 502, AfterHandling: true}, {Status: 502}} {
 		e := newEnv(t, envOptions{})
 		fault.Route = "POST /repos/{owner}/{repo}/dispatches"
@@ -63,6 +67,7 @@ func TestRepositoryDispatchAmbiguous(t *testing.T) {
 }
 
 func TestDeployment(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	res, err := e.d.Dispatch(context.Background(), job("job-5", `{"type":"deployment","owner":"acme","repo":"deployer",
 		"environment":"{{ .environment.name }}","ref":"release","payload":{"version":"{{ .version.tag }}"},"description":"ship"}`))
@@ -82,6 +87,7 @@ func TestDeployment(t *testing.T) {
 }
 
 func TestDeploymentConfigurable(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{dispatch: []dispatch.Option{dispatch.WithRequiredContexts([]string{"ci/build"}), dispatch.WithAutoMerge(true)}})
 	_, err := e.d.Dispatch(context.Background(), job("job-5", `{"type":"deployment","owner":"acme","repo":"deployer","environment":"staging"}`))
 	require.NoError(t, err)
@@ -101,6 +107,7 @@ func TestDeploymentConfigurable(t *testing.T) {
 }
 
 func TestDeploymentNeverTwice(t *testing.T) {
+	t.Parallel()
 	for _, fault := range []githubtest.Fault{{Status: 502, AfterHandling: true}, {ResetConnection: true, AfterHandling: true}, {Status: 502}} {
 		e := newEnv(t, envOptions{})
 		fault.Route = "POST /repos/{owner}/{repo}/deployments"
@@ -114,6 +121,7 @@ func TestDeploymentNeverTwice(t *testing.T) {
 }
 
 func TestDeploymentErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	_, err := e.d.Dispatch(context.Background(), job("job-5", `{"type":"deployment","owner":"acme","repo":"deployer","environment":"production","ref":"nope"}`))
 	require.ErrorIs(t, err, dispatch.ErrRefNotFound)
@@ -128,6 +136,7 @@ const prAgent = `{"type":"pull_request","owner":"acme","repo":"deployer","title"
 	"files":{"envs/{{ .environment.name }}/version.txt":"{{ .version.tag }}\n","README.md":"hi"}}`
 
 func TestPullRequest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	res, err := e.d.Dispatch(context.Background(), job("job-8", prAgent))
 	require.NoError(t, err)
@@ -149,6 +158,7 @@ func TestPullRequest(t *testing.T) {
 }
 
 func TestPullRequestNeverTwice(t *testing.T) {
+	t.Parallel()
 	for _, route := range []string{"POST /repos/{owner}/{repo}/pulls", "POST /repos/{owner}/{repo}/git/refs"} {
 		for _, fault := range []githubtest.Fault{{Status: 502, AfterHandling: true}, {Status: 502}} {
 			e := newEnv(t, envOptions{})
@@ -164,6 +174,7 @@ func TestPullRequestNeverTwice(t *testing.T) {
 }
 
 func TestPullRequestBranchOfAnotherJob(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.srv.AddBranch("acme", "deployer", "taken")
 	_, err := e.d.Dispatch(context.Background(), job("job-8", `{"type":"pull_request","owner":"acme","repo":"deployer","title":"t","branch":"taken","files":{"a":"b"}}`))
@@ -176,6 +187,7 @@ func TestPullRequestBranchOfAnotherJob(t *testing.T) {
 }
 
 func TestPullRequestRedispatchReusesBranchAndPull(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	first, err := e.d.Dispatch(context.Background(), job("job-8", prAgent))
 	require.NoError(t, err)
@@ -186,6 +198,7 @@ func TestPullRequestRedispatchReusesBranchAndPull(t *testing.T) {
 }
 
 func TestResultIsJSON(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	res, err := e.d.Dispatch(context.Background(), job("job-1", deployAgent))
 	require.NoError(t, err)

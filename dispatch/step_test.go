@@ -124,6 +124,7 @@ const (
 // acted, then failed" and late run listings, on github.com and on GitHub
 // Enterprise Server. Each job ends with exactly one run, dispatched.
 func TestStepFaultMatrix(t *testing.T) {
+	t.Parallel()
 	common := map[string]githubtest.Fault{
 		"500":              {Status: 500},
 		"502":              {Status: 502},
@@ -193,6 +194,7 @@ func TestStepFaultMatrix(t *testing.T) {
 // and sending (or after sending, before the answer was recorded) leaves
 // the job for the next worker, which looks before it sends.
 func TestStepCrashAfterSave(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		opts  []githubtest.Option
@@ -215,6 +217,7 @@ func TestStepCrashAfterSave(t *testing.T) {
 }
 
 func TestStepPermanentFailures(t *testing.T) {
+	t.Parallel()
 	e := newStepEnv(t)
 	for _, tc := range []struct {
 		agent string
@@ -234,6 +237,7 @@ func TestStepPermanentFailures(t *testing.T) {
 }
 
 func TestStepSaveFailureSendsNothing(t *testing.T) {
+	t.Parallel()
 	e := newStepEnv(t)
 	_, st, err := e.d.Step(context.Background(), job("job-1", deployAgent), dispatch.State{}, func(context.Context, dispatch.State) error {
 		return errors.New("database is down")
@@ -244,6 +248,7 @@ func TestStepSaveFailureSendsNothing(t *testing.T) {
 }
 
 func TestStepAcceptedWithoutRunNeverResends(t *testing.T) {
+	t.Parallel()
 	// GHES without the run in the title: the dispatch is accepted, and
 	// no later Step sends it again however long the run takes.
 	e := newStepEnv(t, githubtest.WithoutRunDetails(400), githubtest.WithRunDelay(time.Hour))
@@ -263,6 +268,7 @@ func TestStepAcceptedWithoutRunNeverResends(t *testing.T) {
 }
 
 func TestCanceledContextIsNotABadConfig(t *testing.T) {
+	t.Parallel()
 	e := newStepEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

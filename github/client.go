@@ -65,6 +65,9 @@ type factoryConfig struct {
 	audit      credentials.AuditSink
 
 	refreshMargin, exchangeTimeout time.Duration
+	// sleep is the retrying transport's wait (see retryConfig.sleep),
+	// set by tests only.
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // RateLimit is GitHub's rate-limit state after an answer, from its
@@ -206,7 +209,7 @@ func NewClientFactory(opts ...Option) (*ClientFactory, error) {
 	if err != nil {
 		return nil, err
 	}
-	retrying := newRetryTransport(retryConfig{RetryPolicy: cfg.retry, base: cfg.base, logger: cfg.logger, onRetry: cfg.onRetry, now: cfg.now})
+	retrying := newRetryTransport(retryConfig{RetryPolicy: cfg.retry, base: cfg.base, logger: cfg.logger, onRetry: cfg.onRetry, now: cfg.now, sleep: cfg.sleep})
 	if cfg.tracer == nil {
 		cfg.tracer = otel.GetTracerProvider()
 	}

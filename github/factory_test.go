@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -86,6 +87,28 @@ func newSetup(t *testing.T, opts ...github.Option) *setup {
 	return &setup{srv: srv, f: f, tokens: tokens, inst: inst, headers: rec}
 }
 
+// recordedWaits records the retrying transport's waits instead of
+// spending them (see github.WithSleep).
+type recordedWaits struct {
+	mu  sync.Mutex
+	got []time.Duration
+}
+
+func (w *recordedWaits) option() github.Option {
+	return github.WithSleep(func(ctx context.Context, d time.Duration) error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.got = append(w.got, d)
+		return ctx.Err()
+	})
+}
+
+func (w *recordedWaits) all() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.got)
+}
+
 func (s *setup) installationClient(t *testing.T, id int64) *gh.Client {
 	t.Helper()
 	c, err := s.f.Client(credentials.ForInstallation(s.tokens, id, "test"))
@@ -99,6 +122,7 @@ func dispatch(ctx context.Context, c *gh.Client) error {
 }
 
 func TestInstallationClient(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	c := s.installationClient(t, s.inst.ID)
 	assert.Equal(t, s.srv.URL, c.BaseURL.String())
@@ -128,6 +152,7 @@ func TestInstallationClient(t *testing.T) {
 }
 
 func TestInstallationClientFollowsTokenRefresh(t *testing.T) {
+	t.Parallel()
 	// Tokens come from the source per request: a long-lived client picks
 	// up a new token once the old one is revoked.
 	s := newSetup(t)
@@ -145,6 +170,7 @@ func TestInstallationClientFollowsTokenRefresh(t *testing.T) {
 }
 
 func TestStaticTokenClient(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, github.WithUserAgent("acme-deployer/1.0"))
 	s.srv.AddStaticToken("ghp_static")
 	c, err := s.f.Client(credentials.StaticToken(credentials.NewSecret("ghp_static"), "test"))
@@ -168,6 +194,7 @@ func TestStaticTokenClient(t *testing.T) {
 }
 
 func TestZeroCredential(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	c, err := s.f.Client(credentials.Credential{})
 	require.ErrorIs(t, err, credentials.ErrNotConfigured)
@@ -175,6 +202,7 @@ func TestZeroCredential(t *testing.T) {
 }
 
 func TestInstallationCredentialWithoutTokenSource(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	c, err := s.f.Client(credentials.ForInstallation(nil, s.inst.ID, "test"))
 	require.NoError(t, err)
@@ -199,6 +227,7 @@ type closeTracker struct {
 func (c *closeTracker) Close() error { c.closed = true; return nil }
 
 func TestTokenFailureClosesTheRequestBody(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	boom := errors.New("boom")
 	c, err := s.f.Client(credentials.ForInstallation(failingSource{boom}, 1, "test"))
@@ -213,6 +242,7 @@ func TestTokenFailureClosesTheRequestBody(t *testing.T) {
 }
 
 func TestRequestIsNotModified(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	s.srv.AddStaticToken("ghp_static")
 	c, err := s.f.Client(credentials.StaticToken(credentials.NewSecret("ghp_static"), "test"))
@@ -227,6 +257,7 @@ func TestRequestIsNotModified(t *testing.T) {
 }
 
 func TestAppClient(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, github.WithUserAgent("acme-deployer/1.0"))
 	c, err := s.f.AppClient(s.srv.AppConfig())
 	require.NoError(t, err)
@@ -251,6 +282,7 @@ func TestAppClient(t *testing.T) {
 }
 
 func TestAppClientErrors(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	_, err := s.f.AppClient(credentials.AppConfig{})
 	require.ErrorIs(t, err, credentials.ErrNotConfigured)
@@ -274,6 +306,7 @@ func TestAppClientErrors(t *testing.T) {
 }
 
 func TestBaseURLs(t *testing.T) {
+	t.Parallel()
 	srv := githubtest.NewServer(githubtest.WithContract(t))
 	defer srv.Close()
 	srv.AddStaticToken("ghp_x")
@@ -296,6 +329,7 @@ func TestBaseURLs(t *testing.T) {
 }
 
 func TestDefaultBaseURL(t *testing.T) {
+	t.Parallel()
 	f, err := github.NewClientFactory()
 	require.NoError(t, err)
 	assert.Equal(t, "https://api.github.com/", f.BaseURL().String())
@@ -314,6 +348,7 @@ func TestDefaultBaseURL(t *testing.T) {
 }
 
 func TestBadBaseURL(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{"ftp://ghe.example.com", "ghe.example.com", "https://", "https://user:pw@ghe.example.com", "https://ghe.example.com/?x=1", "http://[::1"} {
 		t.Run(bad, func(t *testing.T) {
 			f, err := github.NewClientFactory(github.WithBaseURL(bad))
@@ -324,6 +359,7 @@ func TestBadBaseURL(t *testing.T) {
 }
 
 func TestUserAgent(t *testing.T) {
+	t.Parallel()
 	// Seen by the server itself, not only below the retry layer.
 	var mu sync.Mutex
 	var agents []string
@@ -355,6 +391,7 @@ func TestUserAgent(t *testing.T) {
 }
 
 func TestConcurrentClients(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	c := s.installationClient(t, s.inst.ID)
 	var wg sync.WaitGroup
@@ -406,6 +443,7 @@ func (h *logRecords) String() string {
 }
 
 func TestLogger(t *testing.T) {
+	t.Parallel()
 	logs := &logRecords{}
 	s := newSetup(t, github.WithLogger(slog.New(logs)))
 	s.srv.InjectFault(githubtest.Fault{Route: repoRoute, Status: 502})
@@ -423,6 +461,7 @@ func TestLogger(t *testing.T) {
 }
 
 func TestAPIVersionOption(t *testing.T) {
+	t.Parallel()
 	srv := githubtest.NewServer(githubtest.WithContract(t))
 	defer srv.Close()
 	inst := srv.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})

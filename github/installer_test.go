@@ -16,6 +16,7 @@ import (
 )
 
 func TestVerifyInstaller(t *testing.T) {
+	t.Parallel()
 	srv := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(srv.Close)
 	var many []int64
@@ -68,6 +69,7 @@ func TestVerifyInstaller(t *testing.T) {
 }
 
 func TestWebURLs(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ api, web, install string }{
 		{"https://api.github.com/", "https://github.com", "https://github.com/apps/my-app/installations/new?state=s+1"},
 		{"https://ghe.example.com/api/v3/", "https://ghe.example.com", "https://ghe.example.com/github-apps/my-app/installations/new?state=s+1"},

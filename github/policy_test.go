@@ -20,6 +20,7 @@ import (
 )
 
 func TestRateLimitWait(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1_700_000_000, 0)
 	unix := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).Unix(), 10) }
 	date := func(d time.Duration) string { return now.Add(d).UTC().Format(http.TimeFormat) }
@@ -85,6 +86,7 @@ func TestRateLimitWait(t *testing.T) {
 }
 
 func TestRateLimitWaitOddResponses(t *testing.T) {
+	t.Parallel()
 	wait, limited := rateLimitWait(nil, time.Now())
 	assert.False(t, limited)
 	assert.Zero(t, wait)
@@ -120,6 +122,7 @@ type closeTracker struct {
 func (c *closeTracker) Close() error { c.closed = true; return nil }
 
 func TestRateLimitWaitLeavesBodyIntact(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		body    string
@@ -144,6 +147,7 @@ func TestRateLimitWaitLeavesBodyIntact(t *testing.T) {
 }
 
 func TestRetryableError(t *testing.T) {
+	t.Parallel()
 	cert := &x509.Certificate{}
 	for _, tc := range []struct {
 		name string
@@ -171,6 +175,7 @@ func TestRetryableError(t *testing.T) {
 }
 
 func TestIdempotent(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		method string
 		want   bool
@@ -204,6 +209,7 @@ func TestIdempotent(t *testing.T) {
 }
 
 func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
 	d := retryConfig{}.withDefaults()
 	assert.Equal(t, defaultMaxRetries, d.MaxRetries)
 	assert.Equal(t, defaultMinWait, d.MinWait)

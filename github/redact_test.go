@@ -20,6 +20,7 @@ import (
 // token, successful and failing, with debug logging everywhere, and then
 // looks for every token the fake issued.
 func TestTokensNeverReachLogsOrAudit(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	audit := &credentials.MemoryAuditLog{}

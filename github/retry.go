@@ -89,6 +89,10 @@ type retryConfig struct {
 	onRetry func(ctx context.Context, r Retry)
 	// now is the clock of x-ratelimit-reset.
 	now func() time.Time
+	// sleep waits d before a retry, or until ctx ends and then returns
+	// its error; default a timer. Tests replace it to see the waits
+	// without spending them.
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 func (c retryConfig) withDefaults() retryConfig {
@@ -102,7 +106,22 @@ func (c retryConfig) withDefaults() retryConfig {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	if c.sleep == nil {
+		c.sleep = sleep
+	}
 	return c
+}
+
+// sleep waits d, or until ctx ends and then returns its error.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // retryTransport is an http.RoundTripper that retries GitHub API requests:
@@ -130,12 +149,13 @@ func newRetryTransport(cfg retryConfig) *retryTransport {
 		HTTPClient: &http.Client{Transport: requestSetter{cfg.base}, Timeout: cfg.AttemptTimeout, CheckRedirect: noRedirects},
 		// go-retryablehttp would log every failed attempt at ERROR;
 		// checkRetry logs one WARN line per retry instead.
-		Logger:       nil,
-		RetryWaitMin: cfg.MinWait,
-		RetryWaitMax: cfg.MaxWait,
-		RetryMax:     cfg.MaxRetries,
-		CheckRetry:   t.checkRetry,
-		Backoff:      t.backoff,
+		Logger:     nil,
+		RetryMax:   cfg.MaxRetries,
+		CheckRetry: t.checkRetry,
+		// The wait before a retry is chosen by checkRetry and waited by
+		// t.wait, with cfg.sleep; go-retryablehttp's own wait is none.
+		Backoff:      func(time.Duration, time.Duration, int, *http.Response) time.Duration { return 0 },
+		PrepareRetry: t.wait,
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
 	t.rt = &retryablehttp.RoundTripper{Client: rc}
@@ -177,6 +197,7 @@ type attempt struct {
 	written      atomic.Bool  // the current attempt's request reached the wire
 	limited      atomic.Bool  // the current attempt's answer was a rate limit
 	wait         atomic.Int64 // rate-limit wait chosen by checkRetry, in ns
+	next         atomic.Int64 // wait before the retry checkRetry decided, in ns
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -298,7 +319,20 @@ func (t *retryTransport) checkRetry(ctx context.Context, resp *http.Response, er
 	if t.cfg.onRetry != nil {
 		t.cfg.onRetry(ctx, r)
 	}
+	a.next.Store(int64(r.Wait))
 	return ok, cerr
+}
+
+// wait waits before a retry (go-retryablehttp's PrepareRetry, called
+// between attempts) for what checkRetry chose; an error, when the
+// request's context ends meanwhile, ends the request with it. Every
+// request carries its attempt (see RoundTrip).
+func (t *retryTransport) wait(req *http.Request) error {
+	a, _ := req.Context().Value(attemptKey{}).(*attempt)
+	if a == nil {
+		return nil
+	}
+	return t.cfg.sleep(req.Context(), time.Duration(a.next.Load()))
 }
 
 func (t *retryTransport) decide(ctx context.Context, resp *http.Response, err error) (bool, error) {

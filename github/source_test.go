@@ -12,6 +12,7 @@ import (
 )
 
 func TestClientSource(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t, github.WithAPIVersion(github.APIVersion20260310))
 	ctx := context.Background()
 	installs := credentials.NewMemoryInstallationStore()

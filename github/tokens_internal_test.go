@@ -24,6 +24,7 @@ type markerKey struct{}
 // A caller that missed the cache just as another caller's flight ended must
 // reuse that flight's token, not start a second exchange.
 func TestLateJoinerReusesFinishedFlight(t *testing.T) {
+	t.Parallel()
 	var exchanges atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := exchanges.Add(1)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,6 +80,7 @@ func newTokenEnv(t *testing.T, app func(*credentials.AppConfig), opts ...github.
 }
 
 func TestTokenCacheConcurrentColdCallersShareOneExchange(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 50 * time.Millisecond})
 	var wg sync.WaitGroup
@@ -102,6 +104,7 @@ func TestTokenCacheConcurrentColdCallersShareOneExchange(t *testing.T) {
 }
 
 func TestTokenCacheWarmHitsDoNotExchange(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	ctx := context.Background()
 	first, err := e.cache.Token(ctx, e.inst.ID)
@@ -118,6 +121,7 @@ func TestTokenCacheWarmHitsDoNotExchange(t *testing.T) {
 }
 
 func TestTokenCacheRefreshesInBackgroundWithinMargin(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	ctx := context.Background()
 	first, err := e.cache.Token(ctx, e.inst.ID)
@@ -136,6 +140,7 @@ func TestTokenCacheRefreshesInBackgroundWithinMargin(t *testing.T) {
 }
 
 func TestTokenCacheBlocksWhenTokenIsNearlyExpired(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	ctx := context.Background()
 	first, err := e.cache.Token(ctx, e.inst.ID)
@@ -149,6 +154,7 @@ func TestTokenCacheBlocksWhenTokenIsNearlyExpired(t *testing.T) {
 }
 
 func TestTokenCacheShortLivedTokensAreNotRefreshedOnEveryCall(t *testing.T) {
+	t.Parallel()
 	clock := newClock()
 	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now), githubtest.WithTokenLifetime(4*time.Minute))
 	t.Cleanup(srv.Close)
@@ -164,34 +170,80 @@ func TestTokenCacheShortLivedTokensAreNotRefreshedOnEveryCall(t *testing.T) {
 	assert.Equal(t, 1, srv.TokenExchanges(inst.ID), "a lifetime shorter than the margin must not cause an exchange per call")
 }
 
-func TestTokenCacheCallerDeadlineDoesNotFailTheSharedExchange(t *testing.T) {
-	e := newTokenEnv(t, nil)
-	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 300 * time.Millisecond})
+// heldExchanges is a base transport that holds every installation token
+// exchange until release: GitHub answering as late as a test needs.
+type heldExchanges struct {
+	sent    atomic.Int32  // exchanges sent
+	arrived chan struct{} // a value when an exchange is held
+	release chan struct{}
+}
 
+func (h *heldExchanges) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/access_tokens") {
+		h.sent.Add(1)
+		select {
+		case h.arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-h.release:
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+type patientKey struct{}
+
+func TestTokenCacheCallerDeadlineDoesNotFailTheSharedExchange(t *testing.T) {
+	t.Parallel()
+	hold := &heldExchanges{arrived: make(chan struct{}, 1), release: make(chan struct{})}
+	e := newTokenEnv(t, nil, github.WithHTTPTransport(hold))
+	joining := make(chan struct{})
+	e.cache.SetHookAfterMiss(func(ctx context.Context) {
+		if ctx.Value(patientKey{}) != nil {
+			close(joining)
+		}
+	})
+
+	// The hurried caller starts the exchange, which GitHub holds; a
+	// patient caller joins it; the hurried caller's deadline passes.
 	hurried, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	var wg sync.WaitGroup
-	var patientTok credentials.InstallationToken
-	var patientErr error
-	wg.Add(1)
+	hurriedErr := make(chan error, 1)
 	go func() {
-		defer wg.Done()
-		time.Sleep(5 * time.Millisecond)
-		patientTok, patientErr = e.cache.Token(context.Background(), e.inst.ID)
+		_, err := e.cache.Token(hurried, e.inst.ID)
+		hurriedErr <- err
 	}()
-	_, err := e.cache.Token(hurried, e.inst.ID)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	wg.Wait()
-	require.NoError(t, patientErr, "the exchange started by the hurried caller must complete for the others")
-	assert.False(t, patientTok.Value.IsZero())
+	<-hold.arrived
+	type result struct {
+		tok credentials.InstallationToken
+		err error
+	}
+	patient := make(chan result, 1)
+	go func() {
+		tok, err := e.cache.Token(context.WithValue(context.Background(), patientKey{}, true), e.inst.ID)
+		patient <- result{tok, err}
+	}()
+	<-joining
+	require.ErrorIs(t, <-hurriedErr, context.DeadlineExceeded)
+
+	// GitHub answers: the exchange completes for the patient caller.
+	close(hold.release)
+	got := <-patient
+	require.NoError(t, got.err, "the exchange started by the hurried caller must complete for the others")
+	assert.False(t, got.tok.Value.IsZero())
 
 	again, err := e.cache.Token(context.Background(), e.inst.ID)
 	require.NoError(t, err)
-	assert.Equal(t, patientTok.Value.Reveal(), again.Value.Reveal())
+	assert.Equal(t, got.tok.Value.Reveal(), again.Value.Reveal())
+	assert.EqualValues(t, 1, hold.sent.Load(), "one exchange sent")
 	assert.Equal(t, 1, e.srv.TokenExchanges(e.inst.ID))
 }
 
 func TestTokenCacheExchangeTimeout(t *testing.T) {
+	// Not parallel: it bounds a real wait.
 	e := newTokenEnv(t, nil, github.WithTokenExchangeTimeout(50*time.Millisecond))
 	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 500 * time.Millisecond})
 	start := time.Now()
@@ -202,6 +254,7 @@ func TestTokenCacheExchangeTimeout(t *testing.T) {
 }
 
 func TestTokenCacheRevoke(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	ctx := context.Background()
 	first, err := e.cache.Token(ctx, e.inst.ID)
@@ -214,6 +267,7 @@ func TestTokenCacheRevoke(t *testing.T) {
 }
 
 func TestTokenCacheRevokeDuringExchangeIsNotUndone(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	ctx := context.Background()
 	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Delay: 200 * time.Millisecond})
@@ -232,6 +286,7 @@ func TestTokenCacheRevokeDuringExchangeIsNotUndone(t *testing.T) {
 }
 
 func TestTokenCacheJWTClaims(t *testing.T) {
+	t.Parallel()
 	clock := newClock()
 	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now))
 	t.Cleanup(srv.Close)
@@ -293,6 +348,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestTokenCacheRetriesTransientExchangeFailures(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	e.srv.InjectFault(githubtest.Fault{Route: accessTokensRoute, Status: http.StatusBadGateway})
 	tok, err := e.cache.Token(context.Background(), e.inst.ID)
@@ -303,6 +359,7 @@ func TestTokenCacheRetriesTransientExchangeFailures(t *testing.T) {
 }
 
 func TestTokenCacheErrors(t *testing.T) {
+	t.Parallel()
 	otherKey := otherKeyPEM()
 	for _, tc := range []struct {
 		name       string
@@ -365,6 +422,7 @@ func TestTokenCacheErrors(t *testing.T) {
 }
 
 func TestTokenCacheFailuresAreNotCached(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	e.srv.SetSuspended(e.inst.ID, true)
 	_, err := e.cache.Token(context.Background(), e.inst.ID)
@@ -375,6 +433,7 @@ func TestTokenCacheFailuresAreNotCached(t *testing.T) {
 }
 
 func TestTokenCacheRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	_, err := e.cache.Token(context.Background(), 0)
 	require.Error(t, err)
@@ -385,6 +444,7 @@ func TestTokenCacheRejectsBadInput(t *testing.T) {
 }
 
 func TestTokenCacheAuditsSuccess(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	_, err := e.cache.Token(context.Background(), e.inst.ID)
 	require.NoError(t, err)
@@ -397,6 +457,7 @@ func TestTokenCacheAuditsSuccess(t *testing.T) {
 }
 
 func TestTokenWorksAgainstGitHub(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	f, err := github.NewClientFactory(github.WithBaseURL(e.srv.URL))
 	require.NoError(t, err)
@@ -410,6 +471,7 @@ func TestTokenWorksAgainstGitHub(t *testing.T) {
 // Without a slow exchange, late joiners race the end of the flight; the
 // count must still be one exchange per round.
 func TestTokenCacheOneExchangePerRoundWithoutDelay(t *testing.T) {
+	t.Parallel()
 	e := newTokenEnv(t, nil)
 	const rounds = 30
 	for range rounds {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,6 +179,7 @@ func checkAttempts(t *testing.T, s *scripted, method string) {
 }
 
 func TestTransportPolicy(t *testing.T) {
+	t.Parallel()
 	zeroPrimary, zeroClock := primary(0)
 	// A Retry-After date is read against the transport's clock.
 	past := t0.Add(-time.Hour).UTC().Format(http.TimeFormat)
@@ -266,6 +268,7 @@ func TestTransportPolicy(t *testing.T) {
 }
 
 func TestMaxRetriesNegativeDisablesRetries(t *testing.T) {
+	t.Parallel()
 	s, srv := serve(t, status(502), status(429, "Retry-After", "0"))
 	cfg := fastConfig()
 	cfg.MaxRetries = -1
@@ -298,6 +301,7 @@ func (f *failDials) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestRequestNeverSentIsRetried(t *testing.T) {
+	t.Parallel()
 	for _, method := range []string{"POST", "PATCH", "GET", "PUT"} {
 		t.Run(method, func(t *testing.T) {
 			s, srv := serve(t)
@@ -315,6 +319,7 @@ func TestRequestNeverSentIsRetried(t *testing.T) {
 }
 
 func TestDialErrorsExhaustRetries(t *testing.T) {
+	t.Parallel()
 	cfg := fastConfig()
 	cfg.MaxRetries = 2
 	base := &failDials{n: 1 << 20}
@@ -339,6 +344,7 @@ func (c *countingBase) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestCertificateErrorNotRetried(t *testing.T) {
+	t.Parallel()
 	var handled atomic.Int32
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handled.Add(1) }))
 	defer srv.Close()
@@ -357,6 +363,7 @@ func TestCertificateErrorNotRetried(t *testing.T) {
 }
 
 func TestAttemptTimeout(t *testing.T) {
+	t.Parallel()
 	// The first request hangs until the client gives up on it.
 	hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 	cfg := fastConfig()
@@ -380,32 +387,63 @@ func TestAttemptTimeout(t *testing.T) {
 	})
 }
 
+// waits records the retrying transport's waits instead of spending them
+// (retryConfig.sleep).
+type waits struct {
+	mu  sync.Mutex
+	got []time.Duration
+}
+
+func (w *waits) sleep(ctx context.Context, d time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.got = append(w.got, d)
+	return ctx.Err()
+}
+
+func (w *waits) all() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.got)
+}
+
 func TestRateLimitWaitIsHonoured(t *testing.T) {
+	t.Parallel()
 	t.Run("Retry-After seconds", func(t *testing.T) {
+		t.Parallel()
 		s, srv := serve(t, secondary("Retry-After", "1"))
-		start := time.Now()
-		resp, err := do(t, newRetryTransport(fastConfig()), context.Background(), "POST", srv.URL)
+		w := &waits{}
+		cfg := fastConfig()
+		cfg.sleep = w.sleep
+		resp, err := do(t, newRetryTransport(cfg), context.Background(), "POST", srv.URL)
 		require.NoError(t, err)
 		assert.Equal(t, 200, resp.StatusCode)
-		assert.GreaterOrEqual(t, time.Since(start), time.Second, "waited as GitHub said")
+		assert.Equal(t, []time.Duration{time.Second}, w.all(), "waited as GitHub said")
 		assert.Equal(t, 2, s.count())
 		checkAttempts(t, s, "POST")
 	})
 	t.Run("x-ratelimit-reset", func(t *testing.T) {
-		limited, now := primary(300 * time.Millisecond)
+		t.Parallel()
+		// The one real wait: the default sleep waits what it is asked.
+		limited, now := primary(100 * time.Millisecond)
 		s, srv := serve(t, limited)
+		w := &waits{}
 		cfg := fastConfig()
 		cfg.now = now
+		cfg.sleep = func(ctx context.Context, d time.Duration) error {
+			_ = w.sleep(ctx, d)
+			return sleep(ctx, d)
+		}
 		start := time.Now()
 		resp, err := do(t, newRetryTransport(cfg), context.Background(), "POST", srv.URL)
 		require.NoError(t, err)
 		assert.Equal(t, 200, resp.StatusCode)
-		elapsed := time.Since(start)
-		assert.GreaterOrEqual(t, elapsed, 300*time.Millisecond, "waited until the reset")
-		assert.Less(t, elapsed, 2*time.Second)
+		assert.Equal(t, []time.Duration{100 * time.Millisecond}, w.all(), "waited until the reset")
+		assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond, "waited until the reset")
 		assert.Equal(t, 2, s.count())
 	})
 	t.Run("base transport that leaves Response.Request unset", func(t *testing.T) {
+		t.Parallel()
 		// A fake transport built on httptest.ResponseRecorder does not set
 		// Response.Request; GitHub's wait must be honoured all the same.
 		_, now := clockFor(300 * time.Millisecond)
@@ -421,13 +459,13 @@ func TestRateLimitWaitIsHonoured(t *testing.T) {
 			_, _ = io.WriteString(rec, "{}")
 			return rec.Result(), nil
 		})
+		w := &waits{}
 		cfg := fastConfig()
-		cfg.base, cfg.now = base, now
-		start := time.Now()
+		cfg.base, cfg.now, cfg.sleep = base, now, w.sleep
 		resp, err := do(t, newRetryTransport(cfg), context.Background(), "GET", "http://fake.invalid/api/v3/x")
 		require.NoError(t, err)
 		assert.Equal(t, 200, resp.StatusCode)
-		assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "waited until the reset")
+		assert.Equal(t, []time.Duration{300 * time.Millisecond}, w.all(), "waited until the reset")
 		assert.EqualValues(t, 2, calls.Load())
 	})
 }
@@ -437,6 +475,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestRateLimitBeyondCapPassesThrough(t *testing.T) {
+	t.Parallel()
 	hourReset, hourClock := clockFor(time.Hour)
 	for _, tc := range []struct {
 		name   string
@@ -479,9 +518,9 @@ func TestRateLimitBeyondCapPassesThrough(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, srv := serve(t, tc.answer)
+			w := &waits{}
 			cfg := fastConfig()
-			cfg.now = tc.now
-			start := time.Now()
+			cfg.now, cfg.sleep = tc.now, w.sleep
 			for _, method := range []string{"GET", "POST"} {
 				resp, err := do(t, newRetryTransport(cfg), context.Background(), method, srv.URL)
 				require.NoError(t, err)
@@ -492,26 +531,27 @@ func TestRateLimitBeyondCapPassesThrough(t *testing.T) {
 				s.answers = []answer{tc.answer}
 				s.mu.Unlock()
 			}
-			assert.Less(t, time.Since(start), time.Second, "no wait was attempted")
+			assert.Empty(t, w.all(), "no wait was attempted")
 			assert.Equal(t, 2, s.count(), "one request per call")
 		})
 	}
 }
 
 func TestRateLimitBeyondDeadlinePassesThrough(t *testing.T) {
+	t.Parallel()
 	t.Run("real clock, Retry-After", func(t *testing.T) {
 		s, srv := serve(t, secondary("Retry-After", "5"))
+		w := &waits{}
 		cfg := fastConfig()
-		cfg.MaxRateLimitWait = time.Minute
+		cfg.MaxRateLimitWait, cfg.sleep = time.Minute, w.sleep
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		start := time.Now()
 		resp, err := do(t, newRetryTransport(cfg), ctx, "POST", srv.URL)
 		require.NoError(t, err, "GitHub's answer, not a deadline error")
 		assert.Equal(t, 403, resp.StatusCode)
 		assert.Equal(t, "5", resp.Header.Get("Retry-After"))
 		assert.Equal(t, secondaryBody, readBody(t, resp))
-		assert.Less(t, time.Since(start), time.Second, "a wait past the deadline is not attempted")
+		assert.Empty(t, w.all(), "a wait past the deadline is not attempted")
 		assert.Equal(t, 1, s.count())
 	})
 	t.Run("fake clock, x-ratelimit-reset", func(t *testing.T) {
@@ -520,16 +560,16 @@ func TestRateLimitBeyondDeadlinePassesThrough(t *testing.T) {
 		limited, now := primary(5 * time.Second)
 		s, srv := serve(t, limited)
 		cfg := fastConfig()
-		cfg.MaxRateLimitWait, cfg.now = time.Minute, now
+		w := &waits{}
+		cfg.MaxRateLimitWait, cfg.now, cfg.sleep = time.Minute, now, w.sleep
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		start := time.Now()
 		resp, err := do(t, newRetryTransport(cfg), ctx, "GET", srv.URL)
 		require.NoError(t, err, "GitHub's answer, not a deadline error")
 		assert.Equal(t, 403, resp.StatusCode)
 		assert.Equal(t, "0", resp.Header.Get("X-RateLimit-Remaining"))
 		assert.Equal(t, errorBody(403), readBody(t, resp))
-		assert.Less(t, time.Since(start), time.Second, "a wait past the deadline is not attempted")
+		assert.Empty(t, w.all(), "a wait past the deadline is not attempted")
 		assert.Equal(t, 1, s.count())
 	})
 	t.Run("a wait within the deadline is taken", func(t *testing.T) {
@@ -547,6 +587,7 @@ func TestRateLimitBeyondDeadlinePassesThrough(t *testing.T) {
 }
 
 func TestRetryCancelDuringRateLimitWait(t *testing.T) {
+	// Not parallel: it bounds a real wait.
 	s, srv := serve(t, secondary("Retry-After", "30"))
 	cfg := fastConfig()
 	cfg.MaxRateLimitWait = time.Minute
@@ -561,6 +602,7 @@ func TestRetryCancelDuringRateLimitWait(t *testing.T) {
 }
 
 func TestCancelDuringBackoff(t *testing.T) {
+	// Not parallel: it bounds a real wait.
 	s, srv := serve(t, status(502), status(502))
 	cfg := retryConfig{RetryPolicy: RetryPolicy{MinWait: 5 * time.Second, MaxWait: 5 * time.Second}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -573,6 +615,7 @@ func TestCancelDuringBackoff(t *testing.T) {
 }
 
 func TestAlreadyCanceled(t *testing.T) {
+	t.Parallel()
 	s, srv := serve(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -582,24 +625,28 @@ func TestAlreadyCanceled(t *testing.T) {
 }
 
 func Test5xxRetryAfterIsBoundedByMaxWait(t *testing.T) {
+	t.Parallel()
 	// A 503 carrying Retry-After is not a rate limit: MinWait and MaxWait
 	// bound its backoff, however long the server asks for.
 	for _, code := range []int{503, 502} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			s, srv := serve(t, status(code, "Retry-After", "3600"))
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			start := time.Now()
-			resp, err := do(t, newRetryTransport(fastConfig()), ctx, "GET", srv.URL)
+			w := &waits{}
+			cfg := fastConfig()
+			cfg.sleep = w.sleep
+			resp, err := do(t, newRetryTransport(cfg), context.Background(), "GET", srv.URL)
 			require.NoError(t, err)
 			assert.Equal(t, 200, resp.StatusCode)
-			assert.Less(t, time.Since(start), time.Second)
+			got := w.all()
+			require.Len(t, got, 1)
+			assert.LessOrEqual(t, got[0], cfg.MaxWait)
 			assert.Equal(t, 2, s.count())
 		})
 	}
 }
 
 func TestCanceledAfterAnswerReturnsNoResponse(t *testing.T) {
+	t.Parallel()
 	// The caller's context ends just as GitHub's answer arrives: the
 	// transport reports the cancellation and does not also hand back a
 	// response (net/http would log and drop it, leaking its body).
@@ -620,6 +667,7 @@ func TestCanceledAfterAnswerReturnsNoResponse(t *testing.T) {
 }
 
 func TestRedirectsAreNotFollowed(t *testing.T) {
+	t.Parallel()
 	s, srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/elsewhere", http.StatusMovedPermanently)
 	})
@@ -634,6 +682,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 }
 
 func TestRoundTripLeavesTheRequestAlone(t *testing.T) {
+	t.Parallel()
 	_, srv := serve(t, status(502))
 	req, err := http.NewRequest("PUT", srv.URL, strings.NewReader(`{"x":1}`))
 	require.NoError(t, err)
@@ -646,6 +695,7 @@ func TestRoundTripLeavesTheRequestAlone(t *testing.T) {
 }
 
 func TestConcurrentRequestsShareOneTransport(t *testing.T) {
+	t.Parallel()
 	// Each request fails once with 502 (keyed by its path), then succeeds.
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -722,6 +772,7 @@ func (h *records) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *records) WithGroup(string) slog.Handler      { return h }
 
 func TestRetryLogger(t *testing.T) {
+	t.Parallel()
 	_, srv := serve(t, status(502), secondary("Retry-After", "30"))
 	h := &records{}
 	cfg := fastConfig()
@@ -741,6 +792,7 @@ func TestRetryLogger(t *testing.T) {
 }
 
 func TestOnRetryCauses(t *testing.T) {
+	t.Parallel()
 	_, srv := serve(t, status(502), secondary("Retry-After", "0"), status(200))
 	var got []Retry
 	cfg := fastConfig()
@@ -766,6 +818,7 @@ func TestOnRetryCauses(t *testing.T) {
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
 
 func TestRoundTripClosesTheRequestBody(t *testing.T) {
+	t.Parallel()
 	_, srv := serve(t, status(502))
 	for _, tc := range []struct {
 		name string

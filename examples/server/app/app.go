@@ -54,6 +54,11 @@ type Server struct {
 	dopts      []dispatch.Option
 	ops        *opsMetrics
 	tp         trace.TracerProvider
+	// backoff is the wait before try n of a dispatch (default the
+	// function backoff); queuePoll how often the SQLite queue looks for
+	// due jobs (default a second). Tests shorten both (export_test.go).
+	backoff   func(n int) time.Duration
+	queuePoll time.Duration
 }
 
 // Option configures a Server.
@@ -87,7 +92,7 @@ func WithDispatchOptions(opts ...dispatch.Option) Option {
 // server cannot run without (the database, malformed settings); missing
 // GitHub settings turn the GitHub routes off instead.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
-	s := &Server{cfg: cfg, now: time.Now}
+	s := &Server{cfg: cfg, now: time.Now, backoff: backoff, queuePoll: time.Second}
 	host, _ := os.Hostname()
 	s.holder = host + "/" + strconv.Itoa(os.Getpid()) + "/" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	for _, o := range opts {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/examples/server/app"
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 	"github.com/ghbridge/ghbridge/webhook/webhooktest"
 )
@@ -92,9 +94,91 @@ func start(t *testing.T, fake *githubtest.Server, vars map[string]string, opts .
 
 func newEnv(t *testing.T, opts ...app.Option) *env {
 	fake, inst := fakeGitHub(t)
-	e := start(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db")), opts...)
+	e := start(t, fake, baseVars(fake, sqliteURL(t)), opts...)
 	e.inst = inst
 	return e
+}
+
+// migratedSQLite is an empty SQLite database file, migrated once per
+// process: migrating a new file takes longer under the race detector
+// than most tests do. (The sqlstore tests have the same template.)
+var migratedSQLite = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "ghbridge-app-test")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "ghbridge.db")
+	db, err := sqlstore.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Close(); err != nil { // checkpoints the WAL into the file
+		return nil, err
+	}
+	if _, err := os.Stat(path + "-wal"); err == nil {
+		return nil, fmt.Errorf("%s-wal outlived Close: the file alone is not the database", path)
+	}
+	return os.ReadFile(path)
+})
+
+// sqliteURL returns a database of t's own: a copy of migratedSQLite.
+// The tests that start a server on a new file name one themselves.
+func sqliteURL(t *testing.T) string {
+	t.Helper()
+	raw, err := migratedSQLite()
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "ghbridge.db")
+	require.NoError(t, os.WriteFile(path, raw, 0o600))
+	return "sqlite:" + path
+}
+
+// holdDispatches starts a proxy before fake that holds every dispatch
+// request (workflow or repository) until release: GitHub keeping a
+// dispatch in flight for as long as a test needs. It returns the proxy's
+// API URL, for GITHUB_API_URL, and a channel that receives a value as
+// each dispatch arrives. The test releases before its server stops
+// (which waits for the step that sent the dispatch): heldEnv does.
+func holdDispatches(t *testing.T, fake *githubtest.Server) (apiURL string, arrived <-chan struct{}, release func()) {
+	t.Helper()
+	u, err := url.Parse(fake.URL)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	held, in := make(chan struct{}), make(chan struct{}, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/dispatches") {
+			select {
+			case in <- struct{}{}:
+			default:
+			}
+			select {
+			case <-held:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	var once sync.Once
+	u.Host = srv.Listener.Addr().String()
+	return u.String(), in, func() { once.Do(func() { close(held) }) }
+}
+
+// heldEnv is newEnv with tenant A installed and every dispatch held (see
+// holdDispatches) until release, or until the test ends.
+func heldEnv(t *testing.T) (e *env, arrived <-chan struct{}, release func()) {
+	t.Helper()
+	fake, inst := fakeGitHub(t)
+	apiURL, arrived, release := holdDispatches(t, fake)
+	vars := baseVars(fake, sqliteURL(t))
+	vars["GITHUB_API_URL"] = apiURL
+	e = start(t, fake, vars)
+	t.Cleanup(release) // before the server stops
+	e.inst = inst
+	code, body := e.install(t, keyA, inst.ID)
+	require.Equal(t, 200, code, body)
+	return e, arrived, release
 }
 
 // lostCompletion completes a run on GitHub while no webhook is set (the
@@ -217,6 +301,7 @@ func jobRequest(id string) map[string]any {
 }
 
 func TestDemoFlow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	code, body := e.install(t, keyA, e.inst.ID)
 	require.Equal(t, 200, code, body)
@@ -273,6 +358,7 @@ func TestDemoFlow(t *testing.T) {
 }
 
 func TestInstallFlow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	code, body := e.install(t, keyA, e.inst.ID)
 	require.Equal(t, 200, code, body)
@@ -319,6 +405,7 @@ func TestInstallFlow(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, _ = e.install(t, keyA, e.inst.ID)
 	code, _ := e.create(t, keyA, jobRequest("job-1"))
@@ -374,6 +461,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestManualStatus(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, _ = e.install(t, keyA, e.inst.ID)
 	code, _ := e.create(t, keyA, jobRequest("job-1"))
@@ -387,6 +475,7 @@ func TestManualStatus(t *testing.T) {
 }
 
 func TestWithoutGitHubSettings(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	e := start(t, nil, map[string]string{
 		"GHBRIDGE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "db"),
@@ -420,6 +509,7 @@ func TestWithoutGitHubSettings(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	_, err := app.LoadConfig(lookup(map[string]string{"GHBRIDGE_API_KEYS": "short"}))
 	assert.ErrorContains(t, err, "shorter than 16")
 	_, err = app.LoadConfig(lookup(map[string]string{"GHBRIDGE_RECONCILE_INTERVAL": "soon"}))
@@ -434,6 +524,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestRestartKeepsJobs(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
 	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
 	e := start(t, fake, vars)
@@ -480,6 +571,7 @@ func postgresSchema(t *testing.T) string {
 // Two replicas behind a load balancer share one PostgreSQL database: a
 // delivery that reaches both is applied once.
 func TestTwoReplicasOnPostgres(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
 	vars := baseVars(fake, postgresSchema(t))
 	a := start(t, fake, vars)
@@ -532,6 +624,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 }
 
 func TestReconcileRecoversLostDeliveries(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, _ = e.install(t, keyA, e.inst.ID)
 	code, job := e.create(t, keyA, jobRequest("job-1"))
@@ -552,6 +645,7 @@ func TestReconcileRecoversLostDeliveries(t *testing.T) {
 }
 
 func TestReconcileRunsOnTheLeaseHolderOnly(t *testing.T) {
+	t.Parallel()
 	clock := &offsetClock{}
 	e := newEnv(t, app.WithClock(clock.Now))
 	_, _ = e.install(t, keyA, e.inst.ID)
@@ -570,6 +664,7 @@ func TestReconcileRunsOnTheLeaseHolderOnly(t *testing.T) {
 }
 
 func TestPollingQuietJobs(t *testing.T) {
+	t.Parallel()
 	clock := &offsetClock{}
 	e := newEnv(t, app.WithClock(clock.Now))
 	_, _ = e.install(t, keyA, e.inst.ID)
@@ -587,8 +682,13 @@ func TestPollingQuietJobs(t *testing.T) {
 }
 
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	cfg, err := app.LoadConfig(lookup(baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))))
+	apiURL, arrived, release := holdDispatches(t, fake)
+	defer release()
+	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))
+	vars["GITHUB_API_URL"] = apiURL
+	cfg, err := app.LoadConfig(lookup(vars))
 	require.NoError(t, err)
 	srv, err := app.New(context.Background(), cfg, app.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
@@ -608,18 +708,17 @@ func TestGracefulShutdown(t *testing.T) {
 	code, _ = e.callWith(t, client, "GET", fmt.Sprintf("/api/github/install-callback?installation_id=%d&code=%s&state=%s", inst.ID, fake.AuthorizeUser("admin"), url.QueryEscape(u.Query().Get("state"))), "", nil)
 	require.Equal(t, 200, code)
 
-	fake.InjectFault(githubtest.Fault{Route: "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", Delay: 500 * time.Millisecond})
 	result := make(chan int, 1)
 	go func() {
 		code, _ := e.callWith(t, client, "POST", "/api/jobs", keyA, jobRequest("slow"))
 		result <- code
 	}()
-	require.Eventually(t, func() bool {
-		return fake.RequestCount("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches") == 1
-	}, 5*time.Second, 5*time.Millisecond)
-	cancel() // SIGTERM
+	<-arrived // the job's dispatch is in flight, held by GitHub
+	cancel()  // SIGTERM
+	release()
 	assert.Equal(t, 201, <-result, "the in-flight request finished")
 	require.NoError(t, <-done)
+	assert.Len(t, fake.Dispatches(), 1, "the dispatch in flight was not abandoned")
 	_, err = client.Get("http://" + ln.Addr().String() + "/healthz")
 	assert.Error(t, err, "the listener is closed")
 }
@@ -646,6 +745,7 @@ func (e *env) callWith(t *testing.T, c *http.Client, method, path, key string, b
 }
 
 func TestServeLoopback(t *testing.T) {
+	t.Parallel()
 	fake, _ := fakeGitHub(t)
 	cfg, err := app.LoadConfig(lookup(baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))))
 	require.NoError(t, err)

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +27,7 @@ func controlEnv(t *testing.T, extra map[string]string, opts ...githubtest.Option
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id", "version", "environment"}},
 	}})
 	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
-	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
+	vars := baseVars(fake, sqliteURL(t))
 	for k, v := range extra {
 		vars[k] = v
 	}
@@ -67,6 +66,7 @@ func lastTransition(t *testing.T, job map[string]any) map[string]any {
 }
 
 func TestCancelRunningJob(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, nil)
 	_, runID := e.running(t, "job-1")
 
@@ -87,6 +87,7 @@ func TestCancelRunningJob(t *testing.T) {
 }
 
 func TestForceCancelAfterGracePeriod(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, map[string]string{"GHBRIDGE_FORCE_CANCEL_AFTER": "50ms"}, githubtest.WithCancelDelay(-1))
 	_, runID := e.running(t, "stuck")
 	code, job := e.call(t, "POST", "/api/jobs/stuck/cancel", keyA, nil)
@@ -102,6 +103,7 @@ func TestForceCancelAfterGracePeriod(t *testing.T) {
 }
 
 func TestCancelRacesCompletion(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, map[string]string{"GHBRIDGE_FORCE_CANCEL_AFTER": "1h"}, githubtest.WithCancelDelay(-1))
 	_, runID := e.running(t, "race")
 	code, job := e.call(t, "POST", "/api/jobs/race/cancel", keyA, nil)
@@ -131,6 +133,7 @@ func TestCancelRacesCompletion(t *testing.T) {
 }
 
 func TestCancelBeforeDispatch(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, nil)
 	// GitHub is rate limited: the job waits in the queue, pending.
 	e.fake.InjectFault(githubtest.Fault{Route: dispatchRoute, PrimaryRateLimit: true, RetryAfter: 300 * time.Millisecond})
@@ -152,23 +155,25 @@ func TestCancelBeforeDispatch(t *testing.T) {
 }
 
 func TestCancelRacingDispatchStep(t *testing.T) {
-	e := controlEnv(t, nil)
+	t.Parallel()
 	// The dispatch request is in flight (the step saved its state and
 	// sent) when the cancel comes.
-	e.fake.InjectFault(githubtest.Fault{Route: dispatchRoute, Delay: time.Second})
+	e, arrived, release := heldEnv(t)
 	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("racer"))
 	require.Equal(t, 201, code, job)
-	require.Eventually(t, func() bool { return e.fake.RequestCount(dispatchRoute) == 1 }, 10*time.Second, time.Millisecond)
+	<-arrived
 	code, job = e.call(t, "POST", "/api/jobs/racer/cancel", keyA, nil)
 	require.Equal(t, 200, code, job)
 	require.Equal(t, "cancelled", job["status"], "not on GitHub yet: cancelled at once")
 
 	// The dispatch lands anyway; its run is cancelled, the job stays so.
+	release()
 	var runs []githubtest.Run
 	require.Eventually(t, func() bool {
 		runs = e.fake.Runs()
 		return len(runs) == 1 && runs[0].Conclusion == "cancelled"
 	}, 10*time.Second, 5*time.Millisecond, "the run started for a cancelled job is cancelled: %v", runs)
+	assert.Equal(t, 1, e.fake.RequestCount(dispatchRoute))
 	assert.Equal(t, 1, e.fake.RequestCount(cancelRoute))
 	_, got := e.call(t, "GET", "/api/jobs/racer", keyA, nil)
 	assert.Equal(t, "cancelled", got["status"])
@@ -176,6 +181,7 @@ func TestCancelRacingDispatchStep(t *testing.T) {
 }
 
 func TestRerunWithLateDeliveries(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, nil)
 	_, runID := e.running(t, "job-1")
 	code, body := e.call(t, "POST", "/api/jobs/job-1/rerun", keyA, map[string]any{"failedOnly": false})
@@ -224,8 +230,9 @@ func TestRerunWithLateDeliveries(t *testing.T) {
 }
 
 func TestRerunNeverDispatched(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	e := start(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db")))
+	e := start(t, fake, baseVars(fake, sqliteURL(t)))
 	e.inst = inst
 	// Not installed yet: the dispatch fails without reaching GitHub.
 	code, job := e.create(t, keyA, jobRequest("early"))
@@ -251,6 +258,7 @@ func TestRerunNeverDispatched(t *testing.T) {
 }
 
 func TestProtectionRules(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, nil)
 	_, runID := e.running(t, "approve-me")
 	_, err := e.fake.RequestProtectionRule(runID, "production")
@@ -295,6 +303,7 @@ func TestProtectionRules(t *testing.T) {
 }
 
 func TestRequiredReviewers(t *testing.T) {
+	t.Parallel()
 	e := controlEnv(t, map[string]string{"GHBRIDGE_SECRET_TENANT_A__GITHUB_REVIEWER_TOKEN": "ghp_alice"})
 	e.fake.AddReviewerToken("ghp_alice", "alice")
 
@@ -322,6 +331,7 @@ func TestRequiredReviewers(t *testing.T) {
 }
 
 func TestListJobs(t *testing.T) {
+	t.Parallel()
 	tt := twoTenants(t)
 	for i := range 3 {
 		code, job := tt.create(t, keyA, jobRequest(fmt.Sprint("a-", i)))

@@ -14,6 +14,7 @@ import (
 // The command reads the server's variables, names a broken one instead
 // of stopping at it, and ends with the summary line.
 func TestDoctorCommand(t *testing.T) {
+	t.Parallel()
 	fake, _ := fakeGitHub(t)
 	fake.SetWebhook("https://deploy.example/api/github/webhook", secret)
 	opts := app.DoctorOptions{Targets: []doctor.Target{{Owner: "acme", Repo: "deployer", Workflow: "deploy.yml"}}}

@@ -105,6 +105,7 @@ func (e *env) post(t *testing.T, hdr map[string]string, body io.Reader, n int64)
 }
 
 func TestWebhookOddHeaders(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	payload := []byte(`{"action":"completed"}`)
 	for _, tc := range []struct {
@@ -145,6 +146,7 @@ func TestWebhookOddHeaders(t *testing.T) {
 
 // A thousand made-up event names make no series beyond "other".
 func TestBogusEventsMakeNoSeries(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.post(t, map[string]string{"X-GitHub-Event": "warmup", "X-GitHub-Delivery": "warmup"}, strings.NewReader("{}"), 2)
 	e.scrape(t) // the scrape's own series
@@ -186,6 +188,7 @@ func TestBogusEventsMakeNoSeries(t *testing.T) {
 // Route and code labels: registered patterns and numeric codes, whatever
 // the path and method.
 func TestRequestLabels(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, tc := range []struct {
 		method, path string
@@ -222,6 +225,7 @@ func TestRequestLabels(t *testing.T) {
 // signed delivery still gets through, and once the held bodies are done
 // their bytes are free again.
 func TestUnsignedFloodOnTheServer(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("sends 100 MB over loopback")
 	}

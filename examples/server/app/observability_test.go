@@ -47,6 +47,7 @@ func startWith(t *testing.T, fake *githubtest.Server, vars map[string]string, op
 // with job, run and installation ids, and the webhook's status update
 // linked to the dispatch.
 func TestTraceOfAJob(t *testing.T) {
+	t.Parallel()
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	fake, inst := fakeGitHub(t)
@@ -175,6 +176,7 @@ func scrape(t *testing.T, e *env) string {
 }
 
 func TestOperationalMetrics(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
 	e := startWith(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db")))
 	// The install flow's token exchange meets a 502 and is retried.
@@ -197,6 +199,7 @@ func TestOperationalMetrics(t *testing.T) {
 // Every error answer is JSON: unknown routes, wrong methods, webhook
 // refusals, as well as the API's own.
 func TestEveryErrorIsJSON(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, tc := range []struct {
 		method, path, body string
@@ -240,6 +243,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestAccessLogAndRetryLog(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
 	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))
 	vars["GHBRIDGE_ACCESS_LOG"] = "true"

@@ -105,7 +105,7 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 		}
 		next := failure.RetryAfter(derr)
 		if next.Before(start) {
-			next = start.Add(backoff(d.Tries))
+			next = start.Add(s.backoff(d.Tries))
 		}
 		if next.After(deadline) {
 			derr = fmt.Errorf("gave up after %s of trying (%s): %s", s.cfg.DispatchDeadline, EnvDispatchDeadline, derr.Error())
@@ -169,7 +169,7 @@ type tableQueue struct {
 }
 
 func newTableQueue(s *Server) *tableQueue {
-	return &tableQueue{s: s, wake: make(chan struct{}, 1), poll: time.Second}
+	return &tableQueue{s: s, wake: make(chan struct{}, 1), poll: s.queuePoll}
 }
 
 func (q *tableQueue) Enqueue(context.Context, string) error {

@@ -3,13 +3,13 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge/examples/server/app"
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 	"github.com/ghbridge/ghbridge/status"
@@ -20,6 +20,7 @@ const dispatchRoute = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id
 // TestQueueRidesOutNetworkTrouble: GitHub failing for a while neither
 // fails the job nor starts it twice.
 func TestQueueRidesOutNetworkTrouble(t *testing.T) {
+	t.Parallel()
 	for name, fault := range map[string]githubtest.Fault{
 		"503 before acting":           {Route: dispatchRoute, Status: 503, Times: 2},
 		"acted, then the answer lost": {Route: dispatchRoute, ResetConnection: true, AfterHandling: true},
@@ -27,7 +28,10 @@ func TestQueueRidesOutNetworkTrouble(t *testing.T) {
 		"secondary rate limit":        {Route: dispatchRoute, SecondaryRateLimit: true, RetryAfter: time.Second},
 	} {
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t)
+			t.Parallel()
+			// Tries a millisecond apart: what is asserted is that they
+			// end in one run, not how long they wait.
+			e := newEnv(t, app.WithBackoff(func(int) time.Duration { return time.Millisecond }))
 			code, body := e.install(t, keyA, e.inst.ID)
 			require.Equal(t, 200, code, body)
 			e.fake.InjectFault(fault)
@@ -40,8 +44,9 @@ func TestQueueRidesOutNetworkTrouble(t *testing.T) {
 }
 
 func TestQueueGivesUpAtTheDeadline(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
+	vars := baseVars(fake, sqliteURL(t))
 	vars["GHBRIDGE_DISPATCH_DEADLINE"] = "300ms"
 	e := start(t, fake, vars)
 	e.inst = inst
@@ -57,10 +62,8 @@ func TestQueueGivesUpAtTheDeadline(t *testing.T) {
 
 // TestAcceptWithGitHubDown: accepting a job never waits for GitHub.
 func TestAcceptWithGitHubDown(t *testing.T) {
-	e := newEnv(t)
-	code, body := e.install(t, keyA, e.inst.ID)
-	require.Equal(t, 200, code, body)
-	e.fake.InjectFault(githubtest.Fault{Route: dispatchRoute, Delay: 3 * time.Second, Times: -1})
+	t.Parallel()
+	e, _, _ := heldEnv(t) // GitHub holds every dispatch until the test ends
 	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code, job)
 	assert.Equal(t, "pending", job["status"])
@@ -71,7 +74,10 @@ func TestAcceptWithGitHubDown(t *testing.T) {
 // committed (nothing enqueued it) still gets it dispatched: the job row is
 // the queue's truth.
 func TestCommittedJobIsDispatched(t *testing.T) {
-	e := newEnv(t)
+	t.Parallel()
+	// The queue's poll finds the job: every 10 ms rather than every
+	// second.
+	e := newEnv(t, app.WithQueuePoll(10*time.Millisecond))
 	code, body := e.install(t, keyA, e.inst.ID)
 	require.Equal(t, 200, code, body)
 	agent := json.RawMessage(`{"owner": "acme", "repo": "deployer", "workflowId": "deploy.yml"}`)

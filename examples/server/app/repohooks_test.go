@@ -16,6 +16,7 @@ import (
 // A job run through a static token gets its repository a webhook, which
 // reconcile re-checks and repairs.
 func TestStaticTokenRepositoryWebhook(t *testing.T) {
+	t.Parallel()
 	fake := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(fake.Close)
 	fake.AddRepo(githubtest.Repo{Owner: "solo", Name: "app", Workflows: []githubtest.Workflow{

@@ -21,6 +21,7 @@ import (
 // in the database. Restarted, it processes GitHub's redelivery (same
 // GUID) instead of answering "duplicate" until the claim's lease ends.
 func TestRedeliveryAfterARestartIsProcessed(t *testing.T) {
+	t.Parallel()
 	for name, dbURL := range map[string]func(t *testing.T) string{
 		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "ghbridge.db") },
 		"postgres": postgresSchema,
@@ -70,6 +71,7 @@ func TestRedeliveryAfterARestartIsProcessed(t *testing.T) {
 }
 
 func TestRetentionSettings(t *testing.T) {
+	t.Parallel()
 	cfg, err := app.LoadConfig(lookup(map[string]string{}))
 	require.NoError(t, err)
 	assert.Equal(t, sqlstore.DefaultRetention, cfg.Retention)

@@ -36,7 +36,7 @@ func twoTenants(t *testing.T) *tenants {
 	fake.AddRepo(githubtest.Repo{Owner: "gamma", Name: "app", Workflows: []githubtest.Workflow{{Name: "deploy", Path: ".github/workflows/deploy.yml"}}})
 	instB := fake.AddInstallation(githubtest.AppInstallation{Account: "beta", Repositories: []string{"beta/web"}})
 	unclaimed := fake.AddInstallation(githubtest.AppInstallation{Account: "gamma", AllRepositories: true})
-	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
+	vars := baseVars(fake, sqliteURL(t))
 	vars["GHBRIDGE_SECRET_TENANT_A__ACME_TOKEN"] = "ghp_tenant_a_secret"
 	fake.AddStaticToken("ghp_tenant_a_secret")
 	vars["GHBRIDGE_SECRET_ACME_TOKEN"] = "ghp_server_wide_secret"
@@ -69,6 +69,7 @@ func agentFor(owner, repo string, extra string) json.RawMessage {
 }
 
 func TestSecurityCrossTenantCredentials(t *testing.T) {
+	t.Parallel()
 	tt := twoTenants(t)
 	probes := []struct {
 		name       string
@@ -114,6 +115,7 @@ func TestSecurityCrossTenantCredentials(t *testing.T) {
 }
 
 func TestSecurityCrossTenantJobRoutes(t *testing.T) {
+	t.Parallel()
 	tt := twoTenants(t)
 	code, jobA := tt.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code, jobA)
@@ -177,9 +179,10 @@ func TestSecurityCrossTenantJobRoutes(t *testing.T) {
 }
 
 func TestSecurityInstallClaims(t *testing.T) {
+	t.Parallel()
 	fake, instA := fakeGitHub(t)
 	other := fake.AddInstallation(githubtest.AppInstallation{Account: "globex", AllRepositories: true})
-	e := start(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db")))
+	e := start(t, fake, baseVars(fake, sqliteURL(t)))
 	e.inst = instA
 	fake.AddUser("a-admin", instA.ID)
 	fake.AddUser("b-admin") // a GitHub user with no access to either installation
@@ -244,8 +247,9 @@ func TestSecurityInstallClaims(t *testing.T) {
 }
 
 func TestSecurityClaimsWithoutOAuthClient(t *testing.T) {
+	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
+	vars := baseVars(fake, sqliteURL(t))
 	delete(vars, "GITHUB_APP_CLIENT_SECRET")
 	e := start(t, fake, vars)
 	e.inst = inst
@@ -277,6 +281,7 @@ func TestSecurityClaimsWithoutOAuthClient(t *testing.T) {
 // and owner or repo names that would bend the request path, fail as
 // invalid_job_agent with nothing sent to GitHub.
 func TestSecurityTemplateBombsAndNames(t *testing.T) {
+	t.Parallel()
 	tt := twoTenants(t)
 	bigName := strings.Repeat("x", 900_000)
 	for _, p := range []struct {

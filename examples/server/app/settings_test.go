@@ -15,6 +15,7 @@ import (
 // A GitHub setting that is set but invalid stops the server at start,
 // naming the variable; only unset settings turn the GitHub routes off.
 func TestConfigFailsFastOnBrokenGitHubSettings(t *testing.T) {
+	t.Parallel()
 	fake := githubtest.NewServer(githubtest.WithContract(t))
 	t.Cleanup(fake.Close)
 	dir := t.TempDir()
@@ -56,6 +57,7 @@ func TestConfigFailsFastOnBrokenGitHubSettings(t *testing.T) {
 }
 
 func TestConfigUnsetGitHubSettingsTurnRoutesOff(t *testing.T) {
+	t.Parallel()
 	cfg, err := app.LoadConfig(lookup(map[string]string{}))
 	require.NoError(t, err)
 	require.Error(t, cfg.AppErr)

@@ -1,0 +1,16 @@
+package app
+
+import "time"
+
+// WithBackoff sets the wait before try n of a dispatch after a transient
+// failure, for tests that ride out GitHub's failures without waiting
+// seconds between tries.
+func WithBackoff(backoff func(n int) time.Duration) Option {
+	return func(s *Server) { s.backoff = backoff }
+}
+
+// WithQueuePoll sets how often the SQLite queue looks for due jobs, for
+// tests of a job that nothing enqueued.
+func WithQueuePoll(d time.Duration) Option {
+	return func(s *Server) { s.queuePoll = d }
+}
