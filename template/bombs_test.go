@@ -16,7 +16,6 @@ import (
 const (
 	maxBody       = 1 << 20
 	maxRenderMB   = 64
-	maxRenderCPU  = 1.0 // seconds
 	bombRangeSize = 10000
 )
 
@@ -142,7 +141,10 @@ func measure(f func()) (allocMB, cpuSec float64) {
 }
 
 // TestBombsBounded renders every bomb and asserts that it renders or
-// fails within 64 MB of allocation and 1 s of CPU.
+// fails within 64 MB of allocation. Its CPU time is logged, not asserted
+// (a timed assertion fails on a loaded machine): BenchmarkBombs measures
+// it against decoding the config, and the step limit, which bounds it, is
+// asserted exactly by TestStepLimitIsDeterministic.
 func TestBombsBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("renders about 30 MB of hostile configs")
@@ -173,9 +175,6 @@ func TestBombsBounded(t *testing.T) {
 			}
 			if mb > maxRenderMB {
 				t.Errorf("allocated %.1f MB; the bound is %d MB", mb, maxRenderMB)
-			}
-			if cpu > maxRenderCPU {
-				t.Errorf("used %.3f s of CPU; the bound is %.1f s", cpu, maxRenderCPU)
 			}
 		})
 	}
