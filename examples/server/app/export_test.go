@@ -14,3 +14,7 @@ func WithBackoff(backoff func(n int) time.Duration) Option {
 func WithQueuePoll(d time.Duration) Option {
 	return func(s *Server) { s.queuePoll = d }
 }
+
+// RevokeToken drops the server's cached token of an installation, so
+// that the next GitHub call exchanges a new one.
+func RevokeToken(s *Server, installationID int64) { s.tokens.Revoke(installationID) }

@@ -21,11 +21,14 @@ const dispatchRoute = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id
 // fails the job nor starts it twice.
 func TestQueueRidesOutNetworkTrouble(t *testing.T) {
 	t.Parallel()
-	for name, fault := range map[string]githubtest.Fault{
-		"503 before acting":           {Route: dispatchRoute, Status: 503, Times: 2},
-		"acted, then the answer lost": {Route: dispatchRoute, ResetConnection: true, AfterHandling: true},
-		"token exchange failing":      {Route: "POST /app/installations/{installation_id}/access_tokens", Status: 502, Times: 3},
-		"secondary rate limit":        {Route: dispatchRoute, SecondaryRateLimit: true, RetryAfter: time.Second},
+	for name, tc := range map[string]struct {
+		fault githubtest.Fault
+		sent  int // requests to the fault's route, the failed ones included
+	}{
+		"503 before acting":           {githubtest.Fault{Route: dispatchRoute, Status: 503, Times: 2}, 3},
+		"acted, then the answer lost": {githubtest.Fault{Route: dispatchRoute, ResetConnection: true, AfterHandling: true}, 1},
+		"token exchange failing":      {githubtest.Fault{Route: "POST /app/installations/{installation_id}/access_tokens", Status: 502, Times: 3}, 5}, // the install's exchange, 3 failed, 1 more
+		"secondary rate limit":        {githubtest.Fault{Route: dispatchRoute, SecondaryRateLimit: true, RetryAfter: time.Second}, 2},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -34,11 +37,15 @@ func TestQueueRidesOutNetworkTrouble(t *testing.T) {
 			e := newEnv(t, app.WithBackoff(func(int) time.Duration { return time.Millisecond }))
 			code, body := e.install(t, keyA, e.inst.ID)
 			require.Equal(t, 200, code, body)
-			e.fake.InjectFault(fault)
+			// The install cached a token: without it the job's dispatch
+			// exchanges one, through the fault when it is there.
+			app.RevokeToken(e.srv, e.inst.ID)
+			e.fake.InjectFault(tc.fault)
 			code, job := e.create(t, keyA, jobRequest("job-1"))
 			require.Equal(t, 201, code)
 			assert.Equal(t, "in_progress", job["status"], job["message"])
 			assert.Len(t, e.fake.Dispatches(), 1, "exactly one run")
+			assert.Equal(t, tc.sent, e.fake.RequestCount(tc.fault.Route), "the fault was met; only a request that did not act was sent again")
 		})
 	}
 }
