@@ -548,15 +548,3 @@ func (a *attempt) notFoundKind(ctx context.Context, e *Error) error {
 	e.Hint = "check workflowId: a numeric workflow id, or the file name under .github/workflows (e.g. deploy.yml)"
 	return ErrWorkflowNotFound
 }
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

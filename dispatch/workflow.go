@@ -13,6 +13,7 @@ import (
 	gh "github.com/google/go-github/v62/github"
 
 	"github.com/ghbridge/ghbridge/internal/jobid"
+	"github.com/ghbridge/ghbridge/internal/wait"
 	"github.com/ghbridge/ghbridge/template"
 )
 
@@ -211,7 +212,7 @@ func (a *attempt) findRun(ctx context.Context, since time.Time, timeout time.Dur
 		if look >= looks {
 			return nil, nil
 		}
-		if err := sleep(ctx, a.d.lookup.Interval); err != nil {
+		if err := wait.Sleep(ctx, a.d.lookup.Interval); err != nil {
 			return nil, err
 		}
 	}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/ghbridge/ghbridge/internal/wait"
 )
 
 // Defaults for RetryPolicy fields left zero.
@@ -107,21 +109,9 @@ func (c retryConfig) withDefaults() retryConfig {
 		c.now = time.Now
 	}
 	if c.sleep == nil {
-		c.sleep = sleep
+		c.sleep = wait.Sleep
 	}
 	return c
-}
-
-// sleep waits d, or until ctx ends and then returns its error.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // retryTransport is an http.RoundTripper that retries GitHub API requests:

@@ -23,6 +23,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ghbridge/ghbridge/internal/wait"
 )
 
 // answer is one scripted server answer.
@@ -432,7 +434,7 @@ func TestRateLimitWaitIsHonoured(t *testing.T) {
 		cfg.now = now
 		cfg.sleep = func(ctx context.Context, d time.Duration) error {
 			_ = w.sleep(ctx, d)
-			return sleep(ctx, d)
+			return wait.Sleep(ctx, d)
 		}
 		start := time.Now()
 		resp, err := do(t, newRetryTransport(cfg), context.Background(), "POST", srv.URL)

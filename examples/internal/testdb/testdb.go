@@ -1,16 +1,22 @@
-// Package testdb gives the example programs (load test, crash campaign) a
-// database of their own: a new SQLite file, or a new PostgreSQL schema.
+// Package testdb gives the example programs (load test, crash campaign)
+// and the reference server's tests a database of their own: a new SQLite
+// file, or a new PostgreSQL schema.
 package testdb
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
+
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 )
 
 // PostgresURL is the PostgreSQL server used for "postgres":
@@ -53,4 +59,43 @@ func Fresh(kind, dir, prefix string) (url string, drop func(), err error) {
 		return base + sep + "search_path=" + schema, drop, nil
 	}
 	return kind, func() {}, nil
+}
+
+// migrated is an empty SQLite database file with the schema migrated,
+// made once per process: under the race detector migrating a new file
+// takes longer than most tests do.
+var migrated = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "ghbridge-testdb-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "ghbridge.db")
+	db, err := sqlstore.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Close(); err != nil { // checkpoints the WAL into the file
+		return nil, err
+	}
+	if _, err := os.Stat(path + "-wal"); err == nil {
+		return nil, fmt.Errorf("%s-wal outlived Close: the file alone is not the database", path)
+	}
+	return os.ReadFile(path)
+})
+
+// MigratedSQLite returns the URL of a SQLite database of t's own, in
+// t.TempDir(), with the schema migrated: a copy of a file migrated once
+// per process.
+func MigratedSQLite(t testing.TB) string {
+	t.Helper()
+	raw, err := migrated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ghbridge.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return "sqlite:" + path
 }

@@ -28,8 +28,8 @@ import (
 
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	"github.com/ghbridge/ghbridge/examples/server/app"
-	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 	"github.com/ghbridge/ghbridge/webhook/webhooktest"
 )
@@ -94,43 +94,9 @@ func start(t *testing.T, fake *githubtest.Server, vars map[string]string, opts .
 
 func newEnv(t *testing.T, opts ...app.Option) *env {
 	fake, inst := fakeGitHub(t)
-	e := start(t, fake, baseVars(fake, sqliteURL(t)), opts...)
+	e := start(t, fake, baseVars(fake, testdb.MigratedSQLite(t)), opts...)
 	e.inst = inst
 	return e
-}
-
-// migratedSQLite is an empty SQLite database file, migrated once per
-// process: migrating a new file takes longer under the race detector
-// than most tests do. (The sqlstore tests have the same template.)
-var migratedSQLite = sync.OnceValues(func() ([]byte, error) {
-	dir, err := os.MkdirTemp("", "ghbridge-app-test")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "ghbridge.db")
-	db, err := sqlstore.Open(context.Background(), "sqlite:"+path)
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Close(); err != nil { // checkpoints the WAL into the file
-		return nil, err
-	}
-	if _, err := os.Stat(path + "-wal"); err == nil {
-		return nil, fmt.Errorf("%s-wal outlived Close: the file alone is not the database", path)
-	}
-	return os.ReadFile(path)
-})
-
-// sqliteURL returns a database of t's own: a copy of migratedSQLite.
-// The tests that start a server on a new file name one themselves.
-func sqliteURL(t *testing.T) string {
-	t.Helper()
-	raw, err := migratedSQLite()
-	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "ghbridge.db")
-	require.NoError(t, os.WriteFile(path, raw, 0o600))
-	return "sqlite:" + path
 }
 
 // holdDispatches starts a proxy before fake that holds every dispatch
@@ -171,7 +137,7 @@ func heldEnv(t *testing.T) (e *env, arrived <-chan struct{}, release func()) {
 	t.Helper()
 	fake, inst := fakeGitHub(t)
 	apiURL, arrived, release := holdDispatches(t, fake)
-	vars := baseVars(fake, sqliteURL(t))
+	vars := baseVars(fake, testdb.MigratedSQLite(t))
 	vars["GITHUB_API_URL"] = apiURL
 	e = start(t, fake, vars)
 	t.Cleanup(release) // before the server stops

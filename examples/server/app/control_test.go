@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 )
 
@@ -27,7 +28,7 @@ func controlEnv(t *testing.T, extra map[string]string, opts ...githubtest.Option
 		{Name: "deploy", Path: ".github/workflows/deploy.yml", RunName: "Deploy ${{ inputs.job_id }}", Inputs: []string{"job_id", "version", "environment"}},
 	}})
 	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", Repositories: []string{"acme/deployer"}})
-	vars := baseVars(fake, sqliteURL(t))
+	vars := baseVars(fake, testdb.MigratedSQLite(t))
 	for k, v := range extra {
 		vars[k] = v
 	}
@@ -232,7 +233,7 @@ func TestRerunWithLateDeliveries(t *testing.T) {
 func TestRerunNeverDispatched(t *testing.T) {
 	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	e := start(t, fake, baseVars(fake, sqliteURL(t)))
+	e := start(t, fake, baseVars(fake, testdb.MigratedSQLite(t)))
 	e.inst = inst
 	// Not installed yet: the dispatch fails without reaching GitHub.
 	code, job := e.create(t, keyA, jobRequest("early"))

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	"github.com/ghbridge/ghbridge/examples/server/app"
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/github/githubtest"
@@ -53,7 +54,7 @@ func TestQueueRidesOutNetworkTrouble(t *testing.T) {
 func TestQueueGivesUpAtTheDeadline(t *testing.T) {
 	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	vars := baseVars(fake, sqliteURL(t))
+	vars := baseVars(fake, testdb.MigratedSQLite(t))
 	vars["GHBRIDGE_DISPATCH_DEADLINE"] = "300ms"
 	e := start(t, fake, vars)
 	e.inst = inst

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 )
 
@@ -36,7 +37,7 @@ func twoTenants(t *testing.T) *tenants {
 	fake.AddRepo(githubtest.Repo{Owner: "gamma", Name: "app", Workflows: []githubtest.Workflow{{Name: "deploy", Path: ".github/workflows/deploy.yml"}}})
 	instB := fake.AddInstallation(githubtest.AppInstallation{Account: "beta", Repositories: []string{"beta/web"}})
 	unclaimed := fake.AddInstallation(githubtest.AppInstallation{Account: "gamma", AllRepositories: true})
-	vars := baseVars(fake, sqliteURL(t))
+	vars := baseVars(fake, testdb.MigratedSQLite(t))
 	vars["GHBRIDGE_SECRET_TENANT_A__ACME_TOKEN"] = "ghp_tenant_a_secret"
 	fake.AddStaticToken("ghp_tenant_a_secret")
 	vars["GHBRIDGE_SECRET_ACME_TOKEN"] = "ghp_server_wide_secret"
@@ -182,7 +183,7 @@ func TestSecurityInstallClaims(t *testing.T) {
 	t.Parallel()
 	fake, instA := fakeGitHub(t)
 	other := fake.AddInstallation(githubtest.AppInstallation{Account: "globex", AllRepositories: true})
-	e := start(t, fake, baseVars(fake, sqliteURL(t)))
+	e := start(t, fake, baseVars(fake, testdb.MigratedSQLite(t)))
 	e.inst = instA
 	fake.AddUser("a-admin", instA.ID)
 	fake.AddUser("b-admin") // a GitHub user with no access to either installation
@@ -249,7 +250,7 @@ func TestSecurityInstallClaims(t *testing.T) {
 func TestSecurityClaimsWithoutOAuthClient(t *testing.T) {
 	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	vars := baseVars(fake, sqliteURL(t))
+	vars := baseVars(fake, testdb.MigratedSQLite(t))
 	delete(vars, "GITHUB_APP_CLIENT_SECRET")
 	e := start(t, fake, vars)
 	e.inst = inst

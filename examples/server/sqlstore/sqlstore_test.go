@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,46 +14,13 @@ import (
 
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/credentials/credentialstest"
+	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/status"
 	"github.com/ghbridge/ghbridge/status/statustest"
 	"github.com/ghbridge/ghbridge/webhook"
 	"github.com/ghbridge/ghbridge/webhook/webhooktest"
 )
-
-// migratedSQLite is an empty database file with the schema migrated,
-// made once: under the race detector migrating a new file takes most of
-// a short test's time.
-var migratedSQLite = sync.OnceValues(func() ([]byte, error) {
-	dir, err := os.MkdirTemp("", "sqlstore-test-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "ghbridge.db")
-	db, err := sqlstore.Open(context.Background(), "sqlite:"+path)
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Close(); err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(path + "-wal"); err == nil {
-		return nil, fmt.Errorf("%s-wal outlived Close: the file alone is not the database", path)
-	}
-	return os.ReadFile(path)
-})
-
-// freshSQLite returns the URL of a database file of the test's own, with
-// the schema migrated.
-func freshSQLite(t testing.TB) string {
-	t.Helper()
-	b, err := migratedSQLite()
-	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "ghbridge.db")
-	require.NoError(t, os.WriteFile(path, b, 0o600))
-	return "sqlite:" + path
-}
 
 // emptySQLite returns the URL of a database file not created yet.
 func emptySQLite(t testing.TB) string {
@@ -69,7 +35,7 @@ func open(t testing.TB, url string, opts ...sqlstore.Option) *sqlstore.DB {
 	return db
 }
 
-var backends = map[string]func(testing.TB) string{"sqlite": freshSQLite, "postgres": freshPostgres}
+var backends = map[string]func(testing.TB) string{"sqlite": testdb.MigratedSQLite, "postgres": freshPostgres}
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
