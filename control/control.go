@@ -194,14 +194,26 @@ func (c *Controller) client(ctx context.Context, j status.Job) (*gh.Client, cred
 	return c.clients.For(ctx, credentials.Target{Tenant: j.Tenant, Owner: j.Owner, Repo: j.Repo, InstallationID: j.InstallationID, JobID: j.ID})
 }
 
-// refused wraps GitHub's answer to a request as ErrRefused; other errors
-// (network, credentials) pass through.
+// refused wraps GitHub's refusal of a request (a 4xx answer) as
+// ErrRefused. A rate limit, a 5xx or no answer at all is transient: the
+// operator's action can be tried again. Credential errors keep their
+// class.
 func refused(op string, err error) error {
+	var rl *gh.RateLimitError
+	var arl *gh.AbuseRateLimitError
 	var er *gh.ErrorResponse
-	if errors.As(err, &er) && er.Response != nil && er.Response.StatusCode < 500 {
+	switch {
+	case errors.As(err, &rl), errors.As(err, &arl):
+		return failure.Mark(failure.ErrTransient, fmt.Errorf("%s: %w", op, err))
+	case errors.As(err, &er) && er.Response != nil:
+		if code := er.Response.StatusCode; code == http.StatusTooManyRequests || code >= 500 {
+			return failure.Mark(failure.ErrTransient, fmt.Errorf("%s: %w", op, err))
+		}
 		return fmt.Errorf("%w: %s: %d %s", ErrRefused, op, er.Response.StatusCode, er.Message)
+	case failure.Class(err) != failure.ErrFailed:
+		return fmt.Errorf("%s: %w", op, err) // a credential's error, classified
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	return failure.Mark(failure.ErrTransient, fmt.Errorf("%s: %w", op, err)) // no answer
 }
 
 func statusCode(err error) int {

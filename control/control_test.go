@@ -2,6 +2,7 @@ package control_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -219,4 +220,33 @@ func TestErrorClasses(t *testing.T) {
 	}
 	assert.ErrorIs(t, control.ErrNotReviewer, control.ErrRefused, "a reviewer refused is a refusal")
 	assert.NotErrorIs(t, control.ErrNotSupported, control.ErrRefused)
+}
+
+// GitHub's refusal of an action is ErrRefused, for the operator to read;
+// a rate limit, a 5xx or no answer is transient, for the action to be
+// tried again.
+func TestRefusalAndTroubleAreTold(t *testing.T) {
+	t.Parallel()
+	const cancelRoute = "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel"
+	for name, tc := range map[string]struct {
+		fault     githubtest.Fault
+		refused   bool
+		transient bool
+	}{
+		"409 refused":          {githubtest.Fault{Route: cancelRoute, Status: 409}, true, false},
+		"503":                  {githubtest.Fault{Route: cancelRoute, Status: 503, Times: -1}, false, true},
+		"secondary rate limit": {githubtest.Fault{Route: cancelRoute, SecondaryRateLimit: true, RetryAfter: time.Hour}, false, true},
+		"no answer":            {githubtest.Fault{Route: cancelRoute, ResetConnection: true, Times: -1}, false, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			j, _ := f.runningJob(t, "job-1")
+			f.fake.InjectFault(tc.fault)
+			_, err := f.ctl.Cancel(context.Background(), j.ID, "alice")
+			require.Error(t, err)
+			assert.Equal(t, tc.refused, errors.Is(err, control.ErrRefused), err.Error())
+			assert.Equal(t, tc.transient, failure.IsTransient(err), err.Error())
+		})
+	}
 }
