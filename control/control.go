@@ -37,6 +37,7 @@ import (
 	"github.com/ghbridge/ghbridge/credentials"
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/failure"
+	"github.com/ghbridge/ghbridge/internal/textlimit"
 	"github.com/ghbridge/ghbridge/status"
 )
 
@@ -344,7 +345,7 @@ func (c *Controller) endDeployment(ctx context.Context, j status.Job, why string
 	// GitHub's documentation: "inactive" marks a deployment that no
 	// longer runs; a cancelled one never will.
 	_, _, err = cl.Repositories.CreateDeploymentStatus(ctx, j.Owner, j.Repo, j.DeploymentID, &gh.DeploymentStatusRequest{
-		State: gh.String("inactive"), Description: gh.String(truncate(why, 140)),
+		State: gh.String("inactive"), Description: gh.String(textlimit.Runes(why, 140)),
 	})
 	if err != nil {
 		return refused(fmt.Sprintf("marking deployment %d inactive", j.DeploymentID), err)
@@ -460,13 +461,6 @@ func (c *Controller) Sweep(ctx context.Context) (SweepReport, error) {
 		}
 	}
 	return rep, nil
-}
-
-func truncate(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
 
 // actorOf names the sender of a delivery for the history.

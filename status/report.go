@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
-	"unicode/utf8"
 
 	gh "github.com/google/go-github/v62/github"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/internal/textlimit"
 )
 
 // ClientSource gives the GitHub client for a job's target and the
@@ -85,7 +84,7 @@ func (r *GitHubReporter) Report(ctx context.Context, j Job) (*Update, error) {
 		_, _, err := client.Repositories.CreateDeploymentStatus(ctx, j.Owner, j.Repo, j.DeploymentID, &gh.DeploymentStatusRequest{
 			State:       gh.String(DeploymentState(j.Status)),
 			LogURL:      optional(j.RunURL),
-			Description: gh.String(truncateRunes(j.Message, maxDescription)),
+			Description: gh.String(textlimit.Runes(j.Message, maxDescription)),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("deployment status: %w", err)
@@ -94,7 +93,7 @@ func (r *GitHubReporter) Report(ctx context.Context, j Job) (*Update, error) {
 	if j.Report.CheckRunName != "" && j.Report.HeadSHA != "" {
 		status, conclusion := CheckRunState(j.Status)
 		out := &gh.CheckRunOutput{
-			Title:   gh.String(truncateBytes(fmt.Sprintf("%s: %s", j.Report.CheckRunName, j.Status), maxCheckOutput)),
+			Title:   gh.String(textlimit.Bytes(fmt.Sprintf("%s: %s", j.Report.CheckRunName, j.Status), maxCheckOutput)),
 			Summary: gh.String(checkSummary(j)),
 		}
 		if j.Report.CheckRunID == 0 {
@@ -127,7 +126,7 @@ func checkSummary(j Job) string {
 	if j.RunURL != "" {
 		s += fmt.Sprintf("\n\n[Workflow run](%s)", j.RunURL)
 	}
-	return truncateBytes(s, maxCheckOutput)
+	return textlimit.Bytes(s, maxCheckOutput)
 }
 
 // GitHub's limits, in GitHub's units.
@@ -145,28 +144,4 @@ func optional(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-// truncateRunes shortens s to at most n characters, the last an ellipsis.
-func truncateRunes(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
-}
-
-// truncateBytes shortens s to at most n bytes of valid UTF-8, the last
-// character an ellipsis, cutting only between characters.
-func truncateBytes(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
