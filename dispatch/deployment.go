@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"maps"
 	"net/http"
 
 	gh "github.com/google/go-github/v62/github"
@@ -14,11 +13,7 @@ import (
 
 func (a *attempt) deployment(ctx context.Context, res *Receipt) error {
 	const op = "deployment"
-	payload := maps.Clone(a.cfg.Payload)
-	if payload == nil {
-		payload = map[string]any{}
-	}
-	payload[template.JobIDKey] = a.jobID
+	payload := withJobID(a.cfg.Payload, any(a.jobID))
 	req := &gh.DeploymentRequest{
 		Ref:         gh.String(a.cfg.Ref),
 		Environment: gh.String(a.cfg.Environment),

@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -547,4 +548,14 @@ func (a *attempt) notFoundKind(ctx context.Context, e *Error) error {
 	}
 	e.Hint = "check workflowId: a numeric workflow id, or the file name under .github/workflows (e.g. deploy.yml)"
 	return ErrWorkflowNotFound
+}
+
+// withJobID returns a copy of a config's inputs or payload with the job id
+// under template.JobIDKey, by which the run is matched to the job; the
+// config itself is left as rendered.
+func withJobID[V any](m map[string]V, id V) map[string]V {
+	out := make(map[string]V, len(m)+1)
+	maps.Copy(out, m)
+	out[template.JobIDKey] = id
+	return out
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 
 	gh "github.com/google/go-github/v62/github"
 
@@ -13,11 +12,7 @@ import (
 
 func (a *attempt) repositoryDispatch(ctx context.Context, res *Receipt) error {
 	const op = "repository_dispatch"
-	payload := maps.Clone(a.cfg.ClientPayload)
-	if payload == nil {
-		payload = map[string]any{}
-	}
-	payload[template.JobIDKey] = a.jobID
+	payload := withJobID(a.cfg.ClientPayload, any(a.jobID))
 	raw, err := json.Marshal(payload)
 	if err != nil {
 		return &Error{Kind: ErrInvalidAgentConfig, Op: op, Repo: a.cfg.Repository(), Err: err}

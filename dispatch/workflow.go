@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,11 +34,7 @@ type runDetails struct {
 func (a *attempt) workflowDispatch(ctx context.Context, res *Receipt) error {
 	const op = "workflow_dispatch"
 	target := a.cfg.Workflow.String()
-	inputs := maps.Clone(a.cfg.Inputs)
-	if inputs == nil {
-		inputs = map[string]string{}
-	}
-	inputs[template.JobIDKey] = a.jobID
+	inputs := withJobID(a.cfg.Inputs, a.jobID)
 	base := a.client.BaseURL.String()
 	since := a.d.now().Add(-a.d.lookup.ClockSkew)
 
