@@ -335,25 +335,26 @@ func TestNeverDispatchTwice(t *testing.T) {
 	}{
 		{name: "502 after the run was created", fault: githubtest.Fault{Status: 502, AfterHandling: true}, attempts: 1},
 		{name: "connection reset after the run was created", fault: githubtest.Fault{ResetConnection: true, AfterHandling: true}, attempts: 1},
-		{name: "timeout after the run was created", fault: githubtest.Fault{Delay: 500 * time.Millisecond, AfterHandling: true}, attempts: 1},
+		{name: "timeout after the run was created", fault: githubtest.Fault{Delay: time.Hour, AfterHandling: true}, attempts: 1},
 		{name: "502 before anything happened", fault: githubtest.Fault{Status: 502}, attempts: 2},
 		{name: "503 twice before anything happened", fault: githubtest.Fault{Status: 503, Times: 2}, attempts: 3},
 		{name: "connection reset before anything happened", fault: githubtest.Fault{ResetConnection: true}, attempts: 2},
-		{name: "timeout before anything happened", fault: githubtest.Fault{Delay: 500 * time.Millisecond}, attempts: 2},
+		{name: "timeout before anything happened", fault: githubtest.Fault{Delay: time.Hour}, attempts: 2},
 		{name: "GHES: 502 after the run was created", fault: githubtest.Fault{Status: 502, AfterHandling: true}, ghes: true, attempts: 1},
 		{name: "GHES: reset before anything happened", fault: githubtest.Fault{ResetConnection: true}, ghes: true, attempts: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := envOptions{retry: github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond, AttemptTimeout: 150 * time.Millisecond}}
+			// A request GitHub holds (Delay) ends at the attempt timeout.
+			o := envOptions{retry: github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond, AttemptTimeout: 400 * time.Millisecond}}
 			if tc.ghes {
 				o.server = append(o.server, githubtest.WithoutRunDetails(422))
 			}
 			e := newEnv(t, o)
-			if tc.ghes {
-				// Learn the server's answer first, so the fault hits a real dispatch.
-				_, err := e.d.Dispatch(context.Background(), job("warm-up", deployAgent))
-				require.NoError(t, err)
-			}
+			// A first dispatch exchanges the installation token (and, on
+			// GHES, learns the server's answer), so that the fault hits a
+			// dispatch, not the exchange.
+			_, err := e.d.Dispatch(context.Background(), job("warm-up", deployAgent))
+			require.NoError(t, err)
 			before := len(e.srv.Runs())
 			tc.fault.Route = dispatchRoute
 			e.srv.InjectFault(tc.fault)
