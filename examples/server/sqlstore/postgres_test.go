@@ -11,13 +11,15 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/ghbridge/ghbridge/internal/testmain"
 	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	pg.close()
-	os.Exit(code)
+	testmain.Exit(code)
 }
 
 // PostgresURL returns the test database URL: $GHBRIDGE_TEST_POSTGRES_URL,

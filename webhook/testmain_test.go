@@ -1,0 +1,9 @@
+package webhook_test
+
+import (
+	"testing"
+
+	"github.com/ghbridge/ghbridge/internal/testmain"
+)
+
+func TestMain(m *testing.M) { testmain.Exit(m.Run()) }
