@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -200,6 +201,37 @@ func TestRenderLimits(t *testing.T) {
 	}
 }
 
+// The defaults are what the package documentation says, and a renderer
+// without limits set stops exactly at them. TestBombsBounded runs the
+// worst cases at these defaults only without the race detector.
+func TestDefaultLimits(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, 256<<10, template.DefaultMaxOutput)
+	assert.Equal(t, 100_000, template.DefaultMaxSteps)
+	assert.Equal(t, 10_000, template.DefaultMaxIterations)
+	assert.Equal(t, 64<<10, template.DefaultMaxTemplate)
+	assert.Equal(t, 128<<10, template.DefaultMaxTemplateTotal)
+	assert.Equal(t, 5*time.Second, template.DefaultTimeout)
+
+	ctx := context.Background()
+	r := template.NewRenderer()
+	render := func(text string) error {
+		_, err := r.RenderString(ctx, "f", text, ctxData)
+		return err
+	}
+	require.NoError(t, render(fmt.Sprintf("{{ range %d }}{{ end }}", template.DefaultMaxIterations)))
+	require.ErrorIs(t, render(fmt.Sprintf("{{ range %d }}{{ end }}", template.DefaultMaxIterations+1)), template.ErrTooManyIterations)
+
+	line := strings.Repeat("x", 64)
+	atLimit := fmt.Sprintf("{{ range %d }}%s{{ end }}", template.DefaultMaxOutput/len(line), line)
+	require.NoError(t, render(atLimit))
+	require.ErrorIs(t, render("x"+atLimit), template.ErrOutputTooLarge)
+
+	big := "{{ .version.tag }}" + strings.Repeat("x", template.DefaultMaxTemplate-len("{{ .version.tag }}"))
+	require.NoError(t, render(big))
+	require.ErrorIs(t, render(big+"x"), template.ErrInvalidConfig)
+}
+
 // The hidden budget argument stays hidden: messages count it out, and
 // templates cannot call the hidden functions.
 func TestRenderBudgetIsHidden(t *testing.T) {
@@ -229,10 +261,10 @@ func TestRenderBudgetIsHidden(t *testing.T) {
 // whatever the machine's load, long before the wall-clock limit.
 func TestStepLimitIsDeterministic(t *testing.T) {
 	t.Parallel()
-	text := `{{ range 5000 }}{{ if 1 }}{{ $x := 1 }}{{ end }}{{ end }}`
+	text := `{{ range 500 }}{{ if 1 }}{{ $x := 1 }}{{ end }}{{ end }}`
 	ctx := context.Background()
 	var steps []int
-	for _, limit := range []int{1000, 20_000, 45_000, 100_000} {
+	for _, limit := range []int{100, 2000, 4500, 10_000} {
 		r := template.NewRenderer(template.WithLimits(template.Limits{MaxSteps: limit, Timeout: time.Hour}))
 		_, err := r.RenderString(ctx, "f", text, ctxData)
 		if err == nil {
@@ -242,7 +274,7 @@ func TestStepLimitIsDeterministic(t *testing.T) {
 		require.ErrorIs(t, err, template.ErrTooComplex)
 		assert.Contains(t, err.Error(), "steps")
 	}
-	assert.Equal(t, []int{45_000, 100_000}, steps, "the loop needs about 8 steps an iteration")
+	assert.Equal(t, []int{4500, 10_000}, steps, "the loop needs about 8 steps an iteration")
 }
 
 func TestRenderTimeout(t *testing.T) {

@@ -123,15 +123,16 @@ func TestSizeEstimateStopsEarly(t *testing.T) {
 	for range 60 { // 2^60 leaves, shared
 		l = []any{l, l}
 	}
-	st := &execState{maxOut: 1 << 20, maxSteps: 1 << 40, clock: clockEvery}
+	const budget = 1 << 16
+	st := &execState{maxOut: budget, maxSteps: 1 << 40, clock: clockEvery}
 	z := newSizer(st)
 	z.fmtValue(reflect.ValueOf(l), vspec, 0)
-	if !z.over() || z.visited > 1<<20 {
+	if !z.over() || z.visited > budget {
 		t.Fatalf("visited %d values, over=%v", z.visited, z.over())
 	}
 	z = newSizer(st)
 	z.jsonValue(reflect.ValueOf(l), 0)
-	if !z.over() || z.visited > 1<<20 {
+	if !z.over() || z.visited > budget {
 		t.Fatalf("visited %d values, over=%v", z.visited, z.over())
 	}
 }
