@@ -94,10 +94,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"workflow_job":{"steps":[{"name":"a","number":1}],"completed_at":null}}`))
 	f.Add([]byte(`{"a":"\ud800"}`))
 	f.Add([]byte(`{"workflow_run":{"id":1e3}}`))
+	// One recorded payload of each event: TestCorpus checks every one
+	// against encoding/json in its own event type.
 	for _, payloads := range loadCorpus(f).Events {
-		for _, p := range payloads {
-			f.Add([]byte(p))
-		}
+		f.Add([]byte(payloads[0]))
 	}
 	types := []func() any{
 		func() any { return new(webhook.WorkflowRunEvent) }, func() any { return new(webhook.WorkflowJobEvent) },
