@@ -15,9 +15,10 @@ import (
 	"github.com/ghbridge/ghbridge/status"
 )
 
-// A pass takes 100 jobs. 100 older jobs whose run can never be found
-// (their dispatch never started one) do not keep the poller from the
-// others: polled, they go to the back of the line.
+// A pass takes a limited number of jobs (10 here). As many older jobs
+// whose run can never be found (their dispatch never started one) do not
+// keep the poller from the others: polled, they go to the back of the
+// line.
 func TestPollerIsFair(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
@@ -25,7 +26,8 @@ func TestPollerIsFair(t *testing.T) {
 	w := newWorld(t, status.WithClock(clock))
 	ctx := context.Background()
 	const agent = `{"owner":"acme","repo":"deployer","workflowId":"deploy.yml"}`
-	for i := range 100 {
+	const limit = 10 // lost jobs, and jobs one Poll checks
+	for i := range limit {
 		require.NoError(t, w.store.CreateJob(ctx, status.Job{ID: fmt.Sprint("lost-", i), Status: status.Pending, Kind: "workflow_dispatch",
 			Owner: "acme", Repo: "deployer", InstallationID: w.inst.ID, CreatedAt: now.Add(-2 * time.Hour)}))
 	}
@@ -38,17 +40,17 @@ func TestPollerIsFair(t *testing.T) {
 		return dispatch.Request{ID: j.ID, Agent: json.RawMessage(agent)}, nil
 	}
 	p := status.NewPoller(w.tracker, w.store, w.clients, status.WithRunFinder(ghbridge.NewRunFinder(w.dispatcher, source)),
-		status.WithQuietAfter(time.Minute), status.WithPollLimit(100))
+		status.WithQuietAfter(time.Minute), status.WithPollLimit(limit))
 	now = now.Add(time.Hour)
 	rep, err := p.Poll(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, status.PollReport{Checked: 100}, rep, "the 100 oldest: nothing to find")
+	assert.Equal(t, status.PollReport{Checked: limit}, rep, "the oldest: nothing to find")
 	assert.Equal(t, status.InProgress, w.job(t, "job-run").Status)
 
 	now = now.Add(2 * time.Minute) // every job is quiet again
 	rep, err = p.Poll(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, 100, rep.Checked)
+	assert.Equal(t, limit, rep.Checked)
 	assert.Equal(t, 1, rep.Updated)
 	assert.Equal(t, status.Successful, w.job(t, "job-run").Status, "reached on the next pass")
 }
