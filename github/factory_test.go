@@ -3,10 +3,6 @@ package github_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -293,10 +289,8 @@ func TestAppClientErrors(t *testing.T) {
 	require.ErrorIs(t, err, credentials.ErrInvalidKey)
 
 	// A key GitHub does not know: the JWT is rejected with 401.
-	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
 	wrong := s.srv.AppConfig()
-	wrong.PrivateKey = credentials.NewSecret(string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(otherKey)})))
+	wrong.PrivateKey = credentials.NewSecret(otherKeyPEM())
 	c, err := s.f.AppClient(wrong)
 	require.NoError(t, err)
 	_, _, err = c.Apps.Get(context.Background(), "")
