@@ -334,9 +334,10 @@ func TestTokenCacheJWTClaims(t *testing.T) {
 }
 
 // otherKeyPEM is an App key the fake does not know, generated once: RSA
-// generation is slow.
+// generation is slow (and 1024 bits are enough for a key that is only
+// to be refused).
 var otherKeyPEM = sync.OnceValue(func() string {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		panic(err)
 	}
