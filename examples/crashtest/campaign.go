@@ -263,13 +263,17 @@ func (s *session) serverEnv(addr string) []string {
 		"GHBRIDGE_API_KEYS="+tenant+":"+apiKey,
 		"GHBRIDGE_DATABASE_URL="+s.c.DB,
 		"GHBRIDGE_ADDR="+addr,
-		"GHBRIDGE_RECONCILE_INTERVAL=1s",
+		// Deliveries that failed while a server was down are redelivered
+		// at the next reconciliation: soon, so that a campaign settles
+		// within a second of its last restart.
+		"GHBRIDGE_RECONCILE_INTERVAL=200ms",
 		"GHBRIDGE_QUIET_AFTER=24h", // no polling: a job finishes only through its delivery
 		"GHBRIDGE_LOG_LEVEL=warn",
-		// The fake lists a run as soon as it exists; GitHub may take
-		// longer, hence the 2 min default. A kill between a dispatch and
-		// its record leaves it ambiguous: sent again after this.
-		"GHBRIDGE_DISPATCH_SETTLE=2s",
+		// The fake lists a run as soon as it exists (before it answers the
+		// dispatch); GitHub may take longer, hence the 2 min default. A
+		// kill between a dispatch and its record leaves it ambiguous:
+		// looked up, and sent again if no run has its id, after this.
+		"GHBRIDGE_DISPATCH_SETTLE=500ms",
 	)
 }
 
@@ -437,7 +441,7 @@ func (s *session) kills(ctx context.Context, rep *Report, acked func() int, prog
 // and returns the status each was last seen in.
 func (s *session) settle(ctx context.Context, jobs []string, deadline time.Time) map[string]string {
 	final := map[string]string{}
-	t := time.NewTicker(100 * time.Millisecond)
+	t := time.NewTicker(25 * time.Millisecond)
 	defer t.Stop()
 	for {
 		done := 0
