@@ -81,7 +81,8 @@ func (s *Installations) FindInstallationByRepo(ctx context.Context, owner, repo 
 	return in, s.repositories(ctx, s.db.r, &in)
 }
 
-// ListInstallations implements credentials.InstallationStore.
+// ListInstallations implements credentials.InstallationStore. The
+// repositories of all installations come in one query, not one each.
 func (s *Installations) ListInstallations(ctx context.Context) ([]credentials.Installation, error) {
 	rows, err := s.db.r.QueryContext(ctx, `SELECT `+installationColumns+` FROM installations ORDER BY id`)
 	if err != nil {
@@ -97,15 +98,29 @@ func (s *Installations) ListInstallations(ctx context.Context) ([]credentials.In
 		out = append(out, in)
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err := rows.Err(); err != nil || len(out) == 0 {
+		return out, err
+	}
+	at := make(map[int64]int, len(out))
+	for i, in := range out {
+		at[in.ID] = i
+	}
+	rows, err = s.db.r.QueryContext(ctx, `SELECT installation_id, full_name FROM installation_repositories ORDER BY installation_id, name_key`)
+	if err != nil {
 		return nil, err
 	}
-	for i := range out {
-		if err := s.repositories(ctx, s.db.r, &out[i]); err != nil {
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var r string
+		if err := rows.Scan(&id, &r); err != nil {
 			return nil, err
 		}
+		if i, ok := at[id]; ok { // not one added since the first query
+			out[i].Repositories = append(out[i].Repositories, r)
+		}
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // UpsertInstallation implements credentials.InstallationStore.
