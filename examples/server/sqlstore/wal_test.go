@@ -24,15 +24,15 @@ import (
 // while a checkpoint runs, so the bound follows the write rate: without
 // the race detector some 300 MB/s, 16,000 deliveries, a WAL started over
 // from 8 MB and kept under 64 MB; with it, writes some thirty times
-// slower, 1,536 deliveries (some 12 MB of WAL if it were never started
-// over) and everything else scaled down 16 times.
+// slower, 768 deliveries (some 6 MB of WAL if it were never started over,
+// three times the bound) and everything else scaled down 32 times.
 func TestWALStaysBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes tens of megabytes of WAL frames")
 	}
 	writers, perWriter, scale := 16, 1000, int64(1)
 	if raceEnabled {
-		perWriter, scale = 96, 16
+		perWriter, scale = 48, 32
 		// Some four times below its bound, it shares the machine. Without
 		// the race detector, where the writes outrun the checkpointer and
 		// the WAL peaks at 30-60 MB, it runs alone, as before.
