@@ -89,13 +89,21 @@ var migrated = sync.OnceValues(func() ([]byte, error) {
 // per process.
 func MigratedSQLite(t testing.TB) string {
 	t.Helper()
-	raw, err := migrated()
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "ghbridge.db")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
+	if err := WriteMigratedSQLite(path); err != nil {
 		t.Fatal(err)
 	}
 	return "sqlite:" + path
+}
+
+// WriteMigratedSQLite writes a SQLite database with the schema migrated
+// to path: a copy of a file migrated once per process. It is for a
+// database that outlives a test; MigratedSQLite is for one of a test's
+// own.
+func WriteMigratedSQLite(path string) error {
+	raw, err := migrated()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o600)
 }

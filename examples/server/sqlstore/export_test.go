@@ -1,5 +1,13 @@
 package sqlstore
 
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
 // WithWALLimits sets the WAL size from which it is started over and the
 // size it is then truncated to (default walRestartBytes and
 // walSizeLimit), so that a test fills the WAL past them with fewer writes.
@@ -10,3 +18,45 @@ func WithWALLimits(restart, sizeLimit int64) Option {
 // WithPruneBatch sets the rows one DELETE of Prune removes (default
 // pruneBatch), so that a test spans several batches with few rows.
 func WithPruneBatch(n int) Option { return func(db *DB) { db.pruneBatch = n } }
+
+// Empty deletes every row of a SQLite database but its applied
+// migrations, and forgets the jobs it remembers, so that a test hands the
+// open database to the next one as new (see reusedSQLite).
+func (db *DB) Empty(ctx context.Context) error {
+	if db.dialect != SQLite {
+		return errors.New("Empty is for SQLite")
+	}
+	rows, err := db.w.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'ghbridge_migrations' AND name NOT LIKE 'sqlite_%'`)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var del strings.Builder
+	for _, name := range tables {
+		fmt.Fprintf(&del, "DELETE FROM %s;", name)
+	}
+	if _, err := db.w.ExecContext(ctx, del.String()); err != nil {
+		return err
+	}
+	db.jobs.Purge()
+	return nil
+}
+
+// SetClock replaces the clock WithClock set (nil: time.Now), for a
+// database that a test hands to the next.
+func (db *DB) SetClock(now func() time.Time) {
+	db.now = time.Now
+	WithClock(now)(db)
+}

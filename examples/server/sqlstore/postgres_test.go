@@ -19,6 +19,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	pg.close()
+	closeSQLitePool()
 	testmain.Exit(code)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -37,25 +38,89 @@ func open(t testing.TB, url string, opts ...sqlstore.Option) *sqlstore.DB {
 
 var backends = map[string]func(testing.TB) string{"sqlite": testdb.MigratedSQLite, "postgres": freshPostgres}
 
+// stores give a test an open database, migrated and empty, whose clock
+// is now (nil: time.Now): on SQLite one that an earlier test left,
+// emptied (opening one costs more than most tests under the race
+// detector); on PostgreSQL a schema of its own.
+var stores = map[string]func(t testing.TB, now func() time.Time) *sqlstore.DB{
+	"sqlite": reusedSQLite,
+	"postgres": func(t testing.TB, now func() time.Time) *sqlstore.DB {
+		return open(t, freshPostgres(t), sqlstore.WithClock(now))
+	},
+}
+
+// sqlitePool holds the open SQLite databases that finished tests left,
+// emptied, for reusedSQLite; close closes them and removes their files.
+var sqlitePool struct {
+	mu   sync.Mutex
+	free []*sqlstore.DB
+	all  []*sqlstore.DB
+	dirs []string
+}
+
+func reusedSQLite(t testing.TB, now func() time.Time) *sqlstore.DB {
+	t.Helper()
+	p := &sqlitePool
+	p.mu.Lock()
+	var db *sqlstore.DB
+	if n := len(p.free); n > 0 {
+		db, p.free = p.free[n-1], p.free[:n-1]
+	}
+	p.mu.Unlock()
+	if db == nil {
+		dir, err := os.MkdirTemp("", "sqlstore-test-")
+		require.NoError(t, err)
+		path := filepath.Join(dir, "ghbridge.db")
+		require.NoError(t, testdb.WriteMigratedSQLite(path))
+		db, err = sqlstore.Open(context.Background(), "sqlite:"+path)
+		require.NoError(t, err)
+		p.mu.Lock()
+		p.all, p.dirs = append(p.all, db), append(p.dirs, dir)
+		p.mu.Unlock()
+	}
+	db.SetClock(now)
+	t.Cleanup(func() {
+		if db.Empty(context.Background()) == nil {
+			p.mu.Lock()
+			p.free = append(p.free, db)
+			p.mu.Unlock()
+		}
+	})
+	return db
+}
+
+// closeSQLitePool closes the databases of reusedSQLite and removes them.
+func closeSQLitePool() {
+	p := &sqlitePool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, db := range p.all {
+		db.Close()
+	}
+	for _, dir := range p.dirs {
+		os.RemoveAll(dir)
+	}
+}
+
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	for name, fresh := range backends {
+	for name, store := range stores {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			t.Run("InstallationStore", func(t *testing.T) {
 				t.Parallel()
-				newStore := func(t *testing.T) credentials.InstallationStore { return open(t, fresh(t)).Installations() }
+				newStore := func(t *testing.T) credentials.InstallationStore { return store(t, nil).Installations() }
 				credentialstest.TestInstallationStore(t, newStore)
 				credentialstest.TestTenantRules(t, newStore)
 			})
 			t.Run("JobStore", func(t *testing.T) {
 				t.Parallel()
-				statustest.TestJobStore(t, func(t *testing.T) status.JobStore { return open(t, fresh(t)).Jobs() })
+				statustest.TestJobStore(t, func(t *testing.T) status.JobStore { return store(t, nil).Jobs() })
 			})
 			t.Run("DeliveryStore", func(t *testing.T) {
 				t.Parallel()
 				webhooktest.TestDeliveryStore(t, func(t *testing.T, now func() time.Time) webhook.DeliveryStore {
-					return open(t, fresh(t), sqlstore.WithClock(now)).Deliveries()
+					return store(t, now).Deliveries()
 				})
 			})
 		})
@@ -64,10 +129,10 @@ func TestConformance(t *testing.T) {
 
 func TestInstallStates(t *testing.T) {
 	t.Parallel()
-	for name, fresh := range backends {
+	for name, store := range stores {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			db := open(t, fresh(t))
+			db := store(t, nil)
 			ctx := context.Background()
 			exp := time.Now().Add(time.Hour)
 			require.NoError(t, db.PutInstallState(ctx, sqlstore.InstallState{Nonce: "n1", Tenant: "t1", InstallationID: 7, ExpiresAt: exp}))
@@ -84,13 +149,18 @@ func TestInstallStates(t *testing.T) {
 			_, err = db.ConsumeInstallState(ctx, "old")
 			require.ErrorIs(t, err, sqlstore.ErrStateUsed, "an expired state is refused")
 
-			for i := range 150 {
+			// Two past the bound: the oldest two go, one per state added.
+			for i := range 102 {
 				require.NoError(t, db.PutInstallState(ctx, sqlstore.InstallState{Nonce: fmt.Sprint("x", i), Tenant: "flood", ExpiresAt: exp.Add(time.Duration(i) * time.Second)}))
 			}
 			require.NoError(t, db.PutInstallState(ctx, sqlstore.InstallState{Nonce: "other", Tenant: "t2", ExpiresAt: exp}))
-			_, err = db.ConsumeInstallState(ctx, "x0")
-			require.ErrorIs(t, err, sqlstore.ErrStateUsed, "a tenant keeps its 100 newest states only")
-			_, err = db.ConsumeInstallState(ctx, "x149")
+			for _, gone := range []string{"x0", "x1"} {
+				_, err = db.ConsumeInstallState(ctx, gone)
+				require.ErrorIs(t, err, sqlstore.ErrStateUsed, "a tenant keeps its 100 newest states only")
+			}
+			_, err = db.ConsumeInstallState(ctx, "x2")
+			require.NoError(t, err)
+			_, err = db.ConsumeInstallState(ctx, "x101")
 			require.NoError(t, err)
 			_, err = db.ConsumeInstallState(ctx, "other")
 			require.NoError(t, err, "one tenant's flood does not push out another's states")
@@ -134,10 +204,10 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 
 func TestRecords(t *testing.T) {
 	t.Parallel()
-	for name, fresh := range backends {
+	for name, store := range stores {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			db := open(t, fresh(t))
+			db := store(t, nil)
 			ctx := context.Background()
 			rec := sqlstore.Record{Job: status.Job{ID: "j1", Tenant: "t1", Status: status.Pending, Owner: "acme", Repo: "api"},
 				Agent: json.RawMessage(`{"owner":"acme"}`), Context: json.RawMessage(`{"jobId":"j1"}`)}
@@ -153,10 +223,10 @@ func TestRecords(t *testing.T) {
 
 func TestLeasesAndKV(t *testing.T) {
 	t.Parallel()
-	for name, fresh := range backends {
+	for name, store := range stores {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			db := open(t, fresh(t))
+			db := store(t, nil)
 			ctx := context.Background()
 			ok, err := db.TryLease(ctx, "reconcile", "a", time.Minute)
 			require.NoError(t, err)
@@ -188,10 +258,10 @@ func TestLeasesAndKV(t *testing.T) {
 
 func TestAuditAndPrune(t *testing.T) {
 	t.Parallel()
-	for name, fresh := range backends {
+	for name, store := range stores {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			db := open(t, fresh(t))
+			db := store(t, nil)
 			ctx := context.Background()
 			a := db.Audit(func(err error) { t.Error(err) })
 			a.Audit(ctx, credentials.AuditEvent{Name: "dispatch.workflow_dispatch", CredentialType: credentials.TypeInstallation, Repo: "a/b",
@@ -307,10 +377,10 @@ func TestReplicaCacheNeverStale(t *testing.T) {
 
 func TestSaveDispatchIsACompareAndSet(t *testing.T) {
 	t.Parallel()
-	for name, fresh := range backends {
+	for name, store := range stores {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			db := open(t, fresh(t))
+			db := store(t, nil)
 			ctx := context.Background()
 			require.NoError(t, db.Jobs().CreateJob(ctx, status.Job{ID: "t.j1", Tenant: "t", Status: status.Pending}))
 			a, err := db.Jobs().DispatchOf(ctx, "t.j1")
