@@ -438,28 +438,34 @@ func (s *session) kills(ctx context.Context, rep *Report, acked func() int, prog
 }
 
 // settle asks for the jobs until each is successful, or until deadline,
-// and returns the status each was last seen in.
+// and returns the status each was last seen in. It waits on the first
+// job not seen successful yet, so that a tick costs one request, and asks
+// for every job left when time is up.
 func (s *session) settle(ctx context.Context, jobs []string, deadline time.Time) map[string]string {
 	final := map[string]string{}
 	t := time.NewTicker(25 * time.Millisecond)
 	defer t.Stop()
+	next := 0 // jobs[:next] were seen successful; a final status stays
 	for {
-		done := 0
-		for _, id := range jobs {
-			if final[id] != "successful" { // a final status stays
+		for next < len(jobs) {
+			id := jobs[next]
+			if final[id] = s.statusOf(id); final[id] != "successful" {
+				break
+			}
+			next++
+		}
+		if next == len(jobs) {
+			return final
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			for _, id := range jobs[next+1:] {
 				final[id] = s.statusOf(id)
 			}
-			if final[id] == "successful" {
-				done++
-			}
-		}
-		if done == len(jobs) || time.Now().After(deadline) {
 			return final
 		}
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			return final
 		}
 	}
 }
