@@ -104,7 +104,9 @@ func (p *pgServer) empty(schema string) error {
 	if err := rows.Err(); err != nil || len(tables) == 0 {
 		return err
 	}
-	_, err = p.admin.ExecContext(ctx, "TRUNCATE "+strings.Join(tables, ", "))
+	// DELETE, not TRUNCATE: TRUNCATE gives each table new files, which
+	// costs PostgreSQL more than deleting the few rows a test leaves.
+	_, err = p.admin.ExecContext(ctx, "DELETE FROM "+strings.Join(tables, "; DELETE FROM "))
 	return err
 }
 
