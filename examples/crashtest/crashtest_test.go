@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -111,7 +112,7 @@ func pingPostgres() error {
 // binary lives in the user's cache directory under a hash of every file
 // of the module but tests, of the Go version and of the environment that
 // changes a build; a tree that differs in any of them gets a binary of
-// its own, and binaries of other trees unused for a day are removed.
+// its own (see pruneCache for how many are kept).
 func cachedServer(t *testing.T) string {
 	t.Helper()
 	key, err := moduleKey()
@@ -147,7 +148,7 @@ func cachedServer(t *testing.T) string {
 	if err := os.Rename(built, bin); err != nil {
 		t.Fatal(err)
 	}
-	pruneCache(dir, bin)
+	pruneCache(dir)
 	return bin
 }
 
@@ -202,20 +203,37 @@ func moduleKey() (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:32], err
 }
 
-// pruneCache removes the binaries of dir other than keep not used for a
-// day (cachedServer touches the one it uses), and builds left behind by
-// killed tests.
-func pruneCache(dir, keep string) {
+// pruneCache removes the binaries of dir but the three used last and
+// those used in the last ten minutes (a campaign running elsewhere
+// starts its binary again at each kill; cachedServer touches the binary
+// it uses), and builds left behind by killed tests.
+func pruneCache(dir string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
+	type entry struct {
+		path string
+		used time.Time
+	}
+	var bins []entry
 	for _, e := range entries {
-		path := filepath.Join(dir, e.Name())
 		info, err := e.Info()
-		if path == keep || err != nil || time.Since(info.ModTime()) < 24*time.Hour {
+		if err != nil {
 			continue
 		}
-		_ = os.RemoveAll(path)
+		path := filepath.Join(dir, e.Name())
+		switch {
+		case strings.HasPrefix(e.Name(), "server-"):
+			bins = append(bins, entry{path, info.ModTime()})
+		case strings.HasPrefix(e.Name(), "build-") && time.Since(info.ModTime()) > time.Hour:
+			_ = os.RemoveAll(path)
+		}
+	}
+	slices.SortFunc(bins, func(a, b entry) int { return b.used.Compare(a.used) })
+	for i, b := range bins {
+		if i >= 3 && time.Since(b.used) > 10*time.Minute {
+			_ = os.Remove(b.path)
+		}
 	}
 }
