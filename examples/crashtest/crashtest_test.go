@@ -24,8 +24,8 @@ import (
 
 // TestCrashCampaign is the short campaign CI runs: a few kills on SQLite,
 // on PostgreSQL, and on two PostgreSQL replicas with one of them killed,
-// the three at once on one server build. The full campaign is
-// `go run ./examples/crashtest` (see the README).
+// the three at once on one server build (cached: see cachedServer). The
+// full campaign is `go run ./examples/crashtest` (see the README).
 //
 // The campaigns spend most of their time waiting for servers, so they run
 // together whatever -test.parallel says; a subtest per campaign reports
@@ -72,7 +72,8 @@ func TestCrashCampaign(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, tc := range cases {
+	for i := range cases {
+		tc := &cases[i]
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.db == "postgres" && pgErr != nil {
 				if os.Getenv("GHBRIDGE_TEST_POSTGRES") == "required" {
