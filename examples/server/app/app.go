@@ -59,6 +59,9 @@ type Server struct {
 	// due jobs (default a second). Tests shorten both (export_test.go).
 	backoff   func(n int) time.Duration
 	queuePoll time.Duration
+	// clientOpts are added to the GitHub client factory's options: tests
+	// shorten its retry waits (export_test.go).
+	clientOpts []github.Option
 }
 
 // Option configures a Server.
@@ -150,8 +153,8 @@ func (s *Server) wire(ctx context.Context, db *sqlstore.DB, audit credentials.Au
 		Deliveries:     db.Deliveries(),
 	},
 		ghbridge.WithLogger(s.log), ghbridge.WithAudit(audit),
-		ghbridge.WithClientOptions(github.WithUserAgent("ghbridge-server"), github.WithRetryObserver(s.ops.observeRetry),
-			github.WithRateLimitObserver(s.ops.observeRateLimit), github.WithTracerProvider(s.tp)),
+		ghbridge.WithClientOptions(append([]github.Option{github.WithUserAgent("ghbridge-server"), github.WithRetryObserver(s.ops.observeRetry),
+			github.WithRateLimitObserver(s.ops.observeRateLimit), github.WithTracerProvider(s.tp)}, s.clientOpts...)...),
 		ghbridge.WithResolverOptions(credentials.WithInstallationStore(s.installationLookup(db.Installations()))),
 		ghbridge.WithDispatchOptions(append([]dispatch.Option{dispatch.WithTracerProvider(s.tp),
 			dispatch.WithRunLookup(dispatch.RunLookup{Settle: cfg.DispatchSettle})}, s.dopts...)...),

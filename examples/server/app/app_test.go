@@ -15,7 +15,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +29,7 @@ import (
 	"github.com/ghbridge/ghbridge/dispatch"
 	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	"github.com/ghbridge/ghbridge/examples/server/app"
+	"github.com/ghbridge/ghbridge/github"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 	"github.com/ghbridge/ghbridge/webhook/webhooktest"
 )
@@ -76,12 +76,16 @@ func baseVars(fake *githubtest.Server, dbURL string) map[string]string {
 	}
 }
 
+// start runs a server on vars, with opts after the tests' defaults: no
+// logs, and short waits where the server looks for a run or retries a
+// GitHub request (what is asserted is the outcome, not the wait).
 func start(t *testing.T, fake *githubtest.Server, vars map[string]string, opts ...app.Option) *env {
 	t.Helper()
 	cfg, err := app.LoadConfig(lookup(vars))
 	require.NoError(t, err)
 	srv, err := app.New(context.Background(), cfg, append([]app.Option{app.WithLogger(slog.New(slog.DiscardHandler)),
-		app.WithDispatchOptions(dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 200 * time.Millisecond, Settle: 20 * time.Millisecond}))}, opts...)...)
+		app.WithDispatchOptions(dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 200 * time.Millisecond, Settle: 20 * time.Millisecond})),
+		app.WithClientOptions(github.WithRetryPolicy(github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond}))}, opts...)...)
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv.Handler())
 	stop := srv.Start(context.Background())
@@ -442,9 +446,8 @@ func TestManualStatus(t *testing.T) {
 
 func TestWithoutGitHubSettings(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
 	e := start(t, nil, map[string]string{
-		"GHBRIDGE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "db"),
+		"GHBRIDGE_DATABASE_URL": testdb.MigratedSQLite(t),
 		"GHBRIDGE_API_KEYS":     keyA,
 	})
 	code, body := e.call(t, "GET", "/healthz", "", nil)
@@ -468,7 +471,7 @@ func TestWithoutGitHubSettings(t *testing.T) {
 	assert.Equal(t, "invalid_integration", job["status"])
 	assert.Contains(t, job["message"], "no GitHub App is configured")
 
-	e2 := start(t, nil, map[string]string{"GHBRIDGE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "db2")})
+	e2 := start(t, nil, map[string]string{"GHBRIDGE_DATABASE_URL": testdb.MigratedSQLite(t)})
 	code, body = e2.create(t, keyA, jobRequest("job-1"))
 	assert.Equal(t, 503, code)
 	assert.Contains(t, body["error"], "GHBRIDGE_API_KEYS")
@@ -492,7 +495,7 @@ func TestConfigErrors(t *testing.T) {
 func TestRestartKeepsJobs(t *testing.T) {
 	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "ghbridge.db"))
+	vars := baseVars(fake, testdb.MigratedSQLite(t))
 	e := start(t, fake, vars)
 	e.inst = inst
 	_, _ = e.install(t, keyA, inst.ID)
@@ -652,7 +655,7 @@ func TestGracefulShutdown(t *testing.T) {
 	fake, inst := fakeGitHub(t)
 	apiURL, arrived, release := holdDispatches(t, fake)
 	defer release()
-	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))
+	vars := baseVars(fake, testdb.MigratedSQLite(t))
 	vars["GITHUB_API_URL"] = apiURL
 	cfg, err := app.LoadConfig(lookup(vars))
 	require.NoError(t, err)
@@ -713,7 +716,7 @@ func (e *env) callWith(t *testing.T, c *http.Client, method, path, key string, b
 func TestServeLoopback(t *testing.T) {
 	t.Parallel()
 	fake, _ := fakeGitHub(t)
-	cfg, err := app.LoadConfig(lookup(baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))))
+	cfg, err := app.LoadConfig(lookup(baseVars(fake, testdb.MigratedSQLite(t))))
 	require.NoError(t, err)
 	srv, err := app.New(context.Background(), cfg, app.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)

@@ -1,6 +1,10 @@
 package app
 
-import "time"
+import (
+	"time"
+
+	"github.com/ghbridge/ghbridge/github"
+)
 
 // WithBackoff sets the wait before try n of a dispatch after a transient
 // failure, for tests that ride out GitHub's failures without waiting
@@ -13,6 +17,13 @@ func WithBackoff(backoff func(n int) time.Duration) Option {
 // tests of a job that nothing enqueued.
 func WithQueuePoll(d time.Duration) Option {
 	return func(s *Server) { s.queuePoll = d }
+}
+
+// WithClientOptions adds options to the server's GitHub client factory,
+// for tests that ride out GitHub's failures with a short retry policy
+// instead of the default waits of half a second and more.
+func WithClientOptions(opts ...github.Option) Option {
+	return func(s *Server) { s.clientOpts = append(s.clientOpts, opts...) }
 }
 
 // RevokeToken drops the server's cached token of an installation, so

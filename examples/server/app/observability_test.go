@@ -2,45 +2,25 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/ghbridge/ghbridge/dispatch"
+	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	"github.com/ghbridge/ghbridge/examples/server/app"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 )
-
-// startWith is start with extra server options.
-func startWith(t *testing.T, fake *githubtest.Server, vars map[string]string, opts ...app.Option) *env {
-	t.Helper()
-	cfg, err := app.LoadConfig(lookup(vars))
-	require.NoError(t, err)
-	opts = append([]app.Option{app.WithLogger(slog.New(slog.DiscardHandler)),
-		app.WithDispatchOptions(dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 200 * time.Millisecond, Settle: 20 * time.Millisecond}))}, opts...)
-	srv, err := app.New(context.Background(), cfg, opts...)
-	require.NoError(t, err)
-	ts := httptest.NewServer(srv.Handler())
-	stop := srv.Start(context.Background())
-	t.Cleanup(func() { ts.Close(); stop(); srv.Close() })
-	fake.SetWebhook(ts.URL+"/api/github/webhook", secret)
-	return &env{fake: fake, srv: srv, http: ts, vars: vars}
-}
 
 // A job from create to successful as an exporter sees it: the create,
 // render, credential, dispatch, GitHub call, webhook and status spans,
@@ -51,7 +31,7 @@ func TestTraceOfAJob(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	fake, inst := fakeGitHub(t)
-	e := startWith(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db")), app.WithTracerProvider(tp))
+	e := start(t, fake, baseVars(fake, testdb.MigratedSQLite(t)), app.WithTracerProvider(tp))
 	code, body := e.install(t, keyA, inst.ID)
 	require.Equal(t, 200, code, body)
 	exp.Reset()
@@ -178,7 +158,7 @@ func scrape(t *testing.T, e *env) string {
 func TestOperationalMetrics(t *testing.T) {
 	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	e := startWith(t, fake, baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db")))
+	e := start(t, fake, baseVars(fake, testdb.MigratedSQLite(t)))
 	// The install flow's token exchange meets a 502 and is retried.
 	fake.InjectFault(githubtest.Fault{Route: "POST /app/installations/{installation_id}/access_tokens", Status: 502})
 	code, body := e.install(t, keyA, inst.ID)
@@ -245,10 +225,10 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func TestAccessLogAndRetryLog(t *testing.T) {
 	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	vars := baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "db"))
+	vars := baseVars(fake, testdb.MigratedSQLite(t))
 	vars["GHBRIDGE_ACCESS_LOG"] = "true"
 	var logs syncBuffer
-	e := startWith(t, fake, vars, app.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+	e := start(t, fake, vars, app.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))))
 	// The install flow's token exchange meets a 502 and is retried.
 	fake.InjectFault(githubtest.Fault{Route: "POST /app/installations/{installation_id}/access_tokens", Status: 502})
 	code, body := e.install(t, keyA, inst.ID)

@@ -3,13 +3,13 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 )
 
@@ -26,11 +26,11 @@ func TestStaticTokenRepositoryWebhook(t *testing.T) {
 		"GITHUB_API_URL":           fake.URL,
 		"GITHUB_WEBHOOK_SECRET":    secret,
 		"GHBRIDGE_API_KEYS":        "tenant-a:" + keyA,
-		"GHBRIDGE_DATABASE_URL":    "sqlite:" + filepath.Join(t.TempDir(), "db"),
+		"GHBRIDGE_DATABASE_URL":    testdb.MigratedSQLite(t),
 		"GHBRIDGE_PUBLIC_URL":      "https://ghbridge.example.com",
 		"GHBRIDGE_SECRET_GH_TOKEN": "ghp_solo",
 	}
-	e := startWith(t, fake, vars)
+	e := start(t, fake, vars)
 	code, job := e.create(t, keyA, map[string]any{"id": "job-1", "agent": json.RawMessage(
 		`{"owner": "solo", "repo": "app", "workflowId": "deploy.yml", "token": "{{ secrets.GH_TOKEN }}"}`)})
 	require.Equal(t, 201, code, job)

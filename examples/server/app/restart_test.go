@@ -4,13 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	"github.com/ghbridge/ghbridge/examples/server/app"
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/webhook"
@@ -23,7 +23,7 @@ import (
 func TestRedeliveryAfterARestartIsProcessed(t *testing.T) {
 	t.Parallel()
 	for name, dbURL := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "ghbridge.db") },
+		"sqlite":   func(t *testing.T) string { return testdb.MigratedSQLite(t) },
 		"postgres": postgresSchema,
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -263,7 +262,7 @@ func TestSecurityClaimsWithoutOAuthClient(t *testing.T) {
 
 	// One tenant: nobody else can be wronged, so the bare flow works,
 	// and installations nobody claimed are that tenant's.
-	vars = baseVars(fake, "sqlite:"+filepath.Join(t.TempDir(), "single.db"))
+	vars = baseVars(fake, testdb.MigratedSQLite(t))
 	delete(vars, "GITHUB_APP_CLIENT_SECRET")
 	vars["GHBRIDGE_API_KEYS"] = "solo:" + keyA
 	e = start(t, fake, vars)
