@@ -161,7 +161,9 @@ func (s *Server) work(ctx context.Context, key string) (time.Time, error) {
 // ---- SQLite: a worker over the jobs table ----
 
 // tableQueue polls the jobs table for due pending jobs. It suits one
-// process (SQLite); an Enqueue wakes it at once.
+// process (SQLite); an Enqueue wakes it at once, and so does a step that
+// is due again before the next poll (a run looked for every few seconds,
+// a short backoff).
 type tableQueue struct {
 	s    *Server
 	wake chan struct{}
@@ -192,13 +194,17 @@ func (q *tableQueue) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for key := range keys {
-				if _, err := q.s.work(context.WithoutCancel(ctx), key); err != nil {
+				next, err := q.s.work(context.WithoutCancel(ctx), key)
+				if err != nil {
 					q.s.log.Error("dispatch step failed", "job_id", key, "error", err)
 				}
 				mu.Lock()
 				delete(inFlight, key)
 				mu.Unlock()
 				q.Enqueue(ctx, "") // look again: more may be due
+				if wait := next.Sub(q.s.now()); !next.IsZero() && wait < q.poll {
+					time.AfterFunc(wait, func() { q.Enqueue(ctx, "") })
+				}
 			}
 		}()
 	}
