@@ -62,6 +62,9 @@ type Server struct {
 	// clientOpts are added to the GitHub client factory's options: tests
 	// shorten its retry waits (export_test.go).
 	clientOpts []github.Option
+	// onTransition, when set, is called after every stored status
+	// change: tests wait on it rather than poll (export_test.go).
+	onTransition func(status.Job, status.Transition)
 }
 
 // Option configures a Server.
@@ -158,7 +161,7 @@ func (s *Server) wire(ctx context.Context, db *sqlstore.DB, audit credentials.Au
 		ghbridge.WithResolverOptions(credentials.WithInstallationStore(s.installationLookup(db.Installations()))),
 		ghbridge.WithDispatchOptions(append([]dispatch.Option{dispatch.WithTracerProvider(s.tp),
 			dispatch.WithRunLookup(dispatch.RunLookup{Settle: cfg.DispatchSettle})}, s.dopts...)...),
-		ghbridge.WithTrackerOptions(status.WithClock(s.now), status.WithTransitionHook(s.metrics.observeTransition),
+		ghbridge.WithTrackerOptions(status.WithClock(s.now), status.WithTransitionHook(s.observeTransition),
 			status.WithTracerProvider(s.tp), status.WithSpanLink(s.jobSpan)),
 		ghbridge.WithWebhookOptions(webhook.WithHolder(webhook.NewHolder(cfg.Instance)),
 			webhook.WithObserver(s.metrics.observeDelivery), webhook.WithTracerProvider(s.tp)))
@@ -272,6 +275,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		serveErr = nil
 	}
 	return errors.Join(serveErr, s.Close())
+}
+
+// observeTransition counts a stored status change, and passes it on to
+// onTransition.
+func (s *Server) observeTransition(j status.Job, t status.Transition) {
+	s.metrics.observeTransition(j, t)
+	if s.onTransition != nil {
+		s.onTransition(j, t)
+	}
 }
 
 // appClient returns a client authenticated as the App.

@@ -31,6 +31,7 @@ import (
 	"github.com/ghbridge/ghbridge/examples/server/app"
 	"github.com/ghbridge/ghbridge/github"
 	"github.com/ghbridge/ghbridge/github/githubtest"
+	"github.com/ghbridge/ghbridge/status"
 	"github.com/ghbridge/ghbridge/webhook/webhooktest"
 )
 
@@ -41,11 +42,41 @@ const (
 )
 
 type env struct {
-	fake *githubtest.Server
-	inst githubtest.AppInstallation
-	srv  *app.Server
-	http *httptest.Server
-	vars map[string]string
+	fake    *githubtest.Server
+	inst    githubtest.AppInstallation
+	srv     *app.Server
+	http    *httptest.Server
+	vars    map[string]string
+	changes *changes // nil for a server not made by start
+}
+
+// changes wakes the tests that wait for a job: every status change the
+// server stores closes the channel they wait on.
+type changes struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// next returns a channel closed at the next stored status change.
+func (c *changes) next() <-chan struct{} {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ch == nil {
+		c.ch = make(chan struct{})
+	}
+	return c.ch
+}
+
+func (c *changes) notify(status.Job, status.Transition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ch != nil {
+		close(c.ch)
+		c.ch = nil
+	}
 }
 
 var lookup = credentials.MapLookup
@@ -83,7 +114,8 @@ func start(t *testing.T, fake *githubtest.Server, vars map[string]string, opts .
 	t.Helper()
 	cfg, err := app.LoadConfig(lookup(vars))
 	require.NoError(t, err)
-	srv, err := app.New(context.Background(), cfg, append([]app.Option{app.WithLogger(slog.New(slog.DiscardHandler)),
+	changed := &changes{}
+	srv, err := app.New(context.Background(), cfg, append([]app.Option{app.WithLogger(slog.New(slog.DiscardHandler)), app.WithTransitionHook(changed.notify),
 		app.WithDispatchOptions(dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 200 * time.Millisecond, Settle: 20 * time.Millisecond})),
 		app.WithClientOptions(github.WithRetryPolicy(github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond}))}, opts...)...)
 	require.NoError(t, err)
@@ -93,7 +125,7 @@ func start(t *testing.T, fake *githubtest.Server, vars map[string]string, opts .
 	if fake != nil {
 		fake.SetWebhook(ts.URL+"/api/github/webhook", secret)
 	}
-	return &env{fake: fake, srv: srv, http: ts, vars: vars}
+	return &env{fake: fake, srv: srv, http: ts, vars: vars, changes: changed}
 }
 
 func newEnv(t *testing.T, opts ...app.Option) *env {
@@ -217,12 +249,31 @@ func (e *env) create(t *testing.T, key string, body any) (int, map[string]any) {
 	}
 	assert.Contains(t, []any{"pending", "invalid_job_agent"}, job["status"], "accepting never waits for GitHub")
 	id, _ := job["id"].(string)
-	var got map[string]any
-	require.Eventually(t, func() bool {
-		_, got = e.call(t, "GET", "/api/jobs/"+id, key, nil)
-		return got["status"] != "pending"
-	}, 10*time.Second, 5*time.Millisecond, "job %s stays pending: %v", id, got)
-	return code, got
+	return code, e.waitJob(t, key, id, "leave pending", func(job map[string]any) bool { return job["status"] != "pending" })
+}
+
+// waitJob GETs job id as key until ok holds: after each status change
+// the server stores, and every 50 ms besides (for what changes without
+// one), for up to 10 s. It returns the job as last seen.
+func (e *env) waitJob(t *testing.T, key, id, what string, ok func(job map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		changed := e.changes.next() // before the GET: a change during it is not missed
+		_, got := e.call(t, "GET", "/api/jobs/"+id, key, nil)
+		if ok(got) {
+			return got
+		}
+		select {
+		case <-changed:
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("job %s did not %s within 10 s: %v", id, what, got)
+		}
+	}
 }
 
 // install runs the install flow for a tenant: the install URL, then
@@ -606,10 +657,7 @@ func TestReconcileRecoversLostDeliveries(t *testing.T) {
 	e.fake.SetWebhook(e.http.URL+"/api/github/webhook", secret)
 
 	e.srv.Reconcile(context.Background())
-	require.Eventually(t, func() bool {
-		_, job := e.call(t, "GET", "/api/jobs/job-1", keyA, nil)
-		return job["status"] == "failure"
-	}, 5*time.Second, 20*time.Millisecond, "the failed delivery was redelivered")
+	e.waitStatus(t, keyA, "job-1", "failure") // the failed delivery was redelivered
 
 }
 

@@ -51,12 +51,7 @@ func (e *env) running(t *testing.T, id string) (map[string]any, int64) {
 // waitStatus waits until GET shows the job in status.
 func (e *env) waitStatus(t *testing.T, key, id, want string) map[string]any {
 	t.Helper()
-	var got map[string]any
-	require.Eventually(t, func() bool {
-		_, got = e.call(t, "GET", "/api/jobs/"+id, key, nil)
-		return got["status"] == want
-	}, 10*time.Second, 5*time.Millisecond, "job %s never became %s: %v", id, want, got)
-	return got
+	return e.waitJob(t, key, id, "become "+want, func(job map[string]any) bool { return job["status"] == want })
 }
 
 func lastTransition(t *testing.T, job map[string]any) map[string]any {

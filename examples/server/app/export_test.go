@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ghbridge/ghbridge/github"
+	"github.com/ghbridge/ghbridge/status"
 )
 
 // WithBackoff sets the wait before try n of a dispatch after a transient
@@ -24,6 +25,12 @@ func WithQueuePoll(d time.Duration) Option {
 // instead of the default waits of half a second and more.
 func WithClientOptions(opts ...github.Option) Option {
 	return func(s *Server) { s.clientOpts = append(s.clientOpts, opts...) }
+}
+
+// WithTransitionHook calls fn after every stored status change of a job,
+// for tests that wait for one instead of polling.
+func WithTransitionHook(fn func(status.Job, status.Transition)) Option {
+	return func(s *Server) { s.onTransition = fn }
 }
 
 // UnverifiedBytes returns the body bytes the webhook route holds at this

@@ -92,10 +92,6 @@ func TestCommittedJobIsDispatched(t *testing.T) {
 	rec := sqlstore.Record{Job: status.Job{ID: "tenant-a.hung-up", Tenant: "tenant-a", Status: status.Pending, Kind: "workflow_dispatch", Owner: "acme", Repo: "deployer"},
 		Agent: agent, Context: json.RawMessage(`{"jobId": "tenant-a.hung-up"}`)}
 	require.NoError(t, e.srv.DB().Jobs().CreateRecord(context.Background(), rec))
-	var job map[string]any
-	require.Eventually(t, func() bool {
-		_, job = e.call(t, "GET", "/api/jobs/hung-up", keyA, nil)
-		return job["status"] == "in_progress"
-	}, 10*time.Second, 5*time.Millisecond)
+	e.waitStatus(t, keyA, "hung-up", "in_progress")
 	assert.Len(t, e.fake.Dispatches(), 1)
 }
