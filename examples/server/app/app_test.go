@@ -167,7 +167,7 @@ func holdDispatches(t *testing.T, fake *githubtest.Server) (apiURL string, arriv
 	return u.String(), in, func() { once.Do(func() { close(held) }) }
 }
 
-// heldEnv is newEnv with tenant A installed and every dispatch held (see
+// heldEnv is newEnv with tenant A's installation claimed and every dispatch held (see
 // holdDispatches) until release, or until the test ends.
 func heldEnv(t *testing.T) (e *env, arrived <-chan struct{}, release func()) {
 	t.Helper()
@@ -178,8 +178,7 @@ func heldEnv(t *testing.T) (e *env, arrived <-chan struct{}, release func()) {
 	e = start(t, fake, vars)
 	t.Cleanup(release) // before the server stops
 	e.inst = inst
-	code, body := e.install(t, keyA, inst.ID)
-	require.Equal(t, 200, code, body)
+	e.claimed(t, "tenant-a", inst)
 	return e, arrived, release
 }
 
@@ -286,6 +285,34 @@ func (e *env) install(t *testing.T, key string, id int64) (int, map[string]any) 
 	return e.callback(t, e.installState(t, key), id, e.fake.AuthorizeUser(login))
 }
 
+// claimed stores inst as the server's install flow does (see install),
+// claimed by tenant ("" for nobody), without the flow's GitHub requests:
+// for tests whose subject comes after the install. An installation of all
+// repositories lists them in inst.Repositories, as the flow would store.
+func (e *env) claimed(t *testing.T, tenant string, inst githubtest.AppInstallation) {
+	t.Helper()
+	in := installed(inst, tenant)
+	ctx := context.Background()
+	require.NoError(t, e.srv.DB().Installations().UpsertInstallation(ctx, in))
+	if tenant != "" {
+		require.NoError(t, e.srv.DB().Installations().ClaimInstallation(ctx, inst.ID, tenant))
+	}
+}
+
+// installed is the installation the install flow stores for inst
+// (TestInstallFlow checks it).
+func installed(inst githubtest.AppInstallation, tenant string) credentials.Installation {
+	in := credentials.Installation{ID: inst.ID, Account: inst.Account, AccountType: inst.AccountType, Status: credentials.StatusActive,
+		RepositorySelection: credentials.SelectionSelected, Repositories: inst.Repositories, Tenant: tenant}
+	if in.AccountType == "" {
+		in.AccountType = "Organization"
+	}
+	if inst.AllRepositories {
+		in.RepositorySelection = credentials.SelectionAll // Repositories: the account's, which the caller lists
+	}
+	return in
+}
+
 // installState asks for an install URL and returns its state.
 func (e *env) installState(t *testing.T, key string) string {
 	t.Helper()
@@ -386,6 +413,10 @@ func TestInstallFlow(t *testing.T) {
 	in := body["installation"].(map[string]any)
 	assert.Equal(t, "acme", in["account"])
 	assert.Equal(t, []any{"acme/deployer"}, in["repositories"])
+	stored, err := e.srv.DB().Installations().GetInstallation(context.Background(), e.inst.ID)
+	require.NoError(t, err)
+	stored.UpdatedAt = time.Time{}
+	assert.Equal(t, installed(e.inst, "tenant-a"), stored, "what the tests' claimed stores")
 
 	code, body = e.install(t, keyB, e.inst.ID)
 	assert.Equal(t, 409, code, "another tenant cannot take the installation")

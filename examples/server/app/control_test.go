@@ -18,7 +18,7 @@ const (
 	forceCancelRoute = "POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel"
 )
 
-// controlEnv is an installed tenant A on a fake with opts, and extra
+// controlEnv is tenant A with its installation claimed, on a fake with opts, and extra
 // server variables.
 func controlEnv(t *testing.T, extra map[string]string, opts ...githubtest.Option) *env {
 	t.Helper()
@@ -34,8 +34,7 @@ func controlEnv(t *testing.T, extra map[string]string, opts ...githubtest.Option
 	}
 	e := start(t, fake, vars)
 	e.inst = inst
-	code, body := e.install(t, keyA, inst.ID)
-	require.Equal(t, 200, code, body)
+	e.claimed(t, "tenant-a", inst)
 	return e
 }
 

@@ -43,14 +43,12 @@ func twoTenants(t *testing.T) *tenants {
 	e := start(t, fake, vars)
 	e.inst = instA
 	tt := &tenants{env: e, instA: instA, instB: instB, unclaimed: unclaimed}
-	code, body := e.install(t, keyA, instA.ID)
-	require.Equal(t, 200, code, body)
-	code, body = e.install(t, keyB, instB.ID)
-	require.Equal(t, 200, code, body)
+	e.claimed(t, "tenant-a", instA)
+	e.claimed(t, "tenant-b", instB)
 	// The unclaimed installation is known to the server (a webhook or a
 	// sync would record it) but nobody's.
-	code, body = e.call(t, "POST", "/api/github/installations/recover", keyA, nil)
-	require.Equal(t, 200, code, body)
+	unclaimed.Repositories = []string{"gamma/app"}
+	e.claimed(t, "", unclaimed)
 	return tt
 }
 
