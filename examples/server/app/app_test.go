@@ -459,7 +459,7 @@ func TestInstallFlow(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	_, _ = e.install(t, keyA, e.inst.ID)
+	e.claimed(t, "tenant-a", e.inst)
 	code, _ := e.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	_, err := e.fake.SetRunStatus(e.fake.Runs()[0].ID, "completed", "success")
@@ -515,7 +515,7 @@ func TestBadRequests(t *testing.T) {
 func TestManualStatus(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	_, _ = e.install(t, keyA, e.inst.ID)
+	e.claimed(t, "tenant-a", e.inst)
 	code, _ := e.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	code, job := e.call(t, "POST", "/api/jobs/job-1/status", keyA, map[string]any{"status": "failure", "message": "smoke test failed"})
@@ -580,7 +580,7 @@ func TestRestartKeepsJobs(t *testing.T) {
 	vars := baseVars(fake, testdb.MigratedSQLite(t))
 	e := start(t, fake, vars)
 	e.inst = inst
-	_, _ = e.install(t, keyA, inst.ID)
+	e.claimed(t, "tenant-a", inst)
 	code, _ := e.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	e.http.Close()
@@ -631,7 +631,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	varsB["GHBRIDGE_INSTANCE"] = "replica-b" // two processes on one host
 	b := start(t, nil, varsB)
 	b.fake = fake
-	_, _ = a.install(t, keyA, inst.ID)
+	a.claimed(t, "tenant-a", inst)
 	code, job := b.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	runID := int64(job["runId"].(float64))
@@ -677,7 +677,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 func TestReconcileRecoversLostDeliveries(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	_, _ = e.install(t, keyA, e.inst.ID)
+	e.claimed(t, "tenant-a", e.inst)
 	code, job := e.create(t, keyA, jobRequest("job-1"))
 	require.Equal(t, 201, code)
 	runID := int64(job["runId"].(float64))
@@ -696,7 +696,7 @@ func TestReconcileRunsOnTheLeaseHolderOnly(t *testing.T) {
 	t.Parallel()
 	clock := &offsetClock{}
 	e := newEnv(t, app.WithClock(clock.Now))
-	_, _ = e.install(t, keyA, e.inst.ID)
+	e.claimed(t, "tenant-a", e.inst)
 	code, job := e.create(t, keyA, jobRequest("job-2"))
 	require.Equal(t, 201, code)
 	e.fake.SetWebhook("", "")
@@ -715,7 +715,7 @@ func TestPollingQuietJobs(t *testing.T) {
 	t.Parallel()
 	clock := &offsetClock{}
 	e := newEnv(t, app.WithClock(clock.Now))
-	_, _ = e.install(t, keyA, e.inst.ID)
+	e.claimed(t, "tenant-a", e.inst)
 	code, job := e.create(t, keyA, jobRequest("job-2"))
 	require.Equal(t, 201, code)
 	e.fake.SetWebhook("", "")

@@ -32,8 +32,7 @@ func TestTraceOfAJob(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	fake, inst := fakeGitHub(t)
 	e := start(t, fake, baseVars(fake, testdb.MigratedSQLite(t)), app.WithTracerProvider(tp))
-	code, body := e.install(t, keyA, inst.ID)
-	require.Equal(t, 200, code, body)
+	e.claimed(t, "tenant-a", inst)
 	exp.Reset()
 
 	code, job := e.create(t, keyA, jobRequest("job-1"))

@@ -58,8 +58,7 @@ func TestQueueGivesUpAtTheDeadline(t *testing.T) {
 	vars["GHBRIDGE_DISPATCH_DEADLINE"] = "300ms"
 	e := start(t, fake, vars)
 	e.inst = inst
-	code, body := e.install(t, keyA, inst.ID)
-	require.Equal(t, 200, code, body)
+	e.claimed(t, "tenant-a", inst)
 	fake.InjectFault(githubtest.Fault{Route: dispatchRoute, Status: 503, Times: -1})
 	_, job := e.create(t, keyA, jobRequest("job-1"))
 	assert.Equal(t, "failure", job["status"])
@@ -86,8 +85,7 @@ func TestCommittedJobIsDispatched(t *testing.T) {
 	// The queue's poll finds the job: every 10 ms rather than every
 	// second.
 	e := newEnv(t, app.WithQueuePoll(10*time.Millisecond))
-	code, body := e.install(t, keyA, e.inst.ID)
-	require.Equal(t, 200, code, body)
+	e.claimed(t, "tenant-a", e.inst)
 	agent := json.RawMessage(`{"owner": "acme", "repo": "deployer", "workflowId": "deploy.yml"}`)
 	rec := sqlstore.Record{Job: status.Job{ID: "tenant-a.hung-up", Tenant: "tenant-a", Status: status.Pending, Kind: "workflow_dispatch", Owner: "acme", Repo: "deployer"},
 		Agent: agent, Context: json.RawMessage(`{"jobId": "tenant-a.hung-up"}`)}

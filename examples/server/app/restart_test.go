@@ -32,7 +32,7 @@ func TestRedeliveryAfterARestartIsProcessed(t *testing.T) {
 			vars["GHBRIDGE_INSTANCE"] = "web-1"
 			e := start(t, fake, vars)
 			e.inst = inst
-			_, _ = e.install(t, keyA, inst.ID)
+			e.claimed(t, "tenant-a", inst)
 			code, job := e.create(t, keyA, jobRequest("job-1"))
 			require.Equal(t, 201, code)
 			runID := int64(job["runId"].(float64))
