@@ -36,7 +36,3 @@ func WithTransitionHook(fn func(status.Job, status.Transition)) Option {
 // UnverifiedBytes returns the body bytes the webhook route holds at this
 // moment for deliveries whose signature is not checked yet.
 func UnverifiedBytes(s *Server) int64 { return s.hooks.UnverifiedBytes() }
-
-// RevokeToken drops the server's cached token of an installation, so
-// that the next GitHub call exchanges a new one.
-func RevokeToken(s *Server, installationID int64) { s.tokens.Revoke(installationID) }
