@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghbridge/ghbridge/examples/internal/testdb"
+	"github.com/ghbridge/ghbridge/examples/server/app"
+	"github.com/ghbridge/ghbridge/github"
 	"github.com/ghbridge/ghbridge/github/githubtest"
 )
 
@@ -18,9 +21,15 @@ const (
 	forceCancelRoute = "POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel"
 )
 
-// controlEnv is tenant A with its installation claimed, on a fake with opts, and extra
-// server variables.
+// controlEnv is tenant A with its installation claimed, on a fake with
+// opts, and extra server variables.
 func controlEnv(t *testing.T, extra map[string]string, opts ...githubtest.Option) *env {
+	t.Helper()
+	return controlEnvWith(t, extra, nil, opts...)
+}
+
+// controlEnvWith is controlEnv with server options.
+func controlEnvWith(t *testing.T, extra map[string]string, serverOpts []app.Option, opts ...githubtest.Option) *env {
 	t.Helper()
 	fake := githubtest.NewServer(append([]githubtest.Option{githubtest.WithContract(t)}, opts...)...)
 	t.Cleanup(fake.Close)
@@ -32,7 +41,7 @@ func controlEnv(t *testing.T, extra map[string]string, opts ...githubtest.Option
 	for k, v := range extra {
 		vars[k] = v
 	}
-	e := start(t, fake, vars)
+	e := start(t, fake, vars, serverOpts...)
 	e.inst = inst
 	e.claimed(t, "tenant-a", inst)
 	return e
@@ -83,7 +92,9 @@ func TestCancelRunningJob(t *testing.T) {
 
 func TestForceCancelAfterGracePeriod(t *testing.T) {
 	t.Parallel()
-	e := controlEnv(t, map[string]string{"GHBRIDGE_FORCE_CANCEL_AFTER": "50ms"}, githubtest.WithCancelDelay(-1))
+	// The grace period outlasts the cancel request under load: the answer
+	// says in_progress before the force-cancel ends the run.
+	e := controlEnv(t, map[string]string{"GHBRIDGE_FORCE_CANCEL_AFTER": "250ms"}, githubtest.WithCancelDelay(-1))
 	_, runID := e.running(t, "stuck")
 	code, job := e.call(t, "POST", "/api/jobs/stuck/cancel", keyA, nil)
 	require.Equal(t, 200, code, job)
@@ -129,9 +140,13 @@ func TestCancelRacesCompletion(t *testing.T) {
 
 func TestCancelBeforeDispatch(t *testing.T) {
 	t.Parallel()
-	e := controlEnv(t, nil)
-	// GitHub is rate limited: the job waits in the queue, pending.
-	e.fake.InjectFault(githubtest.Fault{Route: dispatchRoute, PrimaryRateLimit: true, RetryAfter: 300 * time.Millisecond})
+	// GitHub is rate limited for a minute: the job waits in the queue,
+	// pending. (A client that waits out a rate limit within the step, as
+	// it does up to a minute by default, holds the dispatch in flight,
+	// where a cancel finds it as in TestCancelRacingDispatchStep.)
+	e := controlEnvWith(t, nil, []app.Option{app.WithClientOptions(github.WithRetryPolicy(github.RetryPolicy{
+		MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond, MaxRateLimitWait: time.Millisecond}))})
+	e.fake.InjectFault(githubtest.Fault{Route: dispatchRoute, PrimaryRateLimit: true, RetryAfter: time.Minute})
 	code, job := e.call(t, "POST", "/api/jobs", keyA, jobRequest("early"))
 	require.Equal(t, 201, code, job)
 	require.Eventually(t, func() bool { return e.fake.RequestCount(dispatchRoute) == 1 }, 10*time.Second, 5*time.Millisecond)
@@ -140,13 +155,17 @@ func TestCancelBeforeDispatch(t *testing.T) {
 	assert.Equal(t, "cancelled", job["status"])
 	assert.Equal(t, "api:tenant-a", lastTransition(t, job)["actor"])
 
-	// A later job goes out after the rate limit; the cancelled one never.
+	// A later job goes out (the rate limit was one answer); the cancelled
+	// one never.
 	e.running(t, "later")
 	ds := e.fake.Dispatches()
 	require.Len(t, ds, 1)
 	assert.Equal(t, "tenant-a.later", ds[0].Inputs["job_id"])
 	_, got := e.call(t, "GET", "/api/jobs/early", keyA, nil)
 	assert.Equal(t, "cancelled", got["status"])
+	due, err := e.srv.DB().Jobs().DueJobs(context.Background(), time.Now().Add(time.Hour), 10)
+	require.NoError(t, err)
+	assert.NotContains(t, due, "tenant-a.early", "nor will the queue send it once the rate limit is over")
 }
 
 func TestCancelRacingDispatchStep(t *testing.T) {
