@@ -1,6 +1,7 @@
 package githubtest
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -194,7 +195,9 @@ func (s *Server) RerunRun(id int64) (Run, error) {
 	return out, err
 }
 
-func (s *Server) runJSON(rn *run) map[string]any {
+// runJSON is a workflow run; repoJSON is its repository's
+// minimalRepoJSON, or nil to encode it here.
+func (s *Server) runJSON(rn *run, repoJSON json.RawMessage) map[string]any {
 	full := rn.Owner + "/" + rn.Repo
 	var conclusion any
 	if rn.Conclusion != "" {
@@ -231,10 +234,42 @@ func (s *Server) runJSON(rn *run) map[string]any {
 		"rerun_url":       s.apiURL("/repos/%s/actions/runs/%d/rerun", full, rn.ID),
 	}
 	if rp := s.repos[strings.ToLower(full)]; rp != nil {
-		m["repository"] = s.repoJSON(rp)
-		m["head_repository"] = s.repoJSON(rp)
+		if repoJSON == nil {
+			repoJSON = s.minimalRepoJSON(rp)
+		}
+		m["repository"] = repoJSON
+		m["head_repository"] = repoJSON
 	}
 	return m
+}
+
+// minimalRepoJSON is a run's repository and head_repository: GitHub sends
+// a minimal-repository there (the identity and URLs, no counters or
+// dates). It is encoded once, so that a page of runs of one repository
+// shares it.
+func (s *Server) minimalRepoJSON(rp *repo) json.RawMessage {
+	full := s.repoJSON(rp)
+	m := make(map[string]any, len(minimalRepoFields))
+	for _, k := range minimalRepoFields {
+		m[k] = full[k]
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic("githubtest: encoding a repository: " + err.Error())
+	}
+	return b
+}
+
+// minimalRepoFields are the fields GitHub sends in a run's repository:
+// those GitHub's description requires of a minimal-repository.
+var minimalRepoFields = []string{
+	"id", "node_id", "name", "full_name", "private", "owner", "html_url", "description", "fork", "url",
+	"archive_url", "assignees_url", "blobs_url", "branches_url", "collaborators_url", "comments_url",
+	"commits_url", "compare_url", "contents_url", "contributors_url", "deployments_url", "downloads_url",
+	"events_url", "forks_url", "git_commits_url", "git_refs_url", "git_tags_url", "hooks_url",
+	"issue_comment_url", "issue_events_url", "issues_url", "keys_url", "labels_url", "languages_url",
+	"merges_url", "milestones_url", "notifications_url", "pulls_url", "releases_url", "stargazers_url",
+	"statuses_url", "subscribers_url", "subscription_url", "tags_url", "teams_url", "trees_url",
 }
 
 func (s *Server) workflowJSON(rp *repo, wf *Workflow) map[string]any {
@@ -299,7 +334,7 @@ func (s *Server) listWorkflowRuns(w http.ResponseWriter, r *http.Request, _ call
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ caller, rp *repo) {
 	if rn := s.findRun(w, r, rp); rn != nil {
-		writeJSON(w, http.StatusOK, s.runJSON(rn))
+		writeJSON(w, http.StatusOK, s.runJSON(rn, nil))
 	}
 }
 
@@ -313,15 +348,16 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, rp *repo, work
 		return
 	}
 	now := s.now()
+	event, branch, sha, status := q.Get("event"), q.Get("branch"), q.Get("head_sha"), q.Get("status")
 	var match []*run
 	for _, rn := range s.runs {
 		switch {
-		case !strings.EqualFold(rn.Owner+"/"+rn.Repo, rp.Owner+"/"+rp.Name), now.Before(rn.visibleAt),
+		case !strings.EqualFold(rn.Owner, rp.Owner), !strings.EqualFold(rn.Repo, rp.Name), now.Before(rn.visibleAt),
 			workflowID != 0 && rn.WorkflowID != workflowID,
-			q.Get("event") != "" && rn.Event != q.Get("event"),
-			q.Get("branch") != "" && rn.HeadBranch != q.Get("branch"),
-			q.Get("head_sha") != "" && rn.HeadSHA != q.Get("head_sha"),
-			q.Get("status") != "" && rn.Status != q.Get("status") && rn.Conclusion != q.Get("status"),
+			event != "" && rn.Event != event,
+			branch != "" && rn.HeadBranch != branch,
+			sha != "" && rn.HeadSHA != sha,
+			status != "" && rn.Status != status && rn.Conclusion != status,
 			!from.IsZero() && rn.CreatedAt.Before(from),
 			!to.IsZero() && rn.CreatedAt.After(to):
 			continue
@@ -343,8 +379,9 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, rp *repo, work
 	start := min((page-1)*perPage, len(listed))
 	end := min(start+perPage, len(listed))
 	list := []any{}
+	repoJSON := s.minimalRepoJSON(rp)
 	for _, rn := range listed[start:end] {
-		list = append(list, s.runJSON(rn))
+		list = append(list, s.runJSON(rn, repoJSON))
 	}
 	if end < len(listed) {
 		s.linkNext(w, r, "page", strconv.Itoa(page+1), "per_page", strconv.Itoa(perPage))

@@ -227,7 +227,7 @@ func (s *Server) RunEventPayload(id int64, action string) (map[string]any, error
 func (s *Server) runEventPayload(rn *run, action string) map[string]any {
 	p := map[string]any{
 		"action":       action,
-		"workflow_run": s.runJSON(rn),
+		"workflow_run": s.runJSON(rn, nil),
 		"sender":       map[string]any{"login": "octocat", "id": 1, "type": "User"},
 	}
 	if rp := s.repos[strings.ToLower(rn.Owner+"/"+rn.Repo)]; rp != nil {
