@@ -56,56 +56,76 @@ type ContractReporter interface {
 // test that calls NewServer passes its t.
 func WithContract(r ContractReporter) Option { return func(s *Server) { s.contract = r } }
 
-// contract is the loaded description, one document per API version.
+// contract is the loaded description. The document of each API version
+// is loaded when a request first asks for that version: most processes
+// only ever see one.
 type contract struct {
 	// source is the package and version the description was extracted
 	// from, such as "@octokit/openapi@23.0.2".
 	source  string
-	docs    map[string]*openapi3.T
-	byShape map[string]contractRoute // "METHOD /shape/{}"
+	docs    map[string]func() (*openapi3.T, error) // by API version
+	byShape map[string]contractRoute               // "METHOD /shape/{}"
 }
 
 type contractRoute struct{ method, path string }
 
-// loadContract parses the description once per process: it is immutable
+// doc returns the description as served in API version v (the default
+// version for one the fake does not serve).
+func (c *contract) doc(v string) (*openapi3.T, error) {
+	load := c.docs[v]
+	if load == nil {
+		load = c.docs[apiVersion20221128]
+	}
+	return load()
+}
+
+// loadContract reads the description once per process: it is immutable
 // and shared by every Server.
 var loadContract = sync.OnceValues(func() (*contract, error) {
-	var raw map[string]any
+	var raw struct {
+		Info struct {
+			Source struct {
+				Package string `json:"package"`
+				Version string `json:"version"`
+			} `json:"x-source"`
+		} `json:"info"`
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
 	if err := json.Unmarshal(openapiJSON, &raw); err != nil {
 		return nil, fmt.Errorf("githubtest: reading the OpenAPI description: %w", err)
 	}
-	info, _ := raw["info"].(map[string]any)
-	src, _ := info["x-source"].(map[string]any)
 	c := &contract{
-		source:  fmt.Sprintf("%v@%v", src["package"], src["version"]),
-		docs:    map[string]*openapi3.T{},
+		source:  raw.Info.Source.Package + "@" + raw.Info.Source.Version,
+		docs:    map[string]func() (*openapi3.T, error){},
 		byShape: map[string]contractRoute{},
 	}
 	for _, v := range apiVersions {
-		doc, err := versionedDoc(raw, v)
-		if err != nil {
-			return nil, err
-		}
-		c.docs[v] = doc
+		c.docs[v] = sync.OnceValues(func() (*openapi3.T, error) { return versionedDoc(v) })
 	}
-	for path, item := range c.docs[apiVersion20221128].Paths.Map() {
-		for method := range item.Operations() {
-			c.byShape[method+" "+pathShape(path)] = contractRoute{method: method, path: path}
+	// Every version has the same operations: breaking changes patch
+	// what is inside them.
+	for path, item := range raw.Paths {
+		for method := range item {
+			if m := strings.ToUpper(method); slices.Contains(httpMethods, m) {
+				c.byShape[m+" "+pathShape(path)] = contractRoute{method: m, path: path}
+			}
 		}
 	}
 	return c, nil
 })
 
+// httpMethods are the operations a path item of the description can hold.
+var httpMethods = []string{
+	http.MethodConnect, http.MethodDelete, http.MethodGet, http.MethodHead,
+	http.MethodOptions, http.MethodPatch, http.MethodPost, http.MethodPut, http.MethodTrace,
+}
+
 // versionedDoc loads the description as served in API version v: the
 // x-github-breaking-changes patches of versions up to v applied.
-func versionedDoc(raw map[string]any, v string) (*openapi3.T, error) {
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return nil, err
-	}
+func versionedDoc(v string) (*openapi3.T, error) {
 	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, err
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
+		return nil, fmt.Errorf("githubtest: reading the OpenAPI description: %w", err)
 	}
 	correctDescription(doc)
 	paths, _ := doc["paths"].(map[string]any)
@@ -131,7 +151,7 @@ func versionedDoc(raw map[string]any, v string) (*openapi3.T, error) {
 			}
 		}
 	}
-	b, err = json.Marshal(doc)
+	b, err := json.Marshal(doc)
 	if err != nil {
 		return nil, err
 	}
@@ -263,10 +283,11 @@ func (s *Server) checked(pattern string, next http.HandlerFunc) http.HandlerFunc
 			next(w, r)
 			return
 		}
-		version := r.Header.Get("X-GitHub-Api-Version")
-		doc := c.docs[version]
-		if doc == nil {
-			doc = c.docs[apiVersion20221128]
+		doc, err := c.doc(r.Header.Get("X-GitHub-Api-Version"))
+		if err != nil {
+			s.violation("%v", err)
+			next(w, r)
+			return
 		}
 		item := doc.Paths.Find(rt.path)
 		in := &openapi3filter.RequestValidationInput{
