@@ -61,9 +61,14 @@ func newStepEnv(t *testing.T, opts ...githubtest.Option) *stepEnv {
 		ID: inst.ID, Account: "acme", Status: credentials.StatusActive,
 		RepositorySelection: credentials.SelectionSelected, Repositories: []string{"acme/deployer"},
 	}))
+	// An unsure dispatch is looked for at 56 s and 112 s, then at the
+	// settle (120 s) before it is sent again: more than one look while
+	// uncertain, runs listed after 30 s, 100 s and 110 s are found before
+	// the settle, and each round of a fault costs three lists, not the 24
+	// of a 5 s interval.
 	d := dispatch.New(github.NewClientSource(credentials.NewResolver(credentials.WithTokenSource(tokens), credentials.WithInstallationStore(store)), clients),
 		dispatch.WithClock(clock.Now),
-		dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Second, Timeout: 5 * time.Minute, Settle: 2 * time.Minute, ClockSkew: time.Minute}))
+		dispatch.WithRunLookup(dispatch.RunLookup{Interval: 56 * time.Second, Timeout: 5 * time.Minute, Settle: 2 * time.Minute, ClockSkew: time.Minute}))
 	return &stepEnv{srv: srv, d: d, clock: clock, inst: inst}
 }
 
