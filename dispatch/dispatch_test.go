@@ -47,7 +47,14 @@ type envOptions struct {
 
 var fastRetry = github.RetryPolicy{MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond, MaxRateLimitWait: 2 * time.Second}
 
-var fastLookup = dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 300 * time.Millisecond, Settle: 60 * time.Millisecond}
+// fastLookup looks every 5 ms: up to 61 looks for the run of an accepted
+// dispatch, 5 after an ambiguous failure (the fake lists a run at once
+// unless WithRunDelay says otherwise).
+var fastLookup = dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 300 * time.Millisecond, Settle: 20 * time.Millisecond}
+
+// giveUpLookup is for a test whose run never shows up: three looks, then
+// ErrRunNotFound, instead of fastLookup's 61 listings.
+var giveUpLookup = dispatch.WithRunLookup(dispatch.RunLookup{Interval: 5 * time.Millisecond, Timeout: 10 * time.Millisecond, Settle: 20 * time.Millisecond})
 
 func deployerRepo() githubtest.Repo {
 	return githubtest.Repo{
@@ -225,7 +232,7 @@ func workflowID(e *env, name string) int64 {
 
 func TestRunNotFoundWithoutRunName(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{server: []githubtest.Option{githubtest.WithoutRunDetails(422)}})
+	e := newEnv(t, envOptions{server: []githubtest.Option{githubtest.WithoutRunDetails(422)}, dispatch: []dispatch.Option{giveUpLookup}})
 	res, err := e.d.Dispatch(context.Background(), job("job-1", `{"owner":"acme","repo":"deployer","workflowId":"plain.yml"}`))
 	require.ErrorIs(t, err, dispatch.ErrRunNotFound)
 	assert.Contains(t, err.Error(), "run-name")
@@ -443,7 +450,9 @@ func TestConcurrentDispatches(t *testing.T) {
 
 func TestTokensPerInstallation(t *testing.T) {
 	t.Parallel()
-	const installations, dispatches = 10, 500
+	// Ten dispatches per installation, eight at a time: each
+	// installation's token is asked for concurrently and exchanged once.
+	const installations, dispatches = 10, 100
 	e := newEnv(t, envOptions{})
 	var ids []int64
 	for i := range installations {

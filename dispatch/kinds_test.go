@@ -46,7 +46,7 @@ func TestRepositoryDispatchPayloadOverGitHubsLimitIsNotSent(t *testing.T) {
 
 func TestRepositoryDispatchWithoutListeningWorkflow(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{dispatch: []dispatch.Option{giveUpLookup}})
 	res, err := e.d.Dispatch(context.Background(), job("job-9", `{"type":"repository_dispatch","owner":"acme","repo":"deployer","eventType":"nobody-listens"}`))
 	require.ErrorIs(t, err, dispatch.ErrRunNotFound)
 	assert.Contains(t, err.Error(), "client_payload.job_id")
