@@ -294,7 +294,7 @@ func (s *Server) workflowJSON(rp *repo, wf *Workflow) map[string]any {
 
 // actionsRoutes serves workflows and their runs; dispatchRoutes starts
 // them and controlRoutes acts on them.
-func (s *Server) actionsRoutes(mux *http.ServeMux) {
+func (s *Server) actionsRoutes(mux router) {
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/actions/workflows", "actions", "read", s.listWorkflows)
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}", "actions", "read", s.getWorkflow)
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/actions/runs", "actions", "read", s.listRepoRuns)

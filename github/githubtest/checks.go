@@ -108,7 +108,7 @@ func (b checkRunBody) apply(cr *CheckRun, now time.Time) string {
 }
 
 // checkRoutes serves check runs.
-func (s *Server) checkRoutes(mux *http.ServeMux) {
+func (s *Server) checkRoutes(mux router) {
 	s.handle(mux, "POST /repos/{owner}/{repo}/check-runs", authToken, s.createCheckRun)
 	handleRepoJSON(s, mux, "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}", "checks", "write", s.updateCheckRun)
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/check-runs/{check_run_id}", "checks", "read", s.getCheckRun)

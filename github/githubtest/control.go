@@ -208,7 +208,7 @@ func (s *Server) lockRun(w http.ResponseWriter, r *http.Request, c caller, level
 // controlRoutes serves what operators do to runs. These handlers release
 // s.mu before they finish: settling a run delivers webhooks and takes
 // s.mu itself.
-func (s *Server) controlRoutes(mux *http.ServeMux) {
+func (s *Server) controlRoutes(mux router) {
 	s.handle(mux, "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel", authToken, s.cancelRun(false))
 	s.handle(mux, "POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel", authToken, s.cancelRun(true))
 	s.handle(mux, "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun", authToken, s.rerun(false))

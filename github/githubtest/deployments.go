@@ -62,7 +62,7 @@ func (s *Server) Deployments() []Deployment {
 var deploymentStates = []string{"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
 
 // deploymentRoutes serves deployments and their statuses.
-func (s *Server) deploymentRoutes(mux *http.ServeMux) {
+func (s *Server) deploymentRoutes(mux router) {
 	s.handle(mux, "POST /repos/{owner}/{repo}/deployments", authToken, s.createDeployment)
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/deployments", "deployments", "read", s.listDeployments)
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/deployments/{deployment_id}", "deployments", "read", s.getDeployment)

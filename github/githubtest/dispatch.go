@@ -53,7 +53,7 @@ func (s *Server) Dispatches() []WorkflowDispatch {
 }
 
 // dispatchRoutes serves the two ways to start a workflow on request.
-func (s *Server) dispatchRoutes(mux *http.ServeMux) {
+func (s *Server) dispatchRoutes(mux router) {
 	s.handle(mux, "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", authToken, s.dispatchWorkflow)
 	s.handle(mux, "POST /repos/{owner}/{repo}/dispatches", authToken, s.repositoryDispatch)
 }

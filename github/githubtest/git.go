@@ -84,7 +84,7 @@ func (s *Server) commitJSON(rp *repo, sha string, c gitCommit) map[string]any {
 
 // gitRoutes serves file contents and the git database: commits, trees
 // and branch refs.
-func (s *Server) gitRoutes(mux *http.ServeMux) {
+func (s *Server) gitRoutes(mux router) {
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/git/commits/{sha}", "contents", "read", s.getCommit)
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/contents/{path...}", "contents", "read", s.getContents)
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/git/ref/{ref...}", "contents", "read", s.getRef)

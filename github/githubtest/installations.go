@@ -238,7 +238,7 @@ func accountID(login string) int64 {
 
 // appRoutes serves the App's endpoints (App JWT) and those an
 // installation token calls about itself.
-func (s *Server) appRoutes(mux *http.ServeMux) {
+func (s *Server) appRoutes(mux router) {
 	s.handle(mux, "GET /app", authApp, s.getApp)
 	s.handle(mux, "GET /app/installations", authApp, s.listInstallations)
 	s.handle(mux, "GET /app/installations/{installation_id}", authApp, s.getInstallation)

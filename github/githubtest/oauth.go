@@ -59,7 +59,7 @@ func (s *Server) UserTokensIssued() int {
 // webRoutes are served outside the API prefix, on the web host, as
 // GitHub serves them on github.com (and GitHub Enterprise Server on its
 // host).
-func (s *Server) webRoutes(mux *http.ServeMux) {
+func (s *Server) webRoutes(mux router) {
 	mux.HandleFunc("POST /login/oauth/access_token", s.oauthAccessToken)
 }
 
@@ -118,7 +118,7 @@ func (s *Server) oauthAccessToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) userRoutes(mux *http.ServeMux) {
+func (s *Server) userRoutes(mux router) {
 	// The user token is checked here rather than by handle's auth kinds:
 	// only this route accepts it.
 	s.handle(mux, "GET /user/installations", authNone, func(w http.ResponseWriter, r *http.Request, _ caller) {

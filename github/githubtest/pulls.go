@@ -142,7 +142,7 @@ func (s *Server) Comments(owner, name string, number int) []Comment {
 }
 
 // pullRoutes serves pull requests and their comments.
-func (s *Server) pullRoutes(mux *http.ServeMux) {
+func (s *Server) pullRoutes(mux router) {
 	handleRepoJSON(s, mux, "POST /repos/{owner}/{repo}/pulls", "pull_requests", "write", s.createPull)
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/pulls", "pull_requests", "read", s.listPulls)
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/pulls/{number}", "pull_requests", "read", s.getPull)

@@ -169,7 +169,7 @@ func (s *Server) lockHook(w http.ResponseWriter, r *http.Request, c caller, leve
 }
 
 // repoHookRoutes serves repository webhooks and their delivery logs.
-func (s *Server) repoHookRoutes(mux *http.ServeMux) {
+func (s *Server) repoHookRoutes(mux router) {
 	const perm = "repository_hooks"
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/hooks", perm, "read", s.listRepoHooks)
 	handleRepoJSON(s, mux, "POST /repos/{owner}/{repo}/hooks", perm, "write", s.createRepoHook)

@@ -148,7 +148,7 @@ func (s *Server) repoJSON(rp *repo) map[string]any {
 }
 
 // repoRoutes serves repositories and their branches.
-func (s *Server) repoRoutes(mux *http.ServeMux) {
+func (s *Server) repoRoutes(mux router) {
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}", "metadata", "read", s.getRepo)
 	s.handleRepo(mux, "GET /repos/{owner}/{repo}/branches/{branch}", "contents", "read", s.getBranch)
 }

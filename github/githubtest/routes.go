@@ -4,10 +4,53 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 )
 
+// router is what routes are registered on: a Server's handlers, or a
+// ServeMux.
+type router interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
+// handlers holds one Server's handler of each route, by pattern.
+type handlers map[string]http.HandlerFunc
+
+func (h handlers) HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request)) {
+	h[pattern] = handler
+}
+
+// serverKey is the request context key of the Server a request reached.
+type serverKey struct{}
+
+// sharedMux matches requests to routes for every Server of the process:
+// registering the patterns of a ServeMux cost more than all the rest of
+// NewServer. Each pattern's handler calls the one of the Server that
+// received the request (record puts it in the request's context). The
+// routes are the same for every Server; options change what the
+// handlers do, not which there are.
+var sharedMux = sync.OnceValue(func() http.Handler {
+	var patterns Server
+	api, web := handlers{}, handlers{}
+	patterns.routes(api)
+	patterns.webRoutes(web)
+	apiMux, webMux := http.NewServeMux(), http.NewServeMux()
+	for p := range api {
+		apiMux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			r.Context().Value(serverKey{}).(*Server).api[p](w, r)
+		})
+	}
+	for p := range web {
+		webMux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			r.Context().Value(serverKey{}).(*Server).web[p](w, r)
+		})
+	}
+	webMux.Handle(apiPrefix+"/", http.StripPrefix(apiPrefix, apiMux))
+	return webMux
+})
+
 // routes registers every route the fake serves under APIPrefix.
-func (s *Server) routes(mux *http.ServeMux) {
+func (s *Server) routes(mux router) {
 	s.appRoutes(mux)
 	s.repoRoutes(mux)
 	s.actionsRoutes(mux)
@@ -32,7 +75,7 @@ type repoHandler func(w http.ResponseWriter, r *http.Request, c caller, rp *repo
 // handleRepo registers a route on a repository for installation and
 // static tokens. The handler runs with s.mu held, after the repository
 // was opened with requireRepo(perm, level).
-func (s *Server) handleRepo(mux *http.ServeMux, pattern, perm, level string, h repoHandler) {
+func (s *Server) handleRepo(mux router, pattern, perm, level string, h repoHandler) {
 	s.handle(mux, pattern, authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -51,7 +94,7 @@ type validator interface{ validate() string }
 // The body is read, and checked when *B is a validator, before s.mu is
 // taken and the repository opened: as on GitHub, a malformed request is
 // refused before anything is looked up.
-func handleRepoJSON[B any](s *Server, mux *http.ServeMux, pattern, perm, level string, h func(w http.ResponseWriter, r *http.Request, c caller, rp *repo, body *B)) {
+func handleRepoJSON[B any](s *Server, mux router, pattern, perm, level string, h func(w http.ResponseWriter, r *http.Request, c caller, rp *repo, body *B)) {
 	s.handle(mux, pattern, authToken, func(w http.ResponseWriter, r *http.Request, c caller) {
 		body := new(B)
 		if !readBody(w, r, body) {

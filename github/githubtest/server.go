@@ -19,6 +19,7 @@ package githubtest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -95,6 +96,7 @@ type Server struct {
 	deliveries    []*Delivery
 	nextID        int64
 	gitObjects    *gitState
+	api, web      handlers             // this server's handler of each route
 	contract      ContractReporter     // see WithContract
 	gates         map[int64]*gates     // what waiting runs wait for
 	userStatic    map[string]string    // reviewer token -> login
@@ -183,12 +185,10 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	mux := http.NewServeMux()
-	s.routes(mux)
-	web := http.NewServeMux()
-	s.webRoutes(web)
-	web.Handle(apiPrefix+"/", http.StripPrefix(apiPrefix, mux))
-	s.srv = httptest.NewServer(s.record(web))
+	s.api, s.web = handlers{}, handlers{}
+	s.routes(s.api)
+	s.webRoutes(s.web)
+	s.srv = httptest.NewServer(s.record(sharedMux()))
 	s.URL = s.srv.URL + apiPrefix + "/"
 	return s
 }
@@ -268,7 +268,7 @@ func (s *Server) record(next http.Handler) http.Handler {
 		s.mu.Lock()
 		s.log = append(s.log, RecordedRequest{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, apiPrefix), Scheme: strings.ToLower(scheme)})
 		s.mu.Unlock()
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), serverKey{}, s)))
 	})
 }
 
@@ -335,7 +335,7 @@ type caller struct {
 
 type handler func(w http.ResponseWriter, r *http.Request, c caller)
 
-func (s *Server) handle(mux *http.ServeMux, pattern string, auth authKind, h handler) {
+func (s *Server) handle(mux router, pattern string, auth authKind, h handler) {
 	mux.HandleFunc(pattern, s.checked(pattern, func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests[pattern]++

@@ -282,7 +282,7 @@ func (s *Server) deliverRunEvent(r Run, action string) (Delivery, error) {
 // hookRoutes serves the App's delivery log, used to find and redeliver
 // failed deliveries.
 // hookRoutes serves the App webhook's delivery log.
-func (s *Server) hookRoutes(mux *http.ServeMux) {
+func (s *Server) hookRoutes(mux router) {
 	s.handle(mux, "GET /app/hook/deliveries", authApp, s.listAppHookDeliveries)
 	s.handle(mux, "GET /app/hook/deliveries/{delivery_id}", authApp, s.getAppHookDelivery)
 	s.handle(mux, "POST /app/hook/deliveries/{delivery_id}/attempts", authApp, s.redeliverAppHook)
