@@ -195,52 +195,77 @@ func (s *Server) RerunRun(id int64) (Run, error) {
 	return out, err
 }
 
-// runJSON is a workflow run; repoJSON is its repository's
-// minimalRepoJSON, or nil to encode it here.
-func (s *Server) runJSON(rn *run, repoJSON json.RawMessage) map[string]any {
+// runJSON is a workflow run as GitHub sends it; repoJSON is its
+// repository's minimalRepoJSON, or nil to encode it here. A struct, not a
+// map: pages of runs encode several times faster.
+func (s *Server) runJSON(rn *run, repoJSON json.RawMessage) *runObject {
 	full := rn.Owner + "/" + rn.Repo
-	var conclusion any
-	if rn.Conclusion != "" {
-		conclusion = rn.Conclusion
+	runURL := s.apiURL("/repos/%s/actions/runs/%d", full, rn.ID)
+	o := &runObject{
+		ID: rn.ID, Name: rn.WorkflowName, NodeID: nodeID("WFR", rn.ID),
+		HeadBranch: rn.HeadBranch, HeadSHA: rn.HeadSHA, Path: rn.WorkflowPath, DisplayTitle: rn.DisplayTitle,
+		RunNumber: rn.RunNumber, RunAttempt: rn.RunAttempt, Event: rn.Event, Status: rn.Status,
+		WorkflowID:    rn.WorkflowID,
+		URL:           runURL,
+		HTMLURL:       s.webURL(fmt.Sprintf("%s/actions/runs/%d", full, rn.ID)),
+		WorkflowURL:   s.apiURL("/repos/%s/actions/workflows/%d", full, rn.WorkflowID),
+		CreatedAt:     rn.CreatedAt.UTC().Format(time.RFC3339),
+		UpdatedAt:     rn.UpdatedAt.UTC().Format(time.RFC3339),
+		RunStartedAt:  rn.RunStartedAt.UTC().Format(time.RFC3339),
+		PullRequests:  []any{},
+		RunAttemptURL: fmt.Sprintf("%s/attempts/%d", runURL, rn.RunAttempt),
+		JobsURL:       runURL + "/jobs",
+		LogsURL:       runURL + "/logs",
+		CheckSuiteURL: s.apiURL("/repos/%s/check-suites/%d", full, rn.ID+1),
+		ArtifactsURL:  runURL + "/artifacts",
+		CancelURL:     runURL + "/cancel",
+		RerunURL:      runURL + "/rerun",
 	}
-	m := map[string]any{
-		"id":              rn.ID,
-		"name":            rn.WorkflowName,
-		"node_id":         nodeID("WFR", rn.ID),
-		"head_branch":     rn.HeadBranch,
-		"head_sha":        rn.HeadSHA,
-		"path":            rn.WorkflowPath,
-		"display_title":   rn.DisplayTitle,
-		"run_number":      rn.RunNumber,
-		"run_attempt":     rn.RunAttempt,
-		"event":           rn.Event,
-		"status":          rn.Status,
-		"conclusion":      conclusion,
-		"workflow_id":     rn.WorkflowID,
-		"url":             s.apiURL("/repos/%s/actions/runs/%d", full, rn.ID),
-		"html_url":        s.webURL(fmt.Sprintf("%s/actions/runs/%d", full, rn.ID)),
-		"workflow_url":    s.apiURL("/repos/%s/actions/workflows/%d", full, rn.WorkflowID),
-		"created_at":      rn.CreatedAt.UTC().Format(time.RFC3339),
-		"updated_at":      rn.UpdatedAt.UTC().Format(time.RFC3339),
-		"run_started_at":  rn.RunStartedAt.UTC().Format(time.RFC3339),
-		"pull_requests":   []any{},
-		"head_commit":     nil,
-		"run_attempt_url": s.apiURL("/repos/%s/actions/runs/%d/attempts/%d", full, rn.ID, rn.RunAttempt),
-		"jobs_url":        s.apiURL("/repos/%s/actions/runs/%d/jobs", full, rn.ID),
-		"logs_url":        s.apiURL("/repos/%s/actions/runs/%d/logs", full, rn.ID),
-		"check_suite_url": s.apiURL("/repos/%s/check-suites/%d", full, rn.ID+1),
-		"artifacts_url":   s.apiURL("/repos/%s/actions/runs/%d/artifacts", full, rn.ID),
-		"cancel_url":      s.apiURL("/repos/%s/actions/runs/%d/cancel", full, rn.ID),
-		"rerun_url":       s.apiURL("/repos/%s/actions/runs/%d/rerun", full, rn.ID),
+	if c := rn.Conclusion; c != "" {
+		o.Conclusion = &c
 	}
 	if rp := s.repos[strings.ToLower(full)]; rp != nil {
 		if repoJSON == nil {
 			repoJSON = s.minimalRepoJSON(rp)
 		}
-		m["repository"] = repoJSON
-		m["head_repository"] = repoJSON
+		o.Repository, o.HeadRepository = repoJSON, repoJSON
 	}
-	return m
+	return o
+}
+
+// runObject is a workflow-run of GitHub's description: every field it
+// requires, null where GitHub sends null.
+type runObject struct {
+	ID             int64           `json:"id"`
+	Name           string          `json:"name"`
+	NodeID         string          `json:"node_id"`
+	HeadBranch     string          `json:"head_branch"`
+	HeadSHA        string          `json:"head_sha"`
+	Path           string          `json:"path"`
+	DisplayTitle   string          `json:"display_title"`
+	RunNumber      int             `json:"run_number"`
+	RunAttempt     int             `json:"run_attempt"`
+	Event          string          `json:"event"`
+	Status         string          `json:"status"`
+	Conclusion     *string         `json:"conclusion"`
+	WorkflowID     int64           `json:"workflow_id"`
+	URL            string          `json:"url"`
+	HTMLURL        string          `json:"html_url"`
+	WorkflowURL    string          `json:"workflow_url"`
+	CreatedAt      string          `json:"created_at"`
+	UpdatedAt      string          `json:"updated_at"`
+	RunStartedAt   string          `json:"run_started_at"`
+	PullRequests   []any           `json:"pull_requests"`
+	HeadCommit     *struct{}       `json:"head_commit"`
+	RunAttemptURL  string          `json:"run_attempt_url"`
+	JobsURL        string          `json:"jobs_url"`
+	LogsURL        string          `json:"logs_url"`
+	CheckSuiteURL  string          `json:"check_suite_url"`
+	ArtifactsURL   string          `json:"artifacts_url"`
+	CancelURL      string          `json:"cancel_url"`
+	RerunURL       string          `json:"rerun_url"`
+	Repository     json.RawMessage `json:"repository,omitempty"`
+	HeadRepository json.RawMessage `json:"head_repository,omitempty"`
 }
 
 // minimalRepoJSON is a run's repository and head_repository: GitHub sends
