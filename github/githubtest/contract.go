@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -56,61 +57,103 @@ type ContractReporter interface {
 // test that calls NewServer passes its t.
 func WithContract(r ContractReporter) Option { return func(s *Server) { s.contract = r } }
 
-// contract is the loaded description. The document of each API version
-// is loaded when a request first asks for that version: most processes
-// only ever see one.
+// contract is the loaded description: one document that holds every
+// operation as served in the first API version and, under a path of
+// their own, the operations a later version changes, so that the shared
+// schemas are loaded once.
 type contract struct {
 	// source is the package and version the description was extracted
 	// from, such as "@octokit/openapi@23.0.2".
 	source  string
-	docs    map[string]func() (*openapi3.T, error) // by API version
-	byShape map[string]contractRoute               // "METHOD /shape/{}"
+	doc     *openapi3.T
+	byShape map[string]contractRoute // "METHOD /shape/{}"
+	// changed holds, by "version METHOD /path", the path under which doc
+	// holds an operation as a later API version serves it.
+	changed map[string]string
 }
 
 type contractRoute struct{ method, path string }
 
-// doc returns the description as served in API version v (the default
-// version for one the fake does not serve).
-func (c *contract) doc(v string) (*openapi3.T, error) {
-	load := c.docs[v]
-	if load == nil {
-		load = c.docs[apiVersion20221128]
+// pathItem returns the path item that holds rt's operation as served in
+// API version v (the first version's for one the fake does not serve).
+func (c *contract) pathItem(v string, rt contractRoute) *openapi3.PathItem {
+	if p, ok := c.changed[v+" "+rt.method+" "+rt.path]; ok {
+		return c.doc.Paths.Find(p)
 	}
-	return load()
+	return c.doc.Paths.Find(rt.path)
 }
 
-// loadContract reads the description once per process: it is immutable
+// loadContract loads the description once per process: it is immutable
 // and shared by every Server.
 var loadContract = sync.OnceValues(func() (*contract, error) {
-	var raw struct {
-		Info struct {
-			Source struct {
-				Package string `json:"package"`
-				Version string `json:"version"`
-			} `json:"x-source"`
-		} `json:"info"`
-		Paths map[string]map[string]json.RawMessage `json:"paths"`
-	}
-	if err := json.Unmarshal(openapiJSON, &raw); err != nil {
+	var doc map[string]any
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
 		return nil, fmt.Errorf("githubtest: reading the OpenAPI description: %w", err)
 	}
+	src := dig(doc, "info", "x-source")
 	c := &contract{
-		source:  raw.Info.Source.Package + "@" + raw.Info.Source.Version,
-		docs:    map[string]func() (*openapi3.T, error){},
+		source:  fmt.Sprintf("%v@%v", src["package"], src["version"]),
 		byShape: map[string]contractRoute{},
+		changed: map[string]string{},
 	}
-	for _, v := range apiVersions {
-		c.docs[v] = sync.OnceValues(func() (*openapi3.T, error) { return versionedDoc(v) })
-	}
-	// Every version has the same operations: breaking changes patch
-	// what is inside them.
-	for path, item := range raw.Paths {
-		for method := range item {
-			if m := strings.ToUpper(method); slices.Contains(httpMethods, m) {
-				c.byShape[m+" "+pathShape(path)] = contractRoute{method: m, path: path}
+	correctDescription(doc)
+	paths, _ := doc["paths"].(map[string]any)
+	later := map[string]any{} // path items of the operations later versions change
+	for path, item := range paths {
+		item := item.(map[string]any)
+		for method, op := range item {
+			o, ok := op.(map[string]any)
+			m := strings.ToUpper(method)
+			if !ok || !slices.Contains(httpMethods, m) {
+				continue
+			}
+			c.byShape[m+" "+pathShape(path)] = contractRoute{method: m, path: path}
+			changes, _ := o["x-github-breaking-changes"].([]any)
+			delete(o, "x-github-breaking-changes")
+			for i, v := range apiVersions {
+				served, err := patched(o, changes, v)
+				if err != nil {
+					return nil, err
+				}
+				if i == 0 {
+					item[method] = served
+					continue
+				}
+				if !changedAfter(changes, apiVersions[0], v) {
+					continue
+				}
+				// A literal first segment: the same parameters, a path
+				// of its own; operation ids are unique in a document.
+				p := "/" + v + path
+				if id, ok := served["operationId"].(string); ok {
+					served["operationId"] = id + "@" + v
+				}
+				c.changed[v+" "+m+" "+path] = p
+				li, _ := later[p].(map[string]any)
+				if li == nil {
+					li = map[string]any{}
+					if params, ok := item["parameters"]; ok {
+						li["parameters"] = params
+					}
+					later[p] = li
+				}
+				li[method] = served
 			}
 		}
 	}
+	maps.Copy(paths, later)
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	t, err := openapi3.NewLoader().LoadFromData(b)
+	if err != nil {
+		return nil, fmt.Errorf("githubtest: loading the OpenAPI description: %w", err)
+	}
+	if err := t.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
+		return nil, fmt.Errorf("githubtest: the OpenAPI description is invalid: %w", err)
+	}
+	c.doc = t
 	return c, nil
 })
 
@@ -120,50 +163,57 @@ var httpMethods = []string{
 	http.MethodOptions, http.MethodPatch, http.MethodPost, http.MethodPut, http.MethodTrace,
 }
 
-// versionedDoc loads the description as served in API version v: the
-// x-github-breaking-changes patches of versions up to v applied.
-func versionedDoc(v string) (*openapi3.T, error) {
-	var doc map[string]any
-	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
-		return nil, fmt.Errorf("githubtest: reading the OpenAPI description: %w", err)
-	}
-	correctDescription(doc)
-	paths, _ := doc["paths"].(map[string]any)
-	for _, item := range paths {
-		for _, op := range item.(map[string]any) {
-			o, ok := op.(map[string]any)
-			if !ok {
-				continue
-			}
-			changes, _ := o["x-github-breaking-changes"].([]any)
-			delete(o, "x-github-breaking-changes")
-			for _, ch := range changes {
-				ch := ch.(map[string]any)
-				if ver, _ := ch["version"].(string); ver > v {
-					continue
-				}
-				patch, _ := ch["patch"].([]any)
-				for _, p := range patch {
-					if err := applyPatch(o, p.(map[string]any)); err != nil {
-						return nil, fmt.Errorf("githubtest: API version %s: %w", v, err)
-					}
-				}
+// patched returns a copy of the operation op as served in API version v:
+// the x-github-breaking-changes patches of versions up to v applied.
+func patched(op map[string]any, changes []any, v string) (map[string]any, error) {
+	out := deepCopy(op).(map[string]any)
+	for _, ch := range changes {
+		ch := ch.(map[string]any)
+		if ver, _ := ch["version"].(string); ver > v {
+			continue
+		}
+		patch, _ := ch["patch"].([]any)
+		for _, p := range patch {
+			if err := applyPatch(out, p.(map[string]any)); err != nil {
+				return nil, fmt.Errorf("githubtest: API version %s: %w", v, err)
 			}
 		}
 	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
+	return out, nil
+}
+
+// changedAfter reports whether changes patch the operation in a version
+// after first, up to v.
+func changedAfter(changes []any, first, v string) bool {
+	for _, ch := range changes {
+		ch := ch.(map[string]any)
+		if ver, _ := ch["version"].(string); ver > first && ver <= v {
+			if patch, _ := ch["patch"].([]any); len(patch) > 0 {
+				return true
+			}
+		}
 	}
-	loader := openapi3.NewLoader()
-	t, err := loader.LoadFromData(b)
-	if err != nil {
-		return nil, fmt.Errorf("githubtest: loading the OpenAPI description: %w", err)
+	return false
+}
+
+// deepCopy copies decoded JSON.
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = deepCopy(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = deepCopy(e)
+		}
+		return out
+	default:
+		return v
 	}
-	if err := t.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
-		return nil, fmt.Errorf("githubtest: the OpenAPI description is invalid: %w", err)
-	}
-	return t, nil
 }
 
 // correctDescription fixes where GitHub's description contradicts
@@ -283,17 +333,11 @@ func (s *Server) checked(pattern string, next http.HandlerFunc) http.HandlerFunc
 			next(w, r)
 			return
 		}
-		doc, err := c.doc(r.Header.Get("X-GitHub-Api-Version"))
-		if err != nil {
-			s.violation("%v", err)
-			next(w, r)
-			return
-		}
-		item := doc.Paths.Find(rt.path)
+		item := c.pathItem(r.Header.Get("X-GitHub-Api-Version"), rt)
 		in := &openapi3filter.RequestValidationInput{
 			Request:    r,
 			PathParams: pathParams(rt.path, r.URL.Path),
-			Route:      &routers.Route{Spec: doc, Path: rt.path, PathItem: item, Method: method, Operation: item.GetOperation(method)},
+			Route:      &routers.Route{Spec: c.doc, Path: rt.path, PathItem: item, Method: method, Operation: item.GetOperation(method)},
 			Options: &openapi3filter.Options{
 				AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
 				MultiError:          true,

@@ -34,3 +34,28 @@ func TestContractCoversTheOperationsGhbridgeCalls(t *testing.T) {
 		assert.Contains(t, ops, op)
 	}
 }
+
+// A later API version's change is served in that version only: the
+// workflow dispatch answers 204 and takes return_run_details in
+// 2022-11-28, neither in 2026-03-10.
+func TestContractServesEachVersionsOperation(t *testing.T) {
+	t.Parallel()
+	c, err := loadContract()
+	require.NoError(t, err)
+	rt := c.byShape["POST /repos/{}/{}/actions/workflows/{}/dispatches"]
+	require.NotEmpty(t, rt.path)
+	for _, tc := range []struct {
+		version string
+		old     bool
+	}{{apiVersion20221128, true}, {"", true}, {"1999-01-01", true}, {apiVersion20260310, false}} {
+		op := c.pathItem(tc.version, rt).Post
+		require.NotNil(t, op, tc.version)
+		assert.Equal(t, tc.old, op.Responses.Status(204) != nil, "204 in %q", tc.version)
+		props := op.RequestBody.Value.Content.Get("application/json").Schema.Value.Properties
+		assert.Equal(t, tc.old, props["return_run_details"] != nil, "return_run_details in %q", tc.version)
+		assert.NotNil(t, props["ref"], tc.version)
+	}
+	// Everything else is the same operation in every version.
+	get := c.byShape["GET /repos/{}/{}/actions/runs/{}"]
+	assert.Same(t, c.pathItem(apiVersion20221128, get), c.pathItem(apiVersion20260310, get))
+}
