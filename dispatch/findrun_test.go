@@ -49,10 +49,11 @@ func TestFindRunAmongManyNewerRuns(t *testing.T) {
 		// checks the same route's answers against the contract.
 		volume bool
 	}{
-		// More than a page, under the cap: job-1's run is on the
-		// second page of one listing, a listing GitHub's newest-500
-		// would not have reached if there were a few hundred more.
-		{name: "paged", newer: []newer{{n: 150, at: time.Second, every: time.Second}}},
+		// More than a page, under the cap: job-1's run is the 101st,
+		// the first of the second page of one listing (of 100 a page),
+		// a listing GitHub's newest-500 would not have reached if
+		// there were a few hundred more.
+		{name: "paged", newer: []newer{{n: 100, at: time.Second, every: time.Second}}},
 		// 1,101 runs in the window: it is split, and so is its first
 		// half (FindRun's window runs from ClockSkew before the
 		// dispatch to an hour after; its first quarter holds job-1's
