@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -137,6 +139,21 @@ func (f *fake) exchange(t *testing.T, id int64) string {
 	code, body, _ := f.call(t, "POST", fmt.Sprintf("/app/installations/%d/access_tokens", id), f.jwt(t, nil, nil), nil)
 	require.Equal(t, 201, code, body)
 	return body["token"].(string)
+}
+
+// TestAppKey: the App key is the fixed test key, of the size GitHub issues,
+// and what PrivateKeyPEM hands out is the key the fake verifies with.
+func TestAppKey(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	key := f.PrivateKey()
+	require.Equal(t, 2048, key.N.BitLen())
+	block, _ := pem.Decode([]byte(f.PrivateKeyPEM()))
+	require.NotNil(t, block)
+	parsed, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+	require.NoError(t, err)
+	require.True(t, parsed.Equal(key))
+	require.True(t, githubtest.New(t).PrivateKey().Equal(key), "every fake has the same key")
 }
 
 func TestJWTChecks(t *testing.T) {

@@ -1,8 +1,8 @@
 // Package githubtest is an in-process fake of the parts of the GitHub REST
 // API that ghbridge uses, for tests and demos.
 //
-// A Server checks App JWTs (RS256, iss, iat/exp window) against a key it
-// generates, issues installation tokens with an expiry and counts the
+// A Server checks App JWTs (RS256, iss, iat/exp window) against a fixed
+// test key, issues installation tokens with an expiry and counts the
 // exchanges, enforces what each installation may see and do, records
 // workflow dispatches, repository dispatches, deployments, deployment
 // statuses and check runs, and serves workflow runs that a test moves
@@ -146,16 +146,6 @@ func WithoutRunDetails(status int) Option {
 // WithAppID sets the App id (default 4242), for a host's test that needs
 // a given one; most read Server.AppID instead.
 func WithAppID(id int64) Option { return func(s *Server) { s.AppID = id } }
-
-// appKey returns the fakes' App key: one per process, since generating a
-// 2048-bit key takes longer than most tests.
-var appKey = sync.OnceValue(func() *rsa.PrivateKey {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic("githubtest: generating the App key: " + err.Error())
-	}
-	return key
-})
 
 // NewServer starts a fake GitHub on a loopback port. Hosts call it outside
 // tests (demos, load tests); tests usually call New.
