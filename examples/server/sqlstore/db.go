@@ -98,6 +98,38 @@ func (db *DB) stmt(ctx context.Context, tx *sql.Tx, pool *sql.DB, query string) 
 	return st, nil
 }
 
+// prepared returns the statements of queries on pool, each prepared once
+// (see stmt). A transaction takes them before it begins, so that none is
+// prepared on the connection it holds (SQLite's single writer), and binds
+// them to itself with tx.StmtContext: see txPrepared.
+func (db *DB) prepared(ctx context.Context, pool *sql.DB, queries ...string) ([]*sql.Stmt, error) {
+	sts := make([]*sql.Stmt, len(queries))
+	for i, query := range queries {
+		st, err := db.stmt(ctx, nil, pool, query)
+		if err != nil {
+			return nil, err
+		}
+		sts[i] = st
+	}
+	return sts, nil
+}
+
+// txPrepared runs fn in a write transaction, with the statements of
+// queries, each prepared once, bound to the transaction.
+func (db *DB) txPrepared(ctx context.Context, queries []string, fn func(tx *sql.Tx, st []*sql.Stmt) error) error {
+	sts, err := db.prepared(ctx, db.w, queries...)
+	if err != nil {
+		return err
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		bound := make([]*sql.Stmt, len(sts))
+		for i, st := range sts {
+			bound[i] = tx.StmtContext(ctx, st)
+		}
+		return fn(tx, bound)
+	})
+}
+
 // prepare readies the hot statements, so a transaction never has to
 // prepare one on the connection it holds.
 func (db *DB) prepare(ctx context.Context) error {
@@ -661,16 +693,22 @@ func (db *DB) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
+const tryLeaseQuery = `INSERT INTO leases (name, holder, until_at) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_at = excluded.until_at
+		WHERE leases.until_at < $4 OR leases.holder = excluded.holder
+		RETURNING name`
+
 // TryLease takes or renews a named lease for holder until ttl from now.
 // It reports false while another holder's lease runs. Replicas use it so
 // that one of them runs a periodic task.
 func (db *DB) TryLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	now := db.now()
+	st, err := db.stmt(ctx, nil, db.w, tryLeaseQuery)
+	if err != nil {
+		return false, err
+	}
 	var got string
-	err := db.w.QueryRowContext(ctx, db.q(`INSERT INTO leases (name, holder, until_at) VALUES ($1, $2, $3)
-		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_at = excluded.until_at
-		WHERE leases.until_at < $4 OR leases.holder = excluded.holder
-		RETURNING name`), name, holder, micros(now.Add(ttl)), micros(now)).Scan(&got)
+	err = st.QueryRowContext(ctx, name, holder, micros(now.Add(ttl)), micros(now)).Scan(&got)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -679,8 +717,12 @@ func (db *DB) TryLease(ctx context.Context, name, holder string, ttl time.Durati
 
 // Get reads a value of the small key-value table; "" when absent.
 func (db *DB) Get(ctx context.Context, key string) (string, error) {
+	st, err := db.stmt(ctx, nil, db.r, `SELECT value FROM kv WHERE name = $1`)
+	if err != nil {
+		return "", err
+	}
 	var v string
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT value FROM kv WHERE name = $1`), key).Scan(&v)
+	err = st.QueryRowContext(ctx, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -689,7 +731,11 @@ func (db *DB) Get(ctx context.Context, key string) (string, error) {
 
 // Set writes a value of the small key-value table.
 func (db *DB) Set(ctx context.Context, key, value string) error {
-	_, err := db.w.ExecContext(ctx, db.q(`INSERT INTO kv (name, value) VALUES ($1, $2)
-		ON CONFLICT (name) DO UPDATE SET value = excluded.value`), key, value)
+	st, err := db.stmt(ctx, nil, db.w, `INSERT INTO kv (name, value) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, key, value)
 	return err
 }

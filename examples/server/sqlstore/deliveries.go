@@ -69,8 +69,11 @@ func (s *Deliveries) Complete(ctx context.Context, id string) error {
 
 // Release implements webhook.DeliveryStore.
 func (s *Deliveries) Release(ctx context.Context, id string, holder webhook.Holder) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`DELETE FROM deliveries WHERE id = $1 AND state = 'processing' AND holder = $2 AND incarnation = $3`),
-		id, holder.Name, holder.Incarnation)
+	st, err := s.db.stmt(ctx, nil, s.db.w, `DELETE FROM deliveries WHERE id = $1 AND state = 'processing' AND holder = $2 AND incarnation = $3`)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, id, holder.Name, holder.Incarnation)
 	return err
 }
 
@@ -120,9 +123,12 @@ func (a *Audit) Audit(ctx context.Context, e credentials.AuditEvent) {
 	if e.Time.IsZero() {
 		e.Time = a.db.now()
 	}
-	_, err := a.db.w.ExecContext(context.WithoutCancel(ctx), a.db.q(`INSERT INTO audit_events
-		(at, name, credential_type, tenant, repo, installation_id, job_id, attempt, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`),
-		micros(e.Time), e.Name, string(e.CredentialType), e.Tenant, e.Repo, e.InstallationID, e.JobID, e.Attempt, string(e.Outcome), e.Error)
+	ctx = context.WithoutCancel(ctx)
+	st, err := a.db.stmt(ctx, nil, a.db.w, `INSERT INTO audit_events
+		(at, name, credential_type, tenant, repo, installation_id, job_id, attempt, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
+	if err == nil {
+		_, err = st.ExecContext(ctx, micros(e.Time), e.Name, string(e.CredentialType), e.Tenant, e.Repo, e.InstallationID, e.JobID, e.Attempt, string(e.Outcome), e.Error)
+	}
 	if err != nil && a.err != nil {
 		a.err(err)
 	}

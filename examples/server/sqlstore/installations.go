@@ -31,11 +31,35 @@ func scanInstallation(row rowScanner) (credentials.Installation, error) {
 	return in, err
 }
 
+// The queries of the installation store, each prepared once (see stmt).
+const (
+	getInstallationQuery  = `SELECT ` + installationColumns + ` FROM installations WHERE id = $1`
+	findInstallationQuery = `SELECT ` + installationColumns + ` FROM installations i
+		WHERE (i.repository_selection = 'all' AND lower(i.account) = $1)
+		   OR EXISTS (SELECT 1 FROM installation_repositories r WHERE r.installation_id = i.id AND r.name_key = $2)
+		ORDER BY CASE WHEN i.status = 'active' THEN 0 ELSE 1 END, i.updated_at DESC, i.id DESC
+		LIMIT 1`
+	repositoriesQuery       = `SELECT full_name FROM installation_repositories WHERE installation_id = $1 ORDER BY name_key`
+	upsertInstallationQuery = `INSERT INTO installations (` + installationColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (id) DO UPDATE SET account = excluded.account, account_type = excluded.account_type, status = excluded.status,
+				repository_selection = excluded.repository_selection, updated_at = excluded.updated_at`
+	deleteRepositoriesQuery = `DELETE FROM installation_repositories WHERE installation_id = $1`
+	deleteRepositoryQuery   = `DELETE FROM installation_repositories WHERE installation_id = $1 AND name_key = $2`
+	addRepositoryQuery      = `INSERT INTO installation_repositories (installation_id, name_key, full_name) VALUES ($1, $2, $3)
+			ON CONFLICT (installation_id, name_key) DO NOTHING`
+	claimInstallationQuery     = `UPDATE installations SET tenant = $2, updated_at = $3 WHERE id = $1 AND (tenant = '' OR tenant = $2)`
+	setInstallationStatusQuery = `UPDATE installations SET status = $2, updated_at = $3 WHERE id = $1`
+	updateSelectionQuery       = `UPDATE installations SET
+			repository_selection = CASE WHEN $2 = '' THEN repository_selection ELSE $2 END, updated_at = $3 WHERE id = $1`
+)
+
 // repositories loads the granted repositories of an installation.
-func (s *Installations) repositories(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, in *credentials.Installation) error {
-	rows, err := q.QueryContext(ctx, s.db.q(`SELECT full_name FROM installation_repositories WHERE installation_id = $1 ORDER BY name_key`), in.ID)
+func (s *Installations) repositories(ctx context.Context, in *credentials.Installation) error {
+	st, err := s.db.stmt(ctx, nil, s.db.r, repositoriesQuery)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(ctx, in.ID)
 	if err != nil {
 		return err
 	}
@@ -55,30 +79,34 @@ func notFound(id int64) error { return fmt.Errorf("%w: %d", credentials.ErrInsta
 
 // GetInstallation implements credentials.InstallationStore.
 func (s *Installations) GetInstallation(ctx context.Context, id int64) (credentials.Installation, error) {
-	in, err := scanInstallation(s.db.r.QueryRowContext(ctx, s.db.q(`SELECT `+installationColumns+` FROM installations WHERE id = $1`), id))
+	st, err := s.db.stmt(ctx, nil, s.db.r, getInstallationQuery)
+	if err != nil {
+		return credentials.Installation{}, err
+	}
+	in, err := scanInstallation(st.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return in, notFound(id)
 	}
 	if err != nil {
 		return in, err
 	}
-	return in, s.repositories(ctx, s.db.r, &in)
+	return in, s.repositories(ctx, &in)
 }
 
 // FindInstallationByRepo implements credentials.InstallationStore.
 func (s *Installations) FindInstallationByRepo(ctx context.Context, owner, repo string) (credentials.Installation, error) {
-	in, err := scanInstallation(s.db.r.QueryRowContext(ctx, s.db.q(`SELECT `+installationColumns+` FROM installations i
-		WHERE (i.repository_selection = 'all' AND lower(i.account) = $1)
-		   OR EXISTS (SELECT 1 FROM installation_repositories r WHERE r.installation_id = i.id AND r.name_key = $2)
-		ORDER BY CASE WHEN i.status = 'active' THEN 0 ELSE 1 END, i.updated_at DESC, i.id DESC
-		LIMIT 1`), strings.ToLower(owner), strings.ToLower(owner+"/"+repo)))
+	st, err := s.db.stmt(ctx, nil, s.db.r, findInstallationQuery)
+	if err != nil {
+		return credentials.Installation{}, err
+	}
+	in, err := scanInstallation(st.QueryRowContext(ctx, strings.ToLower(owner), strings.ToLower(owner+"/"+repo)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return in, fmt.Errorf("%w: none grants %s/%s", credentials.ErrInstallationNotFound, owner, repo)
 	}
 	if err != nil {
 		return in, err
 	}
-	return in, s.repositories(ctx, s.db.r, &in)
+	return in, s.repositories(ctx, &in)
 }
 
 // ListInstallations implements credentials.InstallationStore. The
@@ -131,24 +159,22 @@ func (s *Installations) UpsertInstallation(ctx context.Context, in credentials.I
 	if in.UpdatedAt.IsZero() {
 		in.UpdatedAt = s.db.now()
 	}
-	return s.db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO installations (`+installationColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (id) DO UPDATE SET account = excluded.account, account_type = excluded.account_type, status = excluded.status,
-				repository_selection = excluded.repository_selection, updated_at = excluded.updated_at`),
-			in.ID, in.Account, in.AccountType, string(in.Status), in.RepositorySelection, in.Tenant, micros(in.UpdatedAt)); err != nil {
+	queries := []string{upsertInstallationQuery, deleteRepositoriesQuery, addRepositoryQuery}
+	return s.db.txPrepared(ctx, queries, func(_ *sql.Tx, q []*sql.Stmt) error {
+		if _, err := q[0].ExecContext(ctx, in.ID, in.Account, in.AccountType, string(in.Status), in.RepositorySelection, in.Tenant, micros(in.UpdatedAt)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.db.q(`DELETE FROM installation_repositories WHERE installation_id = $1`), in.ID); err != nil {
+		if _, err := q[1].ExecContext(ctx, in.ID); err != nil {
 			return err
 		}
-		return s.addRepos(ctx, tx, in.ID, in.Repositories)
+		return addRepos(ctx, q[2], in.ID, in.Repositories)
 	})
 }
 
-func (s *Installations) addRepos(ctx context.Context, tx *sql.Tx, id int64, repos []string) error {
+// addRepos adds repos with add, addRepositoryQuery bound to a transaction.
+func addRepos(ctx context.Context, add *sql.Stmt, id int64, repos []string) error {
 	for _, r := range repos {
-		if _, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO installation_repositories (installation_id, name_key, full_name) VALUES ($1, $2, $3)
-			ON CONFLICT (installation_id, name_key) DO NOTHING`), id, strings.ToLower(r), r); err != nil {
+		if _, err := add.ExecContext(ctx, id, strings.ToLower(r), r); err != nil {
 			return err
 		}
 	}
@@ -160,8 +186,11 @@ func (s *Installations) ClaimInstallation(ctx context.Context, id int64, tenant 
 	if tenant == "" {
 		return fmt.Errorf("claiming installation %d: empty tenant", id)
 	}
-	res, err := s.db.w.ExecContext(ctx, s.db.q(`UPDATE installations SET tenant = $2, updated_at = $3 WHERE id = $1 AND (tenant = '' OR tenant = $2)`),
-		id, tenant, micros(s.db.now()))
+	st, err := s.db.stmt(ctx, nil, s.db.w, claimInstallationQuery)
+	if err != nil {
+		return err
+	}
+	res, err := st.ExecContext(ctx, id, tenant, micros(s.db.now()))
 	if err != nil {
 		return err
 	}
@@ -179,7 +208,11 @@ func (s *Installations) SetInstallationStatus(ctx context.Context, id int64, sta
 	if !status.Valid() {
 		return fmt.Errorf("invalid installation status %q", status)
 	}
-	res, err := s.db.w.ExecContext(ctx, s.db.q(`UPDATE installations SET status = $2, updated_at = $3 WHERE id = $1`), id, string(status), micros(s.db.now()))
+	st, err := s.db.stmt(ctx, nil, s.db.w, setInstallationStatusQuery)
+	if err != nil {
+		return err
+	}
+	res, err := st.ExecContext(ctx, id, string(status), micros(s.db.now()))
 	if err != nil {
 		return err
 	}
@@ -194,10 +227,9 @@ func (s *Installations) UpdateRepositories(ctx context.Context, id int64, select
 	if selection != "" && selection != credentials.SelectionAll && selection != credentials.SelectionSelected {
 		return fmt.Errorf("repository selection must be %q or %q, got %q", credentials.SelectionAll, credentials.SelectionSelected, selection)
 	}
-	return s.db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.db.q(`UPDATE installations SET
-			repository_selection = CASE WHEN $2 = '' THEN repository_selection ELSE $2 END, updated_at = $3 WHERE id = $1`),
-			id, selection, micros(s.db.now()))
+	queries := []string{updateSelectionQuery, deleteRepositoryQuery, addRepositoryQuery}
+	return s.db.txPrepared(ctx, queries, func(_ *sql.Tx, q []*sql.Stmt) error {
+		res, err := q[0].ExecContext(ctx, id, selection, micros(s.db.now()))
 		if err != nil {
 			return err
 		}
@@ -205,7 +237,7 @@ func (s *Installations) UpdateRepositories(ctx context.Context, id int64, select
 			return notFound(id)
 		}
 		for _, r := range removed {
-			if _, err := tx.ExecContext(ctx, s.db.q(`DELETE FROM installation_repositories WHERE installation_id = $1 AND name_key = $2`), id, strings.ToLower(r)); err != nil {
+			if _, err := q[1].ExecContext(ctx, id, strings.ToLower(r)); err != nil {
 				return err
 			}
 		}
@@ -215,7 +247,7 @@ func (s *Installations) UpdateRepositories(ctx context.Context, id int64, select
 				keep = append(keep, r)
 			}
 		}
-		return s.addRepos(ctx, tx, id, keep)
+		return addRepos(ctx, q[2], id, keep)
 	})
 }
 

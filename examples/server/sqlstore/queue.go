@@ -36,8 +36,11 @@ type Dispatch struct {
 func (s *Jobs) DispatchOf(ctx context.Context, id string) (Dispatch, error) {
 	var raw string
 	var next int64
-	err := s.db.r.QueryRowContext(ctx, s.db.q(`SELECT dispatch_state, next_attempt_at FROM jobs WHERE id = $1`), id).Scan(&raw, &next)
+	st, err := s.db.stmt(ctx, nil, s.db.r, `SELECT dispatch_state, next_attempt_at FROM jobs WHERE id = $1`)
 	if err != nil {
+		return Dispatch{}, err
+	}
+	if err := st.QueryRowContext(ctx, id).Scan(&raw, &next); err != nil {
 		return Dispatch{}, err
 	}
 	var d Dispatch
