@@ -231,12 +231,19 @@ func (db *DB) openSQLite(path string) error {
 	// SQLite has one writer at a time; one connection makes writers
 	// queue in Go instead of failing with "database is locked".
 	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(true)")
+	// Readers need no more than the busy timeout: WAL mode stays with
+	// the file once the writer set it, and the other settings are about
+	// writes. Every setting costs a statement on each new connection.
+	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(true)")
 	if err != nil {
 		w.Close()
 		return err
 	}
+	// All of them stay open: a new connection reads the whole schema
+	// again and prepares its statements anew (database/sql keeps 2 idle
+	// by default).
 	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
 	cp, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
 	if err != nil {
 		w.Close()
@@ -314,11 +321,7 @@ func (db *DB) startCheckpoints(every time.Duration) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c := checkpointer{db: db, frameBytes: 4096 + 24, lastFrames: -1, restarted: -1}
-		var pageSize int
-		if err := db.cp.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize); err == nil && pageSize > 0 {
-			c.frameBytes = pageSize + 24
-		}
+		c := checkpointer{db: db, lastFrames: -1, restarted: -1}
 		t := time.NewTicker(walWatchEvery)
 		defer t.Stop()
 		last := time.Now()
@@ -353,7 +356,7 @@ func (db *DB) walSize() int64 {
 
 type checkpointer struct {
 	db         *DB
-	frameBytes int
+	frameBytes int // a WAL frame's size; 0 until the first round reads it
 	lastFrames int // the WAL's frames at the previous round, -1 unknown
 	quiet      int // rounds in a row without a write
 	restarted  int // the WAL's frames after the last RESTART
@@ -362,6 +365,17 @@ type checkpointer struct {
 // round runs one checkpoint round. A checkpoint that fails (the database
 // is busy) is retried at the next round: the WAL keeps its frames.
 func (c *checkpointer) round(ctx context.Context) {
+	if c.frameBytes == 0 {
+		// Read here, not when the database opens: the checkpointer's
+		// connection opens at its first round, and a database closed
+		// before that never pays for it (the last connection to close
+		// checkpoints the WAL).
+		c.frameBytes = 4096 + 24
+		var pageSize int
+		if err := c.db.cp.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize); err == nil && pageSize > 0 {
+			c.frameBytes = pageSize + 24
+		}
+	}
 	var busy, frames, copied int
 	err := c.db.cp.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
 	if err != nil || busy != 0 {
@@ -425,7 +439,9 @@ func (db *DB) close() error {
 		err = errors.Join(err, db.r.Close())
 	}
 	if db.cp != nil {
-		err = errors.Join(err, db.cp.Close()) // the last to close checkpoints the rest
+		// The last connection to close checkpoints the rest: the
+		// checkpointer's, or a reader's if no round opened it.
+		err = errors.Join(err, db.cp.Close())
 	}
 	return err
 }
