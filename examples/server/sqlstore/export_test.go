@@ -2,9 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 )
 
@@ -26,28 +25,37 @@ func (db *DB) Empty(ctx context.Context) error {
 	if db.dialect != SQLite {
 		return errors.New("Empty is for SQLite")
 	}
-	rows, err := db.w.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'ghbridge_migrations' AND name NOT LIKE 'sqlite_%'`)
+	// Its statements are prepared once per database, which tests reuse.
+	list, err := db.stmt(ctx, nil, db.w, `SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'ghbridge_migrations' AND name NOT LIKE 'sqlite_%'`)
 	if err != nil {
 		return err
 	}
-	var tables []string
+	rows, err := list.QueryContext(ctx)
+	if err != nil {
+		return err
+	}
+	var deletes []string
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
 			rows.Close()
 			return err
 		}
-		tables = append(tables, name)
+		deletes = append(deletes, "DELETE FROM "+name)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	var del strings.Builder
-	for _, name := range tables {
-		fmt.Fprintf(&del, "DELETE FROM %s;", name)
-	}
-	if _, err := db.w.ExecContext(ctx, del.String()); err != nil {
+	err = db.txPrepared(ctx, deletes, func(_ *sql.Tx, del []*sql.Stmt) error {
+		for _, st := range del {
+			if _, err := st.ExecContext(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	db.jobs.Purge()

@@ -39,6 +39,8 @@ const (
 		   OR EXISTS (SELECT 1 FROM installation_repositories r WHERE r.installation_id = i.id AND r.name_key = $2)
 		ORDER BY CASE WHEN i.status = 'active' THEN 0 ELSE 1 END, i.updated_at DESC, i.id DESC
 		LIMIT 1`
+	listInstallationsQuery  = `SELECT ` + installationColumns + ` FROM installations ORDER BY id`
+	listRepositoriesQuery   = `SELECT installation_id, full_name FROM installation_repositories ORDER BY installation_id, name_key`
 	repositoriesQuery       = `SELECT full_name FROM installation_repositories WHERE installation_id = $1 ORDER BY name_key`
 	upsertInstallationQuery = `INSERT INTO installations (` + installationColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (id) DO UPDATE SET account = excluded.account, account_type = excluded.account_type, status = excluded.status,
@@ -112,7 +114,11 @@ func (s *Installations) FindInstallationByRepo(ctx context.Context, owner, repo 
 // ListInstallations implements credentials.InstallationStore. The
 // repositories of all installations come in one query, not one each.
 func (s *Installations) ListInstallations(ctx context.Context) ([]credentials.Installation, error) {
-	rows, err := s.db.r.QueryContext(ctx, `SELECT `+installationColumns+` FROM installations ORDER BY id`)
+	st, err := s.db.prepared(ctx, s.db.r, listInstallationsQuery, listRepositoriesQuery)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st[0].QueryContext(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +139,7 @@ func (s *Installations) ListInstallations(ctx context.Context) ([]credentials.In
 	for i, in := range out {
 		at[in.ID] = i
 	}
-	rows, err = s.db.r.QueryContext(ctx, `SELECT installation_id, full_name FROM installation_repositories ORDER BY installation_id, name_key`)
+	rows, err = st[1].QueryContext(ctx)
 	if err != nil {
 		return nil, err
 	}
