@@ -16,9 +16,15 @@ import (
 	"github.com/ghbridge/ghbridge/webhook"
 )
 
+// openSQLite opens a SQLite database of the test's own: a copy of a file
+// migrated once per process (see WriteMigrated).
 func openSQLite(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "b.db"))
+	path := filepath.Join(t.TempDir(), "b.db")
+	if WriteMigrated != nil {
+		require.NoError(t, WriteMigrated(path))
+	}
+	db, err := Open(context.Background(), "sqlite:"+path)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db

@@ -7,6 +7,13 @@ import (
 	"time"
 )
 
+// WriteMigrated writes a SQLite database with the schema migrated to
+// path. The external tests set it to testdb.WriteMigratedSQLite, a copy
+// of a file migrated once per process, which this package's own tests
+// cannot import (testdb imports sqlstore): so they do not migrate new
+// files either. Nil: openSQLite migrates a new file.
+var WriteMigrated func(path string) error
+
 // WithWALLimits sets the WAL size from which it is started over and the
 // size it is then truncated to (default walRestartBytes and
 // walSizeLimit), so that a test fills the WAL past them with fewer writes.

@@ -23,6 +23,8 @@ import (
 	"github.com/ghbridge/ghbridge/webhook/webhooktest"
 )
 
+func init() { sqlstore.WriteMigrated = testdb.WriteMigratedSQLite } // for the internal tests
+
 // emptySQLite returns the URL of a database file not created yet.
 func emptySQLite(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "ghbridge.db")
