@@ -368,8 +368,13 @@ func (s *Jobs) ListCancelling(ctx context.Context, limit int) ([]status.Job, err
 	return s.list(ctx, `SELECT `+jobColumns+` FROM jobs WHERE cancel_requested_at <> 0 ORDER BY cancel_requested_at LIMIT $1`, limit)
 }
 
+// list runs a query of the periodic sweeps, prepared once (see stmt).
 func (s *Jobs) list(ctx context.Context, query string, args ...any) ([]status.Job, error) {
-	rows, err := s.db.r.QueryContext(ctx, s.db.q(query), args...)
+	st, err := s.db.stmt(ctx, nil, s.db.r, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -16,23 +16,9 @@ func (s *Jobs) ListStaleJobs(ctx context.Context, quietSince time.Time, limit in
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.r.QueryContext(ctx, s.db.q(`SELECT `+jobColumns+` FROM jobs
+	return s.list(ctx, `SELECT `+jobColumns+` FROM jobs
 		WHERE status IN ('pending', 'in_progress', 'action_required', 'external_run_not_found') AND updated_at < $1 AND polled_at < $1
-		ORDER BY polled_at, updated_at LIMIT $2`), micros(quietSince), limit)
-	if err != nil {
-		return nil, err
-	}
-	var out []status.Job
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, r.Job)
-	}
-	rows.Close()
-	return out, rows.Err()
+		ORDER BY polled_at, updated_at LIMIT $2`, micros(quietSince), limit)
 }
 
 // markPolledBatch bounds the ids of one UPDATE.

@@ -91,8 +91,12 @@ const saveDispatchQuery = `UPDATE jobs SET dispatch_state = $2, next_attempt_at 
 // DueJobs returns the ids of pending jobs whose next attempt is due at
 // now, the longest due first.
 func (s *Jobs) DueJobs(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	rows, err := s.db.r.QueryContext(ctx, s.db.q(`SELECT id FROM jobs WHERE status = 'pending' AND next_attempt_at <= $1
-		ORDER BY next_attempt_at LIMIT $2`), micros(now), limit)
+	st, err := s.db.stmt(ctx, nil, s.db.r, `SELECT id FROM jobs WHERE status = 'pending' AND next_attempt_at <= $1
+		ORDER BY next_attempt_at LIMIT $2`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, micros(now), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +123,10 @@ type QueueStats struct {
 func (s *Jobs) PendingStats(ctx context.Context) (QueueStats, error) {
 	var st QueueStats
 	var oldest int64
-	err := s.db.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM jobs WHERE status = 'pending'`).Scan(&st.Depth, &oldest)
+	q, err := s.db.stmt(ctx, nil, s.db.r, `SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM jobs WHERE status = 'pending'`)
+	if err == nil {
+		err = q.QueryRowContext(ctx).Scan(&st.Depth, &oldest)
+	}
 	if oldest != 0 {
 		st.Oldest = fromMicros(oldest)
 	}
