@@ -50,6 +50,7 @@ type DB struct {
 	wal             walLimits    // SQLite: the WAL sizes the checkpointer keeps to
 	walResets       atomic.Int64 // SQLite: RESTART and TRUNCATE checkpoints done
 	pruneBatch      int          // the rows one DELETE of Prune removes
+	installStates   int          // the unused install states a tenant keeps
 
 	mu    sync.Mutex
 	stmts map[stmtKey]*sql.Stmt
@@ -181,7 +182,7 @@ func (db *DB) connect(ctx context.Context) error {
 // Open opens and migrates the database named by url: "sqlite:PATH" (the
 // file is created) or "postgres://..." / "postgresql://...".
 func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
-	db := &DB{now: time.Now, wal: walLimits{walRestartBytes, walSizeLimit}, pruneBatch: pruneBatch}
+	db := &DB{now: time.Now, wal: walLimits{walRestartBytes, walSizeLimit}, pruneBatch: pruneBatch, installStates: maxInstallStates}
 	for _, o := range opts {
 		o(db)
 	}

@@ -21,6 +21,14 @@ func WithWALLimits(restart, sizeLimit int64) Option {
 	return func(db *DB) { db.wal = walLimits{restart: restart, sizeLimit: sizeLimit} }
 }
 
+// WithMaxInstallStates sets the unused install states a tenant keeps
+// (default maxInstallStates), so that a test floods past the bound with
+// few states.
+func WithMaxInstallStates(n int) Option { return func(db *DB) { db.installStates = n } }
+
+// MaxInstallStates returns the unused install states a tenant keeps.
+func (db *DB) MaxInstallStates() int { return db.installStates }
+
 // WithPruneBatch sets the rows one DELETE of Prune removes (default
 // pruneBatch), so that a test spans several batches with few rows.
 func WithPruneBatch(n int) Option { return func(db *DB) { db.pruneBatch = n } }

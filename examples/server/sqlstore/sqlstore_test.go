@@ -131,10 +131,14 @@ func TestConformance(t *testing.T) {
 
 func TestInstallStates(t *testing.T) {
 	t.Parallel()
-	for name, store := range stores {
+	// The flood goes two past a bound of 5 rather than the default 100,
+	// which the same query enforces.
+	const bound = 5
+	for name, fresh := range backends {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			db := store(t, nil)
+			assert.Equal(t, 100, stores[name](t, nil).MaxInstallStates(), "a tenant keeps 100 states by default")
+			db := open(t, fresh(t), sqlstore.WithMaxInstallStates(bound))
 			ctx := context.Background()
 			exp := time.Now().Add(time.Hour)
 			require.NoError(t, db.PutInstallState(ctx, sqlstore.InstallState{Nonce: "n1", Tenant: "t1", InstallationID: 7, ExpiresAt: exp}))
@@ -152,17 +156,17 @@ func TestInstallStates(t *testing.T) {
 			require.ErrorIs(t, err, sqlstore.ErrStateUsed, "an expired state is refused")
 
 			// Two past the bound: the oldest two go, one per state added.
-			for i := range 102 {
+			for i := range bound + 2 {
 				require.NoError(t, db.PutInstallState(ctx, sqlstore.InstallState{Nonce: fmt.Sprint("x", i), Tenant: "flood", ExpiresAt: exp.Add(time.Duration(i) * time.Second)}))
 			}
 			require.NoError(t, db.PutInstallState(ctx, sqlstore.InstallState{Nonce: "other", Tenant: "t2", ExpiresAt: exp}))
 			for _, gone := range []string{"x0", "x1"} {
 				_, err = db.ConsumeInstallState(ctx, gone)
-				require.ErrorIs(t, err, sqlstore.ErrStateUsed, "a tenant keeps its 100 newest states only")
+				require.ErrorIs(t, err, sqlstore.ErrStateUsed, "a tenant keeps its newest states only, up to the bound")
 			}
 			_, err = db.ConsumeInstallState(ctx, "x2")
 			require.NoError(t, err)
-			_, err = db.ConsumeInstallState(ctx, "x101")
+			_, err = db.ConsumeInstallState(ctx, fmt.Sprint("x", bound+1))
 			require.NoError(t, err)
 			_, err = db.ConsumeInstallState(ctx, "other")
 			require.NoError(t, err, "one tenant's flood does not push out another's states")

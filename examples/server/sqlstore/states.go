@@ -32,7 +32,7 @@ func (db *DB) PutInstallState(ctx context.Context, st InstallState) error {
 		if _, err := q[1].ExecContext(ctx, st.Nonce, st.Tenant, st.InstallationID, micros(st.ExpiresAt)); err != nil {
 			return err
 		}
-		_, err := q[2].ExecContext(ctx, st.Tenant, maxInstallStates)
+		_, err := q[2].ExecContext(ctx, st.Tenant, db.installStates)
 		return err
 	})
 }
