@@ -154,10 +154,16 @@ func scrape(t *testing.T, e *env) string {
 	return string(b)
 }
 
-func TestOperationalMetrics(t *testing.T) {
+// TestOperationalMetricsAndLogs: a GitHub request retried through a 502
+// (the install flow's token exchange) and a dispatched job show in the
+// metrics and, with the access log on, in the logs.
+func TestOperationalMetricsAndLogs(t *testing.T) {
 	t.Parallel()
 	fake, inst := fakeGitHub(t)
-	e := start(t, fake, baseVars(fake, testdb.MigratedSQLite(t)))
+	vars := baseVars(fake, testdb.MigratedSQLite(t))
+	vars["GHBRIDGE_ACCESS_LOG"] = "true"
+	var logs syncBuffer
+	e := start(t, fake, vars, app.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))))
 	// The install flow's token exchange meets a 502 and is retried.
 	fake.InjectFault(githubtest.Fault{Route: "POST /app/installations/{installation_id}/access_tokens", Status: 502})
 	code, body := e.install(t, keyA, inst.ID)
@@ -173,6 +179,12 @@ func TestOperationalMetrics(t *testing.T) {
 	assert.Contains(t, m, `ghbridge_github_retries_total{cause="5xx"} 1`)
 	assert.Contains(t, m, "ghbridge_dispatch_queue_depth 0")
 	assert.Contains(t, m, "ghbridge_dispatch_queue_oldest_age_seconds 0")
+
+	out := logs.String()
+	assert.Contains(t, out, `msg="http request" method=POST path=/api/jobs route="POST /api/jobs" code=201`)
+	assert.Regexp(t, `level=WARN msg="retrying GitHub request" attempt=1 wait=\S+ cause=5xx method=POST path=\S+/access_tokens status=502`, out)
+	assert.NotContains(t, out, "level=ERROR", "a retried request that then succeeds is not an error")
+	assert.NotContains(t, out, "request failed")
 }
 
 // Every error answer is JSON: unknown routes, wrong methods, webhook
@@ -220,24 +232,3 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-func TestAccessLogAndRetryLog(t *testing.T) {
-	t.Parallel()
-	fake, inst := fakeGitHub(t)
-	vars := baseVars(fake, testdb.MigratedSQLite(t))
-	vars["GHBRIDGE_ACCESS_LOG"] = "true"
-	var logs syncBuffer
-	e := start(t, fake, vars, app.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))))
-	// The install flow's token exchange meets a 502 and is retried.
-	fake.InjectFault(githubtest.Fault{Route: "POST /app/installations/{installation_id}/access_tokens", Status: 502})
-	code, body := e.install(t, keyA, inst.ID)
-	require.Equal(t, 200, code, body)
-	code, job := e.create(t, keyA, jobRequest("job-1"))
-	require.Equal(t, 201, code)
-	require.Equal(t, "in_progress", job["status"], job)
-	out := logs.String()
-	assert.Contains(t, out, `msg="http request" method=POST path=/api/jobs route="POST /api/jobs" code=201`)
-	assert.Regexp(t, `level=WARN msg="retrying GitHub request" attempt=1 wait=\S+ cause=5xx method=POST path=\S+/access_tokens status=502`, out)
-	assert.NotContains(t, out, "level=ERROR", "a retried request that then succeeds is not an error")
-	assert.NotContains(t, out, "request failed")
-}
