@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -19,35 +20,36 @@ import (
 const dispatchRoute = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches"
 
 // TestQueueRidesOutNetworkTrouble: GitHub failing for a while neither
-// fails the job nor starts it twice.
+// fails the job nor starts it twice. The cases share one server, one job
+// each, in order: the first job's dispatch exchanges the installation's
+// token (none is cached), so the token exchange's fault comes first.
 func TestQueueRidesOutNetworkTrouble(t *testing.T) {
 	t.Parallel()
-	for name, tc := range map[string]struct {
+	// Tries a millisecond apart: what is asserted is that they end in
+	// one run, not how long they wait.
+	e := newEnv(t, app.WithBackoff(func(int) time.Duration { return time.Millisecond }))
+	e.claimed(t, "tenant-a", e.inst)
+	for i, tc := range []struct {
+		name  string
 		fault githubtest.Fault
 		sent  int // requests to the fault's route, the failed ones included
 	}{
-		"503 before acting":           {githubtest.Fault{Route: dispatchRoute, Status: 503, Times: 2}, 3},
-		"acted, then the answer lost": {githubtest.Fault{Route: dispatchRoute, ResetConnection: true, AfterHandling: true}, 1},
-		"token exchange failing":      {githubtest.Fault{Route: "POST /app/installations/{installation_id}/access_tokens", Status: 502, Times: 3}, 4}, // 3 failed, 1 more
+		{"token exchange failing", githubtest.Fault{Route: "POST /app/installations/{installation_id}/access_tokens", Status: 502, Times: 3}, 4}, // 3 failed, 1 more
+		{"503 before acting", githubtest.Fault{Route: dispatchRoute, Status: 503, Times: 2}, 3},
+		{"acted, then the answer lost", githubtest.Fault{Route: dispatchRoute, ResetConnection: true, AfterHandling: true}, 1},
 		// Retry-After is whole seconds: 400 ms is sent as "0", GitHub
 		// asking for a retry at once (what is asserted is the one run,
 		// not the wait, which the github package's tests cover).
-		"secondary rate limit": {githubtest.Fault{Route: dispatchRoute, SecondaryRateLimit: true, RetryAfter: 400 * time.Millisecond}, 2},
+		{"secondary rate limit", githubtest.Fault{Route: dispatchRoute, SecondaryRateLimit: true, RetryAfter: 400 * time.Millisecond}, 2},
 	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			// Tries a millisecond apart: what is asserted is that they
-			// end in one run, not how long they wait.
-			e := newEnv(t, app.WithBackoff(func(int) time.Duration { return time.Millisecond }))
-			// No token is cached: the job's dispatch exchanges one,
-			// through the fault when it is there.
-			e.claimed(t, "tenant-a", e.inst)
+		t.Run(tc.name, func(t *testing.T) {
+			runs, sent := len(e.fake.Dispatches()), e.fake.RequestCount(tc.fault.Route)
 			e.fake.InjectFault(tc.fault)
-			code, job := e.create(t, keyA, jobRequest("job-1"))
+			code, job := e.create(t, keyA, jobRequest(fmt.Sprintf("job-%d", i)))
 			require.Equal(t, 201, code)
 			assert.Equal(t, "in_progress", job["status"], job["message"])
-			assert.Len(t, e.fake.Dispatches(), 1, "exactly one run")
-			assert.Equal(t, tc.sent, e.fake.RequestCount(tc.fault.Route), "the fault was met; only a request that did not act was sent again")
+			assert.Len(t, e.fake.Dispatches(), runs+1, "exactly one run")
+			assert.Equal(t, tc.sent, e.fake.RequestCount(tc.fault.Route)-sent, "the fault was met; only a request that did not act was sent again")
 		})
 	}
 }
