@@ -38,10 +38,11 @@ type envOptions struct {
 	retry    github.RetryPolicy
 	dispatch []dispatch.Option
 	factory  []github.Option
-	// volume leaves out the contract checks (githubtest.WithContract),
-	// for a test about how many runs are paged through: a few thousand
-	// runs' checks take seconds under the race detector. The answers of
-	// the same routes are checked by the other tests.
+	// volume leaves out the contract checks (githubtest.WithContract)
+	// and lists lean runs (githubtest.WithLeanRuns), for a test about how
+	// many runs are paged through: a few thousand runs' checks, or their
+	// 8 KB of repositories each, take seconds under the race detector.
+	// The answers of the same routes are checked by the other tests.
 	volume bool
 }
 
@@ -74,7 +75,9 @@ func deployerRepo() githubtest.Repo {
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	var opts []githubtest.Option
-	if !o.volume {
+	if o.volume {
+		opts = append(opts, githubtest.WithLeanRuns())
+	} else {
 		opts = append(opts, githubtest.WithContract(t))
 	}
 	srv := githubtest.NewServer(append(opts, o.server...)...)

@@ -44,9 +44,10 @@ func TestFindRunAmongManyNewerRuns(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		newer []newer
-		// volume: the fake answers without contract checks. The pages
-		// of the split case weigh a few MB in all; the unsplit case
-		// checks the same route's answers against the contract.
+		// volume: the fake answers without contract checks, with lean
+		// runs. The pages of the split case would weigh 15 MB in all;
+		// the unsplit case checks the same route's answers, with whole
+		// runs, against the contract.
 		volume bool
 	}{
 		// More than a page, under the cap: job-1's run is the 101st,

@@ -286,6 +286,21 @@ func (s *Server) minimalRepoJSON(rp *repo) json.RawMessage {
 	return b
 }
 
+// leanRepoJSON is a run's repository under WithLeanRuns: the identity of
+// a minimal-repository, without its URL templates.
+func (s *Server) leanRepoJSON(rp *repo) json.RawMessage {
+	full := rp.Owner + "/" + rp.Name
+	b, err := json.Marshal(map[string]any{
+		"id": rp.id, "node_id": nodeID("R", rp.id), "name": rp.Name, "full_name": full, "private": rp.Private,
+		"owner":    map[string]any{"login": rp.Owner, "id": accountID(rp.Owner), "type": "Organization"},
+		"html_url": s.webURL(full), "url": s.apiURL("/repos/%s", full),
+	})
+	if err != nil {
+		panic("githubtest: encoding a repository: " + err.Error())
+	}
+	return b
+}
+
 // minimalRepoFields are the fields GitHub sends in a run's repository:
 // those GitHub's description requires of a minimal-repository.
 var minimalRepoFields = []string{
@@ -407,7 +422,11 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, rp *repo, work
 	if end < len(listed) {
 		s.linkNext(w, r, "page", strconv.Itoa(page+1), "per_page", strconv.Itoa(perPage))
 	}
-	s.writeRuns(w, len(match), listed[start:end], s.minimalRepoJSON(rp))
+	repoJSON := s.minimalRepoJSON
+	if s.leanRuns {
+		repoJSON = s.leanRepoJSON
+	}
+	s.writeRuns(w, len(match), listed[start:end], repoJSON(rp))
 }
 
 // writeRuns answers a page of runs of one repository, as writeJSON would
@@ -416,6 +435,8 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, rp *repo, work
 // encoding/json would check its bytes twice for every run of the page.
 func (s *Server) writeRuns(w http.ResponseWriter, total int, runs []*run, repoJSON json.RawMessage) {
 	var body bytes.Buffer
+	// Room for the runs without growing: a page weighs up to a MB.
+	body.Grow(len(runs) * (2*len(repoJSON) + 2048))
 	fmt.Fprintf(&body, `{"total_count":%d,"workflow_runs":[`, total)
 	for i, rn := range runs {
 		o := s.runJSON(rn, repoJSON)

@@ -2,6 +2,7 @@ package githubtest_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -95,4 +96,46 @@ func TestZeroOptionsMeanDefaults(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "return_run_details refused with GitHub's 422")
+}
+
+// WithLeanRuns lists runs with the identity of their repository only;
+// without it a run's repository is a whole minimal-repository.
+func TestWithLeanRuns(t *testing.T) {
+	t.Parallel()
+	for _, lean := range []bool{false, true} {
+		var srv *githubtest.Server
+		if lean {
+			// Not GitHub's shape: without the contract.
+			srv = githubtest.NewServer(githubtest.WithLeanRuns())
+			t.Cleanup(srv.Close)
+		} else {
+			srv = githubtest.New(t)
+		}
+		srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "api", Workflows: []githubtest.Workflow{{Name: "deploy", Path: ".github/workflows/deploy.yml"}}})
+		srv.AddStaticToken("ghp_x")
+		run, err := srv.CreateRun(githubtest.Run{Owner: "acme", Repo: "api", WorkflowID: srv.Workflows("acme", "api")[0].ID})
+		require.NoError(t, err)
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"repos/acme/api/actions/runs", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "token ghp_x")
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		var page struct {
+			Runs []struct {
+				ID         int64
+				Repository map[string]any
+				HeadRepo   map[string]any `json:"head_repository"`
+			} `json:"workflow_runs"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+		resp.Body.Close()
+		require.Len(t, page.Runs, 1)
+		assert.Equal(t, run.ID, page.Runs[0].ID)
+		for _, repo := range []map[string]any{page.Runs[0].Repository, page.Runs[0].HeadRepo} {
+			assert.Equal(t, "acme/api", repo["full_name"], "lean: %v", lean)
+			assert.Equal(t, "acme", repo["owner"].(map[string]any)["login"], "lean: %v", lean)
+			_, templates := repo["archive_url"]
+			assert.Equal(t, !lean, templates, "lean: %v", lean)
+		}
+	}
 }

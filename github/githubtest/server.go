@@ -67,6 +67,7 @@ type Server struct {
 	tokenLifetime time.Duration
 	runDelay      time.Duration
 	cancelDelay   time.Duration
+	leanRuns      bool // see WithLeanRuns
 	runDetails    bool // accept return_run_details
 	runDetailsErr int  // status answered to return_run_details when unsupported
 	now           func() time.Time
@@ -142,6 +143,16 @@ func WithoutRunDetails(status int) Option {
 	}
 	return func(s *Server) { s.runDetails, s.runDetailsErr = false, status }
 }
+
+// WithLeanRuns makes the run lists (GET .../actions/runs and
+// .../actions/workflows/{workflow_id}/runs) carry a lean repository and
+// head_repository in each run: id, node_id, name, full_name, private,
+// the owner's login, id and type, and the URLs html_url and url, where
+// GitHub sends a whole minimal-repository (about 4 KB each, every run).
+// Hosts whose tests page through thousands of runs, and read nothing
+// else of a run's repository, use it to spend a fifth of the bytes and
+// decoding. Lean runs are not GitHub's shape: WithContract reports them.
+func WithLeanRuns() Option { return func(s *Server) { s.leanRuns = true } }
 
 // WithAppID sets the App id (default 4242), for a host's test that needs
 // a given one; most read Server.AppID instead.
