@@ -271,9 +271,14 @@ type runObject struct {
 
 // minimalRepoJSON is a run's repository and head_repository: GitHub sends
 // a minimal-repository there (the identity and URLs, no counters or
-// dates). It is encoded once, so that a page of runs of one repository
-// shares it.
+// dates). It is encoded once per repository, which does not change (a
+// repository added again is a new one), and shared by every run of it.
 func (s *Server) minimalRepoJSON(rp *repo) json.RawMessage {
+	rp.minimalOnce.Do(func() { rp.minimal = s.encodeMinimalRepo(rp) })
+	return rp.minimal
+}
+
+func (s *Server) encodeMinimalRepo(rp *repo) json.RawMessage {
 	full := s.repoJSON(rp)
 	m := make(map[string]any, len(minimalRepoFields))
 	for _, k := range minimalRepoFields {

@@ -3,12 +3,14 @@ package githubtest
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -63,6 +65,9 @@ type repo struct {
 	workflows []*Workflow
 	files     map[string]map[string]string // branch -> path -> content
 	createdAt time.Time
+
+	minimalOnce sync.Once
+	minimal     json.RawMessage // see minimalRepoJSON
 }
 
 // AddRepo adds (or replaces) a repository and returns it with defaults
