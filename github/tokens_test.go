@@ -333,6 +333,50 @@ func TestTokenCacheJWTClaims(t *testing.T) {
 	}
 }
 
+// One JWT serves the App's requests for a minute: exchanges for several
+// installations at once sign once. A minute on, or with the clock set
+// back, a new one is signed.
+func TestTokenCacheReusesJWTForAMinute(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	srv := githubtest.NewServer(githubtest.WithContract(t), githubtest.WithClock(clock.Now))
+	t.Cleanup(srv.Close)
+	var insts []int64
+	for _, acct := range []string{"a", "b", "c", "d", "e"} {
+		insts = append(insts, srv.AddInstallation(githubtest.AppInstallation{Account: acct, AllRepositories: true}).ID)
+	}
+	var mu sync.Mutex
+	var authz []string
+	rec := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		authz = append(authz, r.Header.Get("Authorization"))
+		mu.Unlock()
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	f, err := github.NewClientFactory(github.WithClock(clock.Now), github.WithHTTPTransport(rec))
+	require.NoError(t, err)
+	cache, err := f.TokenCache(srv.AppConfig())
+	require.NoError(t, err)
+	jwtFor := func(inst int64) string {
+		t.Helper()
+		_, err := cache.Token(context.Background(), inst)
+		require.NoError(t, err)
+		mu.Lock()
+		defer mu.Unlock()
+		return authz[len(authz)-1]
+	}
+	first := jwtFor(insts[0])
+	assert.Equal(t, first, jwtFor(insts[1]), "the same second")
+	clock.Advance(59 * time.Second)
+	assert.Equal(t, first, jwtFor(insts[2]), "59 s on")
+	clock.Advance(time.Second)
+	second := jwtFor(insts[3])
+	assert.NotEqual(t, first, second, "a minute on")
+	clock.Advance(-time.Minute)
+	assert.NotEqual(t, second, jwtFor(insts[4]), "the clock set back before the last JWT")
+	assert.Equal(t, 5, len(authz), "one exchange each")
+}
+
 // otherKeyPEM is an App key the fake does not know, generated once: RSA
 // generation is slow (and 1024 bits are enough for a key that is only
 // to be refused).
