@@ -453,9 +453,9 @@ func TestConcurrentDispatches(t *testing.T) {
 
 func TestTokensPerInstallation(t *testing.T) {
 	t.Parallel()
-	// Ten dispatches per installation, eight at a time: each
+	// Three dispatches per installation, eight at a time: each
 	// installation's token is asked for concurrently and exchanged once.
-	const installations, dispatches = 10, 100
+	const installations, dispatches = 10, 30
 	e := newEnv(t, envOptions{})
 	var ids []int64
 	for i := range installations {
