@@ -13,7 +13,7 @@ import (
 // second of every test process under the race detector. The PEM says
 // TESTING KEY so that secret scanners do not take it for a real one.
 var appKey = sync.OnceValue(func() *rsa.PrivateKey {
-	block, _ := pem.Decode([]byte(strings.ReplaceAll(appKeyPEM, "TESTING KEY", "PRIVATE KEY")))
+	block, _ := pem.Decode([]byte(appKeyPKCS1PEM))
 	if block == nil {
 		panic("githubtest: the embedded App key is not PEM")
 	}
@@ -23,6 +23,9 @@ var appKey = sync.OnceValue(func() *rsa.PrivateKey {
 	}
 	return key
 })
+
+// appKeyPKCS1PEM is the key as Server.PrivateKeyPEM hands it out.
+var appKeyPKCS1PEM = strings.ReplaceAll(appKeyPEM, "TESTING KEY", "PRIVATE KEY")
 
 // appKeyPEM was made with `openssl genrsa -traditional 2048`.
 const appKeyPEM = `-----BEGIN RSA TESTING KEY-----

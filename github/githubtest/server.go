@@ -22,10 +22,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -182,7 +180,7 @@ func NewServer(opts ...Option) *Server {
 		requests:      map[string]int{},
 		nextID:        1000,
 	}
-	s.keyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	s.keyPEM = appKeyPKCS1PEM
 	for _, o := range opts {
 		o(s)
 	}
