@@ -262,6 +262,9 @@ func (s *session) serverEnv(addr string) []string {
 		"GITHUB_WEBHOOK_SECRET="+webhookSecret,
 		"GHBRIDGE_API_KEYS="+tenant+":"+apiKey,
 		"GHBRIDGE_DATABASE_URL="+s.c.DB,
+		// Three campaigns, two with PostgreSQL, share the test server's
+		// connections with other packages' tests.
+		"GHBRIDGE_DATABASE_MAX_CONNS=8",
 		"GHBRIDGE_ADDR="+addr,
 		// Deliveries that failed while a server was down are redelivered
 		// at the next reconciliation: soon, so that a campaign settles

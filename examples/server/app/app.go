@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.WithMaxConns(cfg.DatabaseMaxConns))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvDatabaseURL, err)
 	}

@@ -569,8 +569,16 @@ func TestConfigErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "GHBRIDGE_RECONCILE_INTERVAL")
 	_, err = app.LoadConfig(lookup(map[string]string{"GHBRIDGE_LOG_LEVEL": "loud"}))
 	assert.ErrorContains(t, err, "GHBRIDGE_LOG_LEVEL")
-	cfg, err := app.LoadConfig(lookup(map[string]string{"GITHUB_APP_ID": "123"}))
+	for _, bad := range []string{"0", "-1", "many"} {
+		_, err = app.LoadConfig(lookup(map[string]string{"GHBRIDGE_DATABASE_MAX_CONNS": bad}))
+		assert.ErrorContains(t, err, "GHBRIDGE_DATABASE_MAX_CONNS", bad)
+	}
+	cfg, err := app.LoadConfig(lookup(map[string]string{"GHBRIDGE_DATABASE_MAX_CONNS": "8"}))
+	require.NoError(t, err)
+	assert.Equal(t, 8, cfg.DatabaseMaxConns)
+	cfg, err = app.LoadConfig(lookup(map[string]string{"GITHUB_APP_ID": "123"}))
 	require.NoError(t, err, "a missing GitHub setting is not fatal")
+	assert.Equal(t, 32, cfg.DatabaseMaxConns)
 	assert.ErrorContains(t, cfg.AppErr, "GITHUB_APP_PRIVATE_KEY")
 	_, err = app.New(context.Background(), app.Config{DatabaseURL: "mysql://x"})
 	assert.ErrorContains(t, err, "GHBRIDGE_DATABASE_URL")

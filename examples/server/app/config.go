@@ -21,6 +21,7 @@ import (
 const (
 	EnvAddr              = "GHBRIDGE_ADDR"
 	EnvDatabaseURL       = "GHBRIDGE_DATABASE_URL"
+	EnvDatabaseMaxConns  = "GHBRIDGE_DATABASE_MAX_CONNS"
 	EnvAPIKeys           = "GHBRIDGE_API_KEYS"
 	EnvWebhookSecret     = "GITHUB_WEBHOOK_SECRET"
 	EnvAppWebhookSecret  = "GITHUB_APP_WEBHOOK_SECRET"
@@ -44,6 +45,9 @@ const (
 type Config struct {
 	Addr        string
 	DatabaseURL string
+	// DatabaseMaxConns is the most connections the store opens to
+	// PostgreSQL (sqlstore.WithMaxConns).
+	DatabaseMaxConns int
 	// APIKeys maps a bearer key to its tenant.
 	APIKeys map[string]string
 	// Tenants are the distinct tenants of APIKeys, sorted.
@@ -164,6 +168,11 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 			continue
 		}
 		*d.dst = v
+	}
+	if n, err := strconv.Atoi(get(EnvDatabaseMaxConns, "32")); err != nil || n <= 0 {
+		errs = append(errs, fmt.Errorf("%s: %q is not a positive number of connections such as 32", EnvDatabaseMaxConns, get(EnvDatabaseMaxConns, "")))
+	} else {
+		cfg.DatabaseMaxConns = n
 	}
 	cfg.Instance = get(EnvInstance, defaultInstance(cfg.Addr))
 	def := sqlstore.DefaultRetention

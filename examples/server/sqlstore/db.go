@@ -51,6 +51,7 @@ type DB struct {
 	walResets       atomic.Int64 // SQLite: RESTART and TRUNCATE checkpoints done
 	pruneBatch      int          // the rows one DELETE of Prune removes
 	installStates   int          // the unused install states a tenant keeps
+	maxConns        int          // PostgreSQL: the most open connections
 
 	mu    sync.Mutex
 	stmts map[stmtKey]*sql.Stmt
@@ -162,6 +163,18 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// WithMaxConns sets the most connections a PostgreSQL database is opened
+// with (default 32), for servers that share one PostgreSQL server's
+// max_connections among many processes. SQLite ignores it: it has one
+// writer and eight readers.
+func WithMaxConns(n int) Option {
+	return func(db *DB) {
+		if n > 0 {
+			db.maxConns = n
+		}
+	}
+}
+
 // connect opens the writer's connection. Switching a new SQLite file to
 // WAL takes an exclusive lock that SQLite's busy timeout does not wait
 // for, so processes opening one file together retry for a few seconds.
@@ -182,7 +195,7 @@ func (db *DB) connect(ctx context.Context) error {
 // Open opens and migrates the database named by url: "sqlite:PATH" (the
 // file is created) or "postgres://..." / "postgresql://...".
 func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
-	db := &DB{now: time.Now, wal: walLimits{walRestartBytes, walSizeLimit}, pruneBatch: pruneBatch, installStates: maxInstallStates}
+	db := &DB{now: time.Now, wal: walLimits{walRestartBytes, walSizeLimit}, pruneBatch: pruneBatch, installStates: maxInstallStates, maxConns: 32}
 	for _, o := range opts {
 		o(db)
 	}
@@ -196,8 +209,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.SetMaxOpenConns(32)
-		p.SetMaxIdleConns(32)
+		p.SetMaxOpenConns(db.maxConns)
+		p.SetMaxIdleConns(db.maxConns)
 		db.dialect, db.w, db.r = Postgres, p, p
 	default:
 		return nil, fmt.Errorf("unsupported database URL %q: use sqlite:PATH or postgres://HOST/DB", redactURL(url))

@@ -83,3 +83,6 @@ func (db *DB) SetClock(now func() time.Time) {
 	db.now = time.Now
 	WithClock(now)(db)
 }
+
+// MaxOpenConns returns the most connections the writer's pool opens.
+func (db *DB) MaxOpenConns() int { return db.w.Stats().MaxOpenConnections }

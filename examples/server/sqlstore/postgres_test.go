@@ -12,6 +12,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
 	"github.com/ghbridge/ghbridge/internal/testmain"
 	"github.com/stretchr/testify/require"
 )
@@ -165,4 +166,18 @@ func emptyPostgres(t testing.TB) string {
 	schema := pg.create(t)
 	t.Cleanup(func() { _, _ = pg.admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
 	return schemaURL(schema)
+}
+
+// TestMaxConns: a PostgreSQL handle opens at most 32 connections unless
+// told otherwise; SQLite keeps its one writer whatever it is told.
+func TestMaxConns(t *testing.T) {
+	t.Parallel()
+	url := freshPostgres(t)
+	db, err := sqlstore.Open(context.Background(), url)
+	require.NoError(t, err)
+	require.Equal(t, 32, db.MaxOpenConns())
+	db.Close()
+	require.Equal(t, 3, open(t, url, sqlstore.WithMaxConns(3)).MaxOpenConns())
+	require.Equal(t, 8, open(t, url).MaxOpenConns(), "the tests' handles")
+	require.Equal(t, 1, open(t, emptySQLite(t), sqlstore.WithMaxConns(3)).MaxOpenConns())
 }

@@ -30,9 +30,11 @@ func emptySQLite(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "ghbridge.db")
 }
 
+// open opens url for a test. A PostgreSQL handle opens at most 8
+// connections: the tests of several packages share one server's 100.
 func open(t testing.TB, url string, opts ...sqlstore.Option) *sqlstore.DB {
 	t.Helper()
-	db, err := sqlstore.Open(context.Background(), url, opts...)
+	db, err := sqlstore.Open(context.Background(), url, append([]sqlstore.Option{sqlstore.WithMaxConns(8)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db
