@@ -16,8 +16,7 @@ import (
 
 // JWT timing. GitHub rejects an App JWT whose exp is more than ten minutes
 // after now; iat is backdated so that a server clock a little ahead of
-// ours does not see it as issued in the future.
-// A JWT is reused for a minute after it is signed: GitHub takes it until
+// ours does not see it as issued in the future. A JWT is reused for a minute after it is signed: GitHub takes it until
 // its exp, and an App that exchanges tokens for many installations at
 // once signs once rather than per exchange.
 const (
@@ -27,10 +26,10 @@ const (
 )
 
 // appTransport returns ghinstallation's AppsTransport over the factory's
-// transport: every request authenticated as the App itself with a fresh
-// RS256 JWT (reused for up to jwtReuse), for the /app endpoints, signed
-// by appSigner for the timing ghbridge wants. It fails when the App config is incomplete or its key
-// does not parse.
+// transport: every request authenticated as the App itself with an RS256
+// JWT (reused for up to jwtReuse), for the /app endpoints, signed by
+// appSigner for the timing ghbridge wants. It fails when the App config
+// is incomplete or its key does not parse.
 func (f *ClientFactory) appTransport(app credentials.AppConfig) (*ghinstallation.AppsTransport, error) {
 	if err := app.Validate(); err != nil {
 		return nil, err
