@@ -16,9 +16,10 @@ import (
 
 // JWT timing. GitHub rejects an App JWT whose exp is more than ten minutes
 // after now; iat is backdated so that a server clock a little ahead of
-// ours does not see it as issued in the future. A JWT is reused for a minute after it is signed: GitHub takes it until
-// its exp, and an App that exchanges tokens for many installations at
-// once signs once rather than per exchange.
+// ours does not see it as issued in the future. A JWT is reused for a
+// minute after it is signed: GitHub takes it until its exp, and an App
+// that exchanges tokens for many installations at once signs once rather
+// than per exchange.
 const (
 	jwtBackdate = 60 * time.Second
 	jwtLifetime = 9 * time.Minute
