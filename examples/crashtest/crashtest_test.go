@@ -153,9 +153,10 @@ func cachedServer(t *testing.T) string {
 	return bin
 }
 
-// moduleKey returns a hash of what the server's build depends on: the files of the module (go.mod and go.sum
-// name the dependencies) but tests and version control, the Go version,
-// and the environment variables that change a build.
+// moduleKey returns a hash of what the server's build depends on: the
+// files of the module (go.mod and go.sum name the dependencies) but tests
+// and version control, the Go version, and the environment variables that
+// change a build.
 func moduleKey() (string, error) {
 	root, err := os.Getwd()
 	if err != nil {
