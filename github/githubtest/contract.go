@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -172,14 +173,47 @@ func patched(op map[string]any, changes []any, v string) (map[string]any, error)
 		if ver, _ := ch["version"].(string); ver > v {
 			continue
 		}
-		patch, _ := ch["patch"].([]any)
-		for _, p := range patch {
-			if err := applyPatch(out, p.(map[string]any)); err != nil {
-				return nil, fmt.Errorf("githubtest: API version %s: %w", v, err)
+		switch patch := ch["patch"].(type) {
+		case []any: // JSON Patch (RFC 6902)
+			for _, p := range patch {
+				if err := applyPatch(out, p.(map[string]any)); err != nil {
+					return nil, fmt.Errorf("githubtest: API version %s: %w", v, err)
+				}
+			}
+		case map[string]any: // JSON Merge Patch (RFC 7386)
+			mergePatch(out, patch)
+			// GitHub's merge patches add responses as {}, which OpenAPI
+			// does not take without a description.
+			responses, _ := out["responses"].(map[string]any)
+			for code, r := range responses {
+				if r, ok := r.(map[string]any); ok && r["description"] == nil && r["$ref"] == nil {
+					n, _ := strconv.Atoi(code)
+					r["description"] = http.StatusText(n)
+				}
 			}
 		}
 	}
 	return out, nil
+}
+
+// mergePatch applies a JSON Merge Patch to doc: null removes a member,
+// an object merges into an object, anything else replaces.
+func mergePatch(doc, patch map[string]any) {
+	for k, v := range patch {
+		switch v := v.(type) {
+		case nil:
+			delete(doc, k)
+		case map[string]any:
+			target, ok := doc[k].(map[string]any)
+			if !ok {
+				target = map[string]any{}
+				doc[k] = target
+			}
+			mergePatch(target, v)
+		default:
+			doc[k] = v
+		}
+	}
 }
 
 // changedAfter reports whether changes patch the operation in a version
@@ -188,8 +222,15 @@ func changedAfter(changes []any, first, v string) bool {
 	for _, ch := range changes {
 		ch := ch.(map[string]any)
 		if ver, _ := ch["version"].(string); ver > first && ver <= v {
-			if patch, _ := ch["patch"].([]any); len(patch) > 0 {
-				return true
+			switch patch := ch["patch"].(type) {
+			case []any:
+				if len(patch) > 0 {
+					return true
+				}
+			case map[string]any:
+				if len(patch) > 0 {
+					return true
+				}
 			}
 		}
 	}

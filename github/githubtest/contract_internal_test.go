@@ -55,6 +55,17 @@ func TestContractServesEachVersionsOperation(t *testing.T) {
 		assert.Equal(t, tc.old, props["return_run_details"] != nil, "return_run_details in %q", tc.version)
 		assert.NotNil(t, props["ref"], tc.version)
 	}
+	// Uninstalling answers 202 since 2026-03-10: GitHub writes that
+	// change as a JSON Merge Patch, not a list of operations.
+	del := c.byShape["DELETE /app/installations/{}"]
+	require.NotEmpty(t, del.path)
+	for version, want := range map[string]int{apiVersion20221128: 204, apiVersion20260310: 202} {
+		op := c.pathItem(version, del).Delete
+		require.NotNil(t, op, version)
+		assert.NotNil(t, op.Responses.Status(want), "%d in %s", want, version)
+		assert.Nil(t, op.Responses.Status(406-want), "%d in %s", 406-want, version)
+		assert.NotNil(t, op.Responses.Status(404), "404 in %s", version)
+	}
 	// Everything else is the same operation in every version.
 	get := c.byShape["GET /repos/{}/{}/actions/runs/{}"]
 	assert.Same(t, c.pathItem(apiVersion20221128, get), c.pathItem(apiVersion20260310, get))

@@ -797,6 +797,30 @@ func TestAPIVersionsServed(t *testing.T) {
 	assert.Contains(t, body["message"], "not supported")
 }
 
+// TestUninstallPerVersion: uninstalling answers 204, and 202 since
+// 2026-03-10 (GitHub uninstalls in the background); either way the
+// installation is gone. The contract checks both answers.
+func TestUninstallPerVersion(t *testing.T) {
+	t.Parallel()
+	for version, want := range map[string]int{"": 204, "2022-11-28": 204, "2026-03-10": 202} {
+		f := newFake(t)
+		req, err := http.NewRequest("DELETE", f.URL+"app/installations/"+strconv.FormatInt(f.inst.ID, 10), nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+f.jwt(t, nil, nil))
+		if version != "" {
+			req.Header.Set("X-GitHub-Api-Version", version)
+		}
+		resp, err := f.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, version)
+		resp, err = f.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 404, resp.StatusCode, "%s: uninstalled", version)
+	}
+}
+
 func mustJSON(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)

@@ -315,6 +315,11 @@ func (s *Server) deleteInstallation(w http.ResponseWriter, r *http.Request, _ ca
 		return
 	}
 	in.deleted = true
+	if r.Header.Get("X-GitHub-Api-Version") >= apiVersion20260310 {
+		// Since 2026-03-10 GitHub uninstalls in the background.
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
