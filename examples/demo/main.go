@@ -60,7 +60,9 @@ const agentConfig = `{
 }`
 
 func run(ctx context.Context, out io.Writer) error {
-	d := &demo{out: out, fake: githubtest.NewServer()}
+	// Runs ignore cancel requests until the demo ends them (step 8), so
+	// that the cancel's answer always comes before the run's end.
+	d := &demo{out: out, fake: githubtest.NewServer(githubtest.WithCancelDelay(-1))}
 	defer d.fake.Close()
 	d.installApp()
 
@@ -273,6 +275,9 @@ func (d *demo) cancel(job map[string]any) error {
 		return err
 	}
 	d.say("8. POST /api/jobs/%s/cancel -> %s (%s); GitHub cancels the run asynchronously", v.ID, v.Status, v.Message)
+	if _, err := d.fake.SetRunStatus(v.RunID, "completed", "cancelled"); err != nil {
+		return err
+	}
 	if v, err = d.wait(v.ID, "cancelled"); err != nil {
 		return err
 	}
