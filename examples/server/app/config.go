@@ -91,27 +91,11 @@ type Config struct {
 	Operations
 }
 
-// LoadConfig reads the configuration from the environment. GitHub
-// settings that are not set are kept in AppErr, never fatal: the server
-// starts and its GitHub routes say what is missing. A setting that is set
-// but invalid (GitHub's or the server's own) is an error naming the
-// variable, so that the server stops at start.
-func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
-	get := func(k, def string) string {
-		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
-			return strings.TrimSpace(v)
-		}
-		return def
-	}
-	cfg := Config{
-		Addr:         get(EnvAddr, ":8080"),
-		DatabaseURL:  get(EnvDatabaseURL, "sqlite:ghbridge.db"),
-		APIKeys:      map[string]string{},
-		SecretPrefix: get(EnvSecretPrefix, "GHBRIDGE_SECRET_"),
-		SecretLookup: lookup,
-	}
+// loadAPIKeys reads GHBRIDGE_API_KEYS, comma-separated "tenant:key"
+// entries, into APIKeys and Tenants.
+func (cfg *Config) loadAPIKeys(v string) []error {
 	var errs []error
-	for _, entry := range strings.Split(get(EnvAPIKeys, ""), ",") {
+	for _, entry := range strings.Split(v, ",") {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
 			continue
@@ -134,6 +118,29 @@ func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
 		}
 	}
 	slices.Sort(cfg.Tenants)
+	return errs
+}
+
+// LoadConfig reads the configuration from the environment. GitHub
+// settings that are not set are kept in AppErr, never fatal: the server
+// starts and its GitHub routes say what is missing. A setting that is set
+// but invalid (GitHub's or the server's own) is an error naming the
+// variable, so that the server stops at start.
+func LoadConfig(lookup credentials.LookupFunc) (Config, error) {
+	get := func(k, def string) string {
+		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	cfg := Config{
+		Addr:         get(EnvAddr, ":8080"),
+		DatabaseURL:  get(EnvDatabaseURL, "sqlite:ghbridge.db"),
+		APIKeys:      map[string]string{},
+		SecretPrefix: get(EnvSecretPrefix, "GHBRIDGE_SECRET_"),
+		SecretLookup: lookup,
+	}
+	errs := cfg.loadAPIKeys(get(EnvAPIKeys, ""))
 	cfg.App, cfg.AppErr = credentials.LoadAppConfig(lookup)
 	if cfg.AppErr != nil && !errors.Is(cfg.AppErr, credentials.ErrNotConfigured) {
 		errs = append(errs, cfg.AppErr) // set but invalid
