@@ -17,7 +17,9 @@ import (
 // and the job becomes cancelled when the run's workflow_run delivery says
 // it completed so.
 func ExampleController_Cancel() {
-	fake := githubtest.NewServer()
+	// Runs ignore cancel requests until the example ends one itself, so
+	// that Cancel's answer always comes before the run's end.
+	fake := githubtest.NewServer(githubtest.WithCancelDelay(-1))
 	defer fake.Close()
 	fake.AddRepo(githubtest.Repo{Owner: "acme", Name: "deployer", Workflows: []githubtest.Workflow{{Name: "deploy", Path: ".github/workflows/deploy.yml"}}})
 	inst := fake.AddInstallation(githubtest.AppInstallation{Account: "acme", AllRepositories: true})
@@ -41,7 +43,9 @@ func ExampleController_Cancel() {
 	}
 	fmt.Println(j.Status, j.Control.Cancelling(), j.Control.CancelRequestedBy)
 
-	fake.WaitDeliveries() // the run completes as cancelled; GitHub tells the host
+	// GitHub cancels the run asynchronously, and tells the host.
+	_, _ = fake.SetRunStatus(res.RunID, "completed", "cancelled")
+	fake.WaitDeliveries()
 	run, _ := fake.GetRun(res.RunID)
 	j, _ = b.Jobs.GetJob(ctx, job.ID)
 	fmt.Println(run.Conclusion, j.Status)
