@@ -17,10 +17,12 @@ import (
 // deployments).
 
 // WithCancelDelay sets how long a cancelled run takes to complete as
-// cancelled (default: at once, but after the cancel request is answered). A
-// negative d makes runs ignore cancel requests, as a run stuck in a step
-// does; only a force-cancel ends them. Hosts test their cancellation with
-// it.
+// cancelled (default: at once, but after the cancel request is answered,
+// so its delivery may reach the host before the host has answered its own
+// caller). A negative d makes runs ignore cancel requests, as a run stuck
+// in a step does; only a force-cancel or the test (SetRunStatus) ends
+// them. Hosts test their cancellation with it, and a test that asserts
+// the state between its cancel and the run's end uses -1.
 func WithCancelDelay(d time.Duration) Option { return func(s *Server) { s.cancelDelay = d } }
 
 // gates is what a waiting run waits for.
