@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghbridge/ghbridge/credentials"
+	"github.com/ghbridge/ghbridge/internal/contend"
 )
 
 // TestInstallationStore runs the InstallationStore conformance suite. A
@@ -287,21 +288,9 @@ func concurrentClaims(t *testing.T, s credentials.InstallationStore) {
 	in := base
 	in.Tenant = ""
 	require.NoError(t, s.UpsertInstallation(ctx, in))
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if s.ClaimInstallation(ctx, in.ID, fmt.Sprint("tenant-", i)) == nil {
-				mu.Lock()
-				won++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	won := contend.Winners(20, func(i int) bool {
+		return s.ClaimInstallation(ctx, in.ID, fmt.Sprint("tenant-", i)) == nil
+	})
 	assert.Equal(t, 1, won, "exactly one tenant wins an installation")
 }
 

@@ -9,13 +9,13 @@ package statustest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge/internal/contend"
 	"github.com/ghbridge/ghbridge/status"
 )
 
@@ -185,24 +185,13 @@ func compareAndSet(t *testing.T, s status.JobStore) {
 func concurrentUpdatesOneWinner(t *testing.T, s status.JobStore) {
 	ctx := context.Background()
 	require.NoError(t, s.CreateJob(ctx, newJob("j1")))
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for i := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := s.UpdateJob(ctx, "j1", 1, status.Update{Status: status.InProgress, Message: ptr(fmt.Sprint("writer ", i))})
-			if err == nil {
-				mu.Lock()
-				won++
-				mu.Unlock()
-			} else {
-				assert.ErrorIs(t, err, status.ErrConflict)
-			}
-		}()
-	}
-	wg.Wait()
+	won := contend.Winners(16, func(i int) bool {
+		_, err := s.UpdateJob(ctx, "j1", 1, status.Update{Status: status.InProgress, Message: ptr(fmt.Sprint("writer ", i))})
+		if err != nil {
+			assert.ErrorIs(t, err, status.ErrConflict)
+		}
+		return err == nil
+	})
 	assert.Equal(t, 1, won)
 	j, err := s.GetJob(ctx, "j1")
 	require.NoError(t, err)

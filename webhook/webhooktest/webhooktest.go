@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ghbridge/ghbridge/internal/contend"
 	"github.com/ghbridge/ghbridge/webhook"
 )
 
@@ -243,24 +244,12 @@ func completeAndReleaseUnknown(t *testing.T, s webhook.DeliveryStore, _ *Clock) 
 // one wins.
 func concurrentClaims(t *testing.T, s webhook.DeliveryStore, _ *Clock) {
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for i := range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h := webhook.Holder{Name: fmt.Sprint("host-", i), Incarnation: 1}
-			ok, err := s.Claim(ctx, "contended", h, lease)
-			assert.NoError(t, err)
-			if ok {
-				mu.Lock()
-				won++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	won := contend.Winners(32, func(i int) bool {
+		h := webhook.Holder{Name: fmt.Sprint("host-", i), Incarnation: 1}
+		ok, err := s.Claim(ctx, "contended", h, lease)
+		assert.NoError(t, err)
+		return ok
+	})
 	assert.Equal(t, 1, won, "exactly one worker wins a delivery")
 }
 

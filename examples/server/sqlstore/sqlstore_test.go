@@ -17,6 +17,7 @@ import (
 	"github.com/ghbridge/ghbridge/credentials/credentialstest"
 	"github.com/ghbridge/ghbridge/examples/internal/testdb"
 	"github.com/ghbridge/ghbridge/examples/server/sqlstore"
+	"github.com/ghbridge/ghbridge/internal/contend"
 	"github.com/ghbridge/ghbridge/status"
 	"github.com/ghbridge/ghbridge/status/statustest"
 	"github.com/ghbridge/ghbridge/webhook"
@@ -323,22 +324,14 @@ func TestReplicasSharePostgres(t *testing.T) {
 	}
 
 	require.NoError(t, a.Jobs().CreateJob(ctx, status.Job{ID: "j", Status: status.Pending}))
-	wins := 0
-	for _, db := range []*sqlstore.DB{a, b, a, b} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := db.Jobs().UpdateJob(ctx, "j", 1, status.Update{Status: status.InProgress})
-			if err == nil {
-				mu.Lock()
-				wins++
-				mu.Unlock()
-			} else {
-				assert.ErrorIs(t, err, status.ErrConflict)
-			}
-		}()
-	}
-	wg.Wait()
+	replicas := []*sqlstore.DB{a, b, a, b}
+	wins := contend.Winners(len(replicas), func(i int) bool {
+		_, err := replicas[i].Jobs().UpdateJob(ctx, "j", 1, status.Update{Status: status.InProgress})
+		if err != nil {
+			assert.ErrorIs(t, err, status.ErrConflict)
+		}
+		return err == nil
+	})
 	assert.Equal(t, 1, wins)
 }
 
