@@ -231,19 +231,9 @@ func listStaleJobs(t *testing.T, s status.JobStore) {
 		_, err := s.UpdateJob(ctx, id, 1, status.Update{Status: st, At: at.Add(time.Duration(i) * time.Minute)})
 		require.NoError(t, err)
 	}
-	got, err := lister.ListStaleJobs(ctx, at.Add(10*time.Minute), 10)
-	require.NoError(t, err)
-	var ids []string
-	for _, j := range got {
-		ids = append(ids, j.ID)
-	}
-	assert.Equal(t, []string{"j0", "j1", "j3"}, ids, "unfinished jobs, oldest first")
-	got, err = lister.ListStaleJobs(ctx, at.Add(90*time.Second), 10)
-	require.NoError(t, err)
-	assert.Len(t, got, 2)
-	got, err = lister.ListStaleJobs(ctx, at.Add(10*time.Minute), 1)
-	require.NoError(t, err)
-	assert.Len(t, got, 1)
+	assert.Equal(t, []string{"j0", "j1", "j3"}, staleIDs(t, lister, at.Add(10*time.Minute), 10), "unfinished jobs, oldest first")
+	assert.Len(t, staleIDs(t, lister, at.Add(90*time.Second), 10), 2)
+	assert.Len(t, staleIDs(t, lister, at.Add(10*time.Minute), 1), 1)
 
 	polledJobsGoToTheBack(t, s, lister)
 }
@@ -259,33 +249,26 @@ func polledJobsGoToTheBack(t *testing.T, s status.JobStore, lister status.StaleL
 	require.NoError(t, err)
 	assert.Equal(t, before.Version, after.Version, "a poll is not an update")
 	assert.True(t, before.UpdatedAt.Equal(after.UpdatedAt), "a poll is not an update")
-	var ids []string
-	got, err := lister.ListStaleJobs(ctx, at.Add(10*time.Minute), 10)
-	require.NoError(t, err)
-	for _, j := range got {
-		ids = append(ids, j.ID)
-	}
-	assert.Equal(t, []string{"j1", "j3", "j0"}, ids, "never polled first, then the least recently polled")
-	got, err = lister.ListStaleJobs(ctx, at.Add(10*time.Minute), 2)
-	require.NoError(t, err)
-	require.Len(t, got, 2)
-	assert.Equal(t, "j3", got[1].ID, "the limit cuts the most recently polled")
-	ids = ids[:0]
-	got, err = lister.ListStaleJobs(ctx, at.Add(4*time.Minute), 10)
-	require.NoError(t, err)
-	for _, j := range got {
-		ids = append(ids, j.ID)
-	}
-	assert.Equal(t, []string{"j1", "j3"}, ids, "j0 was polled since")
+	assert.Equal(t, []string{"j1", "j3", "j0"}, staleIDs(t, lister, at.Add(10*time.Minute), 10), "never polled first, then the least recently polled")
+	ids := staleIDs(t, lister, at.Add(10*time.Minute), 2)
+	require.Len(t, ids, 2)
+	assert.Equal(t, "j3", ids[1], "the limit cuts the most recently polled")
+	assert.Equal(t, []string{"j1", "j3"}, staleIDs(t, lister, at.Add(4*time.Minute), 10), "j0 was polled since")
 	require.NoError(t, lister.MarkPolled(ctx, at.Add(6*time.Minute), "j1"))
 	require.NoError(t, lister.MarkPolled(ctx, at.Add(7*time.Minute), "j3"))
-	ids = ids[:0]
-	got, err = lister.ListStaleJobs(ctx, at.Add(10*time.Minute), 10)
+	assert.Equal(t, []string{"j0", "j1", "j3"}, staleIDs(t, lister, at.Add(10*time.Minute), 10), "least recently polled first")
+}
+
+// staleIDs returns the ids ListStaleJobs lists for before and limit.
+func staleIDs(t *testing.T, lister status.StaleLister, before time.Time, limit int) []string {
+	t.Helper()
+	got, err := lister.ListStaleJobs(context.Background(), before, limit)
 	require.NoError(t, err)
+	var ids []string
 	for _, j := range got {
 		ids = append(ids, j.ID)
 	}
-	assert.Equal(t, []string{"j0", "j1", "j3"}, ids, "least recently polled first")
+	return ids
 }
 
 // controlProgressAndActors checks that Control, Progress, the actor and the
