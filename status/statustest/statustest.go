@@ -259,10 +259,11 @@ func polledJobsGoToTheBack(t *testing.T, s status.JobStore, lister status.StaleL
 	assert.Equal(t, []string{"j0", "j1", "j3"}, staleIDs(t, lister, at.Add(10*time.Minute), 10), "least recently polled first")
 }
 
-// staleIDs returns the ids ListStaleJobs lists for before and limit.
-func staleIDs(t *testing.T, lister status.StaleLister, before time.Time, limit int) []string {
+// staleIDs returns the ids of the jobs ListStaleJobs lists as quiet since
+// quietSince, at most limit.
+func staleIDs(t *testing.T, lister status.StaleLister, quietSince time.Time, limit int) []string {
 	t.Helper()
-	got, err := lister.ListStaleJobs(context.Background(), before, limit)
+	got, err := lister.ListStaleJobs(context.Background(), quietSince, limit)
 	require.NoError(t, err)
 	var ids []string
 	for _, j := range got {
